@@ -1,0 +1,9 @@
+//! billsync: keeps Oracle NetSuite in step with a subscription-billing system.
+//!
+//! This crate holds everything that decides anything; the Lambda functions and the `billsync`
+//! command only parse their input, call into it and shape the answer.
+
+pub mod netsuite;
+pub mod secret;
+
+pub use secret::Secret;
