@@ -690,7 +690,7 @@ impl NetSuiteClient {
                 return Err(NetSuiteError::Transport {
                     operation: call.operation.clone(),
                     kind,
-                    message: e.without_url().to_string(),
+                    message: error_chain(&e),
                 });
             }
         };
@@ -730,6 +730,29 @@ fn backoff(policy: &RetryPolicy, attempt: u32, error: &NetSuiteError) -> Duratio
         }
         _ => jittered,
     }
+}
+
+/// The error and its causes on one line ("error sending request: connection refused"),
+/// without the URL (it is in the operation already).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.dedup();
+    let head = if e.is_timeout() {
+        "request timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    std::iter::once(head)
+        .chain(parts)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn transport_kind(e: &reqwest::Error) -> TransportKind {

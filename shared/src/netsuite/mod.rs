@@ -2,6 +2,7 @@
 //! and the client that ties them together.
 
 pub mod auth;
+pub mod check;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -1,0 +1,24 @@
+# The command index. Each target is a thin wrapper; the scripts hold the logic.
+.PHONY: help fmt lint test build sim check
+
+help:
+	@echo "make fmt    - format the code"
+	@echo "make lint   - clippy with warnings as errors"
+	@echo "make test   - the full test command (installs test tools, fmt check, lint, all tests)"
+	@echo "make build  - release build of every crate"
+	@echo "make sim    - run the NetSuite simulator on a loopback port with demo data"
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test:
+	./scripts/test.sh
+
+build:
+	cargo build --workspace --release
+
+sim:
+	cargo run -p netsuite-sim -- --port 8787 --seed-demo
