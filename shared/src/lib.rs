@@ -3,7 +3,9 @@
 //! This crate holds everything that decides anything; the Lambda functions and the `billsync`
 //! command only parse their input, call into it and shape the answer.
 
+pub mod billing;
 pub mod netsuite;
+pub mod retry;
 pub mod secret;
 
 pub use secret::Secret;

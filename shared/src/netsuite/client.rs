@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
-use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -716,20 +715,13 @@ struct IdOnly {
     id: String,
 }
 
-/// Full-jitter exponential backoff, honouring a server's Retry-After when it gave one.
+/// The pause before the next attempt; a `Retry-After` counts only for refusals that invite it.
 fn backoff(policy: &RetryPolicy, attempt: u32, error: &NetSuiteError) -> Duration {
-    let hint = error.api().and_then(|a| a.retry_after);
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32 << (attempt - 1).min(16))
-        .min(policy.max_delay);
-    let jittered = Duration::from_micros(rand::rng().random_range(0..=exp.as_micros() as u64));
-    match (hint, error.kind()) {
-        (Some(h), ErrorKind::Concurrency | ErrorKind::Server) => {
-            h.min(policy.max_delay).max(jittered)
-        }
-        _ => jittered,
-    }
+    let hint = match error.kind() {
+        ErrorKind::Concurrency | ErrorKind::Server => error.api().and_then(|a| a.retry_after),
+        _ => None,
+    };
+    policy.delay(attempt, hint)
 }
 
 /// The error and its causes on one line ("error sending request: connection refused"),

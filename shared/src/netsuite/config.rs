@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use crate::retry::RetryPolicy;
 use crate::Secret;
 
 /// Environment variables `billsync` reads NetSuite settings from.
@@ -80,27 +81,6 @@ pub struct Credentials {
     pub consumer_secret: Secret,
     pub token_id: Secret,
     pub token_secret: Secret,
-}
-
-/// When and how often a failed request is tried again.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, with full jitter.
-    pub base_delay: Duration,
-    /// Upper bound on one backoff.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-        }
-    }
 }
 
 /// Everything the NetSuite client needs.

@@ -1,0 +1,575 @@
+//! Maxio Advanced Billing API client: HTTP Basic with the site's API key, at most 4 requests
+//! in flight per site (Maxio's concurrency limit), backoff on 429, and page-by-page streams.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use futures::stream::{self, Stream, StreamExt, TryStreamExt};
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::map::{self, MapError};
+use super::wire;
+use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice};
+use crate::retry::RetryPolicy;
+use crate::Secret;
+
+/// Maxio serves at most about 4 concurrent requests per site; more are queued and slowed.
+pub const MAX_CONCURRENCY: usize = 4;
+/// The largest page Maxio's list endpoints serve.
+pub const MAX_PER_PAGE: u32 = 200;
+
+/// Where a Maxio site is hosted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    /// `https://<subdomain>.chargify.com`
+    Us,
+    /// `https://<subdomain>.ebilling.maxio.com`
+    Eu,
+}
+
+#[derive(Clone, Debug)]
+pub struct MaxioConfig {
+    pub subdomain: String,
+    pub region: Region,
+    pub api_key: Secret,
+    /// Replaces the host derived from subdomain and region (tests, the simulator).
+    pub base_url: Option<Url>,
+    /// Requests in flight at most; capped at [`MAX_CONCURRENCY`].
+    pub concurrency: usize,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl MaxioConfig {
+    pub fn new(subdomain: impl Into<String>, api_key: Secret) -> Self {
+        MaxioConfig {
+            subdomain: subdomain.into(),
+            region: Region::Us,
+            api_key,
+            base_url: None,
+            concurrency: 2,
+            // Maxio cuts every request off at 120 s.
+            request_timeout: Duration::from_secs(120),
+            retry: RetryPolicy {
+                max_attempts: 6,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(120),
+            },
+        }
+    }
+
+    pub fn root_url(&self) -> Result<Url, MaxioError> {
+        if let Some(url) = &self.base_url {
+            return Ok(url.clone());
+        }
+        let sub = self.subdomain.trim().to_ascii_lowercase();
+        if sub.is_empty() || !sub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(MaxioError::Config(format!(
+                "`{}` is not a Maxio site subdomain",
+                self.subdomain
+            )));
+        }
+        let host = match self.region {
+            Region::Us => format!("https://{sub}.chargify.com/"),
+            Region::Eu => format!("https://{sub}.ebilling.maxio.com/"),
+        };
+        Url::parse(&host).map_err(|e| MaxioError::Config(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaxioError {
+    #[error("Maxio answered {status} to {operation}: {message}")]
+    Api {
+        status: u16,
+        operation: String,
+        message: String,
+    },
+    #[error("Maxio {operation}: {message}")]
+    Transport { operation: String, message: String },
+    #[error("Maxio {operation}: unexpected answer: {message}")]
+    Decode { operation: String, message: String },
+    #[error(transparent)]
+    Map(#[from] MapError),
+    #[error("Maxio settings: {0}")]
+    Config(String),
+}
+
+impl MaxioError {
+    /// 429, 5xx, 408 and transport failures go away by themselves; the rest need a person.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            MaxioError::Api { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            MaxioError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, MaxioError::Api { status: 404, .. })
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MaxioError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Which date an invoice listing filters on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateField {
+    CreatedAt,
+    DueDate,
+    IssueDate,
+    UpdatedAt,
+    PaidDate,
+}
+
+impl DateField {
+    fn as_str(self) -> &'static str {
+        match self {
+            DateField::CreatedAt => "created_at",
+            DateField::DueDate => "due_date",
+            DateField::IssueDate => "issue_date",
+            DateField::UpdatedAt => "updated_at",
+            DateField::PaidDate => "paid_date",
+        }
+    }
+}
+
+/// A listing of invoices by date range (inclusive whole days in the site's time zone).
+#[derive(Clone, Debug)]
+pub struct InvoiceQuery {
+    pub date_field: DateField,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub per_page: u32,
+}
+
+/// Where to start reading invoice events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventsSince {
+    /// Events with an id greater than this one.
+    Id(u64),
+    /// Events from this day on (the first sweep, from the sync start date).
+    Date(NaiveDate),
+}
+
+struct Inner {
+    http: reqwest::Client,
+    root: Url,
+    api_key: Secret,
+    limiter: Semaphore,
+    retry: RetryPolicy,
+}
+
+/// A client for one Maxio site. Clones share the connection pool and the concurrency limit.
+#[derive(Clone)]
+pub struct MaxioClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MaxioClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaxioClient")
+            .field("root", &self.inner.root.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Include flags that make list endpoints return full invoice detail.
+const INVOICE_DETAIL: [(&str, &str); 7] = [
+    ("line_items", "true"),
+    ("discounts", "true"),
+    ("taxes", "true"),
+    ("credits", "true"),
+    ("payments", "true"),
+    ("refunds", "true"),
+    ("custom_fields", "true"),
+];
+
+impl MaxioClient {
+    pub fn new(config: MaxioConfig) -> Result<Self, MaxioError> {
+        let root = config.root_url()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| MaxioError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(MaxioClient {
+            inner: Arc::new(Inner {
+                http,
+                root,
+                api_key: config.api_key,
+                limiter: Semaphore::new(config.concurrency.clamp(1, MAX_CONCURRENCY)),
+                retry: config.retry,
+            }),
+        })
+    }
+
+    /// One invoice with all its detail (`GET /invoices/{uid}.json`).
+    pub async fn invoice(&self, uid: &str) -> Result<Invoice, MaxioError> {
+        Ok(map::invoice(&self.invoice_wire(uid).await?)?)
+    }
+
+    /// One invoice as Maxio sends it.
+    pub async fn invoice_wire(&self, uid: &str) -> Result<wire::Invoice, MaxioError> {
+        self.get_json(&format!("invoices/{}.json", seg(uid)), &[])
+            .await
+    }
+
+    /// Invoices whose `date_field` falls in the range, with full detail, page by page.
+    pub fn invoices(
+        &self,
+        query: InvoiceQuery,
+    ) -> impl Stream<Item = Result<Invoice, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        let per_page = query.per_page.clamp(1, MAX_PER_PAGE);
+        pages(move |page| {
+            let client = client.clone();
+            let query = query.clone();
+            async move {
+                let mut params: Vec<(&str, String)> = vec![
+                    ("date_field", query.date_field.as_str().into()),
+                    ("start_date", query.start_date.to_string()),
+                    ("end_date", query.end_date.to_string()),
+                    ("direction", "asc".into()),
+                    ("page", page.to_string()),
+                    ("per_page", per_page.to_string()),
+                ];
+                params.extend(INVOICE_DETAIL.iter().map(|(k, v)| (*k, (*v).to_owned())));
+                let body: wire::InvoicesPage = client.get_json("invoices.json", &params).await?;
+                body.invoices
+                    .iter()
+                    .map(|i| map::invoice(i).map_err(MaxioError::from))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| (v, None))
+            }
+        })
+    }
+
+    /// The segments (child invoices) of a consolidated invoice, totals only.
+    pub fn segments(
+        &self,
+        parent_uid: &str,
+    ) -> impl Stream<Item = Result<wire::Invoice, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        let path = format!("invoices/{}/segments.json", seg(parent_uid));
+        pages(move |page| {
+            let client = client.clone();
+            let path = path.clone();
+            async move {
+                let params = [
+                    ("page", page.to_string()),
+                    ("per_page", MAX_PER_PAGE.to_string()),
+                ];
+                let body: wire::InvoicesPage = client.get_json(&path, &params).await?;
+                Ok((body.invoices, None))
+            }
+        })
+    }
+
+    /// Invoice events in ascending order from a cursor: the sweep's backbone. Each event
+    /// carries a snapshot of its invoice.
+    pub fn invoice_events(
+        &self,
+        since: EventsSince,
+        per_page: u32,
+    ) -> impl Stream<Item = Result<wire::InvoiceEvent, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        pages(move |page| {
+            let client = client.clone();
+            async move {
+                let mut params = vec![
+                    ("page", page.to_string()),
+                    ("per_page", per_page.to_string()),
+                    ("with_change_invoice_status", "true".to_owned()),
+                ];
+                match since {
+                    EventsSince::Id(id) => params.push(("since_id", id.to_string())),
+                    EventsSince::Date(d) => params.push(("since_date", d.to_string())),
+                }
+                let body: wire::InvoiceEventsPage =
+                    client.get_json("invoices/events.json", &params).await?;
+                let last = body.total_pages.map(|t| u64::from(page) >= t);
+                Ok((body.events, last))
+            }
+        })
+    }
+
+    pub async fn credit_note(&self, uid: &str) -> Result<CreditNote, MaxioError> {
+        let cn: wire::CreditNote = self
+            .get_json(&format!("credit_notes/{}.json", seg(uid)), &[])
+            .await?;
+        Ok(map::credit_note(&cn)?)
+    }
+
+    /// All credit notes with their detail, page by page.
+    pub fn credit_notes(
+        &self,
+    ) -> impl Stream<Item = Result<CreditNote, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        pages(move |page| {
+            let client = client.clone();
+            async move {
+                let params = [
+                    ("page", page.to_string()),
+                    ("per_page", MAX_PER_PAGE.to_string()),
+                    ("line_items", "true".into()),
+                    ("discounts", "true".into()),
+                    ("taxes", "true".into()),
+                    ("refunds", "true".into()),
+                    ("applications", "true".into()),
+                ];
+                let body: wire::CreditNotesPage =
+                    client.get_json("credit_notes.json", &params).await?;
+                body.credit_notes
+                    .iter()
+                    .map(|c| map::credit_note(c).map_err(MaxioError::from))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| (v, None))
+            }
+        })
+    }
+
+    pub async fn customer(&self, id: &str) -> Result<Customer, MaxioError> {
+        let env: wire::CustomerEnvelope = self
+            .get_json(&format!("customers/{}.json", seg(id)), &[])
+            .await?;
+        Ok(map::customer(&env.customer)?)
+    }
+
+    pub fn customers(&self) -> impl Stream<Item = Result<Customer, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        pages(move |page| {
+            let client = client.clone();
+            async move {
+                let params = [
+                    ("page", page.to_string()),
+                    ("per_page", MAX_PER_PAGE.to_string()),
+                ];
+                let body: Vec<wire::CustomerEnvelope> =
+                    client.get_json("customers.json", &params).await?;
+                body.iter()
+                    .map(|c| map::customer(&c.customer).map_err(MaxioError::from))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(|v| (v, None))
+            }
+        })
+    }
+
+    /// The product catalog, for item mapping.
+    pub fn products(
+        &self,
+    ) -> impl Stream<Item = Result<CatalogEntry, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        pages(move |page| {
+            let client = client.clone();
+            async move {
+                let params = [
+                    ("page", page.to_string()),
+                    ("per_page", MAX_PER_PAGE.to_string()),
+                ];
+                let body: Vec<wire::ProductEnvelope> =
+                    client.get_json("products.json", &params).await?;
+                Ok((
+                    body.iter()
+                        .filter_map(|p| map::product(&p.product))
+                        .collect(),
+                    None,
+                ))
+            }
+        })
+    }
+
+    /// The component catalog, for item mapping.
+    pub fn components(
+        &self,
+    ) -> impl Stream<Item = Result<CatalogEntry, MaxioError>> + Send + 'static {
+        let client = self.clone();
+        pages(move |page| {
+            let client = client.clone();
+            async move {
+                let params = [
+                    ("page", page.to_string()),
+                    ("per_page", MAX_PER_PAGE.to_string()),
+                ];
+                let body: Vec<wire::ComponentEnvelope> =
+                    client.get_json("components.json", &params).await?;
+                Ok((
+                    body.iter()
+                        .filter_map(|c| map::component(&c.component))
+                        .collect(),
+                    None,
+                ))
+            }
+        })
+    }
+
+    /// GET with Basic auth under the concurrency limit, retrying what goes away by itself.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, MaxioError> {
+        let mut url = self
+            .inner
+            .root
+            .join(path)
+            .map_err(|e| MaxioError::Config(format!("bad path {path}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let operation = format!("GET /{path}");
+        let policy = &self.inner.retry;
+        let mut attempt = 1;
+        loop {
+            let (result, hint) = self.attempt(&url, &operation).await;
+            match result {
+                Ok(bytes) => {
+                    return serde_json::from_slice(&bytes).map_err(|e| MaxioError::Decode {
+                        operation,
+                        message: e.to_string(),
+                    })
+                }
+                Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                    let delay = policy.delay(attempt, hint);
+                    tracing::warn!(%operation, attempt, delay_ms = delay.as_millis() as u64, error = %e, "Maxio request failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        url: &Url,
+        operation: &str,
+    ) -> (Result<bytes::Bytes, MaxioError>, Option<Duration>) {
+        let _permit = self.inner.limiter.acquire().await.expect("never closed");
+        let sent = self
+            .inner
+            .http
+            .get(url.clone())
+            // Maxio checks only the key; the password is conventionally "x".
+            .basic_auth(self.inner.api_key.expose(), Some("x"))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    Err(MaxioError::Transport {
+                        operation: operation.to_owned(),
+                        message: e.without_url().to_string(),
+                    }),
+                    None,
+                )
+            }
+        };
+        let status = response.status();
+        let hint = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                return (
+                    Err(MaxioError::Transport {
+                        operation: operation.to_owned(),
+                        message: e.without_url().to_string(),
+                    }),
+                    None,
+                )
+            }
+        };
+        tracing::debug!(%operation, status = status.as_u16(), "Maxio answered");
+        if status == StatusCode::OK {
+            return (Ok(body), None);
+        }
+        let message = error_message(&body);
+        (
+            Err(MaxioError::Api {
+                status: status.as_u16(),
+                operation: operation.to_owned(),
+                message,
+            }),
+            hint,
+        )
+    }
+}
+
+/// Maxio's error bodies are `{"errors": [...]}` (or a string), sometimes plain text.
+fn error_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Errors {
+        List { errors: Vec<serde_json::Value> },
+        One { errors: serde_json::Value },
+    }
+    match serde_json::from_slice::<Errors>(body) {
+        Ok(Errors::List { errors }) => errors
+            .iter()
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string())
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Ok(Errors::One { errors }) => errors.to_string(),
+        Err(_) => String::from_utf8_lossy(body).chars().take(300).collect(),
+    }
+}
+
+/// A path segment with anything outside [A-Za-z0-9_-] percent-encoded.
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%5F", "_")
+        .replace("%2D", "-")
+}
+
+/// Reads pages 1, 2, ... until a page comes back empty or says it was the last, yielding
+/// items as they arrive (one page in memory at a time).
+fn pages<T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, MaxioError>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Fn(u32) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<bool>), MaxioError>> + Send + 'static,
+{
+    let fetch = Arc::new(fetch);
+    stream::try_unfold(Some(1u32), move |page| {
+        let fetch = fetch.clone();
+        async move {
+            let Some(page) = page else {
+                return Ok::<_, MaxioError>(None);
+            };
+            let (items, last) = fetch(page).await?;
+            if items.is_empty() {
+                return Ok(None);
+            }
+            let next = (!last.unwrap_or(false)).then_some(page + 1);
+            Ok(Some((stream::iter(items.into_iter().map(Ok)), next)))
+        }
+    })
+    .try_flatten()
+    .boxed()
+}

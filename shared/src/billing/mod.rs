@@ -1,0 +1,4 @@
+//! Billing sources: the canonical model and the adapters that fill it.
+
+pub mod maxio;
+pub mod model;

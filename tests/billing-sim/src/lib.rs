@@ -1,0 +1,1 @@
+//! Billing simulator (Maxio Advanced Billing API).
