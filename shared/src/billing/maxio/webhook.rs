@@ -86,10 +86,13 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A decoded form body: nested maps; arrays are maps keyed "0", "1", ...
+/// A decoded form body: nested maps; indexed arrays are maps keyed "0", "1", ...
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     Value(String),
+    /// A key given more than once: Maxio writes arrays of objects that way
+    /// (`...[public_signup_pages][id]=1&...[public_signup_pages][id]=2`).
+    Values(Vec<String>),
     Map(BTreeMap<String, Node>),
 }
 
@@ -98,11 +101,11 @@ impl Node {
     pub fn get(&self, path: &[&str]) -> Option<&Node> {
         path.iter().try_fold(self, |node, key| match node {
             Node::Map(m) => m.get(*key),
-            Node::Value(_) => None,
+            Node::Value(_) | Node::Values(_) => None,
         })
     }
 
-    /// The non-empty text at a path.
+    /// The non-empty text at a path (none when the key was repeated: it is then ambiguous).
     pub fn text(&self, path: &[&str]) -> Option<&str> {
         match self.get(path)? {
             Node::Value(v) if !v.is_empty() => Some(v.as_str()),
@@ -168,8 +171,8 @@ fn key_path(key: &str) -> Result<Vec<String>, WebhookError> {
     Ok(path)
 }
 
-/// Decodes a form body into a tree. Refuses anything ambiguous (a key that is both a value
-/// and a parent, the same key twice) rather than guessing.
+/// Decodes a form body into a tree. A key that is both a value and a parent is refused rather
+/// than guessed at; a repeated key keeps all its values.
 pub fn decode_form(body: &[u8]) -> Result<Node, WebhookError> {
     let text = std::str::from_utf8(body)
         .map_err(|_| WebhookError::Malformed("the body is not UTF-8 text".into()))?;
@@ -195,15 +198,30 @@ fn insert(
 ) -> Result<(), WebhookError> {
     let conflict = || {
         WebhookError::Malformed(format!(
-            "key `{}` is given twice or conflicts with another",
+            "key `{}` is both a value and a group",
             key.chars().take(80).collect::<String>()
         ))
     };
     let (first, rest) = path.split_first().expect("paths are never empty");
     if rest.is_empty() {
-        return match map.insert(first.clone(), Node::Value(value)) {
-            None => Ok(()),
-            Some(_) => Err(conflict()),
+        return match map.get_mut(first) {
+            None => {
+                map.insert(first.clone(), Node::Value(value));
+                Ok(())
+            }
+            Some(slot @ Node::Value(_)) => {
+                let Node::Value(previous) = std::mem::replace(slot, Node::Values(Vec::new()))
+                else {
+                    unreachable!("matched a value")
+                };
+                *slot = Node::Values(vec![previous, value]);
+                Ok(())
+            }
+            Some(Node::Values(values)) => {
+                values.push(value);
+                Ok(())
+            }
+            Some(Node::Map(_)) => Err(conflict()),
         };
     }
     match map
@@ -211,7 +229,7 @@ fn insert(
         .or_insert_with(|| Node::Map(BTreeMap::new()))
     {
         Node::Map(child) => insert(child, rest, value, key),
-        Node::Value(_) => Err(conflict()),
+        Node::Value(_) | Node::Values(_) => Err(conflict()),
     }
 }
 
