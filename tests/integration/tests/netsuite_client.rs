@@ -508,6 +508,8 @@ async fn business_errors_are_typed_with_netsuite_detail() {
     let env = env().await;
     let cust = new_customer(&env, "cust-err").await;
     let so = sales_order(&env, &cust, "so-err", &env.items["pro"]);
+    let mut errors = Vec::new();
+    env.sim.reset_stats();
 
     env.sim.add_fault(Fault::RequiredField {
         field: "department".into(),
@@ -528,6 +530,7 @@ async fn business_errors_are_typed_with_netsuite_detail() {
             .contains("Please enter value(s) for: Department"),
         "{e}"
     );
+    errors.push(e);
     env.sim.clear_faults();
 
     env.sim.add_fault(Fault::ClosedTaxPeriod {
@@ -541,6 +544,7 @@ async fn business_errors_are_typed_with_netsuite_detail() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Validation);
     assert!(e.to_string().contains("no valid open tax period"), "{e}");
+    errors.push(e);
     env.sim.clear_faults();
 
     env.sim.add_fault(Fault::InvalidSubsidiary {
@@ -559,6 +563,7 @@ async fn business_errors_are_typed_with_netsuite_detail() {
         e.to_string().contains("Invalid subsidiary reference key"),
         "{e}"
     );
+    errors.push(e);
     env.sim.clear_faults();
 
     env.sim
@@ -573,6 +578,7 @@ async fn business_errors_are_typed_with_netsuite_detail() {
         e.to_string().contains("Invalid entity reference key"),
         "{e}"
     );
+    errors.push(e);
     env.sim.clear_faults();
 
     env.sim.add_fault(Fault::MissingPermission {
@@ -584,12 +590,23 @@ async fn business_errors_are_typed_with_netsuite_detail() {
         .await
         .unwrap_err();
     assert_eq!((e.kind(), e.status()), (ErrorKind::Permission, Some(403)));
+    errors.push(e);
     env.sim.clear_faults();
 
-    // Nothing above was retried: each needed a person.
-    for e in [&e] {
-        assert_eq!(e.class(), ErrorClass::NeedsPerson);
-    }
+    // Each needs a person, and none was sent twice: one request per failed create.
+    assert_eq!(errors.len(), 5);
+    assert!(errors.iter().all(|e| e.class() == ErrorClass::NeedsPerson));
+    let stats = env.sim.stats();
+    assert_eq!(
+        stats.requests_by_operation.get("create:salesOrder"),
+        Some(&4),
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.requests_by_operation.get("create:customer"),
+        Some(&1),
+        "{stats:?}"
+    );
     assert_eq!(env.sim.records("salesOrder").len(), 0);
     env.client
         .create(RecordType::SalesOrder, &so)

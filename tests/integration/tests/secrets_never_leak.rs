@@ -102,7 +102,9 @@ async fn no_secret_in_logs_or_errors() {
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("NetSuite answered"), "logging was captured");
     for secret in [CONSUMER_SECRET, TOKEN_SECRET, CONSUMER_KEY, TOKEN_ID] {
-        assert!(!logs.contains(secret), "{secret} appears in the logs");
+        if let Some(line) = logs.lines().find(|l| l.contains(secret)) {
+            panic!("{secret} appears in the logs: {line}");
+        }
         for m in &messages {
             assert!(!m.contains(secret), "{secret} appears in: {m}");
         }

@@ -1,1 +1,290 @@
-//! NetSuite simulator.
+//! A NetSuite SuiteTalk REST web services simulator on loopback, for tests and the local demo.
+//!
+//! It speaks the real protocol rather than a convenient one: OAuth 1.0a token-based
+//! authentication with HMAC-SHA256 and the account id as realm, `204 No Content` with a
+//! `Location` header on writes, NetSuite's error documents, a SuiteQL subset, and 429 over the
+//! account's concurrency limit. Faults can be injected to exercise a client's error handling.
+//!
+//! # Request pipeline
+//! Every `/services/rest/...` request goes through, in this order:
+//! 1. OAuth verification (401 `INVALID_LOGIN`; the reason goes to [`NetSuiteSim::login_audit`]);
+//! 2. routing (404 for unknown record types or paths, 405 for unsupported methods);
+//! 3. the concurrency gate (429 when `concurrency_limit` requests are already in flight);
+//! 4. the configured latency, slept while holding the slot;
+//! 5. [`Fault::ServerError`], then [`Fault::MissingPermission`];
+//! 6. the operation itself. Writes validate in this order: reference fields of the request body,
+//!    mandatory fields (built-in ones and [`Fault::RequiredField`]), record rules (lines, totals,
+//!    applications), [`Fault::InactiveCustomer`], [`Fault::InvalidSubsidiary`],
+//!    [`Fault::ClosedTaxPeriod`], external-id uniqueness;
+//! 7. [`Fault::CommitThenDrop`] on a successful write: the connection closes without a response.
+//!
+//! `Stats::total_requests` counts every REST request including 401 and 429 answers;
+//! `requests_by_operation` counts the requests that got past the concurrency gate.
+//! The `/admin` API is neither authenticated nor counted.
+
+mod admin;
+mod apply;
+mod demo;
+mod error;
+mod money;
+mod oauth;
+mod records;
+mod render;
+mod server;
+mod store;
+mod suiteql;
+mod transform;
+mod types;
+mod world;
+
+use std::{collections::BTreeMap, fmt, net::SocketAddr, sync::Arc, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use demo::DemoData;
+pub use error::SimError;
+
+use server::Inner;
+
+/// Account and behaviour of one simulated NetSuite account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Account id as NetSuite displays it (e.g. `1234567_SB1`); the OAuth realm must equal it
+    /// exactly, upper case included.
+    pub account_id: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub token_id: String,
+    pub token_secret: String,
+    /// Requests beyond this many in flight are answered 429.
+    pub concurrency_limit: usize,
+    /// Added to each REST request while it holds its concurrency slot.
+    pub latency: Duration,
+    /// Largest accepted distance between `oauth_timestamp` and the server clock.
+    pub max_clock_skew: Duration,
+    /// OneWorld accounts require a subsidiary on customers.
+    pub one_world: bool,
+}
+
+impl Default for SimConfig {
+    /// Fixed, obviously fake credentials for tests and the demo.
+    fn default() -> Self {
+        SimConfig {
+            account_id: "TSTDRV1234567".into(),
+            consumer_key: "sim-consumer-key-not-a-real-key".into(),
+            consumer_secret: "sim-consumer-secret-not-a-real-secret".into(),
+            token_id: "sim-token-id-not-a-real-token".into(),
+            token_secret: "sim-token-secret-not-a-real-secret".into(),
+            concurrency_limit: 5,
+            latency: Duration::ZERO,
+            max_clock_skew: Duration::from_secs(300),
+            one_world: true,
+        }
+    }
+}
+
+/// Secrets are left out so a config can be logged.
+impl fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("account_id", &self.account_id)
+            .field("consumer_key", &"<redacted>")
+            .field("consumer_secret", &"<redacted>")
+            .field("token_id", &"<redacted>")
+            .field("token_secret", &"<redacted>")
+            .field("concurrency_limit", &self.concurrency_limit)
+            .field("latency", &self.latency)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .field("one_world", &self.one_world)
+            .finish()
+    }
+}
+
+/// Request counters, like NetSuite's Integration Governance page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Keys like `create:customer`, `get:salesOrder`, `upsert:customer`, `patch:invoice`,
+    /// `delete:customer`, `transform:salesOrder->invoice`, `list:customer`, `suiteql`.
+    pub requests_by_operation: BTreeMap<String, u64>,
+    pub total_requests: u64,
+    pub rejected_429: u64,
+    pub peak_in_flight: usize,
+    pub in_flight: usize,
+}
+
+/// Injected failures. Several can be active at once; they are checked in the order described in
+/// the crate documentation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// A form or accounting preference makes `field` mandatory. Empty `record_types` means every
+    /// transaction type.
+    RequiredField {
+        field: String,
+        label: String,
+        #[serde(default)]
+        record_types: Vec<String>,
+    },
+    /// Transactions dated in `from..=to` fail to post.
+    ClosedTaxPeriod { from: NaiveDate, to: NaiveDate },
+    /// The customer is made inactive; writes naming it fail.
+    InactiveCustomer { id: String },
+    /// Writes naming this subsidiary fail.
+    InvalidSubsidiary { id: String },
+    /// The integration role lacks the permission for this record type.
+    MissingPermission { record_type: String },
+    /// The next `remaining` REST calls fail with 500.
+    ServerError { remaining: u32 },
+    /// The next `remaining` successful writes commit, then lose their response.
+    CommitThenDrop { remaining: u32 },
+}
+
+/// Why a request was refused with 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditReason {
+    MissingHeader,
+    MalformedHeader,
+    WrongRealm,
+    UnknownConsumer,
+    UnknownToken,
+    RevokedToken,
+    UnsupportedSignatureMethod,
+    UnsupportedVersion,
+    NonceRejected,
+    NonceReused,
+    TimestampSkew,
+    InvalidSignature,
+}
+
+/// One failed login, as NetSuite's Login Audit Trail would show it. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub time: DateTime<Utc>,
+    pub reason: AuditReason,
+    pub detail: String,
+    pub method: String,
+    pub path: String,
+    pub remote_addr: String,
+}
+
+/// Handle to a running simulator. Cloning is cheap; all clones control the same server.
+#[derive(Clone)]
+pub struct NetSuiteSim {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for NetSuiteSim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetSuiteSim")
+            .field("base_url", &self.inner.base_url)
+            .finish()
+    }
+}
+
+impl NetSuiteSim {
+    /// Starts on an ephemeral loopback port.
+    pub async fn start(config: SimConfig) -> std::io::Result<NetSuiteSim> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<NetSuiteSim> {
+        let inner = server::start(config, addr).await?;
+        Ok(NetSuiteSim { inner })
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash. REST lives under `/services/rest/`.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    pub fn config(&self) -> SimConfig {
+        self.inner.world().config.clone()
+    }
+
+    /// Every stored record of a type, as full JSON (ids, external ids, sublists as `{"items"}`).
+    pub fn records(&self, record_type: &str) -> Vec<Value> {
+        self.inner.world().records(record_type)
+    }
+
+    /// One stored record by internal id (or `eid:<externalId>`).
+    pub fn record(&self, record_type: &str, id: &str) -> Option<Value> {
+        self.inner.world().record(record_type, id)
+    }
+
+    /// Inserts a record without authentication, mandatory-field checks or faults, and returns
+    /// its internal id. A numeric `"id"` in the body is kept. References that do not resolve are
+    /// stored as given.
+    ///
+    /// # Panics
+    /// On an unknown record type or a body the simulator cannot store (see [`Self::try_seed`]).
+    pub fn seed(&self, record_type: &str, body: Value) -> String {
+        match self.try_seed(record_type, body) {
+            Ok(id) => id,
+            Err(e) => panic!("seeding {record_type} failed: {e}"),
+        }
+    }
+
+    /// Like [`Self::seed`], reporting problems instead of panicking.
+    pub fn try_seed(&self, record_type: &str, body: Value) -> Result<String, SimError> {
+        self.inner.world().seed(record_type, body)
+    }
+
+    /// Seeds the reference data of the local demo (see [`DemoData`]).
+    pub fn seed_demo(&self) -> DemoData {
+        demo::seed(self)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.inner.world().stats.clone()
+    }
+
+    /// Zeroes the counters; requests still in flight stay counted in `in_flight`.
+    pub fn reset_stats(&self) {
+        self.inner.world().reset_stats();
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.inner.world().add_fault(fault);
+    }
+
+    /// Removes all faults and reactivates customers that [`Fault::InactiveCustomer`] deactivated.
+    pub fn clear_faults(&self) {
+        self.inner.world().clear_faults();
+    }
+
+    pub fn faults(&self) -> Vec<Fault> {
+        self.inner.world().faults.clone()
+    }
+
+    /// A warehouse user ships the whole order: creates the item fulfillment and moves the order
+    /// to Pending Billing. Returns the fulfillment's internal id.
+    pub fn fulfill_sales_order(&self, sales_order_id: &str) -> Result<String, SimError> {
+        self.inner.world().fulfill_sales_order(sales_order_id)
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.world().config.latency = latency;
+    }
+
+    pub fn set_concurrency_limit(&self, limit: usize) {
+        self.inner.world().config.concurrency_limit = limit;
+    }
+
+    /// Revokes the access token: every later request is refused with 401.
+    pub fn revoke_token(&self) {
+        self.inner.world().revoked = true;
+    }
+
+    pub fn login_audit(&self) -> Vec<AuditEntry> {
+        self.inner.world().audit.clone()
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (for up to five seconds) and
+    /// waits for the server task. Affects every clone of this handle.
+    pub async fn shutdown(self) {
+        self.inner.shutdown().await;
+    }
+}

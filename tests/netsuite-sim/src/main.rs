@@ -1,1 +1,95 @@
-fn main() {}
+//! `netsuite-sim`: runs the NetSuite REST simulator until Ctrl-C.
+//!
+//! Prints one line with the base URL on stdout; logs go to stderr. Credentials come from flags
+//! or the same environment variables the sync uses, and are never printed.
+
+use std::{net::IpAddr, net::SocketAddr, time::Duration};
+
+use anyhow::Context as _;
+use clap::Parser;
+use netsuite_sim::{NetSuiteSim, SimConfig};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "netsuite-sim",
+    about = "NetSuite SuiteTalk REST simulator on loopback"
+)]
+struct Args {
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Account id as NetSuite shows it (the OAuth realm), e.g. 1234567_SB1.
+    #[arg(long, env = "NETSUITE_ACCOUNT_ID")]
+    account_id: Option<String>,
+    #[arg(long, env = "NETSUITE_CONSUMER_KEY", hide_env_values = true)]
+    consumer_key: Option<String>,
+    #[arg(long, env = "NETSUITE_CONSUMER_SECRET", hide_env_values = true)]
+    consumer_secret: Option<String>,
+    #[arg(long, env = "NETSUITE_TOKEN_ID", hide_env_values = true)]
+    token_id: Option<String>,
+    #[arg(long, env = "NETSUITE_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Latency added to every REST request, in milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+    /// Concurrent REST requests allowed before answering 429.
+    #[arg(long)]
+    concurrency_limit: Option<usize>,
+    /// Seed the demo reference data (subsidiary, currencies, accounts, items).
+    #[arg(long)]
+    seed_demo: bool,
+}
+
+impl Args {
+    fn config(&self) -> SimConfig {
+        let defaults = SimConfig::default();
+        SimConfig {
+            account_id: self.account_id.clone().unwrap_or(defaults.account_id),
+            consumer_key: self.consumer_key.clone().unwrap_or(defaults.consumer_key),
+            consumer_secret: self
+                .consumer_secret
+                .clone()
+                .unwrap_or(defaults.consumer_secret),
+            token_id: self.token_id.clone().unwrap_or(defaults.token_id),
+            token_secret: self.token_secret.clone().unwrap_or(defaults.token_secret),
+            concurrency_limit: self.concurrency_limit.unwrap_or(defaults.concurrency_limit),
+            latency: self
+                .latency_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.latency),
+            ..defaults
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = args.config();
+    tracing::info!(?config, "starting");
+    let sim = NetSuiteSim::start_on(config, SocketAddr::new(args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    if args.seed_demo {
+        let data = sim.seed_demo();
+        tracing::info!(?data, "seeded demo reference data");
+    }
+    println!("netsuite-sim listening on {}", sim.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    tracing::info!("shutting down");
+    sim.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}

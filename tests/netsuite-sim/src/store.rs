@@ -1,0 +1,157 @@
+//! In-memory record tables. Records are kept as the JSON objects the API returns (with `id`,
+//! resolved `{id, refName}` references and sublists as `{"items": [...]}`), which keeps the
+//! admin views honest: what a test inspects is what a client would read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
+
+use crate::types::{Family, RecordType};
+
+pub(crate) type Record = Map<String, Value>;
+
+pub(crate) struct Store {
+    tables: BTreeMap<RecordType, BTreeMap<u64, Record>>,
+    /// Next internal id per family.
+    next_id: [u64; 4],
+    /// Document-number counters (`tranId` per transaction type, `entityId` for customers).
+    counters: HashMap<&'static str, u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            tables: BTreeMap::new(),
+            // Reference lists start at 1 like a fresh account ("Parent Company" is subsidiary 1);
+            // records a sync creates start at 100 so they are easy to tell apart in test output.
+            next_id: [100, 100, 100, 1],
+            counters: HashMap::new(),
+        }
+    }
+}
+
+impl Store {
+    pub(crate) fn get(&self, rt: RecordType, id: u64) -> Option<&Record> {
+        self.tables.get(&rt).and_then(|t| t.get(&id))
+    }
+
+    pub(crate) fn get_mut(&mut self, rt: RecordType, id: u64) -> Option<&mut Record> {
+        self.tables.get_mut(&rt).and_then(|t| t.get_mut(&id))
+    }
+
+    /// Records of one type in ascending id order.
+    pub(crate) fn iter(&self, rt: RecordType) -> impl Iterator<Item = (u64, &Record)> {
+        self.tables
+            .get(&rt)
+            .into_iter()
+            .flat_map(|t| t.iter().map(|(id, r)| (*id, r)))
+    }
+
+    pub(crate) fn iter_mut(&mut self, rt: RecordType) -> impl Iterator<Item = (u64, &mut Record)> {
+        self.tables
+            .get_mut(&rt)
+            .into_iter()
+            .flat_map(|t| t.iter_mut().map(|(id, r)| (*id, r)))
+    }
+
+    pub(crate) fn ids(&self, rt: RecordType) -> Vec<u64> {
+        self.iter(rt).map(|(id, _)| id).collect()
+    }
+
+    pub(crate) fn insert(&mut self, rt: RecordType, id: u64, record: Record) {
+        self.tables.entry(rt).or_default().insert(id, record);
+    }
+
+    pub(crate) fn remove(&mut self, rt: RecordType, id: u64) -> Option<Record> {
+        self.tables.get_mut(&rt).and_then(|t| t.remove(&id))
+    }
+
+    /// Finds an id among all types of a family (ids are unique within a family).
+    pub(crate) fn find_in_family(&self, family: Family, id: u64) -> Option<(RecordType, &Record)> {
+        RecordType::in_family(family).find_map(|rt| self.get(rt, id).map(|r| (rt, r)))
+    }
+
+    /// External ids are unique per record type, except items, which share one namespace.
+    pub(crate) fn find_external(
+        &self,
+        rt: RecordType,
+        external_id: &str,
+    ) -> Option<(RecordType, u64)> {
+        if rt.is_item() {
+            RecordType::in_family(Family::Item)
+                .find_map(|t| self.find_external_in(t, external_id).map(|id| (t, id)))
+        } else {
+            self.find_external_in(rt, external_id).map(|id| (rt, id))
+        }
+    }
+
+    /// Looks an external id up in exactly one record type.
+    pub(crate) fn find_external_in(&self, rt: RecordType, external_id: &str) -> Option<u64> {
+        self.iter(rt)
+            .find(|(_, r)| r.get("externalId").and_then(Value::as_str) == Some(external_id))
+            .map(|(id, _)| id)
+    }
+
+    pub(crate) fn id_taken(&self, family: Family, id: u64) -> bool {
+        self.find_in_family(family, id).is_some()
+    }
+
+    pub(crate) fn alloc_id(&mut self, family: Family) -> u64 {
+        let slot = &mut self.next_id[family.index()];
+        let id = *slot;
+        *slot += 1;
+        id
+    }
+
+    /// Keeps the sequence ahead of an id chosen by a seed.
+    pub(crate) fn reserve_id(&mut self, family: Family, id: u64) {
+        let slot = &mut self.next_id[family.index()];
+        if *slot <= id {
+            *slot = id + 1;
+        }
+    }
+
+    pub(crate) fn next_number(&mut self, counter: &'static str) -> u64 {
+        let n = self.counters.entry(counter).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rec(v: Value) -> Record {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn families_have_separate_sequences() {
+        let mut s = Store::default();
+        assert_eq!(s.alloc_id(Family::Transaction), 100);
+        assert_eq!(s.alloc_id(Family::Transaction), 101);
+        assert_eq!(s.alloc_id(Family::Entity), 100);
+        assert_eq!(s.alloc_id(Family::Other), 1);
+        s.reserve_id(Family::Other, 10);
+        assert_eq!(s.alloc_id(Family::Other), 11);
+    }
+
+    #[test]
+    fn item_external_ids_share_one_namespace() {
+        let mut s = Store::default();
+        s.insert(
+            RecordType::ServiceSaleItem,
+            100,
+            rec(json!({"externalId": "SKU-1"})),
+        );
+        assert_eq!(
+            s.find_external(RecordType::InventoryItem, "SKU-1"),
+            Some((RecordType::ServiceSaleItem, 100))
+        );
+        assert_eq!(s.find_external_in(RecordType::InventoryItem, "SKU-1"), None);
+        s.insert(RecordType::Invoice, 100, rec(json!({"externalId": "X"})));
+        assert_eq!(s.find_external(RecordType::SalesOrder, "X"), None);
+    }
+}
