@@ -775,3 +775,46 @@ async fn transport_failures_are_retryable() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn items_are_created_typed_and_external_ids_are_unique() {
+    use billsync::netsuite::records::{Item, ItemType};
+    let env = env().await;
+    let discount = Item {
+        external_id: Some("ab-acme-item-discount".into()),
+        item_id: Some("Advanced Billing Discount".into()),
+        non_posting: Some(true),
+        ..Default::default()
+    };
+    let id = env
+        .client
+        .create(ItemType::Discount.record_type(), &discount)
+        .await
+        .unwrap();
+    let back: Item = env
+        .client
+        .get(RecordType::DiscountItem, &RecordKey::id(&id))
+        .await
+        .unwrap();
+    assert_eq!(back.item_id.as_deref(), Some("Advanced Billing Discount"));
+    assert_eq!(back.non_posting, Some(true));
+
+    let service = Item {
+        external_id: Some("ab-acme-item-setup".into()),
+        item_id: Some("Setup fee".into()),
+        sales_description: Some("One-off onboarding".into()),
+        ..Default::default()
+    };
+    env.client
+        .create(ItemType::Service.record_type(), &service)
+        .await
+        .unwrap();
+    // A second record with a taken external id is refused on the first attempt, typed.
+    let dup = env
+        .client
+        .create(ItemType::NonInventory.record_type(), &discount)
+        .await
+        .unwrap_err();
+    assert_eq!(dup.kind(), ErrorKind::Duplicate, "{dup}");
+    assert_eq!(env.sim.records("serviceSaleItem").len(), 1);
+}
