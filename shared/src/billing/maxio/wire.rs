@@ -490,3 +490,53 @@ pub struct InvoiceEventsPage {
     pub per_page: Option<u64>,
     pub total_pages: Option<u64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct T {
+        #[serde(deserialize_with = "de_datetime", default)]
+        at: Option<DateTime<FixedOffset>>,
+        #[serde(deserialize_with = "de_id", default)]
+        id: Option<String>,
+        #[serde(deserialize_with = "de_amount", default)]
+        amount: Option<Decimal>,
+        #[serde(deserialize_with = "de_date", default)]
+        day: Option<NaiveDate>,
+    }
+
+    fn t(json: &str) -> T {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn timestamps_with_z_offsets_and_the_webhook_form() {
+        let z = t(r#"{"at":"2026-01-31T15:22:20Z"}"#).at.unwrap();
+        let off = t(r#"{"at":"2026-01-31T10:22:20-05:00"}"#).at.unwrap();
+        let hook = parse_datetime("2026-01-31 10:22:20 -0500").unwrap();
+        assert_eq!(z, off);
+        assert_eq!(off, hook);
+        assert_eq!(off.offset().local_minus_utc(), -5 * 3600);
+        assert!(t(r#"{"at":""}"#).at.is_none());
+        assert!(serde_json::from_str::<T>(r#"{"at":"yesterday"}"#).is_err());
+    }
+
+    #[test]
+    fn ids_beyond_two_to_the_53_stay_exact() {
+        assert_eq!(t(r#"{"id":614942008934401537}"#).id.as_deref(), Some("614942008934401537"));
+        assert_eq!(t(r#"{"id":"inv_1"}"#).id.as_deref(), Some("inv_1"));
+        assert_eq!(t(r#"{"id":null}"#).id, None);
+    }
+
+    #[test]
+    fn amounts_are_exact_decimals() {
+        assert_eq!(t(r#"{"amount":"6.01425"}"#).amount.unwrap().to_string(), "6.01425");
+        assert_eq!(t(r#"{"amount":"600.9"}"#).amount.unwrap().to_string(), "600.9");
+        assert_eq!(t(r#"{"amount":""}"#).amount, None);
+        assert!(serde_json::from_str::<T>(r#"{"amount":"12,50"}"#).is_err());
+        assert_eq!(t(r#"{"day":""}"#).day, None);
+        assert_eq!(t(r#"{"day":"2026-02-28"}"#).day, NaiveDate::from_ymd_opt(2026, 2, 28));
+    }
+}
