@@ -7,5 +7,6 @@ pub mod billing;
 pub mod netsuite;
 pub mod retry;
 pub mod secret;
+pub mod settings;
 
 pub use secret::Secret;

@@ -525,18 +525,30 @@ mod tests {
 
     #[test]
     fn ids_beyond_two_to_the_53_stay_exact() {
-        assert_eq!(t(r#"{"id":614942008934401537}"#).id.as_deref(), Some("614942008934401537"));
+        assert_eq!(
+            t(r#"{"id":614942008934401537}"#).id.as_deref(),
+            Some("614942008934401537")
+        );
         assert_eq!(t(r#"{"id":"inv_1"}"#).id.as_deref(), Some("inv_1"));
         assert_eq!(t(r#"{"id":null}"#).id, None);
     }
 
     #[test]
     fn amounts_are_exact_decimals() {
-        assert_eq!(t(r#"{"amount":"6.01425"}"#).amount.unwrap().to_string(), "6.01425");
-        assert_eq!(t(r#"{"amount":"600.9"}"#).amount.unwrap().to_string(), "600.9");
+        assert_eq!(
+            t(r#"{"amount":"6.01425"}"#).amount.unwrap().to_string(),
+            "6.01425"
+        );
+        assert_eq!(
+            t(r#"{"amount":"600.9"}"#).amount.unwrap().to_string(),
+            "600.9"
+        );
         assert_eq!(t(r#"{"amount":""}"#).amount, None);
         assert!(serde_json::from_str::<T>(r#"{"amount":"12,50"}"#).is_err());
         assert_eq!(t(r#"{"day":""}"#).day, None);
-        assert_eq!(t(r#"{"day":"2026-02-28"}"#).day, NaiveDate::from_ymd_opt(2026, 2, 28));
+        assert_eq!(
+            t(r#"{"day":"2026-02-28"}"#).day,
+            NaiveDate::from_ymd_opt(2026, 2, 28)
+        );
     }
 }
