@@ -4,9 +4,11 @@
 //! command only parse their input, call into it and shape the answer.
 
 pub mod billing;
+pub mod flow;
 pub mod netsuite;
 pub mod retry;
 pub mod secret;
 pub mod settings;
+pub mod store;
 
 pub use secret::Secret;

@@ -1,0 +1,4 @@
+//! The sync engine: level-triggered flows that make NetSuite hold exactly the records a
+//! billing invoice needs, once.
+
+pub mod state;

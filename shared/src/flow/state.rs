@@ -1,0 +1,148 @@
+//! Per-invoice flow state: which NetSuite records exist for a billing invoice, where its flow
+//! stands, and what went wrong last. Persisted after every NetSuite write, so a crash between
+//! two steps resumes at the next one.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::billing::model::Source;
+
+/// Where an invoice's flow stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Queued or partly done; the worker will carry it on.
+    Pending,
+    /// Inventory sales order created; waiting for NetSuite to show it fulfilled.
+    AwaitingFulfilment,
+    /// A payment, refund or credit waits for a parent that does not exist yet.
+    Parked,
+    /// Every record the invoice needs exists in NetSuite.
+    Synced,
+    /// Out of scope by a setting (zero dollar, other consolidation level, before the start
+    /// date); the reason is recorded.
+    Skipped,
+    /// Stopped at a step; needs a person (or, when retryable, a later attempt).
+    Error,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowStatus::Pending => "pending",
+            FlowStatus::AwaitingFulfilment => "awaiting_fulfilment",
+            FlowStatus::Parked => "parked",
+            FlowStatus::Synced => "synced",
+            FlowStatus::Skipped => "skipped",
+            FlowStatus::Error => "error",
+        }
+    }
+
+    pub const ALL: [FlowStatus; 6] = [
+        FlowStatus::Pending,
+        FlowStatus::AwaitingFulfilment,
+        FlowStatus::Parked,
+        FlowStatus::Synced,
+        FlowStatus::Skipped,
+        FlowStatus::Error,
+    ];
+}
+
+/// One entry of the error log: what failed, NetSuite's words, and what a person should do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    /// The flow step, e.g. "create sales order".
+    pub step: String,
+    /// NetSuite's error code, when NetSuite answered.
+    pub code: Option<String>,
+    /// NetSuite's (or billsync's) own detail text.
+    pub detail: String,
+    /// The likely cause, in plain words.
+    pub cause: String,
+    /// What to do about it.
+    pub fix: String,
+    /// Whether it may go away by itself (then it is retried with backoff).
+    pub retryable: bool,
+    /// When this error was first seen for this step.
+    pub since: DateTime<Utc>,
+}
+
+/// What the flow of one billing invoice has done so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowState {
+    pub source: Source,
+    pub invoice_uid: String,
+    pub status: FlowStatus,
+    /// Why the invoice was skipped, or what a parked record waits for.
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub sales_order_id: Option<String>,
+    /// The order has inventory lines: the invoice waits for fulfilment.
+    #[serde(default)]
+    pub inventory: bool,
+    #[serde(default)]
+    pub fulfilled: bool,
+    #[serde(default)]
+    pub invoice_id: Option<String>,
+    /// Billing payment id -> NetSuite customer deposit id (payments before fulfilment).
+    #[serde(default)]
+    pub deposits: BTreeMap<String, String>,
+    /// Billing payment id -> NetSuite deposit application id.
+    #[serde(default)]
+    pub deposit_applications: BTreeMap<String, String>,
+    /// Billing payment id -> NetSuite customer payment id.
+    #[serde(default)]
+    pub payments: BTreeMap<String, String>,
+    /// Billing refund id -> NetSuite customer refund id.
+    #[serde(default)]
+    pub refunds: BTreeMap<String, String>,
+    /// Billing credit note id -> NetSuite credit memo id.
+    #[serde(default)]
+    pub credit_memos: BTreeMap<String, String>,
+    /// Failed attempts since the last success.
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: Option<ErrorEntry>,
+    /// When a retryable error may be tried again.
+    #[serde(default)]
+    pub retry_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl FlowState {
+    pub fn new(source: Source, invoice_uid: impl Into<String>, now: DateTime<Utc>) -> Self {
+        FlowState {
+            source,
+            invoice_uid: invoice_uid.into(),
+            status: FlowStatus::Pending,
+            reason: None,
+            customer_id: None,
+            sales_order_id: None,
+            inventory: false,
+            fulfilled: false,
+            invoice_id: None,
+            deposits: BTreeMap::new(),
+            deposit_applications: BTreeMap::new(),
+            payments: BTreeMap::new(),
+            refunds: BTreeMap::new(),
+            credit_memos: BTreeMap::new(),
+            attempts: 0,
+            last_error: None,
+            retry_at: None,
+            updated_at: now,
+        }
+    }
+}
+
+/// A stored value with the version its conditional writes are checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}

@@ -1,0 +1,253 @@
+//! The behaviour every [`Store`] must have, as one suite any adapter's tests run. Tenants are
+//! named with a random suffix so the suite can run against a shared table repeatedly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+
+use super::{CustomerLink, Store, StoreError};
+use crate::billing::model::Source;
+use crate::flow::state::{ErrorEntry, FlowState, FlowStatus};
+use crate::settings::TenantSettings;
+
+fn tenant(name: &str) -> String {
+    format!("{name}-{:08x}", rand::random::<u32>())
+}
+
+fn settings(tenant: &str) -> TenantSettings {
+    TenantSettings::from_value(&serde_json::json!({
+        "tenant": tenant, "source": "maxio", "site": "acme-demo", "sync_start_date": "2026-01-01",
+        "items": {"tax_item": {"id": "100", "type": "non_inventory"}, "discount_item": "101",
+                  "products": {"1": {"id": "102", "type": "inventory"}}},
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": "9"}
+    }))
+    .expect("the conformance settings are valid")
+}
+
+fn flow(uid: &str, minute: u32) -> FlowState {
+    FlowState::new(
+        Source::Maxio,
+        uid,
+        Utc.with_ymd_and_hms(2026, 1, 31, 10, minute, 0).unwrap(),
+    )
+}
+
+/// Runs every check against `store`.
+pub async fn run<S: Store + 'static>(store: &S) {
+    settings_round_trip(store).await;
+    customers_round_trip(store).await;
+    flow_versions_are_conditional(store).await;
+    flows_by_status_and_counts(store).await;
+    cursors(store).await;
+    deliveries_are_deduplicated(store).await;
+}
+
+/// Two writers racing on one version: exactly one wins. Needs a shareable store.
+pub async fn run_concurrent<S: Store + 'static>(store: Arc<S>) {
+    let t = tenant("race");
+    let v1 = store
+        .save_flow(&t, &flow("inv_race", 0), None)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let t = t.clone();
+            tokio::spawn(async move {
+                let mut state = flow("inv_race", 0);
+                state.sales_order_id = Some(format!("so-{i}"));
+                store.save_flow(&t, &state, Some(v1)).await
+            })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(v) => {
+                assert_eq!(v, v1 + 1);
+                wins += 1;
+            }
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => panic!("unexpected store error: {e}"),
+        }
+    }
+    assert_eq!(wins, 1, "exactly one writer advances a version");
+}
+
+async fn settings_round_trip<S: Store>(store: &S) {
+    let t = tenant("settings");
+    assert!(store.settings(&t).await.unwrap().is_none());
+    let mut s = settings(&t);
+    store.put_settings(&s).await.unwrap();
+    assert_eq!(store.settings(&t).await.unwrap().as_ref(), Some(&s));
+    s.skip_zero_dollar = true;
+    store.put_settings(&s).await.unwrap();
+    assert_eq!(store.settings(&t).await.unwrap().as_ref(), Some(&s));
+    assert!(store.tenants().await.unwrap().contains(&t));
+}
+
+async fn customers_round_trip<S: Store>(store: &S) {
+    let t = tenant("customers");
+    assert!(store.customer(&t, "41870213").await.unwrap().is_none());
+    let mut link = CustomerLink {
+        netsuite_id: "107".into(),
+        currencies: vec!["USD".into()],
+    };
+    store.put_customer(&t, "41870213", &link).await.unwrap();
+    assert_eq!(
+        store.customer(&t, "41870213").await.unwrap().as_ref(),
+        Some(&link)
+    );
+    link.currencies.push("EUR".into());
+    store.put_customer(&t, "41870213", &link).await.unwrap();
+    assert_eq!(
+        store.customer(&t, "41870213").await.unwrap().as_ref(),
+        Some(&link)
+    );
+    assert!(store
+        .customer(&tenant("other"), "41870213")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn flow_versions_are_conditional<S: Store>(store: &S) {
+    let t = tenant("flows");
+    assert!(store.flow(&t, "inv_1").await.unwrap().is_none());
+    let mut state = flow("inv_1", 0);
+    let v1 = store.save_flow(&t, &state, None).await.unwrap();
+    assert!(matches!(
+        store.save_flow(&t, &state, None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    state.sales_order_id = Some("812".into());
+    state.payments.insert("880214507".into(), "901".into());
+    let v2 = store.save_flow(&t, &state, Some(v1)).await.unwrap();
+    assert!(v2 > v1);
+    assert!(matches!(
+        store.save_flow(&t, &state, Some(v1)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let read = store.flow(&t, "inv_1").await.unwrap().unwrap();
+    assert_eq!(read.version, v2);
+    assert_eq!(read.value, state);
+}
+
+async fn flows_by_status_and_counts<S: Store>(store: &S) {
+    let t = tenant("status");
+    for (i, status) in [
+        FlowStatus::Error,
+        FlowStatus::Synced,
+        FlowStatus::Error,
+        FlowStatus::Parked,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut state = flow(&format!("inv_{i}"), i as u32);
+        state.status = status;
+        if status == FlowStatus::Error {
+            state.last_error = Some(ErrorEntry {
+                step: "create sales order".into(),
+                code: Some("USER_ERROR".into()),
+                detail: "Please enter value(s) for: Department.".into(),
+                cause: "cause".into(),
+                fix: "fix".into(),
+                retryable: false,
+                since: state.updated_at,
+            });
+        }
+        store.save_flow(&t, &state, None).await.unwrap();
+    }
+    let errors = store
+        .flows_with_status(&t, FlowStatus::Error, 10)
+        .await
+        .unwrap();
+    let uids: Vec<_> = errors
+        .iter()
+        .map(|f| f.value.invoice_uid.as_str())
+        .collect();
+    assert_eq!(uids, ["inv_0", "inv_2"], "oldest first");
+    assert!(errors[0].value.last_error.is_some());
+    assert_eq!(
+        store
+            .flows_with_status(&t, FlowStatus::Error, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Leaving the error status leaves the error list.
+    let mut fixed = errors[0].value.clone();
+    fixed.status = FlowStatus::Synced;
+    fixed.last_error = None;
+    store
+        .save_flow(&t, &fixed, Some(errors[0].version))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .flows_with_status(&t, FlowStatus::Error, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let counts = store.flow_counts(&t).await.unwrap();
+    let count = |s| counts.iter().find(|(k, _)| *k == s).map_or(0, |(_, n)| *n);
+    assert_eq!(count(FlowStatus::Synced), 2);
+    assert_eq!(count(FlowStatus::Error), 1);
+    assert_eq!(count(FlowStatus::Parked), 1);
+    assert_eq!(count(FlowStatus::Pending), 0);
+}
+
+async fn cursors<S: Store>(store: &S) {
+    let t = tenant("cursors");
+    assert!(store
+        .cursor(&t, "maxio-invoice-events")
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .put_cursor(&t, "maxio-invoice-events", "4100238")
+        .await
+        .unwrap();
+    store
+        .put_cursor(&t, "maxio-invoice-events", "4100240")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .cursor(&t, "maxio-invoice-events")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("4100240")
+    );
+    assert!(store.cursor(&t, "other").await.unwrap().is_none());
+}
+
+async fn deliveries_are_deduplicated<S: Store>(store: &S) {
+    let t = tenant("hooks");
+    let day = Duration::from_secs(86_400);
+    assert!(store.first_delivery(&t, "5188700101", day).await.unwrap());
+    assert!(
+        !store.first_delivery(&t, "5188700101", day).await.unwrap(),
+        "a replay is recognised"
+    );
+    assert!(store.first_delivery(&t, "5188700102", day).await.unwrap());
+    assert!(store
+        .first_delivery(&tenant("other"), "5188700101", day)
+        .await
+        .unwrap());
+    // An entry past its time to live no longer counts.
+    assert!(store
+        .first_delivery(&t, "short-lived", Duration::ZERO)
+        .await
+        .unwrap());
+    assert!(store.first_delivery(&t, "short-lived", day).await.unwrap());
+}

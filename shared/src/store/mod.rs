@@ -1,0 +1,90 @@
+//! The store port: settings, customer mappings, per-invoice flow state, sweep cursors and
+//! webhook delivery de-duplication. One embedded implementation ([`sqlite`]) for local runs and
+//! tests, one on DynamoDB for AWS; both pass [`conformance`].
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::flow::state::{FlowState, FlowStatus, Versioned};
+use crate::settings::TenantSettings;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod sqlite;
+
+/// The NetSuite customer a billing customer is linked to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerLink {
+    pub netsuite_id: String,
+    /// Currencies already on the NetSuite customer.
+    #[serde(default)]
+    pub currencies: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer moved the record on since it was read.
+    #[error("{what} was changed by another worker (expected version {expected:?})")]
+    Conflict { what: String, expected: Option<u64> },
+    #[error("stored {what} cannot be read: {message}")]
+    Corrupt { what: String, message: String },
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Persistence for everything billsync remembers. Implementations must make
+/// [`Store::save_flow`] atomic and conditional, so two workers never both advance one invoice.
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>>;
+    async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()>;
+    /// Every configured tenant.
+    async fn tenants(&self) -> StoreResult<Vec<String>>;
+
+    async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>>;
+    async fn put_customer(
+        &self,
+        tenant: &str,
+        billing_id: &str,
+        link: &CustomerLink,
+    ) -> StoreResult<()>;
+
+    async fn flow(
+        &self,
+        tenant: &str,
+        invoice_uid: &str,
+    ) -> StoreResult<Option<Versioned<FlowState>>>;
+    /// Writes the flow state if the stored version is still `expected` (`None`: only if no state
+    /// exists yet). Returns the new version; [`StoreError::Conflict`] otherwise.
+    async fn save_flow(
+        &self,
+        tenant: &str,
+        state: &FlowState,
+        expected: Option<u64>,
+    ) -> StoreResult<u64>;
+    /// Flows in a status, oldest update first, at most `limit`.
+    async fn flows_with_status(
+        &self,
+        tenant: &str,
+        status: FlowStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<FlowState>>>;
+    /// How many flows are in each status.
+    async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>>;
+
+    async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>>;
+    async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()>;
+
+    /// Records a webhook delivery id; true the first time it is seen within `ttl`, false for a
+    /// repeat (Maxio and Chargebee both redeliver).
+    async fn first_delivery(
+        &self,
+        tenant: &str,
+        delivery_id: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,387 @@
+//! The embedded store: one SQLite file (open it with `sqlite3` to look inside). Used by the
+//! local mode and most tests. Calls run on the blocking pool; one connection behind a mutex is
+//! plenty for one process.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{CustomerLink, Store, StoreError, StoreResult};
+use crate::flow::state::{FlowState, FlowStatus, Versioned};
+use crate::settings::TenantSettings;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS settings (tenant TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    tenant TEXT NOT NULL, billing_id TEXT NOT NULL, link TEXT NOT NULL,
+    PRIMARY KEY (tenant, billing_id));
+CREATE TABLE IF NOT EXISTS flows (
+    tenant TEXT NOT NULL, invoice TEXT NOT NULL, version INTEGER NOT NULL,
+    status TEXT NOT NULL, updated_at TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (tenant, invoice));
+CREATE INDEX IF NOT EXISTS flows_by_status ON flows (tenant, status, updated_at);
+CREATE TABLE IF NOT EXISTS cursors (
+    tenant TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tenant, name));
+CREATE TABLE IF NOT EXISTS deliveries (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (tenant, id));
+";
+
+/// A SQLite-backed [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let conn = Connection::open(path.as_ref()).map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn init(conn: Connection) -> StoreResult<Self> {
+        // WAL lets a person read the file with sqlite3 while billsync writes.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| unavailable("a previous store call panicked"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: what.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("store records always serialize")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
+        let tenant = tenant.to_owned();
+        let doc: Option<String> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT doc FROM settings WHERE tenant = ?1",
+                    [&tenant],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        doc.map(|d| {
+            TenantSettings::from_json(&d).map_err(|e| StoreError::Corrupt {
+                what: "settings".into(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
+        let tenant = settings.tenant.clone();
+        let doc = settings.to_document().to_string();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO settings (tenant, doc) VALUES (?1, ?2)
+                 ON CONFLICT (tenant) DO UPDATE SET doc = excluded.doc",
+                params![tenant, doc],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT tenant FROM settings ORDER BY tenant")
+                .map_err(unavailable)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(unavailable)?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>> {
+        let (tenant, id) = (tenant.to_owned(), billing_id.to_owned());
+        let link: Option<String> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT link FROM customers WHERE tenant = ?1 AND billing_id = ?2",
+                    [&tenant, &id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        link.map(|l| decode("customer link", &l)).transpose()
+    }
+
+    async fn put_customer(
+        &self,
+        tenant: &str,
+        billing_id: &str,
+        link: &CustomerLink,
+    ) -> StoreResult<()> {
+        let (tenant, id, link) = (tenant.to_owned(), billing_id.to_owned(), encode(link));
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO customers (tenant, billing_id, link) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, billing_id) DO UPDATE SET link = excluded.link",
+                params![tenant, id, link],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn flow(
+        &self,
+        tenant: &str,
+        invoice_uid: &str,
+    ) -> StoreResult<Option<Versioned<FlowState>>> {
+        let (tenant, uid) = (tenant.to_owned(), invoice_uid.to_owned());
+        let row: Option<(String, i64)> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT state, version FROM flows WHERE tenant = ?1 AND invoice = ?2",
+                    [&tenant, &uid],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        row.map(|(s, v)| {
+            Ok(Versioned {
+                value: decode("flow state", &s)?,
+                version: v as u64,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_flow(
+        &self,
+        tenant: &str,
+        state: &FlowState,
+        expected: Option<u64>,
+    ) -> StoreResult<u64> {
+        let tenant = tenant.to_owned();
+        let uid = state.invoice_uid.clone();
+        let status = state.status.as_str();
+        let updated = state.updated_at.to_rfc3339();
+        let json = encode(state);
+        self.with(move |c| {
+            let changed = match expected {
+                None => c
+                    .execute(
+                        "INSERT INTO flows (tenant, invoice, version, status, updated_at, state)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        params![tenant, uid, status, updated, json],
+                    )
+                    .map_err(unavailable)?,
+                Some(v) => c
+                    .execute(
+                        "UPDATE flows SET version = version + 1, status = ?3, updated_at = ?4, state = ?5
+                         WHERE tenant = ?1 AND invoice = ?2 AND version = ?6",
+                        params![tenant, uid, status, updated, json, v as i64],
+                    )
+                    .map_err(unavailable)?,
+            };
+            if changed == 1 {
+                Ok(expected.map_or(1, |v| v + 1))
+            } else {
+                Err(StoreError::Conflict {
+                    what: format!("flow of invoice {uid}"),
+                    expected,
+                })
+            }
+        })
+        .await
+    }
+
+    async fn flows_with_status(
+        &self,
+        tenant: &str,
+        status: FlowStatus,
+        limit: usize,
+    ) -> StoreResult<Vec<Versioned<FlowState>>> {
+        let tenant = tenant.to_owned();
+        let rows: Vec<(String, i64)> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare(
+                        "SELECT state, version FROM flows WHERE tenant = ?1 AND status = ?2
+                         ORDER BY updated_at, invoice LIMIT ?3",
+                    )
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![tenant, status.as_str(), limit as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(s, v)| {
+                Ok(Versioned {
+                    value: decode("flow state", &s)?,
+                    version: v as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {
+        let tenant = tenant.to_owned();
+        let rows: Vec<(String, i64)> = self
+            .with(move |c| {
+                let mut stmt = c
+                    .prepare("SELECT status, COUNT(*) FROM flows WHERE tenant = ?1 GROUP BY status")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map([&tenant], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+            })
+            .await?;
+        Ok(FlowStatus::ALL
+            .iter()
+            .map(|s| {
+                let n = rows
+                    .iter()
+                    .find(|(name, _)| name == s.as_str())
+                    .map_or(0, |(_, n)| *n as u64);
+                (*s, n)
+            })
+            .collect())
+    }
+
+    async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
+        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        self.with(move |c| {
+            c.query_row(
+                "SELECT value FROM cursors WHERE tenant = ?1 AND name = ?2",
+                [&tenant, &name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()> {
+        let (tenant, name, value) = (tenant.to_owned(), name.to_owned(), value.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO cursors (tenant, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, name) DO UPDATE SET value = excluded.value",
+                params![tenant, name, value],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn first_delivery(
+        &self,
+        tenant: &str,
+        delivery_id: &str,
+        ttl: Duration,
+    ) -> StoreResult<bool> {
+        let (tenant, id) = (tenant.to_owned(), delivery_id.to_owned());
+        let now = Utc::now().timestamp();
+        let expires = now + ttl.as_secs() as i64;
+        self.with(move |c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            // An expired entry counts as unseen, as a TTL'd DynamoDB item would.
+            tx.execute("DELETE FROM deliveries WHERE tenant = ?1 AND id = ?2 AND expires_at <= ?3", params![tenant, id, now])
+                .map_err(unavailable)?;
+            let inserted = tx
+                .execute(
+                    "INSERT INTO deliveries (tenant, id, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![tenant, id, expires],
+                )
+                .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_conformance_suite() {
+        let store = SqliteStore::in_memory().unwrap();
+        crate::store::conformance::run(&store).await;
+        crate::store::conformance::run_concurrent(Arc::new(store)).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_database_keeps_state_across_opens() {
+        let dir = std::env::temp_dir().join(format!("billsync-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            s.put_cursor("t", "events", "42").await.unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            s.cursor("t", "events").await.unwrap().as_deref(),
+            Some("42")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
