@@ -1,4 +1,6 @@
 //! The sync engine: level-triggered flows that make NetSuite hold exactly the records a
 //! billing invoice needs, once.
 
+pub mod ids;
+pub mod lines;
 pub mod state;

@@ -1,0 +1,247 @@
+//! From billing lines to NetSuite item lines, to the cent.
+//!
+//! Each billing line becomes a line of its mapped item; a discounted line is followed by a
+//! line of the discount item; the invoice's tax total is one line of the tax item, and each
+//! line carries its own tax in a custom column. Billing apportions discount and tax per line
+//! with fractions of a cent; NetSuite needs cents, so per-line shares are allocated by the
+//! largest-remainder method, which keeps their sum equal to the invoice's own 2-decimal figure.
+//! The result is penny-checked against the invoice total before anything is sent.
+
+use rust_decimal::Decimal;
+
+use crate::billing::model::{to_cents, Invoice, Line, LineKind};
+use crate::netsuite::records::{ItemLine, RecordRef};
+use crate::settings::{ItemRef, TenantSettings};
+
+/// Why an invoice's lines cannot be posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineProblem {
+    /// A line whose product/component has no NetSuite item and no default applies.
+    Unmapped { title: String, what: String },
+    /// The lines NetSuite would total differ from the billing total.
+    PennyCheck { computed: Decimal, stated: Decimal },
+    /// Discount or tax shares cannot be made to add up to the invoice's figure.
+    Allocation {
+        figure: &'static str,
+        detail: String,
+    },
+}
+
+/// The NetSuite lines for an invoice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinePlan {
+    pub lines: Vec<ItemLine>,
+    /// Any line maps to an item that ships from stock.
+    pub inventory: bool,
+    /// What NetSuite will total these lines to.
+    pub total: Decimal,
+}
+
+const CENT: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// Splits `total` (already in cents) into cent shares proportional to the exact `parts`:
+/// each part is truncated to cents, then the missing cents go to the largest remainders
+/// (earliest first on ties). Fails when the parts are too far from the total to be a rounding.
+pub fn allocate(parts: &[Decimal], total: Decimal) -> Result<Vec<Decimal>, String> {
+    let mut shares: Vec<Decimal> = parts.iter().map(|p| p.trunc_with_scale(2)).collect();
+    let assigned: Decimal = shares.iter().sum();
+    let missing = total - assigned;
+    let steps = (missing / CENT).trunc();
+    let n = steps
+        .abs()
+        .to_string()
+        .parse::<usize>()
+        .unwrap_or(usize::MAX);
+    if n > parts.len() {
+        return Err(format!(
+            "the parts add up to {} but the figure is {total}",
+            parts.iter().sum::<Decimal>()
+        ));
+    }
+    let (step, sign) = if missing.is_sign_negative() {
+        (-CENT, Decimal::NEGATIVE_ONE)
+    } else {
+        (CENT, Decimal::ONE)
+    };
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    // Largest remainder in the direction we move first.
+    order.sort_by(|&a, &b| {
+        let ra = (parts[a] - shares[a]) * sign;
+        let rb = (parts[b] - shares[b]) * sign;
+        rb.cmp(&ra).then(a.cmp(&b))
+    });
+    for &i in order.iter().take(n) {
+        shares[i] += step;
+    }
+    Ok(shares)
+}
+
+fn item_for<'a>(line: &Line, settings: &'a TenantSettings) -> Result<&'a ItemRef, LineProblem> {
+    let items = &settings.items;
+    let by_product = || line.product_id.as_ref().and_then(|p| items.products.get(p));
+    let found = match &line.kind {
+        LineKind::Component => line
+            .component_id
+            .as_ref()
+            .and_then(|c| items.components.get(c)),
+        LineKind::Product => by_product(),
+        LineKind::Setup => items.setup_default.as_ref().or_else(by_product),
+        LineKind::Custom => items.custom_default.as_ref(),
+        LineKind::Other(_) => items.other_default.as_ref(),
+    };
+    found.ok_or_else(|| LineProblem::Unmapped {
+        title: line.title.clone(),
+        what: match &line.kind {
+            LineKind::Component => {
+                format!("component {}", line.component_id.as_deref().unwrap_or("?"))
+            }
+            LineKind::Product => format!("product {}", line.product_id.as_deref().unwrap_or("?")),
+            LineKind::Setup => "setup fee (set items.setup_default or map the product)".into(),
+            LineKind::Custom => "ad-hoc line (set items.custom_default)".into(),
+            LineKind::Other(k) => format!("line kind `{k}` (set items.other_default)"),
+        },
+    })
+}
+
+/// Builds the NetSuite item lines for `invoice` under `settings`.
+pub fn plan_lines(invoice: &Invoice, settings: &TenantSettings) -> Result<LinePlan, LineProblem> {
+    let discounts = allocate(
+        &invoice.lines.iter().map(|l| l.discount).collect::<Vec<_>>(),
+        to_cents(invoice.totals.discount),
+    )
+    .map_err(|detail| LineProblem::Allocation {
+        figure: "discount",
+        detail,
+    })?;
+    let taxes = allocate(
+        &invoice.lines.iter().map(|l| l.tax).collect::<Vec<_>>(),
+        to_cents(invoice.totals.tax),
+    )
+    .map_err(|detail| LineProblem::Allocation {
+        figure: "tax",
+        detail,
+    })?;
+
+    let mut lines = Vec::new();
+    let mut inventory = false;
+    for ((line, discount), tax) in invoice.lines.iter().zip(&discounts).zip(&taxes) {
+        let item = item_for(line, settings)?;
+        inventory |= item.item_type.needs_fulfilment();
+        // Tax-inclusive prices carry the tax inside; NetSuite gets it on the tax line instead.
+        let amount = to_cents(line.subtotal)
+            - if line.tax_included {
+                *tax
+            } else {
+                Decimal::ZERO
+            };
+        let quantity = if line.quantity.is_zero() {
+            Decimal::ONE
+        } else {
+            line.quantity
+        };
+        let rate = if (line.unit_price * quantity) == amount {
+            line.unit_price
+        } else {
+            (amount / quantity).round_dp(8).normalize()
+        };
+        let mut out = ItemLine {
+            item: RecordRef::id(item.id.as_str()),
+            quantity: Some(quantity.normalize()),
+            rate: Some(rate),
+            amount: Some(amount),
+            description: Some(match &line.description {
+                Some(d) if !d.is_empty() => format!("{}\n{d}", line.title),
+                _ => line.title.clone(),
+            }),
+            // A given rate needs the custom price level.
+            price: Some(RecordRef::id("-1")),
+            ..Default::default()
+        };
+        out.custom_fields.set(
+            settings.custom_fields.line_tax.clone(),
+            serde_json::json!(tax.to_string()),
+        );
+        if let (Some(rr), Some(start), Some(end)) = (
+            &settings.revenue_recognition,
+            line.period_start,
+            line.period_end,
+        ) {
+            out.custom_fields
+                .set(rr.start_field.clone(), start.to_string());
+            out.custom_fields.set(rr.end_field.clone(), end.to_string());
+        }
+        lines.push(out);
+        if !discount.is_zero() {
+            lines.push(ItemLine {
+                item: RecordRef::id(settings.items.discount_item.as_str()),
+                rate: Some(-*discount),
+                amount: Some(-*discount),
+                description: Some(format!("Discount on {}", line.title)),
+                ..Default::default()
+            });
+        }
+    }
+    let tax_total = to_cents(invoice.totals.tax);
+    if !tax_total.is_zero() {
+        let names: Vec<_> = invoice.taxes.iter().map(|t| t.title.as_str()).collect();
+        lines.push(ItemLine {
+            item: RecordRef::id(settings.items.tax_item.id.as_str()),
+            quantity: Some(Decimal::ONE),
+            rate: Some(tax_total),
+            amount: Some(tax_total),
+            description: Some(if names.is_empty() {
+                "Tax".into()
+            } else {
+                names.join(", ")
+            }),
+            price: Some(RecordRef::id("-1")),
+            ..Default::default()
+        });
+    }
+
+    let total: Decimal = lines.iter().filter_map(|l| l.amount).sum();
+    if total != invoice.totals.total {
+        return Err(LineProblem::PennyCheck {
+            computed: total,
+            stated: invoice.totals.total,
+        });
+    }
+    Ok(LinePlan {
+        lines,
+        inventory,
+        total,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal_macros::dec;
+
+    use super::*;
+
+    #[test]
+    fn allocation_keeps_the_total_and_favours_largest_remainders() {
+        // 11.175 + 15.1875 + 18.75 = 45.1125 -> 45.11
+        let shares = allocate(&[dec!(11.175), dec!(15.1875), dec!(18.75)], dec!(45.11)).unwrap();
+        assert_eq!(shares.iter().sum::<Decimal>(), dec!(45.11));
+        assert_eq!(shares, vec![dec!(11.17), dec!(15.19), dec!(18.75)]);
+        // Three thirds of a cent-less dollar.
+        let thirds = allocate(
+            &[dec!(0.333333), dec!(0.333333), dec!(0.333334)],
+            dec!(1.00),
+        )
+        .unwrap();
+        assert_eq!(thirds.iter().sum::<Decimal>(), dec!(1.00));
+        assert!(allocate(&[dec!(1), dec!(2)], dec!(5)).is_err());
+        assert_eq!(allocate(&[], dec!(0)).unwrap(), Vec::<Decimal>::new());
+    }
+
+    #[test]
+    fn allocation_handles_rounding_down() {
+        // 0.005 + 0.005 -> 0.01 (not 0.02)
+        let s = allocate(&[dec!(0.005), dec!(0.005)], dec!(0.01)).unwrap();
+        assert_eq!(s.iter().sum::<Decimal>(), dec!(0.01));
+        let s = allocate(&[dec!(0.019), dec!(0.019)], dec!(0.03)).unwrap();
+        assert_eq!(s.iter().sum::<Decimal>(), dec!(0.03));
+    }
+}
