@@ -1,0 +1,304 @@
+//! The error catalog: every failure a flow can stop on, turned into an error-log entry with
+//! NetSuite's own words, a plain-language cause and a fix. It covers the Maxio guide's
+//! troubleshooting table and billsync's own checks.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use super::lines::LineProblem;
+use super::state::ErrorEntry;
+use crate::billing::model::InconsistentInvoice;
+use crate::netsuite::{ErrorKind, NetSuiteError};
+
+/// A problem found by billsync itself, before or instead of asking NetSuite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlowProblem {
+    Lines(LineProblem),
+    Inconsistent(InconsistentInvoice),
+    /// The invoice fits none of the flows (e.g. a consolidated invoice without segments).
+    NoFlow(String),
+    /// Billing could not be read.
+    Billing {
+        detail: String,
+        retryable: bool,
+    },
+}
+
+fn entry(
+    step: &str,
+    code: Option<&str>,
+    detail: String,
+    cause: &str,
+    fix: String,
+    retryable: bool,
+    now: DateTime<Utc>,
+) -> ErrorEntry {
+    ErrorEntry {
+        step: step.to_owned(),
+        code: code.map(str::to_owned),
+        detail,
+        cause: cause.to_owned(),
+        fix,
+        retryable,
+        since: now,
+    }
+}
+
+/// `Please enter value(s) for: Department.` -> `Department`.
+fn missing_field(detail: &str) -> Option<String> {
+    let rest =
+        &detail[detail.find("Please enter value(s) for:")? + "Please enter value(s) for:".len()..];
+    Some(rest.trim().trim_end_matches('.').trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// `... reference key 1234.` -> `1234`.
+fn reference_key(detail: &str, marker: &str) -> String {
+    detail
+        .find(marker)
+        .map(|i| {
+            detail[i + marker.len()..]
+                .trim()
+                .trim_end_matches('.')
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// An error-log entry for a NetSuite failure at `step`.
+pub fn from_netsuite(step: &str, error: &NetSuiteError, now: DateTime<Utc>) -> ErrorEntry {
+    let detail = error
+        .api()
+        .map(|a| a.detail())
+        .unwrap_or_else(|| error.to_string());
+    let code = error.code();
+    let retryable = error.is_retryable();
+    let e =
+        |cause: &str, fix: String| entry(step, code, detail.clone(), cause, fix, retryable, now);
+
+    if let Some(field) = missing_field(&detail) {
+        let setting = match field.to_ascii_lowercase().as_str() {
+            "department" => Some("transactions.department"),
+            "class" => Some("transactions.class"),
+            "location" => Some("transactions.location"),
+            "subsidiary" | "primary subsidiary" => Some("transactions.subsidiary"),
+            "account" => Some("refunds.account"),
+            _ => None,
+        };
+        let fix = match setting {
+            Some(s) => format!("Set `{s}` in the tenant settings to the {field} NetSuite should use (or make {field} optional on the sales order form), then retry."),
+            None => format!("Make {field} optional on the form billsync uses (transactions.sales_order_form) or tell us how it should be filled, then retry."),
+        };
+        return e(&format!("Your NetSuite configuration requires {field} on this record and billsync did not send one."), fix);
+    }
+    if detail.contains("no valid open tax period")
+        || detail.contains("not within an open accounting period")
+        || detail.contains("not within the date range of your accounting period")
+    {
+        return e(
+            "NetSuite has no open tax or accounting period for the transaction date.",
+            "In NetSuite create or reopen the period for that date (Setup > Accounting > Manage Tax Periods, and Manage Accounting Periods), then retry.".into(),
+        );
+    }
+    if detail.contains("reference to join for which you do not have a permission") {
+        return e(
+            "The token's role lacks a permission NetSuite needs for a search.",
+            "Check the permissions of the integration's token role (Setup > Users/Roles > Manage Roles) against the list in the setup guide, then retry.".into(),
+        );
+    }
+    if detail.contains("Invalid subsidiary reference key") {
+        let key = reference_key(&detail, "reference key");
+        return e(
+            "The subsidiary is inactive, or the token's role cannot access it.",
+            format!("In NetSuite open the token role (Setup > Users/Roles > Manage Roles), give it access to subsidiary {key} and check Allow Cross-Subsidiary Record Viewing; make sure the subsidiary is active. Then retry."),
+        );
+    }
+    if detail.contains("Invalid entity reference key") {
+        let key = reference_key(&detail, "reference key");
+        return e(
+            "The NetSuite customer is inactive or cannot be used from this subsidiary.",
+            format!("Find customer internal id {key} in NetSuite and uncheck Inactive; in a multi-subsidiary account enable Multi-Subsidiary Customer (Setup > Company > Enable Features). Then retry."),
+        );
+    }
+    if detail.contains("for the following field: item")
+        || (code == Some("INVALID_KEY_OR_REF") && detail.contains("item"))
+    {
+        return e(
+            "A NetSuite item in the item mapping does not exist or cannot be used.",
+            "Check the item ids in the tenant settings (items.*) against Lists > Accounting > Items, then retry.".into(),
+        );
+    }
+    match error.kind() {
+        ErrorKind::Login => e(
+            "NetSuite refused the login.",
+            "Run `billsync netsuite check` and follow its advice (realm, token, role permissions).".into(),
+        ),
+        ErrorKind::Permission => e(
+            "The token's role lacks a permission for this record.",
+            "Add the permission to the token role as listed in the setup guide, then retry.".into(),
+        ),
+        ErrorKind::Concurrency => e(
+            "NetSuite's concurrency limit for the account was reached.",
+            "Nothing to do: billsync retries with backoff. If it persists, lower netsuite.concurrency or check other integrations at Setup > Integration > Integration Governance.".into(),
+        ),
+        ErrorKind::Server | ErrorKind::Transport => e(
+            "NetSuite was unreachable or failed for a moment.",
+            "Nothing to do: billsync retries with backoff.".into(),
+        ),
+        ErrorKind::OutcomeUnknown => e(
+            "NetSuite's answer was lost and the record has no external id to look up.",
+            "Check in NetSuite whether the record was created, then retry.".into(),
+        ),
+        ErrorKind::InvalidReference => e(
+            "A record this one refers to is missing, inactive or in another subsidiary.",
+            "Check the referenced record named in the detail, then retry.".into(),
+        ),
+        _ => e(
+            "NetSuite refused the record.",
+            "Read NetSuite's detail above, correct the data or settings it names, then retry.".into(),
+        ),
+    }
+}
+
+fn money(d: Decimal) -> String {
+    d.to_string()
+}
+
+/// An error-log entry for a problem billsync found itself.
+pub fn from_problem(step: &str, problem: &FlowProblem, now: DateTime<Utc>) -> ErrorEntry {
+    match problem {
+        FlowProblem::Lines(LineProblem::Unmapped { title, what }) => entry(
+            step,
+            Some("UNMAPPED_ITEM"),
+            format!("line `{title}`: no NetSuite item for {what}"),
+            "A billing product or component is not mapped to a NetSuite item.",
+            format!("Map {what} to a NetSuite item in the tenant settings (items.products / items.components or a default), apply the settings, then retry."),
+            false,
+            now,
+        ),
+        FlowProblem::Lines(LineProblem::PennyCheck { computed, stated }) => entry(
+            step,
+            Some("PENNY_CHECK"),
+            format!("NetSuite lines would total {} but the billing invoice total is {} (off by {})", money(*computed), money(*stated), money(*stated - *computed)),
+            "The lines billsync would send do not add up to the billing total; nothing was posted.",
+            "Check the invoice's lines, discounts and taxes in billing (tax-inclusive prices, manual adjustments). Retry once billing is corrected, or report the invoice with both figures.".into(),
+            false,
+            now,
+        ),
+        FlowProblem::Lines(LineProblem::Allocation { figure, detail }) => entry(
+            step,
+            Some("PENNY_CHECK"),
+            format!("{figure}: {detail}"),
+            "The invoice's per-line figures cannot be reconciled with its total.",
+            "Check the invoice in billing; retry once it is corrected.".into(),
+            false,
+            now,
+        ),
+        FlowProblem::Inconsistent(e) => entry(
+            step,
+            Some("INVOICE_DOES_NOT_ADD_UP"),
+            e.to_string(),
+            "The billing invoice's own figures do not add up; billsync never posts a mismatched transaction.",
+            "Correct the invoice in billing (or report it to the billing vendor with the figures above), then retry.".into(),
+            false,
+            now,
+        ),
+        FlowProblem::NoFlow(why) => entry(
+            step,
+            Some("NO_SYNC_FLOW"),
+            format!("No sync flow defined for this invoice: {why}"),
+            "billsync could not select a sync flow for the billing invoice.",
+            "Check the invoice's kind and the tenant's invoice settings; if they look right, report the invoice.".into(),
+            false,
+            now,
+        ),
+        FlowProblem::Billing { detail, retryable } => entry(
+            step,
+            Some("BILLING_READ"),
+            detail.clone(),
+            "The billing system could not be read.",
+            if *retryable { "Nothing to do: billsync retries with backoff.".into() } else { "Check the billing API key and site in the tenant's secret and settings, then retry.".into() },
+            *retryable,
+            now,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netsuite::ApiError;
+
+    fn ns(status: u16, code: &str, detail: &str) -> NetSuiteError {
+        NetSuiteError::Api(ApiError {
+            status,
+            title: "Bad Request".into(),
+            details: vec![crate::netsuite::ErrorDetail {
+                detail: detail.into(),
+                code: Some(code.into()),
+                path: None,
+            }],
+            operation: "create salesOrder".into(),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn troubleshooting_table() {
+        let now = Utc::now();
+        let dept = from_netsuite(
+            "create sales order",
+            &ns(
+                400,
+                "USER_ERROR",
+                "Error while accessing a resource. Please enter value(s) for: Department.",
+            ),
+            now,
+        );
+        assert!(dept.fix.contains("transactions.department"), "{dept:?}");
+        assert!(!dept.retryable);
+        let tax = from_netsuite("s", &ns(400, "USER_ERROR", "Insert Transaction failed: no valid open tax period for date 1/31/2026. Please visit Setup->Manage Tax Periods to setup a new tax period."), now);
+        assert!(tax.fix.contains("Manage Tax Periods"));
+        let join = from_netsuite("s", &ns(400, "USER_ERROR", "Search error occurred: Your search contains a reference to join for which you do not have a permission: customer"), now);
+        assert!(join.cause.contains("permission"));
+        let sub = from_netsuite(
+            "s",
+            &ns(
+                400,
+                "INVALID_KEY_OR_REF",
+                "Error while accessing a resource. Invalid subsidiary reference key 3.",
+            ),
+            now,
+        );
+        assert!(
+            sub.fix.contains("subsidiary 3") && sub.fix.contains("Cross-Subsidiary"),
+            "{}",
+            sub.fix
+        );
+        let ent = from_netsuite(
+            "s",
+            &ns(
+                400,
+                "INVALID_KEY_OR_REF",
+                "Error while accessing a resource. Invalid entity reference key 107.",
+            ),
+            now,
+        );
+        assert!(ent.fix.contains("107") && ent.fix.contains("Inactive"));
+        let busy = from_netsuite(
+            "s",
+            &ns(429, "CONCURRENCY_LIMIT_EXCEEDED", "over the limit"),
+            now,
+        );
+        assert!(busy.retryable);
+        let flow = from_problem(
+            "plan",
+            &FlowProblem::NoFlow("consolidated invoice without segments".into()),
+            now,
+        );
+        assert_eq!(flow.code.as_deref(), Some("NO_SYNC_FLOW"));
+        assert!(flow.detail.starts_with("No sync flow defined"));
+    }
+}
