@@ -158,6 +158,22 @@ pub struct TenantSettings {
     pub custom_fields: CustomFieldIds,
     /// This tenant's share of its NetSuite account's concurrency limit.
     pub netsuite_concurrency: usize,
+    /// ISO currency code -> NetSuite currency internal id. Empty for a single-currency
+    /// account: then no currency is sent and NetSuite uses the customer's.
+    pub currencies: BTreeMap<String, NsId>,
+}
+
+impl TenantSettings {
+    /// The NetSuite currency for an ISO code; `Ok(None)` when currencies are not mapped at all.
+    pub fn currency(&self, code: &str) -> Result<Option<&NsId>, String> {
+        if self.currencies.is_empty() {
+            return Ok(None);
+        }
+        self.currencies
+            .get(&code.to_ascii_uppercase())
+            .map(Some)
+            .ok_or_else(|| format!("currency {code} is not in the tenant's `currencies` map"))
+    }
 }
 
 /// A settings document with problems; every one is listed.
@@ -385,6 +401,7 @@ impl TenantSettings {
                     "prefixes",
                     "custom_fields",
                     "netsuite",
+                    "currencies",
                 ],
             );
             let tenant = r.required_string(root, "tenant", "");
@@ -628,6 +645,20 @@ impl TenantSettings {
                 }
             };
 
+            let mut currencies = BTreeMap::new();
+            if let Some(m) = r.object(root.get("currencies"), "currencies") {
+                for (code, v) in m {
+                    if code.len() != 3 || !code.chars().all(|c| c.is_ascii_uppercase()) {
+                        r.problems.push(format!(
+                            "`currencies.{code}` must be an ISO 4217 code like USD"
+                        ));
+                    }
+                    if let Some(id) = r.id_value(v, &format!("currencies.{code}")) {
+                        currencies.insert(code.clone(), id);
+                    }
+                }
+            }
+
             (|| {
                 Some(TenantSettings {
                     tenant: tenant?,
@@ -662,6 +693,7 @@ impl TenantSettings {
                     prefixes,
                     custom_fields,
                     netsuite_concurrency,
+                    currencies,
                 })
             })()
         };
@@ -720,6 +752,7 @@ impl TenantSettings {
             "prefixes": self.prefixes,
             "custom_fields": self.custom_fields,
             "netsuite": {"concurrency": self.netsuite_concurrency},
+            "currencies": self.currencies,
         })
     }
 }
@@ -747,7 +780,8 @@ mod tests {
             "payments": {"payment_instruments": false, "payment_method": "7"},
             "refunds": {"account": "9"},
             "transactions": {"subsidiary": "1", "department": "4", "exchange_rate": "billing"},
-            "prefixes": {"external_id": "ab"}
+            "prefixes": {"external_id": "ab"},
+            "currencies": {"USD": "2", "EUR": "3"}
         })
     }
 

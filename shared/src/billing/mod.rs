@@ -2,3 +2,4 @@
 
 pub mod maxio;
 pub mod model;
+pub mod source;

@@ -9,7 +9,7 @@
 
 use rust_decimal::Decimal;
 
-use crate::billing::model::{to_cents, Invoice, Line, LineKind};
+use crate::billing::model::{to_cents, CreditNote, Invoice, Line, LineKind, Tax};
 use crate::netsuite::records::{ItemLine, RecordRef};
 use crate::settings::{ItemRef, TenantSettings};
 
@@ -105,26 +105,56 @@ fn item_for<'a>(line: &Line, settings: &'a TenantSettings) -> Result<&'a ItemRef
 
 /// Builds the NetSuite item lines for `invoice` under `settings`.
 pub fn plan_lines(invoice: &Invoice, settings: &TenantSettings) -> Result<LinePlan, LineProblem> {
+    plan(
+        &invoice.lines,
+        &invoice.taxes,
+        invoice.totals.discount,
+        invoice.totals.tax,
+        invoice.totals.total,
+        settings,
+    )
+}
+
+/// Builds the NetSuite credit memo lines for a credit note (amounts positive, as NetSuite
+/// records a credit memo's lines).
+pub fn plan_credit_lines(
+    cn: &CreditNote,
+    settings: &TenantSettings,
+) -> Result<LinePlan, LineProblem> {
+    plan(
+        &cn.lines,
+        &cn.taxes,
+        cn.discount,
+        cn.tax,
+        cn.total,
+        settings,
+    )
+}
+
+fn plan(
+    doc_lines: &[Line],
+    doc_taxes: &[Tax],
+    discount_total: Decimal,
+    tax_total: Decimal,
+    stated_total: Decimal,
+    settings: &TenantSettings,
+) -> Result<LinePlan, LineProblem> {
+    let allocation =
+        |figure: &'static str| move |detail| LineProblem::Allocation { figure, detail };
     let discounts = allocate(
-        &invoice.lines.iter().map(|l| l.discount).collect::<Vec<_>>(),
-        to_cents(invoice.totals.discount),
+        &doc_lines.iter().map(|l| l.discount).collect::<Vec<_>>(),
+        to_cents(discount_total),
     )
-    .map_err(|detail| LineProblem::Allocation {
-        figure: "discount",
-        detail,
-    })?;
+    .map_err(allocation("discount"))?;
     let taxes = allocate(
-        &invoice.lines.iter().map(|l| l.tax).collect::<Vec<_>>(),
-        to_cents(invoice.totals.tax),
+        &doc_lines.iter().map(|l| l.tax).collect::<Vec<_>>(),
+        to_cents(tax_total),
     )
-    .map_err(|detail| LineProblem::Allocation {
-        figure: "tax",
-        detail,
-    })?;
+    .map_err(allocation("tax"))?;
 
     let mut lines = Vec::new();
     let mut inventory = false;
-    for ((line, discount), tax) in invoice.lines.iter().zip(&discounts).zip(&taxes) {
+    for ((line, discount), tax) in doc_lines.iter().zip(&discounts).zip(&taxes) {
         let item = item_for(line, settings)?;
         inventory |= item.item_type.needs_fulfilment();
         // Tax-inclusive prices carry the tax inside; NetSuite gets it on the tax line instead.
@@ -181,9 +211,9 @@ pub fn plan_lines(invoice: &Invoice, settings: &TenantSettings) -> Result<LinePl
             });
         }
     }
-    let tax_total = to_cents(invoice.totals.tax);
+    let tax_total = to_cents(tax_total);
     if !tax_total.is_zero() {
-        let names: Vec<_> = invoice.taxes.iter().map(|t| t.title.as_str()).collect();
+        let names: Vec<_> = doc_taxes.iter().map(|t| t.title.as_str()).collect();
         lines.push(ItemLine {
             item: RecordRef::id(settings.items.tax_item.id.as_str()),
             quantity: Some(Decimal::ONE),
@@ -200,10 +230,10 @@ pub fn plan_lines(invoice: &Invoice, settings: &TenantSettings) -> Result<LinePl
     }
 
     let total: Decimal = lines.iter().filter_map(|l| l.amount).sum();
-    if total != invoice.totals.total {
+    if total != stated_total {
         return Err(LineProblem::PennyCheck {
             computed: total,
-            stated: invoice.totals.total,
+            stated: stated_total,
         });
     }
     Ok(LinePlan {

@@ -318,11 +318,21 @@ impl MaxioClient {
     pub fn credit_notes(
         &self,
     ) -> impl Stream<Item = Result<CreditNote, MaxioError>> + Send + 'static {
+        self.credit_notes_for_subscription(None)
+    }
+
+    /// Credit notes with their detail, of one subscription when given, page by page.
+    pub fn credit_notes_for_subscription(
+        &self,
+        subscription_id: Option<&str>,
+    ) -> impl Stream<Item = Result<CreditNote, MaxioError>> + Send + 'static {
         let client = self.clone();
+        let subscription_id = subscription_id.map(str::to_owned);
         pages(move |page| {
             let client = client.clone();
+            let subscription_id = subscription_id.clone();
             async move {
-                let params = [
+                let mut params = vec![
                     ("page", page.to_string()),
                     ("per_page", MAX_PER_PAGE.to_string()),
                     ("line_items", "true".into()),
@@ -331,6 +341,9 @@ impl MaxioClient {
                     ("refunds", "true".into()),
                     ("applications", "true".into()),
                 ];
+                if let Some(id) = subscription_id {
+                    params.push(("subscription_id", id));
+                }
                 let body: wire::CreditNotesPage =
                     client.get_json("credit_notes.json", &params).await?;
                 body.credit_notes

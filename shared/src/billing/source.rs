@@ -1,0 +1,88 @@
+//! The billing-source port the sync engine reads through, and its Maxio implementation.
+//! The engine never trusts a webhook for amounts: it always reads the invoice here.
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+
+use super::maxio::client::{MaxioClient, MaxioError};
+use super::model::{Consolidation, CreditNote, Invoice, Source};
+
+/// A billing read that failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    pub message: String,
+    pub retryable: bool,
+    pub not_found: bool,
+}
+
+impl From<MaxioError> for SourceError {
+    fn from(e: MaxioError) -> Self {
+        SourceError {
+            retryable: e.is_retryable(),
+            not_found: e.is_not_found(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait BillingSource: Send + Sync {
+    fn source(&self) -> Source;
+    /// The invoice as billing holds it now, with every line (a consolidated invoice's lines
+    /// are its segments' lines).
+    async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError>;
+    /// Credit notes that concern this invoice: applied to it, or raised against it (refunds).
+    async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError>;
+}
+
+#[async_trait]
+impl BillingSource for MaxioClient {
+    fn source(&self) -> Source {
+        Source::Maxio
+    }
+
+    async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError> {
+        let mut invoice = MaxioClient::invoice(self, uid).await?;
+        if invoice.consolidation == Consolidation::Parent && invoice.lines.is_empty() {
+            // A consolidated invoice lists no lines of its own; its segments hold them.
+            let children: Vec<_> = self.segments(uid).try_collect().await?;
+            for child in children {
+                let Some(child_uid) = child.uid else { continue };
+                let detail = MaxioClient::invoice(self, &child_uid).await?;
+                invoice.lines.extend(detail.lines);
+                invoice.discounts.extend(detail.discounts);
+                invoice.taxes.extend(detail.taxes);
+            }
+        }
+        Ok(invoice)
+    }
+
+    async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {
+        let mut uids: Vec<String> = invoice
+            .credits
+            .iter()
+            .map(|c| c.credit_note_id.clone())
+            .collect();
+        if !invoice.refunds.is_empty() {
+            // A Maxio refund is paid out of a credit note raised against the invoice.
+            let raised: Vec<CreditNote> = self
+                .credit_notes_for_subscription(invoice.subscription_id.as_deref())
+                .try_collect()
+                .await?;
+            uids.extend(
+                raised
+                    .into_iter()
+                    .filter(|cn| cn.origin_invoice_uids.contains(&invoice.uid))
+                    .map(|cn| cn.uid),
+            );
+        }
+        uids.sort();
+        uids.dedup();
+        let mut notes = Vec::with_capacity(uids.len());
+        for uid in uids {
+            notes.push(self.credit_note(&uid).await?);
+        }
+        Ok(notes)
+    }
+}

@@ -1,0 +1,436 @@
+//! Pure builders: the NetSuite record bodies for each flow step, from the billing record, the
+//! tenant settings and the NetSuite ids already known. Nothing here talks to anything.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::ids::{self, Kind};
+use super::lines::LinePlan;
+use crate::billing::model::{self, CreditNote, Invoice, Payment, Refund};
+use crate::netsuite::records::{
+    Address, AddressBookLine, ApplyLine, CashTransaction, Customer, CustomerCurrency, RecordRef,
+    SalesTransaction, Sublist,
+};
+use crate::settings::{ExchangeRate, NsId, TenantSettings};
+
+/// Whether an invoice is for this tenant to sync at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Sync,
+    Skip(String),
+}
+
+/// The invoice-level settings that decide scope: sync start date, draft/void status,
+/// consolidation level, zero-dollar rule.
+pub fn scope(invoice: &Invoice, settings: &TenantSettings) -> Scope {
+    use model::{Consolidation as C, InvoiceStatus as S};
+    if invoice.issue_date < settings.sync_start_date {
+        return Scope::Skip(format!(
+            "issued {}, before the sync start date {}",
+            invoice.issue_date, settings.sync_start_date
+        ));
+    }
+    match invoice.status {
+        S::Draft => return Scope::Skip("a draft: not issued yet".into()),
+        S::Voided | S::Canceled => {
+            return Scope::Skip("voided in billing before it was synced".into())
+        }
+        _ => {}
+    }
+    match (invoice.consolidation, settings.subscription_groups) {
+        (C::Parent, C::Child) => {
+            return Scope::Skip("a consolidated invoice; this tenant syncs the segments".into())
+        }
+        (C::Child, C::Parent) => {
+            return Scope::Skip(
+                "a segment of a consolidated invoice; this tenant syncs consolidated invoices"
+                    .into(),
+            )
+        }
+        _ => {}
+    }
+    if settings.skip_zero_dollar && invoice.is_zero_dollar() {
+        return Scope::Skip("a zero-dollar invoice (the tenant skips them)".into());
+    }
+    Scope::Sync
+}
+
+fn reference(id: &Option<NsId>) -> Option<RecordRef> {
+    id.as_ref().map(|i| RecordRef::id(i.as_str()))
+}
+
+fn address(a: &model::Address, addressee: Option<String>) -> Address {
+    Address {
+        addressee: a.addressee.clone().or(addressee),
+        addr1: a.line1.clone(),
+        addr2: a.line2.clone(),
+        addr3: a.line3.clone(),
+        city: a.city.clone(),
+        state: a.state.clone(),
+        zip: a.zip.clone(),
+        country: a
+            .country
+            .as_ref()
+            .map(|c| RecordRef::id(c.to_ascii_uppercase())),
+        addr_phone: a.phone.clone(),
+        ..Default::default()
+    }
+}
+
+fn display_name(c: &model::Customer) -> Option<String> {
+    c.organization.clone().or_else(|| {
+        let n = [c.first_name.as_deref(), c.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        (!n.is_empty()).then_some(n)
+    })
+}
+
+/// A new NetSuite customer for a billing customer.
+pub fn customer(
+    c: &model::Customer,
+    settings: &TenantSettings,
+    currency: Option<&NsId>,
+) -> Customer {
+    let mut out = Customer {
+        external_id: Some(ids::customer(settings, &c.id)),
+        entity_id: settings
+            .prefixes
+            .entity_id
+            .as_ref()
+            .map(|p| format!("{p}-{}", c.id)),
+        is_person: Some(c.is_person()),
+        email: c.email.clone(),
+        phone: c.phone.clone(),
+        vat_reg_number: c.vat_number.clone(),
+        subsidiary: reference(&settings.subsidiary),
+        currency: currency.map(|id| RecordRef::id(id.as_str())),
+        ..Default::default()
+    };
+    if c.is_person() {
+        // NetSuite needs both names for a person; billing may have neither.
+        out.first_name = Some(c.first_name.clone().unwrap_or_else(|| "Customer".into()));
+        out.last_name = Some(c.last_name.clone().unwrap_or_else(|| c.id.clone()));
+    } else {
+        out.company_name = c.organization.clone();
+        out.first_name = c.first_name.clone();
+        out.last_name = c.last_name.clone();
+    }
+    if let Some(addr) = c.billing_address.as_ref().filter(|a| !a.is_empty()) {
+        out.address_book = Some(Sublist::from(vec![AddressBookLine {
+            default_billing: Some(true),
+            default_shipping: Some(c.shipping_address.is_none()),
+            label: Some("Billing".into()),
+            address_book_address: address(addr, display_name(c)),
+        }]));
+    }
+    out.custom_fields.set(
+        settings.custom_fields.customer_billing_id.clone(),
+        c.id.clone(),
+    );
+    out.custom_fields.set(
+        settings.custom_fields.customer_site.clone(),
+        settings.site.clone(),
+    );
+    out
+}
+
+/// The change that links an existing NetSuite customer (found by email) to billing: the
+/// billing id in the external id and the custom fields.
+pub fn customer_link(c: &model::Customer, settings: &TenantSettings) -> Customer {
+    let mut out = Customer {
+        external_id: Some(ids::customer(settings, &c.id)),
+        ..Default::default()
+    };
+    out.custom_fields.set(
+        settings.custom_fields.customer_billing_id.clone(),
+        c.id.clone(),
+    );
+    out.custom_fields.set(
+        settings.custom_fields.customer_site.clone(),
+        settings.site.clone(),
+    );
+    out
+}
+
+/// The change that allows another currency on a customer.
+pub fn customer_currency(currency: &NsId) -> Customer {
+    Customer {
+        currency_list: Some(Sublist::from(vec![CustomerCurrency {
+            currency: RecordRef::id(currency.as_str()),
+        }])),
+        ..Default::default()
+    }
+}
+
+fn exchange_rate(invoice_rate: Option<Decimal>, settings: &TenantSettings) -> Option<Decimal> {
+    match settings.exchange_rate {
+        ExchangeRate::NetSuite => None,
+        ExchangeRate::Billing => invoice_rate,
+    }
+}
+
+fn tran_id(settings: &TenantSettings, number: &Option<String>) -> Option<String> {
+    match (&settings.prefixes.tran_id, number) {
+        (Some(p), Some(n)) => Some(format!("{p}-{n}")),
+        _ => None,
+    }
+}
+
+/// The sales order for an invoice, with its planned lines.
+pub fn sales_order(
+    invoice: &Invoice,
+    settings: &TenantSettings,
+    customer_id: &str,
+    currency: Option<&NsId>,
+    lines: &LinePlan,
+) -> SalesTransaction {
+    let mut so = SalesTransaction {
+        external_id: Some(ids::transaction(settings, Kind::SalesOrder, &invoice.uid)),
+        tran_id: tran_id(settings, &invoice.number),
+        entity: Some(RecordRef::id(customer_id)),
+        custom_form: reference(&settings.sales_order_form),
+        tran_date: Some(invoice.issue_date),
+        terms: reference(&settings.terms),
+        other_ref_num: invoice.po_number.clone(),
+        memo: Some(match &invoice.number {
+            Some(n) => format!("{} invoice {n}", invoice.source),
+            None => format!("{} invoice {}", invoice.source, invoice.uid),
+        }),
+        subsidiary: reference(&settings.subsidiary),
+        department: reference(&settings.department),
+        class: reference(&settings.class),
+        location: reference(&settings.location),
+        currency: currency.map(|c| RecordRef::id(c.as_str())),
+        exchange_rate: exchange_rate(invoice.exchange_rate, settings),
+        billing_address: invoice
+            .customer
+            .billing_address
+            .as_ref()
+            .map(|a| address(a, display_name(&invoice.customer))),
+        shipping_address: invoice
+            .customer
+            .shipping_address
+            .as_ref()
+            .map(|a| address(a, display_name(&invoice.customer))),
+        item: Some(Sublist::from(lines.lines.clone())),
+        ..Default::default()
+    };
+    so.custom_fields.set(
+        settings.custom_fields.transaction_site.clone(),
+        settings.site.clone(),
+    );
+    so.custom_fields.set(
+        settings.custom_fields.transaction_invoice_uid.clone(),
+        invoice.uid.clone(),
+    );
+    so
+}
+
+/// The body of the sales order -> invoice transform: the lines come from the order.
+pub fn invoice_from_order(invoice: &Invoice, settings: &TenantSettings) -> SalesTransaction {
+    let mut body = SalesTransaction {
+        external_id: Some(ids::transaction(settings, Kind::Invoice, &invoice.uid)),
+        tran_id: tran_id(settings, &invoice.number),
+        tran_date: Some(invoice.issue_date),
+        due_date: invoice.due_date,
+        exchange_rate: exchange_rate(invoice.exchange_rate, settings),
+        ..Default::default()
+    };
+    body.custom_fields.set(
+        settings.custom_fields.transaction_site.clone(),
+        settings.site.clone(),
+    );
+    body.custom_fields.set(
+        settings.custom_fields.transaction_invoice_uid.clone(),
+        invoice.uid.clone(),
+    );
+    body
+}
+
+/// Fields every money movement carries: date, currency, method unless Payment Instruments,
+/// bank account or Undeposited Funds, classifications.
+fn cash(
+    settings: &TenantSettings,
+    customer_id: &str,
+    date: NaiveDate,
+    currency: Option<&NsId>,
+    rate: Option<Decimal>,
+    memo: Option<String>,
+) -> CashTransaction {
+    CashTransaction {
+        customer: Some(RecordRef::id(customer_id)),
+        tran_date: Some(date),
+        currency: currency.map(|c| RecordRef::id(c.as_str())),
+        exchange_rate: exchange_rate(rate, settings),
+        subsidiary: reference(&settings.subsidiary),
+        department: reference(&settings.department),
+        class: reference(&settings.class),
+        location: reference(&settings.location),
+        payment_method: if settings.payment_instruments {
+            None
+        } else {
+            reference(&settings.payment_method)
+        },
+        memo,
+        ..Default::default()
+    }
+}
+
+fn payment_memo(p: &Payment) -> Option<String> {
+    p.memo.clone().or_else(|| p.reference.clone())
+}
+
+fn deposit_account(settings: &TenantSettings, mut t: CashTransaction) -> CashTransaction {
+    match &settings.payment_account {
+        Some(acct) => {
+            t.account = Some(RecordRef::id(acct.as_str()));
+            t.undep_funds = Some(false);
+        }
+        None => t.undep_funds = Some(true),
+    }
+    t
+}
+
+/// A customer payment applied to the NetSuite invoice.
+pub fn payment(
+    invoice: &Invoice,
+    p: &Payment,
+    settings: &TenantSettings,
+    customer_id: &str,
+    invoice_id: &str,
+    currency: Option<&NsId>,
+) -> CashTransaction {
+    let mut t = cash(
+        settings,
+        customer_id,
+        p.received_at.date_naive(),
+        currency,
+        invoice.exchange_rate,
+        payment_memo(p),
+    );
+    t.external_id = Some(ids::transaction(settings, Kind::Payment, &p.id));
+    t.payment = Some(p.amount);
+    t.check_num = p.reference.clone();
+    t.auto_apply = Some(false);
+    t.apply = Some(Sublist::from(vec![ApplyLine {
+        doc: RecordRef::id(invoice_id),
+        apply: true,
+        amount: p.amount,
+    }]));
+    deposit_account(settings, t)
+}
+
+/// A customer deposit on the sales order for a payment taken before fulfilment.
+pub fn deposit(
+    invoice: &Invoice,
+    p: &Payment,
+    settings: &TenantSettings,
+    customer_id: &str,
+    sales_order_id: &str,
+    currency: Option<&NsId>,
+) -> CashTransaction {
+    let mut t = cash(
+        settings,
+        customer_id,
+        p.received_at.date_naive(),
+        currency,
+        invoice.exchange_rate,
+        payment_memo(p),
+    );
+    t.external_id = Some(ids::transaction(settings, Kind::Deposit, &p.id));
+    t.sales_order = Some(RecordRef::id(sales_order_id));
+    t.payment = Some(p.amount);
+    t.check_num = p.reference.clone();
+    deposit_account(settings, t)
+}
+
+/// The body of the deposit -> deposit application transform, applying it to the invoice.
+pub fn deposit_application(
+    p: &Payment,
+    settings: &TenantSettings,
+    invoice_id: &str,
+) -> CashTransaction {
+    CashTransaction {
+        external_id: Some(ids::transaction(settings, Kind::DepositApplication, &p.id)),
+        tran_date: Some(p.received_at.date_naive()),
+        apply: Some(Sublist::from(vec![ApplyLine {
+            doc: RecordRef::id(invoice_id),
+            apply: true,
+            amount: p.amount,
+        }])),
+        ..Default::default()
+    }
+}
+
+/// The body of the invoice -> credit memo transform for a credit note: its own lines replace
+/// the invoice's, applied to the invoice for what billing applied there.
+pub fn credit_memo(
+    cn: &CreditNote,
+    settings: &TenantSettings,
+    invoice_uid: &str,
+    invoice_id: &str,
+    lines: &LinePlan,
+) -> SalesTransaction {
+    let applied: Decimal = cn
+        .applications
+        .iter()
+        .filter(|a| a.invoice_uid == invoice_uid)
+        .map(|a| a.amount)
+        .sum();
+    let mut body = SalesTransaction {
+        external_id: Some(ids::transaction(settings, Kind::CreditMemo, &cn.uid)),
+        tran_id: tran_id(settings, &cn.number),
+        tran_date: Some(cn.issue_date),
+        memo: Some(match &cn.number {
+            Some(n) => format!("{} credit note {n}", cn.source),
+            None => format!("{} credit note {}", cn.source, cn.uid),
+        }),
+        auto_apply: Some(false),
+        item: Some(Sublist::from(lines.lines.clone())),
+        apply: (!applied.is_zero()).then(|| {
+            Sublist::from(vec![ApplyLine {
+                doc: RecordRef::id(invoice_id),
+                apply: true,
+                amount: applied,
+            }])
+        }),
+        ..Default::default()
+    };
+    body.custom_fields.set(
+        settings.custom_fields.transaction_site.clone(),
+        settings.site.clone(),
+    );
+    body
+}
+
+/// A customer refund paying out a credit memo's unapplied amount.
+pub fn refund(
+    invoice: &Invoice,
+    r: &Refund,
+    settings: &TenantSettings,
+    customer_id: &str,
+    credit_memo_id: &str,
+    currency: Option<&NsId>,
+) -> CashTransaction {
+    let mut t = cash(
+        settings,
+        customer_id,
+        r.refunded_at.date_naive(),
+        currency,
+        invoice.exchange_rate,
+        r.memo.clone().or_else(|| r.reference.clone()),
+    );
+    t.external_id = Some(ids::transaction(settings, Kind::Refund, &r.id));
+    t.account = Some(RecordRef::id(settings.refund_account.as_str()));
+    t.ar_acct = reference(&settings.refund_ar_account);
+    t.check_num = r.reference.clone();
+    t.apply = Some(Sublist::from(vec![ApplyLine {
+        doc: RecordRef::id(credit_memo_id),
+        apply: true,
+        amount: r.amount,
+    }]));
+    t
+}
