@@ -5,4 +5,5 @@ pub mod build;
 pub mod errors;
 pub mod ids;
 pub mod lines;
+pub mod run;
 pub mod state;

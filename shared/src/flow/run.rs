@@ -1,0 +1,512 @@
+//! Performing a flow: read the invoice, read what exists, do the missing steps in order,
+//! persist each NetSuite id the moment NetSuite returns it, stop at the first failure.
+//!
+//! Every step looks before it creates (stored id, then the external id NetSuite knows), so a
+//! duplicate message, a sweep racing a webhook or a crash between two steps all end in the
+//! same NetSuite records.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::build::{self, Scope};
+use super::errors::{self, FlowProblem};
+use super::ids;
+use super::lines::{plan_credit_lines, plan_lines};
+use super::state::{ErrorEntry, FlowState, FlowStatus, Versioned};
+use crate::billing::model::{CreditNote, Invoice};
+use crate::billing::source::BillingSource;
+use crate::netsuite::records::{RecordType, SalesTransaction};
+use crate::netsuite::{GetOptions, NetSuiteClient, NetSuiteError, RecordKey};
+use crate::settings::{CustomerMatch, NsId, TenantSettings};
+use crate::store::{CustomerLink, Store, StoreError};
+
+/// What one run of an invoice's flow came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: FlowStatus,
+    /// NetSuite records created by this run: (record type, internal id).
+    pub created: Vec<(RecordType, String)>,
+    pub error: Option<ErrorEntry>,
+    /// The failure may go away by itself: the caller should try again later.
+    pub retry: bool,
+}
+
+/// Failures of billsync's own machinery (not of the invoice): the caller retries the message.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The pieces a flow runs with.
+pub struct Engine<'a> {
+    pub netsuite: &'a NetSuiteClient,
+    pub store: &'a dyn Store,
+    pub billing: &'a dyn BillingSource,
+}
+
+/// The working copy of a flow and where it was read from.
+struct Run<'s> {
+    settings: &'s TenantSettings,
+    state: FlowState,
+    version: Option<u64>,
+    created: Vec<(RecordType, String)>,
+}
+
+/// Why a run stopped early.
+enum Stop {
+    /// A failure recorded in the error log.
+    Failed(ErrorEntry),
+    /// Nothing more can happen until NetSuite or billing changes (fulfilment, a parent).
+    Waiting(FlowStatus, String),
+    Engine(EngineError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Engine(EngineError::Store(e))
+    }
+}
+
+/// Backoff for retryable failures between sweeps: 1, 2, 4 ... minutes, at most 2 hours.
+fn retry_delay(attempts: u32) -> Duration {
+    Duration::minutes(1i64 << attempts.saturating_sub(1).min(7))
+}
+
+fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl Engine<'_> {
+    /// Runs the flow of one billing invoice as far as it can go now.
+    pub async fn sync_invoice(
+        &self,
+        settings: &TenantSettings,
+        invoice_uid: &str,
+    ) -> Result<Outcome, EngineError> {
+        let tenant = settings.tenant.as_str();
+        let stored = self.store.flow(tenant, invoice_uid).await?;
+        let (state, version) = match stored {
+            Some(Versioned { value, version }) => (value, Some(version)),
+            None => (
+                FlowState::new(settings.source, invoice_uid, Utc::now()),
+                None,
+            ),
+        };
+        let mut run = Run {
+            settings,
+            state,
+            version,
+            created: Vec::new(),
+        };
+        let result = self.steps(&mut run).await;
+        let now = Utc::now();
+        let (status, error) = match result {
+            Ok(()) => (FlowStatus::Synced, None),
+            Err(Stop::Engine(e)) => return Err(e),
+            Err(Stop::Waiting(status, reason)) => {
+                run.state.reason = Some(reason);
+                (status, None)
+            }
+            Err(Stop::Failed(entry)) => (FlowStatus::Error, Some(entry)),
+        };
+        let retry = error.as_ref().is_some_and(|e| e.retryable);
+        run.state.status = status;
+        match &error {
+            Some(entry) => {
+                run.state.attempts += 1;
+                // Keep the first time this same failure was seen.
+                let since = match &run.state.last_error {
+                    Some(prev) if prev.step == entry.step && prev.detail == entry.detail => {
+                        prev.since
+                    }
+                    _ => entry.since,
+                };
+                run.state.last_error = Some(ErrorEntry {
+                    since,
+                    ..entry.clone()
+                });
+                run.state.retry_at = retry.then(|| now + retry_delay(run.state.attempts));
+            }
+            None => {
+                run.state.attempts = 0;
+                run.state.last_error = None;
+                run.state.retry_at = None;
+                if status == FlowStatus::Synced {
+                    run.state.reason = None;
+                }
+            }
+        }
+        run.state.updated_at = now;
+        self.save(&mut run).await?;
+        Ok(Outcome {
+            status: run.state.status,
+            created: run.created,
+            error: run.state.last_error.clone().filter(|_| error.is_some()),
+            retry,
+        })
+    }
+
+    async fn save(&self, run: &mut Run<'_>) -> Result<(), StoreError> {
+        let v = self
+            .store
+            .save_flow(&run.settings.tenant, &run.state, run.version)
+            .await?;
+        run.version = Some(v);
+        Ok(())
+    }
+
+    /// Records a new NetSuite id at once: a crash right after still knows the record.
+    async fn remember(&self, run: &mut Run<'_>, kind: RecordType, id: &str) -> Result<(), Stop> {
+        run.created.push((kind, id.to_owned()));
+        run.state.updated_at = Utc::now();
+        self.save(run).await?;
+        Ok(())
+    }
+
+    fn failed(step: &str, e: &NetSuiteError) -> Stop {
+        Stop::Failed(errors::from_netsuite(step, e, Utc::now()))
+    }
+
+    fn problem(step: &str, p: FlowProblem) -> Stop {
+        Stop::Failed(errors::from_problem(step, &p, Utc::now()))
+    }
+
+    async fn steps(&self, run: &mut Run<'_>) -> Result<(), Stop> {
+        let settings = run.settings;
+        let invoice = self
+            .billing
+            .invoice(&run.state.invoice_uid)
+            .await
+            .map_err(|e| {
+                Self::problem(
+                    "read invoice",
+                    FlowProblem::Billing {
+                        detail: e.message,
+                        retryable: e.retryable,
+                    },
+                )
+            })?;
+
+        let nothing_yet = run.state.sales_order_id.is_none();
+        if let Scope::Skip(reason) = build::scope(&invoice, settings) {
+            if nothing_yet {
+                return Err(Stop::Waiting(FlowStatus::Skipped, reason));
+            }
+            // Already in NetSuite: billing changed afterwards (e.g. voided); keep what exists.
+            tracing::warn!(invoice = %invoice.uid, %reason, "invoice left scope after it was synced");
+        }
+        invoice
+            .validate()
+            .map_err(|e| Self::problem("check invoice totals", FlowProblem::Inconsistent(e)))?;
+        let lines = plan_lines(&invoice, settings)
+            .map_err(|p| Self::problem("map invoice lines", FlowProblem::Lines(p)))?;
+        let currency = settings
+            .currency(&invoice.currency)
+            .map_err(|e| Self::problem("map currency", FlowProblem::NoFlow(e)))?
+            .cloned();
+        run.state.inventory = lines.inventory;
+
+        let customer_id = self
+            .ensure_customer(run, &invoice, currency.as_ref())
+            .await?;
+
+        let so_id = match run.state.sales_order_id.clone() {
+            Some(id) => id,
+            None => {
+                let body =
+                    build::sales_order(&invoice, settings, &customer_id, currency.as_ref(), &lines);
+                let id = self
+                    .netsuite
+                    .create(RecordType::SalesOrder, &body)
+                    .await
+                    .map_err(|e| Self::failed("create sales order", &e))?;
+                run.state.sales_order_id = Some(id.clone());
+                self.remember(run, RecordType::SalesOrder, &id).await?;
+                id
+            }
+        };
+
+        if run.state.inventory && run.state.invoice_id.is_none() {
+            for p in &invoice.payments {
+                if run.state.deposits.contains_key(&p.id) || run.state.payments.contains_key(&p.id)
+                {
+                    continue;
+                }
+                let body = build::deposit(
+                    &invoice,
+                    p,
+                    settings,
+                    &customer_id,
+                    &so_id,
+                    currency.as_ref(),
+                );
+                let id = self
+                    .netsuite
+                    .create(RecordType::CustomerDeposit, &body)
+                    .await
+                    .map_err(|e| Self::failed("create customer deposit", &e))?;
+                run.state.deposits.insert(p.id.clone(), id.clone());
+                self.remember(run, RecordType::CustomerDeposit, &id).await?;
+            }
+            if !run.state.fulfilled {
+                let so: SalesTransaction = self
+                    .netsuite
+                    .get_with(
+                        RecordType::SalesOrder,
+                        &RecordKey::id(&so_id),
+                        &GetOptions {
+                            fields: vec!["status".into()],
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| Self::failed("check fulfilment", &e))?;
+                // F: Pending Billing (shipped), G: Billed, H: Closed.
+                let status = so.status.and_then(|s| s.id).unwrap_or_default();
+                if !matches!(status.as_str(), "F" | "G" | "H") {
+                    return Err(Stop::Waiting(
+                        FlowStatus::AwaitingFulfilment,
+                        format!("sales order {so_id} is not fulfilled yet (status {status})"),
+                    ));
+                }
+                run.state.fulfilled = true;
+            }
+        }
+
+        let invoice_id = match run.state.invoice_id.clone() {
+            Some(id) => id,
+            None => {
+                let body = build::invoice_from_order(&invoice, settings);
+                let id = self
+                    .netsuite
+                    .transform(
+                        RecordType::SalesOrder,
+                        &so_id,
+                        RecordType::Invoice,
+                        &body,
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Self::failed("create invoice from sales order", &e))?;
+                run.state.invoice_id = Some(id.clone());
+                self.remember(run, RecordType::Invoice, &id).await?;
+                id
+            }
+        };
+
+        for p in &invoice.payments {
+            if let Some(dep_id) = run.state.deposits.get(&p.id).cloned() {
+                if run.state.deposit_applications.contains_key(&p.id) {
+                    continue;
+                }
+                let body = build::deposit_application(p, settings, &invoice_id);
+                let id = self
+                    .netsuite
+                    .transform(
+                        RecordType::CustomerDeposit,
+                        &dep_id,
+                        RecordType::DepositApplication,
+                        &body,
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Self::failed("apply customer deposit", &e))?;
+                run.state
+                    .deposit_applications
+                    .insert(p.id.clone(), id.clone());
+                self.remember(run, RecordType::DepositApplication, &id)
+                    .await?;
+            } else if !run.state.payments.contains_key(&p.id) {
+                let body = build::payment(
+                    &invoice,
+                    p,
+                    settings,
+                    &customer_id,
+                    &invoice_id,
+                    currency.as_ref(),
+                );
+                let id = self
+                    .netsuite
+                    .create(RecordType::CustomerPayment, &body)
+                    .await
+                    .map_err(|e| Self::failed("create customer payment", &e))?;
+                run.state.payments.insert(p.id.clone(), id.clone());
+                self.remember(run, RecordType::CustomerPayment, &id).await?;
+            }
+        }
+
+        let needs_notes = !invoice.credits.is_empty() || !invoice.refunds.is_empty();
+        let notes: Vec<CreditNote> = if needs_notes {
+            self.billing.credit_notes_for(&invoice).await.map_err(|e| {
+                Self::problem(
+                    "read credit notes",
+                    FlowProblem::Billing {
+                        detail: e.message,
+                        retryable: e.retryable,
+                    },
+                )
+            })?
+        } else {
+            Vec::new()
+        };
+        for cn in &notes {
+            if run.state.credit_memos.contains_key(&cn.uid) {
+                continue;
+            }
+            let cn_lines = plan_credit_lines(cn, settings)
+                .map_err(|p| Self::problem("map credit note lines", FlowProblem::Lines(p)))?;
+            let body = build::credit_memo(cn, settings, &invoice.uid, &invoice_id, &cn_lines);
+            let id = self
+                .netsuite
+                .transform(
+                    RecordType::Invoice,
+                    &invoice_id,
+                    RecordType::CreditMemo,
+                    &body,
+                    &["item"],
+                )
+                .await
+                .map_err(|e| Self::failed("create credit memo", &e))?;
+            run.state.credit_memos.insert(cn.uid.clone(), id.clone());
+            self.remember(run, RecordType::CreditMemo, &id).await?;
+        }
+
+        for r in &invoice.refunds {
+            if run.state.refunds.contains_key(&r.id) {
+                continue;
+            }
+            let memo = notes
+                .iter()
+                .find(|cn| cn.refunds.iter().any(|x| x.id == r.id))
+                .and_then(|cn| run.state.credit_memos.get(&cn.uid).cloned());
+            let Some(memo_id) = memo else {
+                return Err(Stop::Waiting(
+                    FlowStatus::Parked,
+                    format!("refund {} waits for the credit note it is paid from", r.id),
+                ));
+            };
+            let body = build::refund(
+                &invoice,
+                r,
+                settings,
+                &customer_id,
+                &memo_id,
+                currency.as_ref(),
+            );
+            let id = self
+                .netsuite
+                .create(RecordType::CustomerRefund, &body)
+                .await
+                .map_err(|e| Self::failed("create customer refund", &e))?;
+            run.state.refunds.insert(r.id.clone(), id.clone());
+            self.remember(run, RecordType::CustomerRefund, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// The NetSuite customer for the invoice's billing customer: the stored link; else the
+    /// record carrying our external id; else (matching by email) one with that email and no
+    /// other external id; else a new one. Adds the invoice currency when the customer lacks it.
+    async fn ensure_customer(
+        &self,
+        run: &mut Run<'_>,
+        invoice: &Invoice,
+        currency: Option<&NsId>,
+    ) -> Result<String, Stop> {
+        let settings = run.settings;
+        let tenant = settings.tenant.as_str();
+        let billing = &invoice.customer;
+        let step = "find or create customer";
+        let mut link = self.store.customer(tenant, &billing.id).await?;
+        if link.is_none() {
+            let external_id = ids::customer(settings, &billing.id);
+            let mut found = self
+                .netsuite
+                .find_id_by_external_id(RecordType::Customer, &external_id)
+                .await
+                .map_err(|e| Self::failed(step, &e))?;
+            if found.is_none() && settings.customer_match == CustomerMatch::Email {
+                if let Some(email) = billing.email.as_deref() {
+                    let q = format!(
+                        "SELECT id, externalid FROM customer WHERE LOWER(email) = LOWER({}) ORDER BY id",
+                        sql_text(email)
+                    );
+                    let rows = self
+                        .netsuite
+                        .suiteql_page(&q, 10, 0)
+                        .await
+                        .map_err(|e| Self::failed(step, &e))?;
+                    let candidate = rows.items.iter().find(|r| {
+                        r.get("externalid")
+                            .and_then(|v| v.as_str())
+                            .is_none_or(|x| x == external_id)
+                    });
+                    if let Some(id) = candidate.and_then(|r| r.get("id")).and_then(|v| v.as_str()) {
+                        let body = build::customer_link(billing, settings);
+                        self.netsuite
+                            .patch(RecordType::Customer, &RecordKey::id(id), &body, &[])
+                            .await
+                            .map_err(|e| Self::failed("link customer found by email", &e))?;
+                        found = Some(id.to_owned());
+                    }
+                }
+            }
+            let (id, currencies) = match found {
+                // An existing customer's currencies are unknown: add ours to be sure.
+                Some(id) => (id, Vec::new()),
+                None => {
+                    let body = build::customer(billing, settings, currency);
+                    let id = self
+                        .netsuite
+                        .create(RecordType::Customer, &body)
+                        .await
+                        .map_err(|e| Self::failed("create customer", &e))?;
+                    run.created.push((RecordType::Customer, id.clone()));
+                    (id, vec![invoice.currency.clone()])
+                }
+            };
+            let new_link = CustomerLink {
+                netsuite_id: id,
+                currencies,
+            };
+            self.store
+                .put_customer(tenant, &billing.id, &new_link)
+                .await?;
+            link = Some(new_link);
+        }
+        let mut link = link.expect("set above");
+        if let Some(cur) = currency {
+            if !link
+                .currencies
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(&invoice.currency))
+            {
+                self.netsuite
+                    .patch(
+                        RecordType::Customer,
+                        &RecordKey::id(&link.netsuite_id),
+                        &build::customer_currency(cur),
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Self::failed("add currency to customer", &e))?;
+                link.currencies.push(invoice.currency.clone());
+                self.store.put_customer(tenant, &billing.id, &link).await?;
+            }
+        }
+        run.state.customer_id = Some(link.netsuite_id.clone());
+        Ok(link.netsuite_id)
+    }
+}
+
+/// Which flows are due for another attempt at `now`.
+pub fn due(state: &FlowState, now: DateTime<Utc>) -> bool {
+    match state.status {
+        FlowStatus::Error => {
+            state.last_error.as_ref().is_some_and(|e| e.retryable)
+                && state.retry_at.is_none_or(|t| t <= now)
+        }
+        FlowStatus::Pending | FlowStatus::AwaitingFulfilment | FlowStatus::Parked => true,
+        FlowStatus::Synced | FlowStatus::Skipped => false,
+    }
+}
