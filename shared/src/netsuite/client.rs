@@ -179,7 +179,8 @@ impl NetSuiteClient {
     /// Creates a record; returns its internal id (from the `Location` of NetSuite's 204).
     ///
     /// A body with an `externalId` is safe to send again: after a lost answer the client first
-    /// looks the external id up and returns the record NetSuite already saved.
+    /// looks the external id up and returns the record NetSuite already saved, and a create
+    /// whose external id NetSuite already holds for this record type returns that record.
     pub async fn create<T: Serialize + ?Sized>(
         &self,
         record_type: RecordType,
@@ -526,8 +527,10 @@ impl NetSuiteClient {
                 Err(e) => e,
             };
 
-            // A duplicate on a repeated create means the earlier attempt was saved after all.
-            if attempt > 1 && error.kind() == ErrorKind::Duplicate {
+            // A taken external id means an earlier attempt (this call's, or a run that died
+            // before it could remember the answer) was saved: external ids are deterministic per
+            // billing record, so that record is the one this create stands for.
+            if error.kind() == ErrorKind::Duplicate {
                 if let Replay::ByExternalId {
                     record_type,
                     external_id,

@@ -818,3 +818,14 @@ async fn items_are_created_typed_and_external_ids_are_unique() {
     assert_eq!(dup.kind(), ErrorKind::Duplicate, "{dup}");
     assert_eq!(env.sim.records("serviceSaleItem").len(), 1);
 }
+
+#[tokio::test]
+async fn a_create_after_a_crash_finds_the_record_already_saved() {
+    // A process that died after NetSuite committed but before it stored the id sends the same
+    // create again on its next run; the deterministic external id leads it to the record.
+    let env = env().await;
+    let first = new_customer(&env, "cust-crash").await;
+    let again = new_customer(&env, "cust-crash").await;
+    assert_eq!(first, again);
+    assert_eq!(env.sim.records("customer").len(), 1);
+}
