@@ -139,6 +139,12 @@ pub enum Fault {
     ServerError { remaining: u32 },
     /// The next `remaining` successful writes commit, then lose their response.
     CommitThenDrop { remaining: u32 },
+    /// After `skip` successful writes, the next one commits and loses its response (once):
+    /// aims a lost answer at one particular step of a flow.
+    CommitThenDropOnWrite { skip: u32 },
+    /// After `skip` write requests, the next write answers 500 without acting (once): stops a
+    /// flow between two particular steps.
+    ServerErrorOnWrite { skip: u32 },
 }
 
 /// Why a request was refused with 401.

@@ -316,7 +316,7 @@ async fn rest(
             .requests_by_operation
             .entry(route.operation())
             .or_default() += 1;
-        if w.take_server_error() {
+        if w.take_server_error() || (route.is_write() && w.take_server_error_on_write()) {
             Err(w.server_error())
         } else if let Some(rt) = route
             .record_types()
@@ -341,7 +341,10 @@ async fn rest(
         Err(e) => error_response(&e),
     };
     drop(slot);
-    if committed_write && inner.world().take_commit_then_drop() {
+    if committed_write && {
+        let mut w = inner.world();
+        w.take_commit_then_drop() || w.take_commit_then_drop_on_write()
+    } {
         kill.notify_one();
         // The connection task drops this future together with the connection.
         std::future::pending::<()>().await;

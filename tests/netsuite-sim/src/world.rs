@@ -142,6 +142,38 @@ impl World {
         })
     }
 
+    /// Counts one write against the first matching one-shot fault: true when its `skip` is used
+    /// up (the fault fires and is removed).
+    fn take_after(&mut self, pick: fn(&mut Fault) -> Option<&mut u32>) -> bool {
+        let Some(pos) = self.faults.iter_mut().position(|f| pick(f).is_some()) else {
+            return false;
+        };
+        match pick(&mut self.faults[pos]) {
+            Some(skip) if *skip > 0 => {
+                *skip -= 1;
+                false
+            }
+            _ => {
+                self.faults.remove(pos);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn take_server_error_on_write(&mut self) -> bool {
+        self.take_after(|f| match f {
+            Fault::ServerErrorOnWrite { skip } => Some(skip),
+            _ => None,
+        })
+    }
+
+    pub(crate) fn take_commit_then_drop_on_write(&mut self) -> bool {
+        self.take_after(|f| match f {
+            Fault::CommitThenDropOnWrite { skip } => Some(skip),
+            _ => None,
+        })
+    }
+
     /// A 500 with a fresh error id, like the ones NetSuite support asks for.
     pub(crate) fn server_error(&mut self) -> ApiError {
         self.error_seq += 1;

@@ -324,3 +324,66 @@ async fn admin_api_drives_the_same_state() {
         "closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn one_shot_write_faults_skip_the_given_number_of_writes() {
+    let (sim, client, b) = start_with_basics().await;
+    let create = |eid: &'static str| json!({"companyName": eid, "externalId": eid, "subsidiary": {"id": b.subsidiary}});
+    sim.add_fault(Fault::ServerErrorOnWrite { skip: 1 });
+    // Reads do not count; the first write passes, the second fails, the third passes.
+    assert_eq!(client.get("/record/v1/customer").await.status, 200);
+    assert_eq!(
+        client
+            .post("/record/v1/customer", create("W-1"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        client
+            .post("/record/v1/customer", create("W-2"))
+            .await
+            .status,
+        500
+    );
+    assert_eq!(
+        client
+            .post("/record/v1/customer", create("W-2"))
+            .await
+            .status,
+        204
+    );
+    assert!(sim.faults().is_empty());
+
+    sim.add_fault(Fault::CommitThenDropOnWrite { skip: 1 });
+    assert_eq!(
+        client
+            .post("/record/v1/customer", create("D-1"))
+            .await
+            .status,
+        204
+    );
+    let lost = client
+        .try_send(
+            "POST",
+            "/record/v1/customer",
+            Some(create("D-2")),
+            &SignOpts::default(),
+        )
+        .await;
+    assert!(lost.is_err(), "the second write loses its answer");
+    assert_eq!(
+        client
+            .post("/record/v1/customer", create("D-3"))
+            .await
+            .status,
+        204
+    );
+    let names: Vec<_> = sim
+        .records("customer")
+        .iter()
+        .map(|c| c["externalId"].clone())
+        .collect();
+    // The basics' customer plus W-1, W-2 (once), D-1, D-2 (committed), D-3.
+    assert_eq!(names, ["CUST-ACME", "W-1", "W-2", "D-1", "D-2", "D-3"]);
+}
