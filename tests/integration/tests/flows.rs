@@ -1,0 +1,721 @@
+//! Sync scenarios end to end: the Maxio billing simulator as the source, the NetSuite
+//! simulator as the target, the embedded store in between. Each asserts the exact NetSuite
+//! records, and that running again changes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use billing_sim::{
+    BillingSim, Coupon, NewComponent, NewCustomer, NewInvoice, NewLine, NewProduct, NewSegment,
+    PaymentKind, TaxRate,
+};
+use billsync::billing::maxio::client::{MaxioClient, MaxioConfig};
+use billsync::flow::run::{Engine, Outcome};
+use billsync::flow::state::FlowStatus;
+use billsync::netsuite::{NetSuiteClient, RetryPolicy};
+use billsync::settings::TenantSettings;
+use billsync::store::sqlite::SqliteStore;
+use billsync::store::Store;
+use chrono::NaiveDate;
+use common::client_config;
+use netsuite_sim::{DemoData, Fault, NetSuiteSim, SimConfig};
+use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+
+struct World {
+    ns: NetSuiteSim,
+    bill: BillingSim,
+    store: SqliteStore,
+    netsuite: NetSuiteClient,
+    maxio: MaxioClient,
+    settings: TenantSettings,
+    demo: DemoData,
+    plan: u64,
+    hardware: u64,
+    seats: u64,
+    customer: u64,
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 1, d).unwrap()
+}
+
+async fn world(adjust: impl FnOnce(&mut Value)) -> World {
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let bill = BillingSim::start(billing_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let plan = bill.add_product(NewProduct {
+        name: "Team Plan".into(),
+        handle: "team-plan".into(),
+        price: dec!(149.0),
+        ..Default::default()
+    });
+    let hardware = bill.add_product(NewProduct {
+        name: "Hardware Token".into(),
+        handle: "hardware-token".into(),
+        item_category: "Physical Goods".into(),
+        price: dec!(49.0),
+        ..Default::default()
+    });
+    let seats = bill.add_component(NewComponent {
+        name: "Seats".into(),
+        handle: "seats".into(),
+        unit_price: dec!(7.5),
+        ..Default::default()
+    });
+    let customer = bill.add_customer(NewCustomer {
+        first_name: "Harriet".into(),
+        last_name: "Quill".into(),
+        organization: Some("Quill & Co".into()),
+        email: "harriet@quill.example.com".into(),
+        address: Some(billing_sim::Address {
+            street: "1 Main St".into(),
+            city: "Albany".into(),
+            state: "NY".into(),
+            zip: "12207".into(),
+            country: "US".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let mut doc = json!({
+        "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2026-01-01",
+        "items": {
+            "products": {plan.to_string(): {"id": demo.item_subscription, "type": "service"},
+                         hardware.to_string(): {"id": demo.item_hardware, "type": "inventory"}},
+            "components": {seats.to_string(): {"id": demo.item_usage, "type": "non_inventory"}},
+            "custom_default": {"id": demo.item_services, "type": "service"},
+            "setup_default": {"id": demo.item_services, "type": "service"},
+            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
+            "discount_item": demo.item_discount
+        },
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": demo.account_bank},
+        "transactions": {"subsidiary": demo.subsidiary},
+        "currencies": {"USD": demo.currency_usd, "EUR": demo.currency_eur}
+    });
+    adjust(&mut doc);
+    let settings = TenantSettings::from_value(&doc).unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    store.put_settings(&settings).await.unwrap();
+    let mut ns_config = client_config(&ns);
+    ns_config.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(10),
+    };
+    let netsuite = NetSuiteClient::new(ns_config).unwrap();
+    let bc = bill.config();
+    let mut mc = MaxioConfig::new(bc.subdomain.clone(), bc.api_key.clone().into());
+    mc.base_url = Some(bill.base_url().parse().unwrap());
+    mc.retry = RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(10),
+    };
+    let maxio = MaxioClient::new(mc).unwrap();
+    World {
+        ns,
+        bill,
+        store,
+        netsuite,
+        maxio,
+        settings,
+        demo,
+        plan,
+        hardware,
+        seats,
+        customer,
+    }
+}
+
+impl World {
+    async fn sync(&self, uid: &str) -> Outcome {
+        let engine = Engine {
+            netsuite: &self.netsuite,
+            store: &self.store,
+            billing: &self.maxio,
+        };
+        engine.sync_invoice(&self.settings, uid).await.unwrap()
+    }
+
+    fn counts(&self) -> Vec<(&'static str, usize)> {
+        [
+            "customer",
+            "salesOrder",
+            "invoice",
+            "customerPayment",
+            "customerDeposit",
+            "depositApplication",
+            "creditMemo",
+            "customerRefund",
+        ]
+        .into_iter()
+        .map(|t| (t, self.ns.records(t).len()))
+        .collect()
+    }
+
+    /// Team plan + 4 seats + a 10% coupon + 8% NY tax.
+    fn standard_invoice(&self, d: u32) -> NewInvoice {
+        NewInvoice {
+            lines: vec![
+                NewLine::Product {
+                    product_id: self.plan,
+                    quantity: dec!(1),
+                },
+                NewLine::Component {
+                    component_id: self.seats,
+                    quantity: dec!(4),
+                },
+            ],
+            coupon: Some(Coupon::Percentage {
+                code: "TEN".into(),
+                percentage: dec!(10),
+            }),
+            tax: Some(TaxRate::us_sales("NY", dec!(8))),
+            po_number: Some("PO-4411".into()),
+            ..NewInvoice::new(self.customer, day(d))
+        }
+    }
+}
+
+fn money(v: &Value) -> Decimal {
+    v.to_string().trim_matches('"').parse().unwrap()
+}
+
+fn total_of(records: &[Value]) -> Decimal {
+    records.iter().map(|r| money(&r["total"])).sum()
+}
+
+#[tokio::test]
+async fn non_inventory_paid_invoice_syncs_once_to_the_cent() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(5));
+    let inv: Value = w.bill.invoice_json(&uid).unwrap();
+    let total = money(&inv["total_amount"]);
+    let txn = w.bill.pay(&uid, total, PaymentKind::CreditCard).unwrap();
+
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert_eq!(
+        out.created.len(),
+        4,
+        "customer, sales order, invoice, payment: {out:?}"
+    );
+
+    let so = &w.ns.records("salesOrder")[0];
+    assert_eq!(so["externalId"], format!("bs-acme-so-{uid}"));
+    assert_eq!(so["otherRefNum"], "PO-4411");
+    assert_eq!(so["custbody_billsync_invoice_uid"], uid.as_str());
+    assert_eq!(so["custbody_billsync_site"], "acme-demo");
+    assert_eq!(so["subsidiary"]["id"], w.demo.subsidiary);
+    let lines = so["item"]["items"].as_array().unwrap();
+    // plan, discount, seats, discount, tax
+    let items: Vec<&str> = lines
+        .iter()
+        .map(|l| l["item"]["id"].as_str().unwrap())
+        .collect();
+    let d = &w.demo;
+    assert_eq!(
+        items,
+        [
+            &d.item_subscription,
+            &d.item_discount,
+            &d.item_usage,
+            &d.item_discount,
+            &d.item_sales_tax
+        ]
+        .map(String::as_str)
+    );
+    assert_eq!(money(&so["total"]), total);
+
+    let invoice = &w.ns.records("invoice")[0];
+    assert_eq!(invoice["externalId"], format!("bs-acme-inv-{uid}"));
+    assert_eq!(money(&invoice["total"]), total);
+    assert_eq!(money(&invoice["amountRemaining"]), dec!(0));
+    assert_eq!(invoice["createdFrom"]["id"], so["id"]);
+    let payment = &w.ns.records("customerPayment")[0];
+    assert_eq!(payment["externalId"], format!("bs-acme-pmt-{txn}"));
+    assert_eq!(money(&payment["payment"]), total);
+    assert!(
+        payment.get("paymentMethod").is_none(),
+        "Payment Instruments: no payment method"
+    );
+
+    let customer = &w.ns.records("customer")[0];
+    assert_eq!(customer["externalId"], w.customer.to_string());
+    assert_eq!(customer["companyName"], "Quill & Co");
+    assert_eq!(customer["isPerson"], false);
+    assert_eq!(
+        customer["custentity_billsync_customer_id"],
+        w.customer.to_string()
+    );
+
+    // Again, and again: nothing new.
+    let before = w.counts();
+    for _ in 0..2 {
+        let again = w.sync(&uid).await;
+        assert_eq!(again.status, FlowStatus::Synced);
+        assert!(again.created.is_empty(), "{again:?}");
+    }
+    assert_eq!(w.counts(), before);
+}
+
+#[tokio::test]
+async fn inventory_invoice_takes_a_deposit_and_waits_for_fulfilment() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Product {
+            product_id: w.hardware,
+            quantity: dec!(2),
+        }],
+        tax: Some(TaxRate::us_sales("NY", dec!(8))),
+        ..NewInvoice::new(w.customer, day(6))
+    });
+    let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+    w.bill.pay(&uid, total, PaymentKind::BankAccount).unwrap();
+
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::AwaitingFulfilment, "{out:?}");
+    assert_eq!(w.ns.records("customerDeposit").len(), 1);
+    assert_eq!(w.ns.records("invoice").len(), 0);
+    let so_id = w.ns.records("salesOrder")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.ns.records("customerDeposit")[0]["salesOrder"]["id"],
+        so_id
+    );
+
+    // Still not fulfilled: nothing new.
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::AwaitingFulfilment);
+    assert_eq!(w.ns.records("customerDeposit").len(), 1);
+
+    w.ns.fulfill_sales_order(&so_id).unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let invoice = &w.ns.records("invoice")[0];
+    assert_eq!(money(&invoice["total"]), total);
+    assert_eq!(
+        money(&invoice["amountRemaining"]),
+        dec!(0),
+        "the deposit paid it"
+    );
+    assert_eq!(w.ns.records("depositApplication").len(), 1);
+    assert_eq!(w.ns.records("customerPayment").len(), 0);
+}
+
+#[tokio::test]
+async fn zero_dollar_is_skipped_fully_discounted_still_syncs() {
+    let w = world(|d| d["invoices"] = json!({"skip_zero_dollar": true})).await;
+    let trial = w.bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Trial {
+            product_id: w.plan,
+            days: 14,
+        }],
+        ..NewInvoice::new(w.customer, day(3))
+    });
+    let out = w.sync(&trial).await;
+    assert_eq!(out.status, FlowStatus::Skipped);
+    let state = w.store.flow("acme", &trial).await.unwrap().unwrap().value;
+    assert!(state.reason.unwrap().contains("zero-dollar"));
+    assert_eq!(w.ns.records("salesOrder").len(), 0);
+
+    let free = w.bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Product {
+            product_id: w.plan,
+            quantity: dec!(1),
+        }],
+        coupon: Some(Coupon::Percentage {
+            code: "FREE".into(),
+            percentage: dec!(100),
+        }),
+        ..NewInvoice::new(w.customer, day(3))
+    });
+    let out = w.sync(&free).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let so = &w.ns.records("salesOrder")[0];
+    assert_eq!(money(&so["total"]), dec!(0));
+    assert_eq!(
+        so["item"]["items"].as_array().unwrap().len(),
+        2,
+        "the line and its discount"
+    );
+}
+
+#[tokio::test]
+async fn before_the_start_date_is_skipped() {
+    let w = world(|d| d["sync_start_date"] = json!("2026-01-10")).await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(9));
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Skipped);
+    assert!(w.ns.records("customer").is_empty());
+}
+
+#[tokio::test]
+async fn subscription_groups_sync_parent_or_segments_by_setting() {
+    for level in ["parent", "child"] {
+        let w = world(|d| d["invoices"] = json!({"subscription_groups": level})).await;
+        let parent = w.bill.issue_invoice(NewInvoice {
+            consolidation: billing_sim::Consolidation::Parent {
+                segments: vec![
+                    NewSegment {
+                        lines: vec![NewLine::Product {
+                            product_id: w.plan,
+                            quantity: dec!(1),
+                        }],
+                        ..Default::default()
+                    },
+                    NewSegment {
+                        lines: vec![NewLine::Component {
+                            component_id: w.seats,
+                            quantity: dec!(3),
+                        }],
+                        ..Default::default()
+                    },
+                ],
+            },
+            tax: Some(TaxRate::us_sales("NY", dec!(8))),
+            ..NewInvoice::new(w.customer, day(7))
+        });
+        let parent_total = money(&w.bill.invoice_json(&parent).unwrap()["total_amount"]);
+        let children: Vec<String> = w
+            .bill
+            .invoice_uids()
+            .into_iter()
+            .filter(|u| w.bill.invoice_json(u).unwrap()["consolidation_level"] == "child")
+            .collect();
+        assert_eq!(children.len(), 2);
+        let mut statuses = vec![w.sync(&parent).await.status];
+        for c in &children {
+            statuses.push(w.sync(c).await.status);
+        }
+        let synced = statuses
+            .iter()
+            .filter(|s| **s == FlowStatus::Synced)
+            .count();
+        let skipped = statuses
+            .iter()
+            .filter(|s| **s == FlowStatus::Skipped)
+            .count();
+        let orders = w.ns.records("salesOrder");
+        if level == "parent" {
+            assert_eq!((synced, skipped), (1, 2), "{statuses:?}");
+            assert_eq!(orders.len(), 1);
+            assert_eq!(
+                money(&orders[0]["total"]),
+                parent_total,
+                "the segments' lines add up to the parent"
+            );
+        } else {
+            assert_eq!((synced, skipped), (2, 1), "{statuses:?}");
+            assert_eq!(total_of(&orders), parent_total);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refund_is_paid_out_of_a_credit_memo() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(8));
+    let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+    let txn = w.bill.pay(&uid, total, PaymentKind::CreditCard).unwrap();
+    w.bill.refund(&uid, txn, dec!(20.00)).unwrap();
+
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1);
+    assert_eq!(money(&memos[0]["total"]), dec!(20.00));
+    let refunds = w.ns.records("customerRefund");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(money(&refunds[0]["total"]), dec!(20.00));
+    assert_eq!(refunds[0]["account"]["id"], w.demo.account_bank);
+    let before = w.counts();
+    assert!(w.sync(&uid).await.created.is_empty());
+    assert_eq!(w.counts(), before);
+}
+
+#[tokio::test]
+async fn a_credit_note_becomes_a_credit_memo_applied_to_the_invoice() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(9));
+    let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+    w.bill
+        .issue_credit_note(&uid, dec!(25.00), "goodwill")
+        .unwrap();
+    w.bill
+        .pay(&uid, total - dec!(25.00), PaymentKind::CreditCard)
+        .unwrap();
+
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let invoice = &w.ns.records("invoice")[0];
+    assert_eq!(
+        money(&invoice["amountRemaining"]),
+        dec!(0),
+        "credit memo and payment settle it"
+    );
+    let memo = &w.ns.records("creditMemo")[0];
+    assert_eq!(memo["createdFrom"]["id"], invoice["id"]);
+    assert_eq!(money(&memo["total"]), dec!(25.00));
+}
+
+#[tokio::test]
+async fn a_lost_answer_at_any_step_never_duplicates() {
+    // Writes of a paid invoice: customer, sales order, invoice, payment.
+    for step in 0..4 {
+        let w = world(|_| {}).await;
+        let uid = w.bill.issue_invoice(w.standard_invoice(5));
+        let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+        w.bill.pay(&uid, total, PaymentKind::CreditCard).unwrap();
+        w.ns.add_fault(Fault::CommitThenDropOnWrite { skip: step });
+        let out = w.sync(&uid).await;
+        assert_eq!(out.status, FlowStatus::Synced, "step {step}: {out:?}");
+        w.sync(&uid).await;
+        assert_eq!(
+            w.counts(),
+            [
+                ("customer", 1),
+                ("salesOrder", 1),
+                ("invoice", 1),
+                ("customerPayment", 1),
+                ("customerDeposit", 0),
+                ("depositApplication", 0),
+                ("creditMemo", 0),
+                ("customerRefund", 0)
+            ],
+            "step {step}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_worker_stopped_between_any_two_steps_converges() {
+    for step in 0..4 {
+        let w = world(|_| {}).await;
+        let uid = w.bill.issue_invoice(w.standard_invoice(5));
+        let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+        w.bill.pay(&uid, total, PaymentKind::CreditCard).unwrap();
+        // A client that gives up at once stands in for a worker that dies mid-flow.
+        let mut config = client_config(&w.ns);
+        config.retry.max_attempts = 1;
+        let fragile = NetSuiteClient::new(config).unwrap();
+        w.ns.add_fault(Fault::ServerErrorOnWrite { skip: step });
+        let engine = Engine {
+            netsuite: &fragile,
+            store: &w.store,
+            billing: &w.maxio,
+        };
+        let out = engine.sync_invoice(&w.settings, &uid).await.unwrap();
+        assert_eq!(out.status, FlowStatus::Error, "step {step}");
+        assert!(out.retry, "a 500 is retryable");
+        let out = w.sync(&uid).await;
+        assert_eq!(out.status, FlowStatus::Synced, "step {step}: {out:?}");
+        assert_eq!(w.ns.records("salesOrder").len(), 1, "step {step}");
+        assert_eq!(w.ns.records("customerPayment").len(), 1, "step {step}");
+        assert_eq!(w.ns.records("customer").len(), 1, "step {step}");
+    }
+}
+
+#[tokio::test]
+async fn troubleshooting_errors_are_logged_with_cause_and_fix_then_retried() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(5));
+    w.ns.add_fault(Fault::RequiredField {
+        field: "department".into(),
+        label: "Department".into(),
+        record_types: vec![],
+    });
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error);
+    let e = out.error.unwrap();
+    assert_eq!(e.step, "create sales order");
+    assert!(e.detail.contains("Please enter value(s) for: Department"));
+    assert!(e.fix.contains("transactions.department"));
+    assert!(!out.retry);
+    let logged = w
+        .store
+        .flows_with_status("acme", FlowStatus::Error, 10)
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+
+    w.ns.clear_faults();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert!(w
+        .store
+        .flows_with_status("acme", FlowStatus::Error, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn unmapped_products_wait_for_a_mapping() {
+    let w = world(|d| {
+        d["items"]["components"] = json!({});
+    })
+    .await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(5));
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error);
+    let e = out.error.unwrap();
+    assert_eq!(e.code.as_deref(), Some("UNMAPPED_ITEM"));
+    assert!(
+        e.fix.contains(&format!("component {}", w.seats)),
+        "{}",
+        e.fix
+    );
+    assert!(w.ns.records("salesOrder").is_empty(), "nothing posted");
+}
+
+#[tokio::test]
+async fn customers_are_found_by_email_once_and_linked() {
+    let w = world(|_| {}).await;
+    // The finance team created the customer by hand before the integration.
+    let existing = w.ns.seed(
+        "customer",
+        json!({"companyName": "Quill & Co", "email": "HARRIET@quill.example.com", "subsidiary": {"id": w.demo.subsidiary}}),
+    );
+    let first = w.bill.issue_invoice(w.standard_invoice(5));
+    assert_eq!(w.sync(&first).await.status, FlowStatus::Synced);
+    let customers = w.ns.records("customer");
+    assert_eq!(customers.len(), 1, "matched by email, not created");
+    assert_eq!(customers[0]["id"], existing);
+    assert_eq!(
+        customers[0]["externalId"],
+        w.customer.to_string(),
+        "the billing id lands in the external id"
+    );
+    // A later invoice in another currency adds the currency, not a customer.
+    let eur = w.bill.issue_invoice(NewInvoice {
+        currency: "EUR".into(),
+        ..w.standard_invoice(6)
+    });
+    assert_eq!(w.sync(&eur).await.status, FlowStatus::Synced);
+    assert_eq!(w.ns.records("customer").len(), 1);
+    let so =
+        w.ns.records("salesOrder")
+            .into_iter()
+            .find(|s| s["currency"]["id"] == w.demo.currency_eur);
+    assert!(so.is_some(), "the EUR order carries EUR");
+}
+
+#[tokio::test]
+async fn every_troubleshooting_error_is_logged_and_a_retry_completes_once_fixed() {
+    type MakeFault = Box<dyn Fn(&World) -> Fault>;
+    let cases: Vec<(&str, MakeFault, &str)> = vec![
+        (
+            "tax period",
+            Box::new(|_| Fault::ClosedTaxPeriod {
+                from: day(1),
+                to: day(31),
+            }),
+            "Manage Tax Periods",
+        ),
+        (
+            "join permission",
+            Box::new(|_| Fault::MissingPermission {
+                record_type: "customer".into(),
+            }),
+            "permission",
+        ),
+        (
+            "subsidiary",
+            Box::new(|w| Fault::InvalidSubsidiary {
+                id: w.demo.subsidiary.clone(),
+            }),
+            "Cross-Subsidiary",
+        ),
+        (
+            "department",
+            Box::new(|_| Fault::RequiredField {
+                field: "department".into(),
+                label: "Department".into(),
+                record_types: vec![],
+            }),
+            "transactions.department",
+        ),
+    ];
+    for (name, fault, fix) in cases {
+        let w = world(|_| {}).await;
+        let uid = w.bill.issue_invoice(w.standard_invoice(5));
+        w.ns.add_fault(fault(&w));
+        let out = w.sync(&uid).await;
+        assert_eq!(out.status, FlowStatus::Error, "{name}");
+        let e = out.error.expect("an error entry");
+        assert!(e.fix.contains(fix), "{name}: {e:?}");
+        assert!(!e.cause.is_empty() && !e.detail.is_empty(), "{name}");
+        w.ns.clear_faults();
+        assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced, "{name}");
+    }
+
+    // An inactive customer: the entry names it; once active again the retry completes.
+    let w = world(|_| {}).await;
+    let first = w.bill.issue_invoice(w.standard_invoice(5));
+    assert_eq!(w.sync(&first).await.status, FlowStatus::Synced);
+    let cust = w.ns.records("customer")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.ns.add_fault(Fault::InactiveCustomer { id: cust.clone() });
+    let second = w.bill.issue_invoice(w.standard_invoice(6));
+    let e = w.sync(&second).await.error.expect("an error entry");
+    assert!(e.fix.contains(&cust) && e.fix.contains("Inactive"), "{e:?}");
+    w.ns.clear_faults();
+    assert_eq!(w.sync(&second).await.status, FlowStatus::Synced);
+}
+
+#[tokio::test]
+async fn document_settings_reach_every_record() {
+    let w = world(|d| {
+        d["payments"] =
+            json!({"payment_instruments": false, "payment_method": "9", "account": "9"});
+        d["refunds"]["ar_account"] = json!("7");
+        d["transactions"] = json!({
+            "subsidiary": "1", "department": "4", "location": "6", "sales_order_form": "101",
+            "exchange_rate": "net_suite"
+        });
+        d["prefixes"] = json!({"external_id": "ab-acme", "tran_id": "AB"});
+        d["customers"] = json!({"match_by": "external_id"});
+    })
+    .await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(5));
+    let total = money(&w.bill.invoice_json(&uid).unwrap()["total_amount"]);
+    let txn = w.bill.pay(&uid, total, PaymentKind::Check).unwrap();
+    w.bill.refund(&uid, txn, dec!(5.00)).unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+
+    let so = &w.ns.records("salesOrder")[0];
+    assert_eq!(so["externalId"], format!("ab-acme-so-{uid}"));
+    assert_eq!(so["department"]["id"], "4");
+    assert_eq!(so["location"]["id"], "6");
+    assert_eq!(so["customForm"]["id"], "101");
+    assert!(so["tranId"].as_str().unwrap().starts_with("AB-"));
+    assert!(
+        so.get("exchangeRate").is_none()
+            || so["exchangeRate"].is_null()
+            || money(&so["exchangeRate"]) == dec!(1)
+    );
+    let payment = &w.ns.records("customerPayment")[0];
+    assert_eq!(payment["externalId"], format!("ab-acme-pmt-{txn}"));
+    assert_eq!(
+        payment["paymentMethod"]["id"], "9",
+        "no Payment Instruments: the method is sent"
+    );
+    assert_eq!(payment["account"]["id"], "9");
+    assert_eq!(payment["undepFunds"], false);
+    let refund = &w.ns.records("customerRefund")[0];
+    assert_eq!(refund["arAcct"]["id"], "7");
+    assert_eq!(refund["paymentMethod"]["id"], "9");
+    let customer = &w.ns.records("customer")[0];
+    assert_eq!(customer["externalId"], format!("ab-acme-{}", w.customer));
+}
