@@ -195,6 +195,15 @@ impl Engine<'_> {
             // Already in NetSuite: billing changed afterwards (e.g. voided); keep what exists.
             tracing::warn!(invoice = %invoice.uid, %reason, "invoice left scope after it was synced");
         }
+        if invoice.lines.is_empty() && !invoice.totals.total.is_zero() {
+            return Err(Self::problem(
+                "choose sync flow",
+                FlowProblem::NoFlow(format!(
+                    "invoice {} asks for {} {} but has no lines to post",
+                    invoice.uid, invoice.totals.total, invoice.currency
+                )),
+            ));
+        }
         invoice
             .validate()
             .map_err(|e| Self::problem("check invoice totals", FlowProblem::Inconsistent(e)))?;

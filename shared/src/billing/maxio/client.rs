@@ -586,3 +586,32 @@ where
     .try_flatten()
     .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_follow_the_region() {
+        let mut c = MaxioConfig::new("Acme-Demo", Secret::new("k"));
+        assert_eq!(
+            c.root_url().unwrap().as_str(),
+            "https://acme-demo.chargify.com/"
+        );
+        c.region = Region::Eu;
+        assert_eq!(
+            c.root_url().unwrap().as_str(),
+            "https://acme-demo.ebilling.maxio.com/"
+        );
+        c.subdomain = "evil.example.com/x".into();
+        assert!(c.root_url().is_err());
+        c.base_url = Some(Url::parse("http://127.0.0.1:9/").unwrap());
+        assert_eq!(c.root_url().unwrap().as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn the_key_never_shows() {
+        let c = MaxioConfig::new("acme", Secret::new("super-secret-key"));
+        assert!(!format!("{c:?}").contains("super-secret-key"));
+    }
+}
