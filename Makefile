@@ -1,5 +1,5 @@
 # The command index. Each target is a thin wrapper; the scripts hold the logic.
-.PHONY: help fmt lint test build sim check
+.PHONY: help fmt lint test build sim billing-sim
 
 help:
 	@echo "make fmt    - format the code"
@@ -7,6 +7,7 @@ help:
 	@echo "make test   - the full test command (installs test tools, fmt check, lint, all tests)"
 	@echo "make build  - release build of every crate"
 	@echo "make sim    - run the NetSuite simulator on a loopback port with demo data"
+	@echo "make billing-sim - run the Maxio simulator on a loopback port with a generated site"
 
 fmt:
 	cargo fmt --all
@@ -22,3 +23,6 @@ build:
 
 sim:
 	cargo run -p netsuite-sim -- --port 8787 --seed-demo
+
+billing-sim:
+	cargo run -p billing-sim -- --port 8788 --invoices 200

@@ -840,3 +840,15 @@ mod tests {
         assert!(err.problems[0].starts_with("not valid JSON"));
     }
 }
+
+#[cfg(test)]
+mod example_document {
+    /// The example in infra/tenants stays a valid document.
+    #[test]
+    fn the_shipped_example_loads() {
+        let text = include_str!("../../infra/tenants/example.json");
+        let s = super::TenantSettings::from_json(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.tenant, "acme");
+        assert_eq!(s.currencies.len(), 2);
+    }
+}
