@@ -45,7 +45,7 @@ fn clean(id: &str) -> String {
 }
 
 /// The namespace of a tenant's transactions: the configured prefix, else `bs-<tenant>`.
-fn namespace(settings: &TenantSettings) -> String {
+pub(crate) fn namespace(settings: &TenantSettings) -> String {
     match &settings.prefixes.external_id {
         Some(p) => p.clone(),
         None => format!("bs-{}", settings.tenant),

@@ -6,4 +6,5 @@ pub mod errors;
 pub mod ids;
 pub mod lines;
 pub mod run;
+pub mod setup;
 pub mod state;

@@ -830,3 +830,98 @@ async fn document_settings_reach_every_record() {
     let customer = &w.ns.records("customer")[0];
     assert_eq!(customer["externalId"], format!("ab-acme-{}", w.customer));
 }
+
+#[tokio::test]
+async fn the_discount_item_is_created_once_at_setup() {
+    let w = world(|_| {}).await;
+    let first = billsync::flow::setup::ensure_discount_item(&w.netsuite, &w.settings)
+        .await
+        .unwrap();
+    let again = billsync::flow::setup::ensure_discount_item(&w.netsuite, &w.settings)
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    let ours: Vec<_> =
+        w.ns.records("discountItem")
+            .into_iter()
+            .filter(|i| i["externalId"] == "bs-acme-discount-item")
+            .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0]["itemId"], "Advanced Billing Discount");
+    assert_eq!(ours[0]["nonPosting"], true);
+}
+
+#[tokio::test]
+async fn more_settings_reach_the_records() {
+    let mut w = world(|d| {
+        d["invoices"] = json!({"revenue_recognition": {"start_field": "custcol_rr_start", "end_field": "custcol_rr_end"}});
+        d["prefixes"] = json!({"entity_id": "MX"});
+        d["customers"] = json!({"match_by": "external_id"});
+        d["custom_fields"] = json!({"line_tax": "custcol_ab_tax", "transaction_invoice_uid": "custbody_ab_uid"});
+    })
+    .await;
+    let class =
+        w.ns.seed("classification", json!({"name": "Subscriptions"}));
+    w.settings.class = billsync::settings::NsId::parse(&class);
+    // A customer the finance team keyed by the billing id already: linked, not created.
+    let existing = w.ns.seed(
+        "customer",
+        json!({"companyName": "Quill & Co", "externalId": w.customer.to_string(), "subsidiary": {"id": w.demo.subsidiary}}),
+    );
+    let uid = w.bill.issue_invoice(NewInvoice {
+        lines: vec![
+            NewLine::Setup {
+                product_id: w.plan,
+                amount: dec!(99.0),
+            },
+            NewLine::Product {
+                product_id: w.plan,
+                quantity: dec!(1),
+            },
+            NewLine::Custom {
+                title: "Consulting".into(),
+                description: "2 hours".into(),
+                quantity: dec!(2),
+                unit_price: dec!(125.0),
+            },
+        ],
+        tax: Some(TaxRate::us_sales("NY", dec!(8.875))),
+        ..NewInvoice::new(w.customer, day(12))
+    });
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert_eq!(w.ns.records("customer").len(), 1);
+    assert_eq!(w.ns.records("customer")[0]["id"], existing);
+
+    let so = &w.ns.records("salesOrder")[0];
+    assert_eq!(so["class"]["id"], class);
+    assert_eq!(so["custbody_ab_uid"], uid.as_str());
+    let lines = so["item"]["items"].as_array().unwrap();
+    let items: Vec<&str> = lines
+        .iter()
+        .map(|l| l["item"]["id"].as_str().unwrap())
+        .collect();
+    let d = &w.demo;
+    // setup fee and consulting fall back to their default items; one tax line closes it.
+    assert_eq!(
+        items,
+        [
+            &d.item_services,
+            &d.item_subscription,
+            &d.item_services,
+            &d.item_sales_tax
+        ]
+        .map(String::as_str)
+    );
+    assert!(lines[1]["custcol_rr_start"].is_string() && lines[1]["custcol_rr_end"].is_string());
+    let taxes: Decimal = lines[..3].iter().map(|l| money(&l["custcol_ab_tax"])).sum();
+    assert_eq!(
+        taxes,
+        money(&lines[3]["amount"]),
+        "the tax column adds up to the tax line"
+    );
+    assert_eq!(
+        money(&so["total"]),
+        money(&w.bill.invoice_json(&uid).unwrap()["total_amount"])
+    );
+}
