@@ -294,6 +294,31 @@ fn deposit_account(settings: &TenantSettings, mut t: CashTransaction) -> CashTra
     t
 }
 
+/// Money received for a billing payment: amount, date, reference, account; `kind` decides the
+/// external id (a payment or a deposit).
+fn received(
+    invoice: &Invoice,
+    p: &Payment,
+    kind: Kind,
+    settings: &TenantSettings,
+    customer_id: &str,
+    currency: Option<&NsId>,
+) -> CashTransaction {
+    let date = p.received_at.date_naive();
+    let mut t = cash(
+        settings,
+        customer_id,
+        date,
+        currency,
+        invoice.exchange_rate,
+        payment_memo(p),
+    );
+    t.external_id = Some(ids::transaction(settings, kind, &p.id));
+    t.payment = Some(p.amount);
+    t.check_num = p.reference.clone();
+    deposit_account(settings, t)
+}
+
 /// A customer payment applied to the NetSuite invoice.
 pub fn payment(
     invoice: &Invoice,
@@ -303,24 +328,14 @@ pub fn payment(
     invoice_id: &str,
     currency: Option<&NsId>,
 ) -> CashTransaction {
-    let mut t = cash(
-        settings,
-        customer_id,
-        p.received_at.date_naive(),
-        currency,
-        invoice.exchange_rate,
-        payment_memo(p),
-    );
-    t.external_id = Some(ids::transaction(settings, Kind::Payment, &p.id));
-    t.payment = Some(p.amount);
-    t.check_num = p.reference.clone();
+    let mut t = received(invoice, p, Kind::Payment, settings, customer_id, currency);
     t.auto_apply = Some(false);
     t.apply = Some(Sublist::from(vec![ApplyLine {
         doc: RecordRef::id(invoice_id),
         apply: true,
         amount: p.amount,
     }]));
-    deposit_account(settings, t)
+    t
 }
 
 /// A customer deposit on the sales order for a payment taken before fulfilment.
@@ -332,19 +347,9 @@ pub fn deposit(
     sales_order_id: &str,
     currency: Option<&NsId>,
 ) -> CashTransaction {
-    let mut t = cash(
-        settings,
-        customer_id,
-        p.received_at.date_naive(),
-        currency,
-        invoice.exchange_rate,
-        payment_memo(p),
-    );
-    t.external_id = Some(ids::transaction(settings, Kind::Deposit, &p.id));
+    let mut t = received(invoice, p, Kind::Deposit, settings, customer_id, currency);
     t.sales_order = Some(RecordRef::id(sales_order_id));
-    t.payment = Some(p.amount);
-    t.check_num = p.reference.clone();
-    deposit_account(settings, t)
+    t
 }
 
 /// The body of the deposit -> deposit application transform, applying it to the invoice.

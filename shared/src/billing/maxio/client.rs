@@ -248,11 +248,12 @@ impl MaxioClient {
                 ];
                 params.extend(INVOICE_DETAIL.iter().map(|(k, v)| (*k, (*v).to_owned())));
                 let body: wire::InvoicesPage = client.get_json("invoices.json", &params).await?;
+                let last = body.invoices.is_empty();
                 body.invoices
                     .iter()
                     .map(|i| map::invoice(i).map_err(MaxioError::from))
                     .collect::<Result<Vec<_>, _>>()
-                    .map(|v| (v, None))
+                    .map(|v| (v, last))
             }
         })
     }
@@ -273,7 +274,8 @@ impl MaxioClient {
                     ("per_page", MAX_PER_PAGE.to_string()),
                 ];
                 let body: wire::InvoicesPage = client.get_json(&path, &params).await?;
-                Ok((body.invoices, None))
+                let last = body.invoices.is_empty();
+                Ok((body.invoices, last))
             }
         })
     }
@@ -301,7 +303,8 @@ impl MaxioClient {
                 }
                 let body: wire::InvoiceEventsPage =
                     client.get_json("invoices/events.json", &params).await?;
-                let last = body.total_pages.map(|t| u64::from(page) >= t);
+                let last = body.events.is_empty()
+                    || body.total_pages.is_some_and(|t| u64::from(page) >= t);
                 Ok((body.events, last))
             }
         })
@@ -346,11 +349,12 @@ impl MaxioClient {
                 }
                 let body: wire::CreditNotesPage =
                     client.get_json("credit_notes.json", &params).await?;
+                let last = body.credit_notes.is_empty();
                 body.credit_notes
                     .iter()
                     .map(|c| map::credit_note(c).map_err(MaxioError::from))
                     .collect::<Result<Vec<_>, _>>()
-                    .map(|v| (v, None))
+                    .map(|v| (v, last))
             }
         })
     }
@@ -363,21 +367,10 @@ impl MaxioClient {
     }
 
     pub fn customers(&self) -> impl Stream<Item = Result<Customer, MaxioError>> + Send + 'static {
-        let client = self.clone();
-        pages(move |page| {
-            let client = client.clone();
-            async move {
-                let params = [
-                    ("page", page.to_string()),
-                    ("per_page", MAX_PER_PAGE.to_string()),
-                ];
-                let body: Vec<wire::CustomerEnvelope> =
-                    client.get_json("customers.json", &params).await?;
-                body.iter()
-                    .map(|c| map::customer(&c.customer).map_err(MaxioError::from))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(|v| (v, None))
-            }
+        self.plain_list("customers.json", |c: &wire::CustomerEnvelope| {
+            map::customer(&c.customer)
+                .map(Some)
+                .map_err(MaxioError::from)
         })
     }
 
@@ -385,23 +378,8 @@ impl MaxioClient {
     pub fn products(
         &self,
     ) -> impl Stream<Item = Result<CatalogEntry, MaxioError>> + Send + 'static {
-        let client = self.clone();
-        pages(move |page| {
-            let client = client.clone();
-            async move {
-                let params = [
-                    ("page", page.to_string()),
-                    ("per_page", MAX_PER_PAGE.to_string()),
-                ];
-                let body: Vec<wire::ProductEnvelope> =
-                    client.get_json("products.json", &params).await?;
-                Ok((
-                    body.iter()
-                        .filter_map(|p| map::product(&p.product))
-                        .collect(),
-                    None,
-                ))
-            }
+        self.plain_list("products.json", |p: &wire::ProductEnvelope| {
+            Ok(map::product(&p.product))
         })
     }
 
@@ -409,6 +387,23 @@ impl MaxioClient {
     pub fn components(
         &self,
     ) -> impl Stream<Item = Result<CatalogEntry, MaxioError>> + Send + 'static {
+        self.plain_list("components.json", |c: &wire::ComponentEnvelope| {
+            Ok(map::component(&c.component))
+        })
+    }
+
+    /// A list endpoint answering a bare JSON array of envelopes, paged with page/per_page;
+    /// `map` turns each envelope into an item (or skips it with `None`).
+    fn plain_list<E, T, F>(
+        &self,
+        path: &'static str,
+        map: F,
+    ) -> impl Stream<Item = Result<T, MaxioError>> + Send + 'static
+    where
+        E: serde::de::DeserializeOwned + Send + 'static,
+        T: Send + 'static,
+        F: Fn(&E) -> Result<Option<T>, MaxioError> + Copy + Send + Sync + 'static,
+    {
         let client = self.clone();
         pages(move |page| {
             let client = client.clone();
@@ -417,14 +412,14 @@ impl MaxioClient {
                     ("page", page.to_string()),
                     ("per_page", MAX_PER_PAGE.to_string()),
                 ];
-                let body: Vec<wire::ComponentEnvelope> =
-                    client.get_json("components.json", &params).await?;
-                Ok((
-                    body.iter()
-                        .filter_map(|c| map::component(&c.component))
-                        .collect(),
-                    None,
-                ))
+                let body: Vec<E> = client.get_json(path, &params).await?;
+                let items = body
+                    .iter()
+                    .map(map)
+                    .filter_map(Result::transpose)
+                    .collect::<Result<Vec<T>, _>>()?;
+                // An empty page ends the listing; a page whose entries were all skipped does not.
+                Ok((items, body.is_empty()))
             }
         })
     }
@@ -560,13 +555,13 @@ fn seg(s: &str) -> String {
         .replace("%2D", "-")
 }
 
-/// Reads pages 1, 2, ... until a page comes back empty or says it was the last, yielding
-/// items as they arrive (one page in memory at a time).
+/// Reads pages 1, 2, ... until `fetch` says a page was the last (an empty page, or the last of
+/// `total_pages`), yielding items as they arrive: one page in memory at a time.
 fn pages<T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, MaxioError>> + Send + 'static
 where
     T: Send + 'static,
     F: Fn(u32) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<bool>), MaxioError>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<T>, bool), MaxioError>> + Send + 'static,
 {
     let fetch = Arc::new(fetch);
     stream::try_unfold(Some(1u32), move |page| {
@@ -576,10 +571,7 @@ where
                 return Ok::<_, MaxioError>(None);
             };
             let (items, last) = fetch(page).await?;
-            if items.is_empty() {
-                return Ok(None);
-            }
-            let next = (!last.unwrap_or(false)).then_some(page + 1);
+            let next = (!last).then_some(page + 1);
             Ok(Some((stream::iter(items.into_iter().map(Ok)), next)))
         }
     })
