@@ -6,8 +6,10 @@
 pub mod billing;
 pub mod flow;
 pub mod netsuite;
+pub mod queue;
 pub mod retry;
 pub mod secret;
+pub mod secrets;
 pub mod settings;
 pub mod store;
 
