@@ -10,6 +10,7 @@ pub mod queue;
 pub mod retry;
 pub mod secret;
 pub mod secrets;
+pub mod service;
 pub mod settings;
 pub mod store;
 

@@ -79,6 +79,10 @@ pub trait Store: Send + Sync {
     async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>>;
     async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()>;
 
+    /// Forgets a recorded delivery, so a redelivery is processed: used when enqueueing the
+    /// delivery's work failed after it was recorded.
+    async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()>;
+
     /// Records a webhook delivery id; true the first time it is seen within `ttl`, false for a
     /// repeat (Maxio and Chargebee both redeliver).
     async fn first_delivery(

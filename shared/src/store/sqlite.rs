@@ -329,6 +329,19 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()> {
+        let (tenant, id) = (tenant.to_owned(), delivery_id.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM deliveries WHERE tenant = ?1 AND id = ?2",
+                params![tenant, id],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     async fn first_delivery(
         &self,
         tenant: &str,

@@ -1,0 +1,177 @@
+//! Webhook intake: verify, de-duplicate, enqueue, answer fast. In every refusal nothing is
+//! queued; a delivery whose enqueue failed is forgotten again so the sender's retry is processed.
+
+use std::time::Duration;
+
+use super::{ServiceError, Services};
+use crate::billing::maxio::webhook::{self, MaxioEvent, WebhookError};
+use crate::billing::model::Source;
+use crate::queue::{Reason, SyncMessage};
+
+/// How long a delivery id is remembered: longer than any sender's retry schedule.
+pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A marker invoice id: "run the sweep for this tenant now" (for events that name no invoice).
+pub const SWEEP: &str = "*";
+
+/// One webhook request, as any HTTP front end hands it over.
+pub struct WebhookRequest<'a> {
+    pub tenant: &'a str,
+    pub source: &'a str,
+    pub body: &'a [u8],
+    /// Header lookup, case-insensitive.
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// The answer: an HTTP status and a short JSON-able message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub status: u16,
+    pub message: String,
+    /// What was queued (empty for refusals, duplicates and ignored events).
+    pub queued: Vec<SyncMessage>,
+}
+
+impl WebhookResponse {
+    fn refuse(status: u16, message: impl Into<String>) -> Self {
+        WebhookResponse {
+            status,
+            message: message.into(),
+            queued: Vec::new(),
+        }
+    }
+}
+
+pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookResponse {
+    match handle(services, &req).await {
+        Ok(r) => r,
+        Err(Refusal::Webhook(e)) => {
+            tracing::warn!(tenant = req.tenant, error = %e, "webhook refused");
+            WebhookResponse::refuse(e.http_status(), e.to_string())
+        }
+        Err(Refusal::Service(ServiceError::UnknownTenant(t))) => {
+            WebhookResponse::refuse(404, format!("unknown tenant {t}"))
+        }
+        Err(Refusal::Service(ServiceError::Secret(crate::secrets::SecretError::NotFound(t)))) => {
+            WebhookResponse::refuse(404, format!("tenant {t} has no credentials"))
+        }
+        Err(Refusal::Service(e)) => {
+            // The sender retries on anything but 2xx; nothing was queued.
+            tracing::error!(tenant = req.tenant, error = %e, "webhook could not be processed");
+            WebhookResponse::refuse(503, "temporarily unavailable")
+        }
+        Err(Refusal::Other(status, message)) => WebhookResponse::refuse(status, message),
+    }
+}
+
+enum Refusal {
+    Webhook(WebhookError),
+    Service(ServiceError),
+    Other(u16, String),
+}
+
+impl From<ServiceError> for Refusal {
+    fn from(e: ServiceError) -> Self {
+        Refusal::Service(e)
+    }
+}
+
+async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
+    // Size first: nothing else is done with an oversized body.
+    if req.body.len() > webhook::MAX_BODY_BYTES {
+        return Err(Refusal::Webhook(WebhookError::TooLarge {
+            size: req.body.len(),
+            limit: webhook::MAX_BODY_BYTES,
+        }));
+    }
+    let settings = services.settings(req.tenant).await?;
+    let source = match req.source {
+        "maxio" => Source::Maxio,
+        "chargebee" => {
+            return Err(Refusal::Other(
+                404,
+                "Chargebee webhooks are not supported yet".into(),
+            ))
+        }
+        other => {
+            return Err(Refusal::Other(
+                404,
+                format!("unknown billing source `{other}`"),
+            ))
+        }
+    };
+    if source != settings.source {
+        return Err(Refusal::Other(
+            404,
+            format!("tenant {} does not bill with {}", req.tenant, req.source),
+        ));
+    }
+    let secret = services
+        .secrets
+        .tenant_secret(req.tenant)
+        .await
+        .map_err(ServiceError::from)?;
+    let key = secret
+        .billing
+        .webhook_key
+        .ok_or_else(|| Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant)))?;
+    let delivery = webhook::receive(
+        req.body,
+        (req.header)(webhook::SIGNATURE_HEADER).as_deref(),
+        (req.header)(webhook::WEBHOOK_ID_HEADER).as_deref(),
+        &key,
+    )
+    .map_err(Refusal::Webhook)?;
+
+    let invoice = match &delivery.event {
+        MaxioEvent::InvoiceIssued { invoice_uid } => Some(invoice_uid.clone()),
+        MaxioEvent::PaymentSuccess {
+            invoice_uid: Some(uid),
+            ..
+        } => Some(uid.clone()),
+        // A payment or refund that names no invoice: the sweep finds it among invoice events.
+        MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
+            Some(SWEEP.to_owned())
+        }
+        MaxioEvent::CustomerCreate { .. }
+        | MaxioEvent::CustomerUpdate { .. }
+        | MaxioEvent::Ignored { .. } => None,
+    };
+    let Some(invoice_id) = invoice else {
+        tracing::info!(tenant = req.tenant, event = ?delivery.event, "webhook acknowledged, nothing to sync");
+        return Ok(WebhookResponse::refuse(200, "ignored"));
+    };
+
+    let tenant = req.tenant;
+    if !services
+        .store
+        .first_delivery(tenant, &delivery.delivery_id, DELIVERY_TTL)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        return Ok(WebhookResponse::refuse(200, "duplicate delivery"));
+    }
+    let message = SyncMessage {
+        tenant: tenant.to_owned(),
+        source,
+        invoice_id,
+        reason: Reason::Webhook,
+        dedup_id: format!("wh-{}", delivery.delivery_id),
+    };
+    if let Err(e) = services.queue.send(std::slice::from_ref(&message)).await {
+        // Let the sender's retry through: forget the delivery we just recorded.
+        if let Err(f) = services
+            .store
+            .forget_delivery(tenant, &delivery.delivery_id)
+            .await
+        {
+            tracing::error!(tenant, error = %f, "could not forget a delivery after a failed enqueue");
+        }
+        return Err(Refusal::Service(ServiceError::Queue(e)));
+    }
+    Ok(WebhookResponse {
+        status: 200,
+        message: "queued".into(),
+        queued: vec![message],
+    })
+}

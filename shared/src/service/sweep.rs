@@ -1,0 +1,178 @@
+//! The sweep: every two hours (and on "Sync Now"), read the billing source's invoice events
+//! since the tenant's cursor and queue each affected invoice; then queue the flows that are
+//! waiting on NetSuite (fulfilment), on a parent (parked) or on a retry that is now due.
+//! The cursor moves only after the page's invoices are queued, so a crash re-reads, never skips.
+
+use chrono::Utc;
+use futures::TryStreamExt;
+use serde::Serialize;
+
+use super::{ServiceError, Services};
+use crate::billing::maxio::client::{EventsSince, MaxioClient, MaxioConfig};
+use crate::billing::model::Source;
+use crate::flow::run::due;
+use crate::flow::state::FlowStatus;
+use crate::queue::{Reason, SyncMessage};
+use crate::settings::TenantSettings;
+
+/// The cursor of Maxio's invoice events stream.
+pub const MAXIO_EVENTS_CURSOR: &str = "maxio-invoice-events";
+const PAGE: u32 = 200;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    pub tenant: String,
+    pub events_read: usize,
+    pub invoices_queued: usize,
+    pub waiting_queued: usize,
+    pub cursor_before: Option<String>,
+    pub cursor_after: Option<String>,
+}
+
+/// Sweeps one tenant.
+pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepReport, ServiceError> {
+    let settings = services.settings(tenant).await?;
+    let mut report = SweepReport {
+        tenant: tenant.to_owned(),
+        ..Default::default()
+    };
+    match settings.source {
+        Source::Maxio => sweep_maxio_events(services, &settings, &mut report).await?,
+        Source::Chargebee => {
+            return Err(ServiceError::Client(
+                "Chargebee sweeps are not supported yet".into(),
+            ))
+        }
+    }
+    queue_waiting(services, &settings, &mut report).await?;
+    Ok(report)
+}
+
+/// Sweeps every configured tenant; one tenant's failure does not stop the others.
+pub async fn sweep_all(
+    services: &Services,
+) -> Result<Vec<Result<SweepReport, String>>, ServiceError> {
+    let mut out = Vec::new();
+    for tenant in services.store.tenants().await? {
+        out.push(
+            sweep_tenant(services, &tenant)
+                .await
+                .map_err(|e| format!("{tenant}: {e}")),
+        );
+    }
+    Ok(out)
+}
+
+async fn maxio_client(
+    services: &Services,
+    settings: &TenantSettings,
+) -> Result<MaxioClient, ServiceError> {
+    let secret = services.secrets.tenant_secret(&settings.tenant).await?;
+    let mut config = MaxioConfig::new(settings.site.clone(), secret.billing.api_key.clone());
+    if let Some(url) = &secret.billing.base_url {
+        config.base_url = Some(
+            url.parse()
+                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
+        );
+    }
+    MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))
+}
+
+async fn sweep_maxio_events(
+    services: &Services,
+    settings: &TenantSettings,
+    report: &mut SweepReport,
+) -> Result<(), ServiceError> {
+    let tenant = settings.tenant.as_str();
+    let cursor = services.store.cursor(tenant, MAXIO_EVENTS_CURSOR).await?;
+    report.cursor_before = cursor.clone();
+    let since = match cursor.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+        Some(id) => EventsSince::Id(id),
+        None => EventsSince::Date(settings.sync_start_date),
+    };
+    let client = maxio_client(services, settings).await?;
+    let mut events = Box::pin(client.invoice_events(since, PAGE).try_chunks(PAGE as usize));
+    while let Some(page) = events
+        .try_next()
+        .await
+        .map_err(|e| ServiceError::Client(format!("reading invoice events: {}", e.1)))?
+    {
+        report.events_read += page.len();
+        let mut messages: Vec<SyncMessage> = Vec::new();
+        for e in &page {
+            let Some(uid) = e.invoice.as_ref().and_then(|i| i.uid.clone()) else {
+                tracing::warn!(tenant, event = e.id, kind = %e.event_type, "invoice event without an invoice snapshot");
+                continue;
+            };
+            // One message per invoice per page is enough: the worker reads the whole invoice.
+            if messages.iter().any(|m| m.invoice_id == uid) {
+                continue;
+            }
+            messages.push(SyncMessage {
+                tenant: tenant.to_owned(),
+                source: Source::Maxio,
+                invoice_id: uid,
+                reason: Reason::Sweep,
+                dedup_id: format!("ev-{}", e.id),
+            });
+        }
+        services.queue.send(&messages).await?;
+        report.invoices_queued += messages.len();
+        if let Some(last) = page.last() {
+            // Only now: everything up to this event is safely queued.
+            let value = last.id.to_string();
+            services
+                .store
+                .put_cursor(tenant, MAXIO_EVENTS_CURSOR, &value)
+                .await?;
+            report.cursor_after = Some(value);
+        }
+    }
+    if report.cursor_after.is_none() {
+        report.cursor_after = report.cursor_before.clone();
+    }
+    Ok(())
+}
+
+async fn queue_waiting(
+    services: &Services,
+    settings: &TenantSettings,
+    report: &mut SweepReport,
+) -> Result<(), ServiceError> {
+    let tenant = settings.tenant.as_str();
+    let now = Utc::now();
+    let stamp = now.timestamp();
+    for status in [
+        FlowStatus::AwaitingFulfilment,
+        FlowStatus::Parked,
+        FlowStatus::Error,
+        FlowStatus::Pending,
+    ] {
+        let flows = services
+            .store
+            .flows_with_status(tenant, status, 10_000)
+            .await?;
+        let messages: Vec<SyncMessage> = flows
+            .iter()
+            .filter(|f| due(&f.value, now))
+            .map(|f| SyncMessage {
+                tenant: tenant.to_owned(),
+                source: f.value.source,
+                invoice_id: f.value.invoice_uid.clone(),
+                reason: if status == FlowStatus::AwaitingFulfilment {
+                    Reason::Fulfilment
+                } else {
+                    Reason::Retry
+                },
+                // A new id per sweep: each sweep's re-check must not be dropped as a repeat.
+                dedup_id: format!("due-{stamp}"),
+            })
+            .collect();
+        for chunk in messages.chunks(100) {
+            services.queue.send(chunk).await?;
+        }
+        report.waiting_queued += messages.len();
+    }
+    Ok(())
+}

@@ -1,0 +1,378 @@
+//! The use cases on local adapters (SQLite store, in-process queue, static secrets) against
+//! both simulators: webhook intake, sweep, worker batches, retry.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use billing_sim::{
+    BillingSim, DatasetSpec, NewCustomer, NewInvoice, NewLine, NewProduct, PaymentKind,
+    WebhookEvent,
+};
+use billsync::queue::local::LocalQueue;
+use billsync::queue::{Queue, QueueError, SyncMessage};
+use billsync::secrets::{parse_secret, StaticSecrets};
+use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::retry::{self, RetryRequest};
+use billsync::service::sweep::{sweep_tenant, MAXIO_EVENTS_CURSOR};
+use billsync::service::worker::{process_batch, Delivery};
+use billsync::service::Services;
+use billsync::settings::TenantSettings;
+use billsync::store::sqlite::SqliteStore;
+use billsync::store::Store;
+use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
+use rust_decimal_macros::dec;
+use serde_json::json;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+struct Env {
+    ns: NetSuiteSim,
+    bill: BillingSim,
+    store: Arc<SqliteStore>,
+    services: Services,
+    rx: UnboundedReceiver<SyncMessage>,
+}
+
+async fn env_with(bill: BillingSim, queue: Option<Arc<dyn Queue>>) -> Env {
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let settings = TenantSettings::from_value(&json!({
+        "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
+        "items": {
+            "custom_default": {"id": demo.item_services, "type": "service"},
+            "setup_default": {"id": demo.item_services, "type": "service"},
+            "other_default": {"id": demo.item_services, "type": "service"},
+            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
+            "discount_item": demo.item_discount
+        },
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": demo.account_bank},
+        "transactions": {"subsidiary": demo.subsidiary}
+    }))
+    .unwrap();
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    store.put_settings(&settings).await.unwrap();
+    let nc = ns.config();
+    let bc = bill.config();
+    let secret = parse_secret(
+        &json!({
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (local, rx) = LocalQueue::new();
+    let queue: Arc<dyn Queue> = queue.unwrap_or_else(|| Arc::new(local));
+    let services = Services::new(
+        store.clone(),
+        queue,
+        Arc::new(StaticSecrets::default().with("acme", secret)),
+    );
+    Env {
+        ns,
+        bill,
+        store,
+        services,
+        rx,
+    }
+}
+
+async fn env() -> Env {
+    env_with(
+        BillingSim::start(billing_sim::SimConfig::default())
+            .await
+            .unwrap(),
+        None,
+    )
+    .await
+}
+
+fn drain(rx: &mut UnboundedReceiver<SyncMessage>) -> Vec<SyncMessage> {
+    let mut out = Vec::new();
+    while let Ok(m) = rx.try_recv() {
+        out.push(m);
+    }
+    out
+}
+
+fn issue(bill: &BillingSim) -> String {
+    let product = bill.add_product(NewProduct {
+        name: "Plan".into(),
+        handle: "plan".into(),
+        price: dec!(10),
+        ..Default::default()
+    });
+    let customer = bill.add_customer(NewCustomer {
+        first_name: "Ada".into(),
+        last_name: "L".into(),
+        email: "ada@example.com".into(),
+        ..Default::default()
+    });
+    bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Setup {
+            product_id: product,
+            amount: dec!(10),
+        }],
+        ..NewInvoice::new(
+            customer,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+        )
+    })
+}
+
+async fn post(
+    env: &Env,
+    tenant: &str,
+    body: &[u8],
+    sig: Option<&str>,
+    id: Option<&str>,
+) -> intake::WebhookResponse {
+    let sig = sig.map(str::to_owned);
+    let id = id.map(str::to_owned);
+    let header = move |name: &str| match name.to_ascii_lowercase().as_str() {
+        "x-chargify-webhook-signature-hmac-sha-256" => sig.clone(),
+        "x-chargify-webhook-id" => id.clone(),
+        _ => None,
+    };
+    intake::receive(
+        &env.services,
+        WebhookRequest {
+            tenant,
+            source: "maxio",
+            body,
+            header: &header,
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn intake_queues_signed_webhooks_once_and_nothing_on_refusal() {
+    let mut env = env().await;
+    let uid = issue(&env.bill);
+    let (id, body, sig) = env.bill.webhook_body(&WebhookEvent::InvoiceIssued {
+        invoice_uid: uid.clone(),
+    });
+    let id = id.to_string();
+
+    let r = post(&env, "acme", &body, Some(&sig), Some(&id)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let queued = drain(&mut env.rx);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].invoice_id, uid);
+
+    let again = post(&env, "acme", &body, Some(&sig), Some(&id)).await;
+    assert_eq!(
+        (again.status, again.message.as_str()),
+        (200, "duplicate delivery")
+    );
+
+    let mut tampered = body.clone();
+    tampered[5] ^= 1;
+    for (r, want) in [
+        (
+            post(&env, "acme", &tampered, Some(&sig), Some("9")).await,
+            401,
+        ),
+        (post(&env, "acme", &body, None, Some("9")).await, 401),
+        (
+            post(
+                &env,
+                "acme",
+                b"not=%zz",
+                Some(&billsync::billing::maxio::webhook::sign(
+                    b"not=%zz",
+                    &env.bill.config().shared_key.into(),
+                )),
+                Some("9"),
+            )
+            .await,
+            400,
+        ),
+        (
+            post(&env, "acme", &vec![b'a'; 600 * 1024], Some(&sig), Some("9")).await,
+            413,
+        ),
+        (
+            post(&env, "nobody", &body, Some(&sig), Some("9")).await,
+            404,
+        ),
+    ] {
+        assert_eq!(r.status, want, "{r:?}");
+        assert!(r.queued.is_empty());
+    }
+    assert!(drain(&mut env.rx).is_empty(), "no refusal queued anything");
+}
+
+#[tokio::test]
+async fn a_payment_webhook_without_an_invoice_asks_for_a_sweep() {
+    let mut env = env().await;
+    let uid = issue(&env.bill);
+    let txn = env.bill.pay(&uid, dec!(10), PaymentKind::CreditCard).ok();
+    if let Some(txn) = txn {
+        let (id, body, sig) = env.bill.webhook_body(&WebhookEvent::PaymentSuccess {
+            invoice_uid: uid,
+            transaction_id: txn,
+        });
+        let r = post(&env, "acme", &body, Some(&sig), Some(&id.to_string())).await;
+        assert_eq!(r.status, 200);
+        let q = drain(&mut env.rx);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].invoice_id, intake::SWEEP);
+    }
+}
+
+/// A queue that fails from its `fail_from`-th send on.
+struct FlakyQueue {
+    inner: LocalQueue,
+    sends: AtomicUsize,
+    fail_from: usize,
+}
+
+#[async_trait]
+impl Queue for FlakyQueue {
+    async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+        if self.sends.fetch_add(1, Ordering::SeqCst) >= self.fail_from {
+            return Err(QueueError("injected".into()));
+        }
+        self.inner.send(messages).await
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_advances_its_cursor_only_after_queueing() {
+    let spec = DatasetSpec {
+        invoices: 150,
+        ..DatasetSpec::default()
+    };
+    let bill = BillingSim::start_with(billing_sim::SimConfig::default(), &spec)
+        .await
+        .unwrap();
+    let total_events = bill.event_count();
+    assert!(total_events > 200, "two pages at least: {total_events}");
+
+    // A queue that breaks after the first page: the cursor stops at that page's last event.
+    let (inner, _rx) = LocalQueue::new();
+    let flaky = Arc::new(FlakyQueue {
+        inner,
+        sends: AtomicUsize::new(0),
+        fail_from: 1,
+    });
+    let env = env_with(bill, Some(flaky.clone())).await;
+    assert!(sweep_tenant(&env.services, "acme").await.is_err());
+    let cursor: u64 = env
+        .store
+        .cursor("acme", MAXIO_EVENTS_CURSOR)
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A working queue picks up from there and reaches the end; a second sweep queues nothing new.
+    let mut env = env_with(env.bill, None).await;
+    env.store
+        .put_cursor("acme", MAXIO_EVENTS_CURSOR, &cursor.to_string())
+        .await
+        .unwrap();
+    let report = sweep_tenant(&env.services, "acme").await.unwrap();
+    assert_eq!(report.events_read, total_events - 200);
+    assert!(report.invoices_queued > 0);
+    let queued = drain(&mut env.rx);
+    assert_eq!(queued.len(), report.invoices_queued + report.waiting_queued);
+    let second = sweep_tenant(&env.services, "acme").await.unwrap();
+    assert_eq!((second.events_read, second.invoices_queued), (0, 0));
+    assert_eq!(second.cursor_after, report.cursor_after);
+}
+
+#[tokio::test]
+async fn a_worker_batch_reports_exactly_the_retryable_messages() {
+    let env = env().await;
+    let good = issue(&env.bill);
+    let flaky = issue(&env.bill);
+    let msg = |uid: &str| {
+        json!({"tenant": "acme", "source": "maxio", "invoice_id": uid, "reason": "webhook", "dedup_id": "x"}).to_string()
+    };
+    // The first invoice syncs; then every later call fails with 500 for a while.
+    let done = process_batch(
+        &env.services,
+        vec![Delivery {
+            id: "m-good".into(),
+            body: msg(&good),
+        }],
+    )
+    .await;
+    assert!(done.is_empty());
+    env.ns.add_fault(Fault::ServerError { remaining: 1000 });
+    let failed = process_batch(
+        &env.services,
+        vec![
+            Delivery {
+                id: "m-poison".into(),
+                body: "{not json".into(),
+            },
+            Delivery {
+                id: "m-retry".into(),
+                body: msg(&flaky),
+            },
+        ],
+    )
+    .await;
+    assert_eq!(failed, vec!["m-retry".to_string()]);
+    env.ns.clear_faults();
+
+    // A failure that needs a person is logged and acknowledged, not redelivered.
+    env.ns.add_fault(Fault::RequiredField {
+        field: "department".into(),
+        label: "Department".into(),
+        record_types: vec![],
+    });
+    let failed = process_batch(
+        &env.services,
+        vec![Delivery {
+            id: "m-person".into(),
+            body: msg(&flaky),
+        }],
+    )
+    .await;
+    assert!(failed.is_empty());
+    let log = retry::error_log(&env.services, "acme").await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].fix.contains("transactions.department"));
+
+    // Retry: list, then all failed once the fault is gone.
+    env.ns.clear_faults();
+    let mut env = env;
+    let r = retry::handle(
+        &env.services,
+        &RetryRequest {
+            tenant: "acme".into(),
+            invoices: vec![],
+            all_failed: true,
+            list: true,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.queued, vec![flaky.clone()]);
+    assert_eq!(r.errors.unwrap().len(), 1);
+    let queued = drain(&mut env.rx);
+    let batch = queued
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Delivery {
+            id: format!("r{i}"),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert!(process_batch(&env.services, batch).await.is_empty());
+    assert!(retry::error_log(&env.services, "acme")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(env.ns.records("salesOrder").len(), 2);
+}
