@@ -13,10 +13,45 @@ pip_install() {
 }
 
 log "installing test tools"
-command -v python3 >/dev/null || { echo "python3 is required for the signature cross-check" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is required (signature cross-check, moto)" >&2; exit 1; }
 # oauthlib: an independent OAuth 1.0a implementation that verifies billsync's signatures.
 python3 -c 'import oauthlib' 2>/dev/null || pip_install 'oauthlib>=3.2'
+# moto: a local AWS API (DynamoDB, SQS, Secrets Manager) the AWS adapter tests talk to.
+python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || pip_install 'moto[server]>=5'
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+log "starting moto on loopback"
+moto_port=$(python3 -c \
+  'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_log=$(mktemp)
+python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+moto_pid=$!
+stop_moto() {
+  kill "$moto_pid" 2>/dev/null || true
+  wait "$moto_pid" 2>/dev/null || true
+  rm -f "$moto_log"
+}
+trap stop_moto EXIT
+trap 'exit 130' INT TERM
+moto_url="http://127.0.0.1:$moto_port"
+moto_answers() {
+  python3 -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1] + "/moto-api/", timeout=1)' \
+    "$moto_url" 2>/dev/null
+}
+# Up to a minute: importing moto is slow on a busy machine.
+for _ in $(seq 120); do
+  moto_answers && break
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    echo "moto exited before answering:" >&2
+    cat "$moto_log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+moto_answers || { echo "moto did not answer on $moto_url" >&2; exit 1; }
+# The AWS adapter tests read the endpoint from here; the credentials are moto's dummies.
+export AWS_ENDPOINT_URL="$moto_url" AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -3,6 +3,7 @@
 //! This crate holds everything that decides anything; the Lambda functions and the `billsync`
 //! command only parse their input, call into it and shape the answer.
 
+pub mod aws;
 pub mod billing;
 pub mod flow;
 pub mod netsuite;

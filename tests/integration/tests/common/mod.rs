@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod local;
+
 use std::time::Duration;
 
 use billsync::netsuite::config::parse_base_url;

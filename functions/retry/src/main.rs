@@ -1,0 +1,18 @@
+use billsync::aws::services_from_env;
+use billsync::service::retry::RetryRequest;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = services_from_env().await?;
+    let services = &services;
+    run(service_fn(
+        move |event: LambdaEvent<RetryRequest>| async move {
+            billsync_retry::handle(services, event.payload)
+                .await
+                .map_err(Error::from)
+        },
+    ))
+    .await
+}

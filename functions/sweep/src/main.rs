@@ -1,0 +1,16 @@
+use billsync::aws::services_from_env;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = services_from_env().await?;
+    let services = &services;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        billsync_sweep::handle(services, event.payload)
+            .await
+            .map_err(Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,14 @@
+use aws_lambda_events::sqs::SqsEvent;
+use billsync::aws::services_from_env;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let services = services_from_env().await?;
+    let services = &services;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<_, Error>(billsync_worker::handle(services, event.payload).await)
+    }))
+    .await
+}

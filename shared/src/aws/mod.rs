@@ -1,0 +1,181 @@
+//! The AWS adapters of the ports: [`DynamoStore`] for [`crate::store::Store`], [`SqsQueue`] for
+//! [`crate::queue::Queue`] and [`SecretsManagerSource`] for [`crate::secrets::SecretSource`].
+//!
+//! Clients are built from [`load_sdk_config`], which takes endpoints, region and credentials from
+//! the standard AWS environment. Pointing billsync at a local AWS-API server is a matter of
+//! setting `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB`, ...), never of a code switch.
+//! [`services_from_env`] wires the three adapters together for a Lambda function.
+
+pub mod dynamo;
+pub mod secrets;
+pub mod sqs;
+
+#[cfg(test)]
+mod moto;
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+pub use dynamo::{create_table, DynamoStore};
+pub use secrets::{SecretsManagerSource, SECRET_CACHE_TTL};
+pub use sqs::{parse_message, MessageError, SqsQueue};
+
+use crate::secrets::CachedSecrets;
+use crate::service::Services;
+
+/// The environment variables a Lambda function is configured with (`template.yaml` sets them).
+pub const TABLE_NAME_ENV: &str = "TABLE_NAME";
+pub const QUEUE_URL_ENV: &str = "QUEUE_URL";
+/// Optional; [`DEFAULT_SECRET_PREFIX`] when unset.
+pub const SECRET_PREFIX_ENV: &str = "SECRET_PREFIX";
+pub const DEFAULT_SECRET_PREFIX: &str = "billsync/";
+
+/// The SDK configuration every client is built from, loaded once at start-up.
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A setting the process was started without.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} is not set")]
+pub struct MissingSetting(pub &'static str);
+
+/// Where billsync's resources are on AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsSettings {
+    pub table_name: String,
+    pub queue_url: String,
+    pub secret_prefix: String,
+}
+
+impl AwsSettings {
+    pub fn from_env() -> Result<Self, MissingSetting> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests); an empty value
+    /// counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingSetting> {
+        let get = |key| lookup(key).filter(|v| !v.is_empty());
+        Ok(AwsSettings {
+            table_name: get(TABLE_NAME_ENV).ok_or(MissingSetting(TABLE_NAME_ENV))?,
+            queue_url: get(QUEUE_URL_ENV).ok_or(MissingSetting(QUEUE_URL_ENV))?,
+            secret_prefix: get(SECRET_PREFIX_ENV).unwrap_or_else(|| DEFAULT_SECRET_PREFIX.into()),
+        })
+    }
+
+    /// The ports on AWS, from one SDK configuration. Secrets are cached for
+    /// [`SECRET_CACHE_TTL`].
+    pub fn services(&self, config: &SdkConfig) -> Services {
+        let secrets = SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(config),
+            &self.secret_prefix,
+        );
+        Services::new(
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(config),
+                &self.table_name,
+            )),
+            Arc::new(SqsQueue::new(
+                aws_sdk_sqs::Client::new(config),
+                &self.queue_url,
+            )),
+            Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
+        )
+    }
+}
+
+/// A Lambda function's ports, built once per cold start; fails fast on a missing setting.
+pub async fn services_from_env() -> Result<Services, MissingSetting> {
+    let settings = AwsSettings::from_env()?;
+    Ok(settings.services(&load_sdk_config().await))
+}
+
+/// An SDK error with its whole cause chain: the SDK's own `Display` says only "service error".
+fn describe(e: impl std::error::Error) -> String {
+    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::queue::{Reason, SyncMessage};
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn settings_fail_fast_and_default_the_prefix() {
+        let full = [
+            (TABLE_NAME_ENV, "billsync"),
+            (QUEUE_URL_ENV, "https://q/x.fifo"),
+        ];
+        let s = AwsSettings::from_lookup(lookup(&full)).unwrap();
+        assert_eq!(s.secret_prefix, DEFAULT_SECRET_PREFIX);
+        let e = AwsSettings::from_lookup(lookup(&[(TABLE_NAME_ENV, "billsync")])).unwrap_err();
+        assert_eq!(e.to_string(), "environment variable QUEUE_URL is not set");
+        let e = AwsSettings::from_lookup(lookup(&[(TABLE_NAME_ENV, ""), (QUEUE_URL_ENV, "q")]))
+            .unwrap_err();
+        assert_eq!(e.0, TABLE_NAME_ENV);
+    }
+
+    #[tokio::test]
+    async fn services_reach_every_resource() {
+        let server = moto::server();
+        let config = server.sdk_config().await;
+        let table = moto::unique("billsync-test");
+        create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
+            .await
+            .unwrap();
+        let queue_url = aws_sdk_sqs::Client::new(&config)
+            .create_queue()
+            .queue_name(format!("{}.fifo", moto::unique("billsync-test")))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let settings = AwsSettings {
+            table_name: table,
+            queue_url,
+            secret_prefix: format!("{}/", moto::unique("billsync-test")),
+        };
+        let services = settings.services(&config);
+
+        services
+            .store
+            .put_cursor("acme", "events", "7")
+            .await
+            .unwrap();
+        assert_eq!(
+            services
+                .store
+                .cursor("acme", "events")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("7")
+        );
+        let message = SyncMessage {
+            tenant: "acme".into(),
+            source: crate::billing::model::Source::Maxio,
+            invoice_id: "inv_1".into(),
+            reason: Reason::Sweep,
+            dedup_id: "e-1".into(),
+        };
+        services.queue.send(&[message]).await.unwrap();
+        assert!(matches!(
+            services.secrets.tenant_secret("acme").await,
+            Err(crate::secrets::SecretError::NotFound(_))
+        ));
+    }
+}

@@ -1,0 +1,276 @@
+//! The work queue on an SQS FIFO queue: one message group per invoice (messages of one invoice
+//! run in order, one at a time), and the message's own deduplication id, so SQS drops a second
+//! copy of the same trigger sent within its five-minute deduplication window.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::Client;
+
+use super::describe;
+use crate::queue::{Queue, QueueError, SyncMessage};
+
+/// SQS takes at most ten entries per `SendMessageBatch`.
+const BATCH: usize = 10;
+
+/// A [`Queue`] on an SQS FIFO queue (the URL must name a `.fifo` queue).
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    /// Sends every batch even when an entry of an earlier one fails, then reports the failures:
+    /// more work lands, and a retry of the whole call is harmless thanks to deduplication.
+    async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+        let mut failed = Vec::new();
+        for chunk in messages.chunks(BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| entry(i, m))
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(describe(e)))?;
+            failed.extend(out.failed);
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failures(&failed, messages.len()))
+        }
+    }
+}
+
+fn entry(index: usize, m: &SyncMessage) -> Result<SendMessageBatchRequestEntry, QueueError> {
+    let body =
+        serde_json::to_string(m).map_err(|e| QueueError(format!("message encoding: {e}")))?;
+    SendMessageBatchRequestEntry::builder()
+        .id(index.to_string())
+        .message_body(body)
+        .message_group_id(m.group_id())
+        .message_deduplication_id(m.deduplication_id())
+        .build()
+        .map_err(|e| QueueError(format!("message entry: {e}")))
+}
+
+/// Names how many entries failed and SQS's error codes; never a body, and not SQS's messages
+/// either, which may quote parts of one.
+fn failures(failed: &[BatchResultErrorEntry], total: usize) -> QueueError {
+    let mut codes: Vec<&str> = failed.iter().map(|f| f.code()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    QueueError(format!(
+        "{} of {total} messages were not enqueued (SQS codes: {})",
+        failed.len(),
+        codes.join(", ")
+    ))
+}
+
+/// A queue message body that is not a [`SyncMessage`].
+#[derive(Debug, thiserror::Error)]
+#[error("not a sync message: {0}")]
+pub struct MessageError(String);
+
+/// Reads a message body as the worker receives it.
+pub fn parse_message(body: &str) -> Result<SyncMessage, MessageError> {
+    serde_json::from_str(body).map_err(|e| MessageError(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+
+    use super::*;
+    use crate::billing::model::Source;
+    use crate::queue::Reason;
+
+    fn msg(invoice: &str, dedup: &str) -> SyncMessage {
+        SyncMessage {
+            tenant: "acme".into(),
+            source: Source::Maxio,
+            invoice_id: invoice.into(),
+            reason: Reason::Webhook,
+            dedup_id: dedup.into(),
+        }
+    }
+
+    async fn fifo_queue(client: &Client) -> String {
+        let name = format!("{}.fifo", crate::aws::moto::unique("billsync-test"));
+        client
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .expect("create the FIFO queue")
+            .queue_url
+            .expect("a queue URL")
+    }
+
+    /// Receives (and deletes) until `expected` messages arrived, then checks nothing else is
+    /// waiting. Returns (group id, body) in arrival order.
+    async fn drain(client: &Client, url: &str, expected: usize) -> Vec<(String, String)> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = client
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .send()
+                .await
+                .expect("receive");
+            let messages = out.messages.unwrap_or_default();
+            let done = got.len() >= expected && messages.is_empty();
+            for m in messages {
+                let group = m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                    .cloned()
+                    .expect("FIFO messages carry their group id");
+                got.push((group, m.body().unwrap_or_default().to_owned()));
+                client
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+            if done {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {expected} messages arrived",
+                got.len()
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_of_ten_keep_group_order_and_bodies() {
+        let moto = crate::aws::moto::server();
+        let client = Client::new(&moto.sdk_config().await);
+        let url = fifo_queue(&client).await;
+        let queue = SqsQueue::new(client.clone(), &url);
+
+        // Five invoices, five triggers each, interleaved: 25 messages, three batches.
+        let sent: Vec<SyncMessage> = (0..5)
+            .flat_map(|trigger| {
+                (0..5).map(move |inv| msg(&format!("inv_{inv}"), &format!("e-{trigger}")))
+            })
+            .collect();
+        queue.send(&sent).await.unwrap();
+
+        let got = drain(&client, &url, sent.len()).await;
+        assert_eq!(got.len(), 25, "every message arrives exactly once");
+        let mut per_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (group, body) in &got {
+            let m = parse_message(body).unwrap();
+            assert_eq!(&m.group_id(), group);
+            assert!(sent.contains(&m));
+            per_group.entry(group.clone()).or_default().push(m.dedup_id);
+        }
+        assert_eq!(per_group.len(), 5);
+        for triggers in per_group.values() {
+            assert_eq!(
+                triggers,
+                &["e-0", "e-1", "e-2", "e-3", "e-4"],
+                "in send order"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_trigger_is_delivered_once() {
+        let moto = crate::aws::moto::server();
+        let client = Client::new(&moto.sdk_config().await);
+        let url = fifo_queue(&client).await;
+        let queue = SqsQueue::new(client.clone(), &url);
+
+        let first = msg("inv_1", "wh-5188700101");
+        queue.send(std::slice::from_ref(&first)).await.unwrap();
+        queue.send(std::slice::from_ref(&first)).await.unwrap();
+        // Same invoice, another trigger: a distinct deduplication id, so it is kept.
+        let second = msg("inv_1", "wh-5188700102");
+        queue.send(std::slice::from_ref(&second)).await.unwrap();
+
+        let got = drain(&client, &url, 2).await;
+        let bodies: Vec<SyncMessage> = got.iter().map(|(_, b)| parse_message(b).unwrap()).collect();
+        assert_eq!(bodies, [first, second]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_queue_is_an_error_without_bodies() {
+        let moto = crate::aws::moto::server();
+        let client = Client::new(&moto.sdk_config().await);
+        let url = fifo_queue(&client).await;
+        let missing = format!("{}-gone.fifo", url.trim_end_matches(".fifo"));
+        let queue = SqsQueue::new(client, missing);
+        let e = queue
+            .send(&[msg("inv_1", "secretive-trigger")])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("secretive-trigger"), "{e}");
+    }
+
+    #[test]
+    fn failed_entries_are_counted_not_quoted() {
+        let entry = |id: &str, code: &str| {
+            BatchResultErrorEntry::builder()
+                .id(id)
+                .sender_fault(true)
+                .code(code)
+                .message("body {\"tenant\":\"acme\"} rejected")
+                .build()
+                .unwrap()
+        };
+        let e = failures(
+            &[
+                entry("0", "InvalidParameterValue"),
+                entry("3", "InvalidParameterValue"),
+            ],
+            25,
+        )
+        .to_string();
+        assert_eq!(
+            e,
+            "queue unavailable: 2 of 25 messages were not enqueued (SQS codes: InvalidParameterValue)"
+        );
+    }
+
+    #[test]
+    fn message_bodies_parse_back() {
+        let m = msg("inv_7", "e-1");
+        assert_eq!(
+            parse_message(&serde_json::to_string(&m).unwrap()).unwrap(),
+            m
+        );
+        assert!(parse_message("{\"tenant\": \"acme\"}").is_err());
+        assert!(parse_message("not json").is_err());
+    }
+}
