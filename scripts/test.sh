@@ -18,6 +18,8 @@ command -v python3 >/dev/null || { echo "python3 is required (signature cross-ch
 python3 -c 'import oauthlib' 2>/dev/null || pip_install 'oauthlib>=3.2'
 # moto: a local AWS API (DynamoDB, SQS, Secrets Manager) the AWS adapter tests talk to.
 python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || pip_install 'moto[server]>=5'
+# cfn-lint: validates template.yaml and lets infra/check_policies.py read it.
+command -v cfn-lint >/dev/null 2>&1 || pip_install 'cfn-lint>=1'
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 log "starting moto on loopback"
@@ -58,6 +60,10 @@ cargo fmt --all -- --check
 
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "template: cfn-lint and least-privilege policies"
+cfn-lint template.yaml
+python3 infra/check_policies.py template.yaml
 
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
