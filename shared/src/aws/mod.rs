@@ -10,8 +10,8 @@ pub mod dynamo;
 pub mod secrets;
 pub mod sqs;
 
-#[cfg(test)]
-mod moto;
+#[cfg(any(test, feature = "test-support"))]
+pub mod moto;
 
 use std::sync::Arc;
 

@@ -20,7 +20,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 static SHARED: Mutex<Weak<Server>> = Mutex::new(Weak::new());
 
 /// A moto endpoint, kept up while this value lives.
-pub(crate) struct Moto {
+pub struct Moto {
     endpoint: String,
     _server: Option<Arc<Server>>,
 }
@@ -28,7 +28,7 @@ pub(crate) struct Moto {
 impl Moto {
     /// Fixed dummy credentials and region on the loader, so parallel tests never touch the
     /// process environment.
-    pub(crate) async fn sdk_config(&self) -> SdkConfig {
+    pub async fn sdk_config(&self) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
@@ -39,7 +39,7 @@ impl Moto {
 }
 
 /// The moto server for this test: `AWS_ENDPOINT_URL` when set, else one started here.
-pub(crate) fn server() -> Moto {
+pub fn server() -> Moto {
     if let Some(endpoint) = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|e| !e.is_empty())
@@ -62,7 +62,7 @@ pub(crate) fn server() -> Moto {
 }
 
 /// A name no other test (or earlier run against the same server) uses.
-pub(crate) fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
 }
 

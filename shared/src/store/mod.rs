@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::TenantSettings;
 
-#[cfg(any(test, feature = "conformance"))]
+#[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
 pub mod sqlite;
 

@@ -1,0 +1,231 @@
+//! The Lambda handlers on the AWS adapters: DynamoDB, SQS FIFO and Secrets Manager served by a
+//! moto server on loopback (the test command starts it), with both simulators behind. A signed
+//! webhook goes through the real queue and ends as NetSuite records.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use base64::Engine as _;
+use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
+use billsync::aws::moto;
+use billsync::aws::{create_table, AwsSettings};
+use billsync::service::Services;
+use billsync::settings::TenantSettings;
+use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
+use rust_decimal_macros::dec;
+use serde_json::{json, Value};
+
+struct Aws {
+    _moto: moto::Moto,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    services: Services,
+    ns: NetSuiteSim,
+    bill: BillingSim,
+}
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../../infra/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn aws() -> Aws {
+    let moto = moto::server();
+    let config = moto.sdk_config().await;
+    let table = moto::unique("billsync");
+    create_table(&aws_sdk_dynamodb::Client::new(&config), &table)
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", moto::unique("invoices")))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let prefix = format!("{}/", moto::unique("billsync"));
+
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let bill = BillingSim::start(billing_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let (nc, bc) = (ns.config(), bill.config());
+    aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(format!("{prefix}acme"))
+        .secret_string(
+            json!({
+                "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                             "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+                "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let settings = AwsSettings {
+        table_name: table,
+        queue_url: queue_url.clone(),
+        secret_prefix: prefix,
+    };
+    let services = settings.services(&config);
+    let tenant = TenantSettings::from_value(&json!({
+        "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
+        "items": {
+            "setup_default": {"id": demo.item_services, "type": "service"},
+            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
+            "discount_item": demo.item_discount
+        },
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": demo.account_bank},
+        "transactions": {"subsidiary": demo.subsidiary}
+    }))
+    .unwrap();
+    services.store.put_settings(&tenant).await.unwrap();
+    Aws {
+        _moto: moto,
+        sqs,
+        queue_url,
+        services,
+        ns,
+        bill,
+    }
+}
+
+impl Aws {
+    fn invoice(&self) -> String {
+        let product = self.bill.add_product(NewProduct {
+            name: "Plan".into(),
+            handle: "plan".into(),
+            price: dec!(10),
+            ..Default::default()
+        });
+        let customer = self.bill.add_customer(NewCustomer {
+            first_name: "A".into(),
+            last_name: "B".into(),
+            email: "a@example.com".into(),
+            ..Default::default()
+        });
+        self.bill.issue_invoice(NewInvoice {
+            lines: vec![NewLine::Setup {
+                product_id: product,
+                amount: dec!(42.5),
+            }],
+            ..NewInvoice::new(
+                customer,
+                chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+            )
+        })
+    }
+
+    /// What the queue holds now, as the SQS event Lambda would deliver.
+    async fn receive(&self) -> SqsEvent {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let mut batch = event("worker-batch.json");
+        let template = batch["Records"][0].clone();
+        batch["Records"] = Value::Array(
+            out.messages()
+                .iter()
+                .map(|m| {
+                    let mut r = template.clone();
+                    r["messageId"] = json!(m.message_id());
+                    r["body"] = json!(m.body());
+                    r["receiptHandle"] = json!(m.receipt_handle());
+                    r
+                })
+                .collect(),
+        );
+        serde_json::from_value(batch).unwrap()
+    }
+
+    fn webhook(&self, body: &[u8], sig: &str, id: &str) -> ApiGatewayV2httpRequest {
+        let mut raw = event("webhook-maxio.json");
+        raw["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+        raw["headers"]["x-chargify-webhook-signature-hmac-sha-256"] = json!(sig);
+        raw["headers"]["x-chargify-webhook-id"] = json!(id);
+        serde_json::from_value(raw).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_ends_as_netsuite_records_and_a_forged_one_queues_nothing() {
+    let env = aws().await;
+    let uid = env.invoice();
+    let (id, body, sig) = env.bill.webhook_body(&WebhookEvent::InvoiceIssued {
+        invoice_uid: uid.clone(),
+    });
+
+    let forged = env.webhook(&body, &"0".repeat(64), "forged-1");
+    assert_eq!(
+        billsync_webhook::handle(&env.services, forged)
+            .await
+            .status_code,
+        401
+    );
+    assert!(
+        env.receive().await.records.is_empty(),
+        "nothing queued for a bad signature"
+    );
+
+    let r =
+        billsync_webhook::handle(&env.services, env.webhook(&body, &sig, &id.to_string())).await;
+    assert_eq!(r.status_code, 200);
+    let again =
+        billsync_webhook::handle(&env.services, env.webhook(&body, &sig, &id.to_string())).await;
+    assert_eq!(again.status_code, 200, "a redelivery is acknowledged");
+
+    let batch = env.receive().await;
+    assert_eq!(batch.records.len(), 1, "one message for one delivery");
+    let failures = billsync_worker::handle(&env.services, batch)
+        .await
+        .batch_item_failures;
+    assert!(failures.is_empty());
+    let orders = env.ns.records("salesOrder");
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["custbody_billsync_invoice_uid"], uid.as_str());
+    assert_eq!(env.ns.records("invoice").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_a_poisoned_and_a_retryable_message_reports_only_the_retryable() {
+    let env = aws().await;
+    let uid = env.invoice();
+    env.ns.add_fault(Fault::ServerError { remaining: 1000 });
+    let mut batch = event("worker-batch.json");
+    let template = batch["Records"][0].clone();
+    let mut poison = template.clone();
+    poison["messageId"] = json!("poison");
+    poison["body"] = json!("{\"tenant\":");
+    let mut retryable = template;
+    retryable["messageId"] = json!("retryable");
+    retryable["body"] = json!(json!({"tenant": "acme", "source": "maxio", "invoice_id": uid, "reason": "webhook", "dedup_id": "x"}).to_string());
+    batch["Records"] = json!([poison, retryable]);
+    let failures = billsync_worker::handle(&env.services, serde_json::from_value(batch).unwrap())
+        .await
+        .batch_item_failures;
+    let ids: Vec<_> = failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(ids, ["retryable"]);
+    let state = env
+        .services
+        .store
+        .flow("acme", &uid)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert!(state.last_error.unwrap().retryable);
+}
