@@ -27,6 +27,142 @@ enum Command {
     /// NetSuite connection tools
     #[command(subcommand)]
     Netsuite(NetsuiteCommand),
+    /// Tenant settings documents
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// AWS stand-ins for local runs (on AWS, template.yaml creates everything)
+    #[command(subcommand)]
+    Aws(AwsCommand),
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create billsync's DynamoDB table (named by TABLE_NAME) as template.yaml defines it
+    #[command(
+        after_help = "Example (a moto server on loopback):\n  AWS_ENDPOINT_URL=http://127.0.0.1:5005 TABLE_NAME=billsync-local billsync aws create-table"
+    )]
+    CreateTable,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Check a settings document and list every problem in it
+    #[command(
+        after_help = "Example:\n  billsync tenant validate infra/tenants/example.json\n\nExit codes: 0 valid, 2 problems listed, 1 file unreadable."
+    )]
+    Validate {
+        /// The settings document (JSON)
+        file: std::path::PathBuf,
+    },
+    /// Validate a settings document and store it as the tenant's settings
+    #[command(
+        after_help = "Examples:\n  billsync tenant apply infra/tenants/example.json --state billsync.db\n  TABLE_NAME=billsync-dev billsync tenant apply acme.json --aws"
+    )]
+    Apply {
+        /// The settings document (JSON)
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Use the DynamoDB table named by TABLE_NAME (standard AWS configuration) instead of the
+    /// embedded store
+    #[arg(long)]
+    aws: bool,
+    /// The embedded store's file
+    #[arg(long, default_value = "billsync.db")]
+    state: std::path::PathBuf,
+}
+
+impl StoreArgs {
+    async fn open(&self) -> Result<std::sync::Arc<dyn billsync::store::Store>, String> {
+        if self.aws {
+            let store = billsync::aws::store_from_env()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(std::sync::Arc::new(store))
+        } else {
+            let store = billsync::store::sqlite::SqliteStore::open(&self.state)
+                .map_err(|e| format!("cannot open {}: {e}", self.state.display()))?;
+            Ok(std::sync::Arc::new(store))
+        }
+    }
+}
+
+fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSettings, i32> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        eprintln!("cannot read {}: {e}", file.display());
+        1
+    })?;
+    billsync::settings::TenantSettings::from_json(&text).map_err(|e| {
+        eprintln!("{}: {e}", file.display());
+        2
+    })
+}
+
+async fn create_table() -> i32 {
+    let Some(table) = std::env::var(billsync::aws::TABLE_NAME_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+    else {
+        eprintln!("set TABLE_NAME to the table to create");
+        return 2;
+    };
+    let config = billsync::aws::load_sdk_config().await;
+    match billsync::aws::create_table(&aws_sdk_dynamodb::Client::new(&config), &table).await {
+        Ok(()) => {
+            println!("table {table} created");
+            0
+        }
+        Err(e) => {
+            eprintln!("could not create table {table}: {e}");
+            1
+        }
+    }
+}
+
+async fn tenant(cmd: &TenantCommand) -> i32 {
+    match cmd {
+        TenantCommand::Validate { file } => match read_settings(file) {
+            Ok(s) => {
+                println!(
+                    "{}: valid settings for tenant {} ({} source, site {})",
+                    file.display(),
+                    s.tenant,
+                    s.source,
+                    s.site
+                );
+                0
+            }
+            Err(code) => code,
+        },
+        TenantCommand::Apply { file, store } => {
+            let settings = match read_settings(file) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let store = match store.open().await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return 2;
+                }
+            };
+            match store.put_settings(&settings).await {
+                Ok(()) => {
+                    println!("settings of tenant {} applied", settings.tenant);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("could not store the settings: {e}");
+                    1
+                }
+            }
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -87,6 +223,8 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
+        Command::Tenant(cmd) => tenant(&cmd).await,
+        Command::Aws(AwsCommand::CreateTable) => create_table().await,
     };
     ExitCode::from(code as u8)
 }

@@ -86,6 +86,19 @@ impl AwsSettings {
     }
 }
 
+/// The DynamoDB store named by `TABLE_NAME`, for operator commands that need only the table.
+pub async fn store_from_env() -> Result<DynamoStore, MissingSetting> {
+    let table = std::env::var(TABLE_NAME_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(MissingSetting(TABLE_NAME_ENV))?;
+    let config = load_sdk_config().await;
+    Ok(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&config),
+        table,
+    ))
+}
+
 /// A Lambda function's ports, built once per cold start; fails fast on a missing setting.
 pub async fn services_from_env() -> Result<Services, MissingSetting> {
     let settings = AwsSettings::from_env()?;
