@@ -5,7 +5,7 @@ help:
 	@echo "make fmt    - format the code"
 	@echo "make lint   - clippy with warnings as errors"
 	@echo "make test   - the full test command (installs test tools, fmt check, lint, all tests)"
-	@echo "make build  - release build of every crate"
+	@echo "make build  - the four Lambda functions for arm64 (cargo-lambda)"
 	@echo "make sim    - run the NetSuite simulator on a loopback port with demo data"
 	@echo "make billing-sim - run the Maxio simulator on a loopback port with a generated site"
 
@@ -19,7 +19,7 @@ test:
 	./scripts/test.sh
 
 build:
-	cargo build --workspace --release
+	./scripts/build-lambdas.sh
 
 sim:
 	cargo run -p netsuite-sim -- --port 8787 --seed-demo
