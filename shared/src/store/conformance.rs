@@ -244,6 +244,9 @@ async fn deliveries_are_deduplicated<S: Store>(store: &S) {
         .first_delivery(&tenant("other"), "5188700101", day)
         .await
         .unwrap());
+    // A forgotten delivery (its enqueue failed) is processed when it comes again.
+    store.forget_delivery(&t, "5188700102").await.unwrap();
+    assert!(store.first_delivery(&t, "5188700102", day).await.unwrap());
     // An entry past its time to live no longer counts.
     assert!(store
         .first_delivery(&t, "short-lived", Duration::ZERO)
