@@ -24,6 +24,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline end to end against in-process NetSuite and Maxio simulators
+    #[command(
+        after_help = "Example:\n  billsync demo                 # 240 invoices, state in memory\n  billsync demo --invoices 500 --state demo.db   # keep the store to inspect with sqlite3\n\nExit codes: 0 every invoice accounted for and totals equal; 1 otherwise."
+    )]
+    Demo {
+        /// Invoices to generate (segments of consolidated invoices included)
+        #[arg(long, default_value_t = 240)]
+        invoices: usize,
+        /// Seed of the generated billing month
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Keep the embedded store in this file (reset at the start)
+        #[arg(long)]
+        state: Option<std::path::PathBuf>,
+    },
     /// NetSuite connection tools
     #[command(subcommand)]
     Netsuite(NetsuiteCommand),
@@ -101,6 +116,29 @@ fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSet
         eprintln!("{}: {e}", file.display());
         2
     })
+}
+
+async fn demo(invoices: usize, seed: u64, state: Option<std::path::PathBuf>) -> i32 {
+    let opts = billsync_cli::demo::DemoOptions {
+        invoices,
+        seed,
+        state,
+        progress: true,
+    };
+    match billsync_cli::demo::run(&opts).await {
+        Ok(report) => {
+            print!("{}", billsync_cli::demo::render(&report));
+            if report.ok() {
+                0
+            } else {
+                1
+            }
+        }
+        Err(e) => {
+            eprintln!("the demo could not run: {e}");
+            1
+        }
+    }
 }
 
 async fn create_table() -> i32 {
@@ -222,6 +260,11 @@ async fn main() -> ExitCode {
 
     let cli = Cli::parse();
     let code = match cli.command {
+        Command::Demo {
+            invoices,
+            seed,
+            state,
+        } => demo(invoices, seed, state).await,
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
         Command::Tenant(cmd) => tenant(&cmd).await,
         Command::Aws(AwsCommand::CreateTable) => create_table().await,

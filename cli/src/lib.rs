@@ -1,0 +1,4 @@
+//! The `billsync` command's library part: the demo that runs the whole pipeline against the
+//! simulators, kept here so a test can run exactly what `billsync demo` runs.
+
+pub mod demo;
