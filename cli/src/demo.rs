@@ -120,11 +120,7 @@ impl Progress {
         }
         if self.tty {
             let width = 30;
-            let filled = if total == 0 {
-                width
-            } else {
-                done * width / total
-            };
+            let filled = (done * width).checked_div(total).unwrap_or(width);
             eprint!(
                 "\r{what:<28} [{}{}] {done}/{total}",
                 "#".repeat(filled),
