@@ -20,8 +20,8 @@ use billsync::queue::local::LocalQueue;
 use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::local::run_until_empty;
 use billsync::service::sweep::{sweep_tenant, MAXIO_EVENTS_CURSOR};
-use billsync::service::worker::{process_batch, Delivery};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::sqlite::SqliteStore;
@@ -209,32 +209,8 @@ async fn drain(
     rx: &mut UnboundedReceiver<SyncMessage>,
     progress: &Progress,
     what: &str,
-) -> usize {
-    let mut done = 0;
-    loop {
-        let mut batch = Vec::new();
-        while let Ok(m) = rx.try_recv() {
-            batch.push(m);
-        }
-        if batch.is_empty() {
-            return done;
-        }
-        let total = done + batch.len();
-        for chunk in batch.chunks(10) {
-            let deliveries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, m)| Delivery {
-                    id: format!("{done}-{i}"),
-                    body: serde_json::to_string(m).expect("messages serialize"),
-                })
-                .collect();
-            // A retryable failure would come back from SQS; here the next sweep re-queues it.
-            let _again = process_batch(services, deliveries).await;
-            done += chunk.len();
-            progress.step(what, done, total);
-        }
-    }
+) {
+    run_until_empty(services, rx, |done, total| progress.step(what, done, total)).await;
 }
 
 fn counts(ns: &NetSuiteSim) -> BTreeMap<String, usize> {

@@ -2,3 +2,4 @@
 //! simulators, kept here so a test can run exactly what `billsync demo` runs.
 
 pub mod demo;
+pub mod ops;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use billsync::netsuite::check::{check_connection, exit};
 use billsync::netsuite::config::env as ns_env;
 use billsync::netsuite::{NetSuiteClient, NetSuiteConfig};
+use billsync_cli::ops;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -45,6 +46,48 @@ enum Command {
     /// Tenant settings documents
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Sync Now: read billing events since the last sweep and sync what changed
+    #[command(
+        after_help = "Examples:\n  billsync sync-now --tenant acme --state billsync.db --secrets secrets.json\n  billsync sync-now --tenant acme --aws      # queues on SQS; the worker function syncs\n\nExit codes: 0 ok, 2 bad input, 3 unknown tenant, 5 store, queue or billing unreachable."
+    )]
+    SyncNow {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
+    /// The error log: invoices whose sync stopped, with cause and fix
+    #[command(after_help = "Example:\n  billsync errors --tenant acme --state billsync.db")]
+    Errors {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
+    /// Retry invoices in error (after fixing what the error log says)
+    #[command(
+        after_help = "Examples:\n  billsync retry --tenant acme --invoice inv_9qzk3w7m2x4bd --secrets secrets.json\n  billsync retry --tenant acme --all-failed --aws"
+    )]
+    Retry {
+        #[arg(long)]
+        tenant: String,
+        /// Invoice uid to retry (repeatable)
+        #[arg(long = "invoice")]
+        invoices: Vec<String>,
+        /// Retry every invoice in error
+        #[arg(long)]
+        all_failed: bool,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
+    /// Counts per flow state, the billing event cursor and the last sweep
+    #[command(after_help = "Example:\n  billsync status --tenant acme --state billsync.db")]
+    Status {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
     /// AWS stand-ins for local runs (on AWS, template.yaml creates everything)
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -90,6 +133,9 @@ struct StoreArgs {
     /// The embedded store's file
     #[arg(long, default_value = "billsync.db")]
     state: std::path::PathBuf,
+    /// Local mode: a JSON file of tenant secrets, {"<tenant>": {"netsuite": {...}, "billing": {...}}}
+    #[arg(long, env = "BILLSYNC_SECRETS_FILE")]
+    secrets: Option<std::path::PathBuf>,
 }
 
 impl StoreArgs {
@@ -137,6 +183,29 @@ async fn demo(invoices: usize, seed: u64, state: Option<std::path::PathBuf>) -> 
         Err(e) => {
             eprintln!("the demo could not run: {e}");
             1
+        }
+    }
+}
+
+/// Opens the backend, runs one operator command, and turns its failure into a message and an
+/// exit code.
+async fn operate<F, Fut>(args: &StoreArgs, f: F) -> i32
+where
+    F: FnOnce(ops::Backend) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ops::OpsError>>,
+{
+    let backend = match ops::Backend::open(args.aws, &args.state, args.secrets.as_deref()).await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    match f(backend).await {
+        Ok(()) => ops::exit::OK,
+        Err(e) => {
+            eprintln!("{e}");
+            e.exit_code()
         }
     }
 }
@@ -268,6 +337,48 @@ async fn main() -> ExitCode {
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
         Command::Tenant(cmd) => tenant(&cmd).await,
         Command::Aws(AwsCommand::CreateTable) => create_table().await,
+        Command::SyncNow { tenant, backend } => operate(&backend, |mut b| async move {
+            let (report, worked) = ops::sync_now(&mut b, &tenant).await?;
+            println!(
+                "sync now for {tenant}: {} billing events read, {} invoices queued, {} waiting flows re-queued (cursor {} -> {})",
+                report.events_read,
+                report.invoices_queued,
+                report.waiting_queued,
+                report.cursor_before.as_deref().unwrap_or("start"),
+                report.cursor_after.as_deref().unwrap_or("start")
+            );
+            if let Some((done, again)) = worked {
+                println!("worked {done} messages locally; {again} will be retried by the next sweep");
+            }
+            Ok(())
+        })
+        .await,
+        Command::Errors { tenant, backend } => operate(&backend, |b| async move {
+            print!("{}", ops::error_table(&ops::errors(&b, &tenant).await?));
+            Ok(())
+        })
+        .await,
+        Command::Retry { tenant, invoices, all_failed, backend } => operate(&backend, |mut b| async move {
+            let (r, worked) = ops::retry(&mut b, &tenant, invoices, all_failed).await?;
+            println!("queued {} invoice(s): {}", r.queued.len(), r.queued.join(", "));
+            if worked.is_some() {
+                let left = ops::errors(&b, &tenant).await?;
+                println!("{} invoice(s) still in error", left.len());
+            }
+            Ok(())
+        })
+        .await,
+        Command::Status { tenant, backend } => operate(&backend, |b| async move {
+            let s = ops::status(&b, &tenant).await?;
+            println!("tenant {tenant}");
+            for (status, n) in s.counts {
+                println!("  {:<22} {n:>8}", status.as_str());
+            }
+            println!("  billing event cursor   {}", s.cursor.as_deref().unwrap_or("(none yet)"));
+            println!("  last sweep             {}", s.last_sweep.as_deref().unwrap_or("(never)"));
+            Ok(())
+        })
+        .await,
     };
     ExitCode::from(code as u8)
 }

@@ -2,6 +2,7 @@
 //! worker and retry. Each takes its ports through [`Services`]; none knows where it runs.
 
 pub mod intake;
+pub mod local;
 pub mod retry;
 pub mod sweep;
 pub mod worker;

@@ -17,6 +17,8 @@ use crate::settings::TenantSettings;
 
 /// The cursor of Maxio's invoice events stream.
 pub const MAXIO_EVENTS_CURSOR: &str = "maxio-invoice-events";
+/// When the last sweep of a tenant finished (RFC 3339), for `billsync status`.
+pub const LAST_SWEEP_CURSOR: &str = "last-sweep";
 const PAGE: u32 = 200;
 
 /// What one sweep did.
@@ -46,6 +48,10 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
         }
     }
     queue_waiting(services, &settings, &mut report).await?;
+    services
+        .store
+        .put_cursor(tenant, LAST_SWEEP_CURSOR, &Utc::now().to_rfc3339())
+        .await?;
     Ok(report)
 }
 

@@ -1,0 +1,207 @@
+//! Operator commands on either backend: the embedded store with an in-process queue and
+//! worker (local mode), or DynamoDB, SQS and Secrets Manager (`--aws`, standard AWS settings).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use billsync::flow::state::FlowStatus;
+use billsync::queue::local::LocalQueue;
+use billsync::queue::SyncMessage;
+use billsync::secrets::{parse_secret, StaticSecrets};
+use billsync::service::local::run_until_empty;
+use billsync::service::retry::{self, ErrorLogEntry, RetryRequest, RetryResponse};
+use billsync::service::sweep::{sweep_tenant, SweepReport, LAST_SWEEP_CURSOR, MAXIO_EVENTS_CURSOR};
+use billsync::service::{ServiceError, Services};
+use billsync::store::sqlite::SqliteStore;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Exit codes shared by the operator commands.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const BAD_INPUT: i32 = 2;
+    pub const UNKNOWN_TENANT: i32 = 3;
+    pub const UNAVAILABLE: i32 = 5;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error("{0}")]
+    BadInput(String),
+    #[error("unknown tenant {0}: apply its settings first (billsync tenant apply <file>)")]
+    UnknownTenant(String),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl OpsError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            OpsError::BadInput(_) => exit::BAD_INPUT,
+            OpsError::UnknownTenant(_) => exit::UNKNOWN_TENANT,
+            OpsError::Unavailable(_) => exit::UNAVAILABLE,
+        }
+    }
+}
+
+impl From<ServiceError> for OpsError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::UnknownTenant(t) => OpsError::UnknownTenant(t),
+            other => OpsError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Where commands run.
+pub struct Backend {
+    pub services: Services,
+    /// Local mode: the queue the in-process worker drains.
+    local: Option<UnboundedReceiver<SyncMessage>>,
+}
+
+/// Reads a local secrets file: `{"<tenant>": {"netsuite": {...}, "billing": {...}}, ...}`.
+fn local_secrets(path: Option<&Path>) -> Result<StaticSecrets, OpsError> {
+    let Some(path) = path else {
+        return Ok(StaticSecrets::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| OpsError::BadInput(format!("cannot read {}: {e}", path.display())))?;
+    let all: HashMap<String, serde_json::Value> = serde_json::from_str(&text).map_err(|e| {
+        OpsError::BadInput(format!(
+            "{} is not a JSON object of tenant secrets (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let mut secrets = StaticSecrets::default();
+    for (tenant, value) in all {
+        let secret = parse_secret(&value.to_string())
+            .map_err(|e| OpsError::BadInput(format!("{}: tenant {tenant}: {e}", path.display())))?;
+        secrets = secrets.with(&tenant, secret);
+    }
+    Ok(secrets)
+}
+
+impl Backend {
+    pub async fn open(
+        aws: bool,
+        state: &Path,
+        secrets: Option<&Path>,
+    ) -> Result<Backend, OpsError> {
+        if aws {
+            let services = billsync::aws::services_from_env()
+                .await
+                .map_err(|e| OpsError::BadInput(e.to_string()))?;
+            return Ok(Backend {
+                services,
+                local: None,
+            });
+        }
+        let store = SqliteStore::open(state)
+            .map_err(|e| OpsError::Unavailable(format!("cannot open {}: {e}", state.display())))?;
+        let (queue, rx) = LocalQueue::new();
+        let services = Services::new(
+            Arc::new(store),
+            Arc::new(queue),
+            Arc::new(local_secrets(secrets)?),
+        );
+        Ok(Backend {
+            services,
+            local: Some(rx),
+        })
+    }
+
+    /// Local mode: work what was queued now. On AWS the worker function does it.
+    pub async fn settle(&mut self) -> Option<(usize, usize)> {
+        let rx = self.local.as_mut()?;
+        Some(run_until_empty(&self.services, rx, |_, _| {}).await)
+    }
+}
+
+pub async fn sync_now(
+    b: &mut Backend,
+    tenant: &str,
+) -> Result<(SweepReport, Option<(usize, usize)>), OpsError> {
+    let report = sweep_tenant(&b.services, tenant).await?;
+    let worked = b.settle().await;
+    Ok((report, worked))
+}
+
+pub async fn errors(b: &Backend, tenant: &str) -> Result<Vec<ErrorLogEntry>, OpsError> {
+    Ok(retry::error_log(&b.services, tenant).await?)
+}
+
+pub async fn retry(
+    b: &mut Backend,
+    tenant: &str,
+    invoices: Vec<String>,
+    all_failed: bool,
+) -> Result<(RetryResponse, Option<(usize, usize)>), OpsError> {
+    if invoices.is_empty() && !all_failed {
+        return Err(OpsError::BadInput(
+            "name invoices with --invoice or use --all-failed".into(),
+        ));
+    }
+    let req = RetryRequest {
+        tenant: tenant.to_owned(),
+        invoices,
+        all_failed,
+        list: false,
+    };
+    let response = retry::handle(&b.services, &req).await?;
+    let worked = b.settle().await;
+    Ok((response, worked))
+}
+
+/// Counts per flow state, the event cursor and the last sweep.
+pub struct Status {
+    pub counts: Vec<(FlowStatus, u64)>,
+    pub cursor: Option<String>,
+    pub last_sweep: Option<String>,
+}
+
+pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
+    b.services.settings(tenant).await?;
+    let store = &b.services.store;
+    let unavailable = |e: billsync::store::StoreError| OpsError::Unavailable(e.to_string());
+    Ok(Status {
+        counts: store.flow_counts(tenant).await.map_err(unavailable)?,
+        cursor: store
+            .cursor(tenant, MAXIO_EVENTS_CURSOR)
+            .await
+            .map_err(unavailable)?,
+        last_sweep: store
+            .cursor(tenant, LAST_SWEEP_CURSOR)
+            .await
+            .map_err(unavailable)?,
+    })
+}
+
+/// The error log as a plain-text table.
+pub fn error_table(entries: &[ErrorLogEntry]) -> String {
+    if entries.is_empty() {
+        return "no invoices in error\n".into();
+    }
+    let mut out = format!(
+        "{:<24} {:<34} {:<20} CAUSE / FIX\n",
+        "INVOICE", "STEP", "SINCE"
+    );
+    for e in entries {
+        out.push_str(&format!(
+            "{:<24} {:<34} {:<20} {}\n{:<80} fix: {}\n",
+            e.invoice,
+            e.step,
+            e.since.format("%Y-%m-%d %H:%M UTC"),
+            e.cause,
+            "",
+            e.fix
+        ));
+        if !e.detail.is_empty() {
+            out.push_str(&format!("{:<80} NetSuite: {}\n", "", e.detail));
+        }
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! The operator commands as an operator runs them, on the embedded store against both
+//! simulators: tenant apply, sync-now, status, errors, retry; and their refusals.
+
+use std::path::Path;
+use std::process::Output;
+
+use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct};
+use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+async fn billsync(dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .output()
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn issue(bill: &BillingSim, product: u64, customer: u64, amount: i64) -> String {
+    bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Setup {
+            product_id: product,
+            amount: Decimal::new(amount, 0),
+        }],
+        ..NewInvoice::new(
+            customer,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_syncs_reads_the_error_log_and_retries() {
+    let dir = std::env::temp_dir().join(format!("billsync-ops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let bill = BillingSim::start(billing_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let product = bill.add_product(NewProduct {
+        name: "Plan".into(),
+        handle: "plan".into(),
+        price: Decimal::TEN,
+        ..Default::default()
+    });
+    let customer = bill.add_customer(NewCustomer {
+        first_name: "Ada".into(),
+        last_name: "L".into(),
+        email: "ada@example.com".into(),
+        ..Default::default()
+    });
+    let first = issue(&bill, product, customer, 30);
+
+    let (nc, bc) = (ns.config(), bill.config());
+    std::fs::write(
+        dir.join("secrets.json"),
+        json!({"acme": {
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("acme.json"),
+        json!({
+            "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
+            "items": {"setup_default": {"id": demo.item_services, "type": "service"},
+                      "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
+            "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
+            "transactions": {"subsidiary": demo.subsidiary}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let local = ["--state", "state.db", "--secrets", "secrets.json"];
+    fn with<'a>(cmd: &[&'a str], local: &[&'a str]) -> Vec<&'a str> {
+        [cmd, local].concat()
+    }
+
+    let out = billsync(
+        &dir,
+        &["tenant", "apply", "acme.json", "--state", "state.db"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = billsync(&dir, &with(&["sync-now", "--tenant", "acme"], &local)).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("invoices queued"), "{}", text(&out));
+    assert_eq!(ns.records("salesOrder").len(), 1);
+
+    // A Department becomes mandatory; the next invoice stops there.
+    ns.add_fault(Fault::RequiredField {
+        field: "department".into(),
+        label: "Department".into(),
+        record_types: vec![],
+    });
+    let second = issue(&bill, product, customer, 45);
+    assert!(
+        billsync(&dir, &with(&["sync-now", "--tenant", "acme"], &local))
+            .await
+            .status
+            .success()
+    );
+    let out = billsync(&dir, &with(&["errors", "--tenant", "acme"], &local)).await;
+    let log = text(&out);
+    assert!(
+        log.contains(&second) && log.contains("transactions.department"),
+        "{log}"
+    );
+    assert!(!log.contains(&first), "{log}");
+
+    let out = billsync(&dir, &with(&["status", "--tenant", "acme"], &local)).await;
+    let status = text(&out);
+    assert!(
+        status.contains("synced") && status.contains("error"),
+        "{status}"
+    );
+    assert!(!status.contains("(never)"), "a sweep ran: {status}");
+
+    ns.clear_faults();
+    let out = billsync(
+        &dir,
+        &with(&["retry", "--tenant", "acme", "--all-failed"], &local),
+    )
+    .await;
+    assert!(
+        text(&out).contains("0 invoice(s) still in error"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ns.records("salesOrder").len(), 2);
+
+    // Refusals, with exit codes scripts can use.
+    assert_eq!(
+        billsync(&dir, &with(&["errors", "--tenant", "nobody"], &local))
+            .await
+            .status
+            .code(),
+        Some(3)
+    );
+    assert_eq!(
+        billsync(&dir, &with(&["retry", "--tenant", "acme"], &local))
+            .await
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        billsync(&dir, &["tenant", "apply", "missing.json"])
+            .await
+            .status
+            .code(),
+        Some(1)
+    );
+    std::fs::write(dir.join("bad.json"), "{ nope").unwrap();
+    let out = billsync(&dir, &["tenant", "validate", "bad.json"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("not valid JSON"));
+    let out = billsync(
+        &dir,
+        &[
+            "sync-now",
+            "--tenant",
+            "acme",
+            "--state",
+            "state.db",
+            "--secrets",
+            "bad.json",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
