@@ -3,3 +3,4 @@
 
 pub mod demo;
 pub mod ops;
+pub mod serve;

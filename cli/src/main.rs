@@ -46,6 +46,20 @@ enum Command {
     /// Tenant settings documents
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Run the pipeline locally: webhook endpoint, worker and the two-hourly sweep (no AWS)
+    #[command(
+        after_help = "Example:\n  billsync serve --bind 127.0.0.1:8080 --state billsync.db --secrets secrets.json\n  # then point Maxio's webhook at http://<host>:8080/webhooks/<tenant>/maxio\n\nRuns until interrupted (Ctrl-C)."
+    )]
+    Serve {
+        /// Address for the webhook endpoint
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: std::net::SocketAddr,
+        /// Minutes between sweeps
+        #[arg(long, default_value_t = 120)]
+        sweep_minutes: u64,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
     /// Sync Now: read billing events since the last sweep and sync what changed
     #[command(
         after_help = "Examples:\n  billsync sync-now --tenant acme --state billsync.db --secrets secrets.json\n  billsync sync-now --tenant acme --aws      # queues on SQS; the worker function syncs\n\nExit codes: 0 ok, 2 bad input, 3 unknown tenant, 5 store, queue or billing unreachable."
@@ -210,6 +224,37 @@ where
     }
 }
 
+async fn serve(args: &StoreArgs, bind: std::net::SocketAddr, sweep_minutes: u64) -> i32 {
+    if args.aws {
+        eprintln!(
+            "serve runs the local pipeline; on AWS the functions do this (see template.yaml)"
+        );
+        return ops::exit::BAD_INPUT;
+    }
+    let (services, queue) = match ops::local_services(&args.state, args.secrets.as_deref()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return e.exit_code();
+        }
+    };
+    let every = std::time::Duration::from_secs(sweep_minutes.max(1) * 60);
+    let server = match billsync_cli::serve::start(services, queue, bind, every).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot listen on {bind}: {e}");
+            return ops::exit::UNAVAILABLE;
+        }
+    };
+    println!(
+        "billsync serving webhooks on http://{}/webhooks/<tenant>/maxio; sweeping every {sweep_minutes} min (Ctrl-C stops)",
+        server.addr
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    server.stop().await;
+    ops::exit::OK
+}
+
 async fn create_table() -> i32 {
     let Some(table) = std::env::var(billsync::aws::TABLE_NAME_ENV)
         .ok()
@@ -368,6 +413,7 @@ async fn main() -> ExitCode {
             Ok(())
         })
         .await,
+        Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,
         Command::Status { tenant, backend } => operate(&backend, |b| async move {
             let s = ops::status(&b, &tenant).await?;
             println!("tenant {tenant}");

@@ -85,6 +85,23 @@ fn local_secrets(path: Option<&Path>) -> Result<StaticSecrets, OpsError> {
     Ok(secrets)
 }
 
+/// The local ports: the embedded store, an in-process queue (and its receiving end), secrets
+/// from a file.
+pub fn local_services(
+    state: &Path,
+    secrets: Option<&Path>,
+) -> Result<(Services, UnboundedReceiver<SyncMessage>), OpsError> {
+    let store = SqliteStore::open(state)
+        .map_err(|e| OpsError::Unavailable(format!("cannot open {}: {e}", state.display())))?;
+    let (queue, rx) = LocalQueue::new();
+    let services = Services::new(
+        Arc::new(store),
+        Arc::new(queue),
+        Arc::new(local_secrets(secrets)?),
+    );
+    Ok((services, rx))
+}
+
 impl Backend {
     pub async fn open(
         aws: bool,

@@ -20,7 +20,7 @@ pub struct WebhookRequest<'a> {
     pub source: &'a str,
     pub body: &'a [u8],
     /// Header lookup, case-insensitive.
-    pub header: &'a dyn Fn(&str) -> Option<String>,
+    pub header: &'a (dyn Fn(&str) -> Option<String> + Sync),
 }
 
 /// The answer: an HTTP status and a short JSON-able message.

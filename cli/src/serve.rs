@@ -1,0 +1,191 @@
+//! `billsync serve`: the pipeline as one long-running local process for users without AWS: a
+//! webhook endpoint (`POST /webhooks/{tenant}/{source}`, the same intake the Lambda runs), the
+//! worker draining the in-process queue, and the sweep on a timer (two hours by default).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use billsync::queue::SyncMessage;
+use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::sweep::sweep_all;
+use billsync::service::worker::{process_batch, Delivery};
+use billsync::service::Services;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::watch;
+
+/// A running server; dropping the handle's `stop` sender (or calling [`Server::stop`]) ends it.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+fn reply(status: u16, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
+}
+
+async fn route(
+    services: Arc<Services>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path: Vec<String> = req
+        .uri()
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    match (
+        req.method().as_str(),
+        path.iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+    ) {
+        ("GET", ["health"]) => Ok(reply(200, r#"{"status":"ok"}"#.into())),
+        ("POST", ["webhooks", tenant, source]) => {
+            let (tenant, source) = (tenant.to_string(), source.to_string());
+            let headers = req.headers().clone();
+            // One byte over the intake's limit is enough to answer 413 without reading more.
+            let limit = billsync::billing::maxio::webhook::MAX_BODY_BYTES + 1;
+            let body = match Limited::new(req.into_body(), limit).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => vec![0u8; limit].into(),
+            };
+            let header = move |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let r = intake::receive(
+                &services,
+                WebhookRequest {
+                    tenant: &tenant,
+                    source: &source,
+                    body: &body,
+                    header: &header,
+                },
+            )
+            .await;
+            Ok(reply(
+                r.status,
+                serde_json::json!({ "message": r.message }).to_string(),
+            ))
+        }
+        _ => Ok(reply(404, r#"{"message":"not found"}"#.into())),
+    }
+}
+
+/// Starts the endpoint, the worker and the sweep timer.
+pub async fn start(
+    services: Services,
+    mut queue: UnboundedReceiver<SyncMessage>,
+    bind: SocketAddr,
+    sweep_every: Duration,
+) -> std::io::Result<Server> {
+    let services = Arc::new(services);
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let http_services = services.clone();
+    let mut http_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = http_stop.changed() => return,
+            };
+            let Ok((stream, _)) = accepted else { continue };
+            let services = http_services.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| route(services.clone(), req));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }));
+
+    let worker_services = services.clone();
+    let mut worker_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        loop {
+            let first = tokio::select! {
+                m = queue.recv() => m,
+                _ = worker_stop.changed() => return,
+            };
+            let Some(first) = first else { return };
+            let mut batch = vec![first];
+            while batch.len() < 10 {
+                match queue.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            let deliveries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, m)| Delivery {
+                    id: i.to_string(),
+                    body: serde_json::to_string(m).expect("messages serialize"),
+                })
+                .collect();
+            let again = process_batch(&worker_services, deliveries).await;
+            if !again.is_empty() {
+                tracing::warn!(
+                    count = again.len(),
+                    "messages will be retried by the next sweep"
+                );
+            }
+        }
+    }));
+
+    let sweep_services = services.clone();
+    let mut sweep_stop = stopped;
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(sweep_every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = sweep_stop.changed() => return,
+            }
+            match sweep_all(&sweep_services).await {
+                Ok(results) => {
+                    for r in results {
+                        match r {
+                            Ok(report) => tracing::info!(?report, "sweep"),
+                            Err(e) => tracing::error!(error = %e, "sweep failed"),
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "sweep failed"),
+            }
+        }
+    }));
+
+    Ok(Server { addr, stop, tasks })
+}

@@ -1,0 +1,125 @@
+//! `billsync serve` answers a signed webhook and the invoice appears in NetSuite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
+use billsync::queue::local::LocalQueue;
+use billsync::secrets::{parse_secret, StaticSecrets};
+use billsync::service::Services;
+use billsync::settings::TenantSettings;
+use billsync::store::sqlite::SqliteStore;
+use billsync::store::Store;
+use netsuite_sim::{NetSuiteSim, SimConfig};
+use rust_decimal::Decimal;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_becomes_netsuite_records() {
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let bill = BillingSim::start(billing_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    store
+        .put_settings(
+            &TenantSettings::from_value(&json!({
+                "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
+                "items": {"setup_default": {"id": demo.item_services, "type": "service"},
+                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
+                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
+                "transactions": {"subsidiary": demo.subsidiary}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (nc, bc) = (ns.config(), bill.config());
+    let secret = parse_secret(
+        &json!({
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (queue, rx) = LocalQueue::new();
+    let services = Services::new(
+        Arc::new(store),
+        Arc::new(queue),
+        Arc::new(StaticSecrets::default().with("acme", secret)),
+    );
+    let server = billsync_cli::serve::start(
+        services,
+        rx,
+        "127.0.0.1:0".parse().unwrap(),
+        Duration::from_secs(7200),
+    )
+    .await
+    .unwrap();
+
+    let product = bill.add_product(NewProduct {
+        name: "Plan".into(),
+        handle: "plan".into(),
+        price: Decimal::TEN,
+        ..Default::default()
+    });
+    let customer = bill.add_customer(NewCustomer {
+        first_name: "Ada".into(),
+        last_name: "L".into(),
+        email: "ada@example.com".into(),
+        ..Default::default()
+    });
+    let uid = bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Setup {
+            product_id: product,
+            amount: Decimal::new(125, 0),
+        }],
+        ..NewInvoice::new(
+            customer,
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+        )
+    });
+    let url = format!("http://{}/webhooks/acme/maxio", server.addr);
+    let status = bill
+        .send_webhook(
+            &url,
+            WebhookEvent::InvoiceIssued {
+                invoice_uid: uid.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.as_u16(), 200);
+
+    let mut waited = Duration::ZERO;
+    while ns.records("invoice").is_empty() && waited < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    let invoices = ns.records("invoice");
+    assert_eq!(invoices.len(), 1, "the invoice reached NetSuite");
+    assert_eq!(invoices[0]["custbody_billsync_invoice_uid"], uid.as_str());
+
+    // A forged delivery is refused at the door.
+    let forged = reqwest_free_post(&server.addr, b"id=1&event=invoice_issued").await;
+    assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
+    server.stop().await;
+}
+
+/// A raw HTTP POST without a signature header, read back as text.
+async fn reqwest_free_post(addr: &std::net::SocketAddr, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /webhooks/acme/maxio HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
