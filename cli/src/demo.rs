@@ -150,6 +150,17 @@ fn err(e: impl std::fmt::Display) -> DemoError {
     DemoError(e.to_string())
 }
 
+/// A tenant secret (the JSON a Secrets Manager secret or `--secrets` file holds) for the two
+/// simulators: their fake credentials and loopback addresses.
+pub fn simulator_secret(ns: &NetSuiteSim, bill: &BillingSim) -> Value {
+    let (nc, bc) = (ns.config(), bill.config());
+    json!({
+        "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                     "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+        "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+    })
+}
+
 /// The tenant's settings: every catalog entry mapped to one of the simulator's demo items.
 async fn settings(bill: &BillingSim, demo: &DemoData) -> Result<TenantSettings, DemoError> {
     let config = bill.config();
@@ -271,16 +282,7 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
     });
     let settings = settings(&bill, &demo).await?;
     store.put_settings(&settings).await.map_err(err)?;
-    let (nc, bc) = (ns.config(), bill.config());
-    let secret = parse_secret(
-        &json!({
-            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
-            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
-        })
-        .to_string(),
-    )
-    .map_err(err)?;
+    let secret = parse_secret(&simulator_secret(&ns, &bill).to_string()).map_err(err)?;
     let (queue, mut rx) = LocalQueue::new();
     let services = Services::new(
         store.clone(),

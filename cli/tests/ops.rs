@@ -63,17 +63,8 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
     });
     let first = issue(&bill, product, customer, 30);
 
-    let (nc, bc) = (ns.config(), bill.config());
-    std::fs::write(
-        dir.join("secrets.json"),
-        json!({"acme": {
-            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
-            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
-        }})
-        .to_string(),
-    )
-    .unwrap();
+    let secrets = json!({ "acme": billsync_cli::demo::simulator_secret(&ns, &bill) });
+    std::fs::write(dir.join("secrets.json"), secrets.to_string()).unwrap();
     std::fs::write(
         dir.join("acme.json"),
         json!({

@@ -35,16 +35,8 @@ async fn a_signed_webhook_becomes_netsuite_records() {
         )
         .await
         .unwrap();
-    let (nc, bc) = (ns.config(), bill.config());
-    let secret = parse_secret(
-        &json!({
-            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
-            "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let secret =
+        parse_secret(&billsync_cli::demo::simulator_secret(&ns, &bill).to_string()).unwrap();
     let (queue, rx) = LocalQueue::new();
     let services = Services::new(
         Arc::new(store),
