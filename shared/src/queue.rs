@@ -51,6 +51,16 @@ impl SyncMessage {
     }
 }
 
+/// A deduplication id for a trigger that is new every time (a sweep's re-check, a manual
+/// retry): two of them in the same instant must not collapse into one.
+pub fn fresh_dedup_id(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{:08x}",
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        rand::random::<u32>()
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("queue unavailable: {0}")]
 pub struct QueueError(pub String);
@@ -141,6 +151,12 @@ mod tests {
             .deduplication_id()
             .chars()
             .all(|c| c.is_ascii_graphic()));
+    }
+
+    #[test]
+    fn fresh_ids_never_repeat_even_in_the_same_instant() {
+        let ids: std::collections::HashSet<_> = (0..1000).map(|_| fresh_dedup_id("due")).collect();
+        assert_eq!(ids.len(), 1000);
     }
 
     #[tokio::test]

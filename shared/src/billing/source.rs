@@ -36,6 +36,25 @@ pub trait BillingSource: Send + Sync {
     async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError>;
 }
 
+/// Replaces an invoice's per-line discount and tax shares by their cent allocation against the
+/// invoice's own 2-decimal figures (left as they are when they cannot be reconciled: the
+/// validation then reports it).
+fn settle_in_cents(invoice: &mut Invoice) {
+    use crate::billing::model::to_cents;
+    use crate::flow::lines::allocate;
+    let discounts: Vec<_> = invoice.lines.iter().map(|l| l.discount).collect();
+    let taxes: Vec<_> = invoice.lines.iter().map(|l| l.tax).collect();
+    if let (Ok(d), Ok(t)) = (
+        allocate(&discounts, to_cents(invoice.totals.discount)),
+        allocate(&taxes, to_cents(invoice.totals.tax)),
+    ) {
+        for ((line, d), t) in invoice.lines.iter_mut().zip(d).zip(t) {
+            line.discount = d;
+            line.tax = t;
+        }
+    }
+}
+
 #[async_trait]
 impl BillingSource for MaxioClient {
     fn source(&self) -> Source {
@@ -49,7 +68,11 @@ impl BillingSource for MaxioClient {
             let children: Vec<_> = self.segments(uid).try_collect().await?;
             for child in children {
                 let Some(child_uid) = child.uid else { continue };
-                let detail = MaxioClient::invoice(self, &child_uid).await?;
+                let mut detail = MaxioClient::invoice(self, &child_uid).await?;
+                // Each segment rounds its own discount and tax to cents, and the consolidated
+                // figures are the sums of those; so the segment's per-line shares are settled
+                // in cents within the segment before its lines join the parent's.
+                settle_in_cents(&mut detail);
                 invoice.lines.extend(detail.lines);
                 invoice.discounts.extend(detail.discounts);
                 invoice.taxes.extend(detail.taxes);

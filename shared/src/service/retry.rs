@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ServiceError, Services};
 use crate::flow::state::FlowStatus;
-use crate::queue::{Reason, SyncMessage};
+use crate::queue::{fresh_dedup_id, Reason, SyncMessage};
 
 /// What the retry function is asked.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,7 +92,7 @@ pub async fn handle(
     }
     invoices.sort();
     invoices.dedup();
-    let stamp = Utc::now().timestamp_millis();
+    let request = fresh_dedup_id("retry");
     let messages: Vec<SyncMessage> = invoices
         .iter()
         .map(|uid| SyncMessage {
@@ -100,7 +100,7 @@ pub async fn handle(
             source: settings.source,
             invoice_id: uid.clone(),
             reason: Reason::Retry,
-            dedup_id: format!("retry-{stamp}"),
+            dedup_id: request.clone(),
         })
         .collect();
     for chunk in messages.chunks(100) {

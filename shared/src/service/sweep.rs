@@ -12,7 +12,7 @@ use crate::billing::maxio::client::{EventsSince, MaxioClient, MaxioConfig};
 use crate::billing::model::Source;
 use crate::flow::run::due;
 use crate::flow::state::FlowStatus;
-use crate::queue::{Reason, SyncMessage};
+use crate::queue::{fresh_dedup_id, Reason, SyncMessage};
 use crate::settings::TenantSettings;
 
 /// The cursor of Maxio's invoice events stream.
@@ -148,7 +148,7 @@ async fn queue_waiting(
 ) -> Result<(), ServiceError> {
     let tenant = settings.tenant.as_str();
     let now = Utc::now();
-    let stamp = now.timestamp();
+    let run = fresh_dedup_id("due");
     for status in [
         FlowStatus::AwaitingFulfilment,
         FlowStatus::Parked,
@@ -172,7 +172,7 @@ async fn queue_waiting(
                     Reason::Retry
                 },
                 // A new id per sweep: each sweep's re-check must not be dropped as a repeat.
-                dedup_id: format!("due-{stamp}"),
+                dedup_id: run.clone(),
             })
             .collect();
         for chunk in messages.chunks(100) {
