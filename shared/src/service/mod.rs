@@ -92,6 +92,21 @@ impl Services {
     }
 }
 
+/// The Maxio client for a tenant's site and key.
+pub(crate) fn maxio_client(
+    settings: &TenantSettings,
+    secret: &TenantSecret,
+) -> Result<MaxioClient, ServiceError> {
+    let mut config = MaxioConfig::new(settings.site.clone(), secret.billing.api_key.clone());
+    if let Some(url) = &secret.billing.base_url {
+        config.base_url = Some(
+            url.parse()
+                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
+        );
+    }
+    MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))
+}
+
 fn build_clients(
     settings: &TenantSettings,
     secret: &TenantSecret,
@@ -100,17 +115,7 @@ fn build_clients(
     ns.concurrency = settings.netsuite_concurrency;
     let netsuite = NetSuiteClient::new(ns).map_err(|e| ServiceError::Client(e.to_string()))?;
     let billing: Arc<dyn BillingSource> = match settings.source {
-        Source::Maxio => {
-            let mut config =
-                MaxioConfig::new(settings.site.clone(), secret.billing.api_key.clone());
-            if let Some(url) = &secret.billing.base_url {
-                config.base_url = Some(
-                    url.parse()
-                        .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
-                );
-            }
-            Arc::new(MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))?)
-        }
+        Source::Maxio => Arc::new(maxio_client(settings, secret)?),
         Source::Chargebee => {
             return Err(ServiceError::Client(
                 "Chargebee is not supported yet for this tenant".into(),

@@ -8,7 +8,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::{ServiceError, Services};
-use crate::billing::maxio::client::{EventsSince, MaxioClient, MaxioConfig};
+use crate::billing::maxio::client::{EventsSince, MaxioClient};
 use crate::billing::model::Source;
 use crate::flow::run::due;
 use crate::flow::state::FlowStatus;
@@ -75,14 +75,7 @@ async fn maxio_client(
     settings: &TenantSettings,
 ) -> Result<MaxioClient, ServiceError> {
     let secret = services.secrets.tenant_secret(&settings.tenant).await?;
-    let mut config = MaxioConfig::new(settings.site.clone(), secret.billing.api_key.clone());
-    if let Some(url) = &secret.billing.base_url {
-        config.base_url = Some(
-            url.parse()
-                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
-        );
-    }
-    MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))
+    super::maxio_client(settings, &secret)
 }
 
 async fn sweep_maxio_events(
