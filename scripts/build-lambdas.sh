@@ -17,7 +17,8 @@ rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$' \
 
 cargo lambda build --release --arm64 --locked \
   -p billsync-webhook -p billsync-sweep -p billsync-worker -p billsync-retry
+out="${CARGO_TARGET_DIR:-target}/lambda"
 for f in webhook sweep worker retry; do
-  test -x "target/lambda/billsync-$f/bootstrap" || { echo "missing bootstrap for $f" >&2; exit 1; }
+  test -x "$out/billsync-$f/bootstrap" || { echo "missing bootstrap for $f in $out" >&2; exit 1; }
 done
-echo "built: $(ls target/lambda/billsync-*/bootstrap | tr '\n' ' ')"
+echo "built: $(ls "$out"/billsync-*/bootstrap | tr '\n' ' ')"
