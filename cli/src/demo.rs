@@ -16,6 +16,8 @@ use billing_sim::{BillingSim, DatasetSpec, WebhookEvent};
 use billsync::billing::maxio::client::{MaxioClient, MaxioConfig};
 use billsync::billing::model::CatalogKind;
 use billsync::flow::state::FlowStatus;
+use billsync::netsuite::records::{RecordType, SalesTransaction};
+use billsync::netsuite::RecordKey;
 use billsync::queue::local::LocalQueue;
 use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
@@ -44,6 +46,18 @@ pub struct DemoOptions {
     pub state: Option<PathBuf>,
     /// Show progress on stderr.
     pub progress: bool,
+    /// Use this NetSuite instead of the in-process simulator (a sandbox, or any compatible
+    /// endpoint), with the ids of its records to use.
+    pub netsuite: Option<ExternalNetSuite>,
+}
+
+/// A NetSuite endpoint outside the demo: its connection settings and the internal ids of the
+/// subsidiary, accounts, currencies and items the demo tenant maps to (the same keys
+/// `netsuite-sim --seed-demo` creates; see infra/demo/netsuite-sim-ids.json).
+#[derive(Clone, Debug)]
+pub struct ExternalNetSuite {
+    pub config: billsync::netsuite::NetSuiteConfig,
+    pub ids: DemoData,
 }
 
 impl Default for DemoOptions {
@@ -53,6 +67,7 @@ impl Default for DemoOptions {
             seed: 7,
             state: None,
             progress: false,
+            netsuite: None,
         }
     }
 }
@@ -161,6 +176,102 @@ pub fn simulator_secret(ns: &NetSuiteSim, bill: &BillingSim) -> Value {
     })
 }
 
+/// Where the demo's NetSuite records go.
+enum Target {
+    Sim(NetSuiteSim),
+    External(
+        billsync::netsuite::NetSuiteClient,
+        billsync::netsuite::NetSuiteConfig,
+    ),
+}
+
+const COUNTED: [(&str, RecordType); 9] = [
+    ("customer", RecordType::Customer),
+    ("salesOrder", RecordType::SalesOrder),
+    ("invoice", RecordType::Invoice),
+    ("customerPayment", RecordType::CustomerPayment),
+    ("customerDeposit", RecordType::CustomerDeposit),
+    ("depositApplication", RecordType::DepositApplication),
+    ("creditMemo", RecordType::CreditMemo),
+    ("customerRefund", RecordType::CustomerRefund),
+    ("itemFulfillment", RecordType::ItemFulfillment),
+];
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Target::Sim(ns) => format!("NetSuite simulator {}", ns.base_url()),
+            Target::External(_, c) => format!("NetSuite {} ({})", c.root_url(), c.account_id),
+        }
+    }
+
+    /// The `netsuite` part of the tenant secret.
+    fn secret(&self) -> Value {
+        match self {
+            Target::Sim(ns) => {
+                let nc = ns.config();
+                json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                       "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()})
+            }
+            Target::External(_, c) => {
+                let k = &c.credentials;
+                json!({"account_id": c.account_id.to_string(), "consumer_key": k.consumer_key.expose(),
+                       "consumer_secret": k.consumer_secret.expose(), "token_id": k.token_id.expose(),
+                       "token_secret": k.token_secret.expose(),
+                       "base_url": c.base_url.as_ref().map(|u| u.to_string())})
+            }
+        }
+    }
+
+    /// Records per type NetSuite holds now.
+    async fn counts(&self) -> Result<BTreeMap<String, usize>, DemoError> {
+        let mut out = BTreeMap::new();
+        for (name, rt) in COUNTED {
+            let n = match self {
+                Target::Sim(ns) => ns.records(name).len(),
+                Target::External(client, _) => {
+                    client.list(rt, 1, 0).await.map_err(err)?.total_results as usize
+                }
+            };
+            out.insert(name.to_owned(), n);
+        }
+        Ok(out)
+    }
+
+    /// The warehouse ships a sales order.
+    async fn fulfil(&self, sales_order: &str) -> Result<(), DemoError> {
+        match self {
+            Target::Sim(ns) => ns.fulfill_sales_order(sales_order).map(drop).map_err(err),
+            Target::External(client, _) => client
+                .transform(
+                    RecordType::SalesOrder,
+                    sales_order,
+                    RecordType::ItemFulfillment,
+                    &json!({}),
+                    &[],
+                )
+                .await
+                .map(drop)
+                .map_err(err),
+        }
+    }
+
+    async fn invoice_total(&self, id: &str) -> Decimal {
+        match self {
+            Target::Sim(ns) => ns
+                .record("invoice", id)
+                .map(|r| money(&r["total"]))
+                .unwrap_or_default(),
+            Target::External(client, _) => client
+                .get::<SalesTransaction>(RecordType::Invoice, &RecordKey::id(id))
+                .await
+                .ok()
+                .and_then(|i| i.total)
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// The tenant's settings: every catalog entry mapped to one of the simulator's demo items.
 async fn settings(bill: &BillingSim, demo: &DemoData) -> Result<TenantSettings, DemoError> {
     let config = bill.config();
@@ -224,23 +335,6 @@ async fn drain(
     run_until_empty(services, rx, |done, total| progress.step(what, done, total)).await;
 }
 
-fn counts(ns: &NetSuiteSim) -> BTreeMap<String, usize> {
-    [
-        "customer",
-        "salesOrder",
-        "invoice",
-        "customerPayment",
-        "customerDeposit",
-        "depositApplication",
-        "creditMemo",
-        "customerRefund",
-        "itemFulfillment",
-    ]
-    .into_iter()
-    .map(|t| (t.to_owned(), ns.records(t).len()))
-    .collect()
-}
-
 fn money(v: &Value) -> Decimal {
     v.to_string().trim_matches('"').parse().unwrap_or_default()
 }
@@ -251,10 +345,23 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         on: opts.progress,
         tty: std::io::stderr().is_terminal(),
     };
-    let ns = NetSuiteSim::start(SimConfig::default())
-        .await
-        .map_err(err)?;
-    let demo = ns.seed_demo();
+    let (target, demo) = match &opts.netsuite {
+        None => {
+            let ns = NetSuiteSim::start(SimConfig::default())
+                .await
+                .map_err(err)?;
+            let demo = ns.seed_demo();
+            (Target::Sim(ns), demo)
+        }
+        Some(ext) => {
+            let client =
+                billsync::netsuite::NetSuiteClient::new(ext.config.clone()).map_err(err)?;
+            (
+                Target::External(client, ext.config.clone()),
+                ext.ids.clone(),
+            )
+        }
+    };
     let spec = DatasetSpec {
         seed: opts.seed,
         invoices: opts.invoices,
@@ -264,8 +371,8 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         .await
         .map_err(err)?;
     progress.line(&format!(
-        "simulators: NetSuite {} · Maxio {} ({} invoices, {} events)",
-        ns.base_url(),
+        "{} · Maxio simulator {} ({} invoices, {} events)",
+        target.describe(),
         bill.base_url(),
         bill.invoice_uids().len(),
         bill.event_count()
@@ -282,7 +389,13 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
     });
     let settings = settings(&bill, &demo).await?;
     store.put_settings(&settings).await.map_err(err)?;
-    let secret = parse_secret(&simulator_secret(&ns, &bill).to_string()).map_err(err)?;
+    let bc = bill.config();
+    let secret = json!({
+        "netsuite": target.secret(),
+        "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+    });
+    let secret = parse_secret(&secret.to_string()).map_err(err)?;
+    let before_run = target.counts().await?;
     let (queue, mut rx) = LocalQueue::new();
     let services = Services::new(
         store.clone(),
@@ -335,14 +448,22 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         .map_err(err)?;
     for (i, f) in waiting.iter().enumerate() {
         if let Some(so) = &f.value.sales_order_id {
-            ns.fulfill_sales_order(so).map_err(err)?;
+            target.fulfil(so).await?;
             report.fulfilled_orders += 1;
         }
         progress.step("fulfilling orders", i + 1, waiting.len());
     }
     sweep_tenant(&services, TENANT).await.map_err(err)?;
     drain(&services, &mut rx, &progress, "sweep: after fulfilment").await;
-    report.records_created = counts(&ns);
+    report.records_created = target
+        .counts()
+        .await?
+        .into_iter()
+        .map(|(k, n)| {
+            let was = before_run.get(&k).copied().unwrap_or(0);
+            (k, n.saturating_sub(was))
+        })
+        .collect();
 
     // 4. Again, from the first billing event: nothing new may appear.
     let before: usize = report.records_created.values().sum();
@@ -352,7 +473,8 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         .map_err(err)?;
     sweep_tenant(&services, TENANT).await.map_err(err)?;
     drain(&services, &mut rx, &progress, "second pass").await;
-    let after: usize = counts(&ns).values().sum();
+    let after: usize =
+        target.counts().await?.values().sum::<usize>() - before_run.values().sum::<usize>();
     report.second_pass_new_records = after.saturating_sub(before);
 
     // 5. Account for every invoice and compare totals.
@@ -373,12 +495,10 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
                 report.synced += 1;
                 let billing = bill.invoice_json(uid).unwrap_or_default();
                 let currency = billing["currency"].as_str().unwrap_or("?").to_owned();
-                let ns_total = f
-                    .invoice_id
-                    .as_deref()
-                    .and_then(|id| ns.record("invoice", id))
-                    .map(|r| money(&r["total"]))
-                    .unwrap_or_default();
+                let ns_total = match f.invoice_id.as_deref() {
+                    Some(id) => target.invoice_total(id).await,
+                    None => Decimal::ZERO,
+                };
                 let t = totals.entry(currency.clone()).or_insert(CurrencyTotals {
                     currency,
                     invoices: 0,

@@ -39,6 +39,15 @@ enum Command {
         /// Keep the embedded store in this file (reset at the start)
         #[arg(long)]
         state: Option<std::path::PathBuf>,
+        /// Sync into this NetSuite (a sandbox or another compatible endpoint) instead of the
+        /// in-process simulator; credentials from NETSUITE_ACCOUNT_ID, NETSUITE_CONSUMER_KEY,
+        /// NETSUITE_CONSUMER_SECRET, NETSUITE_TOKEN_ID, NETSUITE_TOKEN_SECRET
+        #[arg(long, requires = "netsuite_ids")]
+        netsuite_base_url: Option<String>,
+        /// With --netsuite-base-url: the internal ids of that account's subsidiary, accounts,
+        /// currencies and items to use (see infra/demo/netsuite-sim-ids.json)
+        #[arg(long)]
+        netsuite_ids: Option<std::path::PathBuf>,
     },
     /// NetSuite connection tools
     #[command(subcommand)]
@@ -178,12 +187,29 @@ fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSet
     })
 }
 
-async fn demo(invoices: usize, seed: u64, state: Option<std::path::PathBuf>) -> i32 {
+async fn demo(
+    invoices: usize,
+    seed: u64,
+    state: Option<std::path::PathBuf>,
+    netsuite_base_url: Option<String>,
+    netsuite_ids: Option<std::path::PathBuf>,
+) -> i32 {
+    let netsuite = match (netsuite_base_url, netsuite_ids) {
+        (Some(url), Some(ids)) => match external_netsuite(&url, &ids) {
+            Ok(ext) => Some(ext),
+            Err(e) => {
+                eprintln!("{e}");
+                return ops::exit::BAD_INPUT;
+            }
+        },
+        _ => None,
+    };
     let opts = billsync_cli::demo::DemoOptions {
         invoices,
         seed,
         state,
         progress: true,
+        netsuite,
     };
     match billsync_cli::demo::run(&opts).await {
         Ok(report) => {
@@ -253,6 +279,29 @@ async fn serve(args: &StoreArgs, bind: std::net::SocketAddr, sweep_minutes: u64)
     let _ = tokio::signal::ctrl_c().await;
     server.stop().await;
     ops::exit::OK
+}
+
+/// The demo's external NetSuite: credentials from the environment, ids from a file.
+fn external_netsuite(
+    url: &str,
+    ids: &std::path::Path,
+) -> Result<billsync_cli::demo::ExternalNetSuite, String> {
+    let config = NetSuiteConfig::from_lookup(|name| {
+        if name == ns_env::BASE_URL {
+            Some(url.to_owned())
+        } else {
+            std::env::var(name).ok()
+        }
+    })
+    .map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        format!("NetSuite settings are incomplete:\n{}", list.join("\n"))
+    })?;
+    let text =
+        std::fs::read_to_string(ids).map_err(|e| format!("cannot read {}: {e}", ids.display()))?;
+    let ids = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a NetSuite ids document: {e}", ids.display()))?;
+    Ok(billsync_cli::demo::ExternalNetSuite { config, ids })
 }
 
 async fn create_table() -> i32 {
@@ -378,7 +427,9 @@ async fn main() -> ExitCode {
             invoices,
             seed,
             state,
-        } => demo(invoices, seed, state).await,
+            netsuite_base_url,
+            netsuite_ids,
+        } => demo(invoices, seed, state, netsuite_base_url, netsuite_ids).await,
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
         Command::Tenant(cmd) => tenant(&cmd).await,
         Command::Aws(AwsCommand::CreateTable) => create_table().await,

@@ -13,6 +13,7 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
         seed: 3,
         state: Some(state.clone()),
         progress: false,
+        netsuite: None,
     })
     .await
     .unwrap();
@@ -31,4 +32,43 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
     // The state file is a real SQLite database a person can open.
     assert!(std::fs::metadata(&state).unwrap().len() > 0);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_can_sync_into_another_netsuite_endpoint() {
+    use billsync::netsuite::{AccountId, Credentials, NetSuiteConfig};
+    use billsync_cli::demo::ExternalNetSuite;
+    // A NetSuite the demo did not start: it reaches it over HTTP with its credentials.
+    let ns = netsuite_sim::NetSuiteSim::start(netsuite_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let ids = ns.seed_demo();
+    let c = ns.config();
+    let mut config = NetSuiteConfig::new(
+        AccountId::parse(&c.account_id).unwrap(),
+        Credentials {
+            consumer_key: c.consumer_key.clone().into(),
+            consumer_secret: c.consumer_secret.clone().into(),
+            token_id: c.token_id.clone().into(),
+            token_secret: c.token_secret.clone().into(),
+        },
+    );
+    config.base_url = Some(ns.base_url().parse().unwrap());
+    let report = run(&DemoOptions {
+        invoices: 40,
+        seed: 11,
+        state: None,
+        progress: false,
+        netsuite: Some(ExternalNetSuite { config, ids }),
+    })
+    .await
+    .unwrap();
+    let summary = render(&report);
+    assert!(report.ok(), "{summary}");
+    assert_eq!(
+        ns.records("salesOrder").len(),
+        report.records_created["salesOrder"],
+        "{summary}"
+    );
+    assert!(report.records_created["itemFulfillment"] > 0 || report.awaiting_fulfilment == 0);
 }
