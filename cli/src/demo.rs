@@ -181,7 +181,7 @@ enum Target {
     Sim(NetSuiteSim),
     External(
         billsync::netsuite::NetSuiteClient,
-        billsync::netsuite::NetSuiteConfig,
+        Box<billsync::netsuite::NetSuiteConfig>,
     ),
 }
 
@@ -357,7 +357,7 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
             let client =
                 billsync::netsuite::NetSuiteClient::new(ext.config.clone()).map_err(err)?;
             (
-                Target::External(client, ext.config.clone()),
+                Target::External(client, Box::new(ext.config.clone())),
                 ext.ids.clone(),
             )
         }
