@@ -549,6 +549,9 @@ pub fn render(report: &DemoReport) -> String {
     for (kind, n) in &report.records_created {
         line(format!("  {kind:<20} {n:>6}"));
     }
+    if report.records_created.values().all(|n| *n == 0) {
+        line("  nothing new: every record was already in NetSuite (found by external id)".into());
+    }
     line(String::new());
     line(format!("Invoices generated   {:>6}", report.generated));
     line(format!("  synced             {:>6}", report.synced));
