@@ -71,3 +71,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked
 fi
+
+log "Lambda functions for arm64 (cargo-lambda)"
+./scripts/build-lambdas.sh
