@@ -1,0 +1,4 @@
+//! Chargebee (API v2): wire records and their mapping into the canonical model.
+
+pub mod map;
+pub mod wire;
