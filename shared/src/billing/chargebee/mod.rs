@@ -1,4 +1,5 @@
 //! Chargebee (API v2): wire records and their mapping into the canonical model.
 
 pub mod map;
+pub mod webhook;
 pub mod wire;

@@ -1,0 +1,207 @@
+//! Chargebee webhooks: JSON events authenticated by the HTTP Basic credentials configured on
+//! the endpoint (Chargebee signs nothing), compared in constant time before the body is read.
+//! De-duplication is by event id; the worker re-reads current state, so order does not matter.
+
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+
+use super::wire;
+use crate::Secret;
+
+/// Bodies larger than this are refused unread.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the webhook has no Basic authorization")]
+    MissingCredentials,
+    #[error("the webhook's Basic credentials are wrong")]
+    BadCredentials,
+    #[error("the webhook body is {size} bytes, over the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("the webhook body is not a Chargebee event: {0}")]
+    Malformed(String),
+}
+
+impl WebhookError {
+    pub fn http_status(&self) -> u16 {
+        match self {
+            WebhookError::MissingCredentials | WebhookError::BadCredentials => 401,
+            WebhookError::TooLarge { .. } => 413,
+            WebhookError::Malformed(_) => 400,
+        }
+    }
+}
+
+/// What an event asks the sync to look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargebeeEvent {
+    /// An invoice to sync (generated, updated, paid, refunded, credited).
+    Invoice {
+        invoice_id: String,
+    },
+    /// A customer created or changed.
+    Customer {
+        customer_id: String,
+    },
+    Ignored {
+        event_type: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The event id (`ev_…`), for de-duplication.
+    pub delivery_id: String,
+    pub event: ChargebeeEvent,
+}
+
+/// Checks `Authorization: Basic …` against the configured user and password.
+pub fn authenticate(
+    authorization: Option<&str>,
+    username: &Secret,
+    password: &Secret,
+) -> Result<(), WebhookError> {
+    let given = authorization
+        .and_then(|h| {
+            h.trim()
+                .strip_prefix("Basic ")
+                .or_else(|| h.trim().strip_prefix("basic "))
+        })
+        .ok_or(WebhookError::MissingCredentials)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(given.trim())
+        .map_err(|_| WebhookError::BadCredentials)?;
+    let expected = format!("{}:{}", username.expose(), password.expose());
+    if expected.as_bytes().ct_eq(&decoded).into() {
+        Ok(())
+    } else {
+        Err(WebhookError::BadCredentials)
+    }
+}
+
+/// Authenticates and decodes a delivery.
+pub fn receive(
+    body: &[u8],
+    authorization: Option<&str>,
+    username: &Secret,
+    password: &Secret,
+) -> Result<Delivery, WebhookError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    authenticate(authorization, username, password)?;
+    let event: wire::Event = serde_json::from_slice(body).map_err(|e| {
+        WebhookError::Malformed(format!("line {}, column {}", e.line(), e.column()))
+    })?;
+    if event.id.is_empty() || event.event_type.is_empty() {
+        return Err(WebhookError::Malformed("no event id or type".into()));
+    }
+    let c = &event.content;
+    let invoice_of_transaction = || {
+        c.transaction.as_ref().and_then(|t| {
+            t.linked_invoices
+                .iter()
+                .find_map(|l| l.invoice_id.clone())
+                .or_else(|| {
+                    t.linked_credit_notes
+                        .iter()
+                        .find_map(|l| l.cn_reference_invoice_id.clone())
+                })
+        })
+    };
+    let kind = match event.event_type.as_str() {
+        "invoice_generated" | "invoice_generated_with_backdating" | "invoice_updated" => {
+            c.invoice.as_ref().map(|i| ChargebeeEvent::Invoice {
+                invoice_id: i.id.clone(),
+            })
+        }
+        "payment_succeeded" | "payment_refunded" | "refund_initiated" => c
+            .invoice
+            .as_ref()
+            .map(|i| i.id.clone())
+            .or_else(invoice_of_transaction)
+            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
+        "credit_note_created" | "credit_note_created_with_backdating" | "credit_note_updated" => c
+            .credit_note
+            .as_ref()
+            .and_then(|cn| cn.reference_invoice_id.clone())
+            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
+        "customer_created" | "customer_changed" => {
+            c.customer.as_ref().map(|cu| ChargebeeEvent::Customer {
+                customer_id: cu.id.clone(),
+            })
+        }
+        _ => None,
+    };
+    Ok(Delivery {
+        delivery_id: event.id.clone(),
+        event: kind.unwrap_or(ChargebeeEvent::Ignored {
+            event_type: event.event_type,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(user: &str, pass: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )
+    }
+
+    #[test]
+    fn credentials_then_event() {
+        let (u, p) = (Secret::new("billsync-hook"), Secret::new("s3cret"));
+        let body = br#"{"id":"ev_1","event_type":"invoice_generated","occurred_at":1769900000,"content":{"invoice":{"id":"INV-9"}}}"#;
+        let d = receive(body, Some(&auth("billsync-hook", "s3cret")), &u, &p).unwrap();
+        assert_eq!(d.delivery_id, "ev_1");
+        assert_eq!(
+            d.event,
+            ChargebeeEvent::Invoice {
+                invoice_id: "INV-9".into()
+            }
+        );
+        assert_eq!(
+            receive(body, Some(&auth("billsync-hook", "nope")), &u, &p),
+            Err(WebhookError::BadCredentials)
+        );
+        assert_eq!(receive(body, None, &u, &p).unwrap_err().http_status(), 401);
+        assert_eq!(
+            receive(b"{", Some(&auth("billsync-hook", "s3cret")), &u, &p)
+                .unwrap_err()
+                .http_status(),
+            400
+        );
+        let pay = br#"{"id":"ev_2","event_type":"payment_succeeded","content":{"transaction":{"id":"txn_1","linked_invoices":[{"invoice_id":"INV-9","applied_amount":100}]}}}"#;
+        assert_eq!(
+            receive(pay, Some(&auth("billsync-hook", "s3cret")), &u, &p)
+                .unwrap()
+                .event,
+            ChargebeeEvent::Invoice {
+                invoice_id: "INV-9".into()
+            }
+        );
+        let other = br#"{"id":"ev_3","event_type":"subscription_paused","content":{}}"#;
+        assert!(matches!(
+            receive(other, Some(&auth("billsync-hook", "s3cret")), &u, &p)
+                .unwrap()
+                .event,
+            ChargebeeEvent::Ignored { .. }
+        ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            let (u, p) = (Secret::new("u"), Secret::new("p"));
+            let _ = receive(&body, Some(&auth("u", "p")), &u, &p);
+        }
+    }
+}
