@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
+use super::chargebee::client::{ChargebeeClient, ChargebeeError};
 use super::maxio::client::{MaxioClient, MaxioError};
 use super::model::{Consolidation, CreditNote, Invoice, Source};
 
@@ -14,6 +15,31 @@ pub struct SourceError {
     pub message: String,
     pub retryable: bool,
     pub not_found: bool,
+}
+
+impl From<ChargebeeError> for SourceError {
+    fn from(e: ChargebeeError) -> Self {
+        SourceError {
+            retryable: e.is_retryable(),
+            not_found: e.is_not_found(),
+            message: e.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl BillingSource for ChargebeeClient {
+    fn source(&self) -> Source {
+        Source::Chargebee
+    }
+
+    async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError> {
+        Ok(ChargebeeClient::invoice(self, uid).await?)
+    }
+
+    async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {
+        Ok(self.credit_notes_of(&invoice.uid).await?)
+    }
 }
 
 impl From<MaxioError> for SourceError {

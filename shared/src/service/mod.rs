@@ -117,9 +117,20 @@ fn build_clients(
     let billing: Arc<dyn BillingSource> = match settings.source {
         Source::Maxio => Arc::new(maxio_client(settings, secret)?),
         Source::Chargebee => {
-            return Err(ServiceError::Client(
-                "Chargebee is not supported yet for this tenant".into(),
-            ))
+            let mut config = crate::billing::chargebee::client::ChargebeeConfig::new(
+                settings.site.clone(),
+                secret.billing.api_key.clone(),
+            );
+            if let Some(url) = &secret.billing.base_url {
+                config.base_url = Some(
+                    url.parse()
+                        .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
+                );
+            }
+            Arc::new(
+                crate::billing::chargebee::client::ChargebeeClient::new(config)
+                    .map_err(|e| ServiceError::Client(e.to_string()))?,
+            )
         }
     };
     Ok(TenantClients { netsuite, billing })

@@ -1,0 +1,342 @@
+//! Chargebee API v2 client: `https://<site>.chargebee.com/api/v2`, HTTP Basic with the API key
+//! as user name and an empty password, backoff on 429, events paged by `offset`/`next_offset`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{self, Stream, TryStreamExt};
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use url::Url;
+
+use super::{map, wire};
+use crate::billing::model::{CreditNote, Customer, Invoice};
+use crate::retry::RetryPolicy;
+use crate::Secret;
+
+#[derive(Clone, Debug)]
+pub struct ChargebeeConfig {
+    pub site: String,
+    pub api_key: Secret,
+    /// Replaces `https://<site>.chargebee.com/api/v2/` (tests, the simulator).
+    pub base_url: Option<Url>,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ChargebeeConfig {
+    pub fn new(site: impl Into<String>, api_key: Secret) -> Self {
+        ChargebeeConfig {
+            site: site.into(),
+            api_key,
+            base_url: None,
+            request_timeout: Duration::from_secs(60),
+            retry: RetryPolicy {
+                max_attempts: 6,
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+            },
+        }
+    }
+
+    pub fn root_url(&self) -> Result<Url, ChargebeeError> {
+        if let Some(u) = &self.base_url {
+            return Ok(u.clone());
+        }
+        let site = self.site.trim().to_ascii_lowercase();
+        if site.is_empty() || !site.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(ChargebeeError::Config(format!(
+                "`{}` is not a Chargebee site name",
+                self.site
+            )));
+        }
+        Url::parse(&format!("https://{site}.chargebee.com/api/v2/"))
+            .map_err(|e| ChargebeeError::Config(e.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChargebeeError {
+    #[error("Chargebee answered {status} to {operation}: {message}")]
+    Api {
+        status: u16,
+        operation: String,
+        message: String,
+    },
+    #[error("Chargebee {operation}: {message}")]
+    Transport { operation: String, message: String },
+    #[error("Chargebee {operation}: unexpected answer: {message}")]
+    Decode { operation: String, message: String },
+    #[error(transparent)]
+    Map(#[from] map::MapError),
+    #[error("Chargebee settings: {0}")]
+    Config(String),
+}
+
+impl ChargebeeError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ChargebeeError::Api { status, .. } => matches!(status, 429 | 500..=599),
+            ChargebeeError::Transport { .. } => true,
+            _ => false,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ChargebeeError::Api { status: 404, .. })
+    }
+}
+
+#[derive(Deserialize)]
+struct InvoiceEnvelope {
+    invoice: wire::Invoice,
+}
+
+#[derive(Deserialize)]
+struct CustomerEnvelope {
+    customer: wire::Customer,
+}
+
+#[derive(Deserialize)]
+struct CreditNoteEnvelope {
+    credit_note: wire::CreditNote,
+}
+
+#[derive(Deserialize)]
+struct TransactionEnvelope {
+    transaction: wire::Transaction,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    root: Url,
+    api_key: Secret,
+    retry: RetryPolicy,
+}
+
+/// A client for one Chargebee site.
+#[derive(Clone)]
+pub struct ChargebeeClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ChargebeeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChargebeeClient")
+            .field("root", &self.inner.root.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn seg(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+impl ChargebeeClient {
+    pub fn new(config: ChargebeeConfig) -> Result<Self, ChargebeeError> {
+        let root = config.root_url()?;
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ChargebeeError::Config(e.to_string()))?;
+        Ok(ChargebeeClient {
+            inner: Arc::new(Inner {
+                http,
+                root,
+                api_key: config.api_key,
+                retry: config.retry,
+            }),
+        })
+    }
+
+    pub async fn customer(&self, id: &str) -> Result<Customer, ChargebeeError> {
+        let e: CustomerEnvelope = self.get(&format!("customers/{}", seg(id)), &[]).await?;
+        Ok(map::customer(&e.customer))
+    }
+
+    pub async fn credit_note(&self, id: &str) -> Result<CreditNote, ChargebeeError> {
+        let e: CreditNoteEnvelope = self.get(&format!("credit_notes/{}", seg(id)), &[]).await?;
+        Ok(map::credit_note(&e.credit_note)?)
+    }
+
+    pub async fn transaction(&self, id: &str) -> Result<wire::Transaction, ChargebeeError> {
+        let e: TransactionEnvelope = self.get(&format!("transactions/{}", seg(id)), &[]).await?;
+        Ok(e.transaction)
+    }
+
+    /// An invoice with its customer, its payments' references and the refunds of its credit
+    /// notes: everything the sync needs.
+    pub async fn invoice(&self, id: &str) -> Result<Invoice, ChargebeeError> {
+        let e: InvoiceEnvelope = self.get(&format!("invoices/{}", seg(id)), &[]).await?;
+        let inv = e.invoice;
+        let customer = match inv.customer_id.as_deref() {
+            Some(c) => self.customer(c).await?,
+            None => {
+                return Err(map::MapError {
+                    record: "invoice",
+                    id: inv.id,
+                    problem: "names no customer".into(),
+                }
+                .into())
+            }
+        };
+        let mut refunds = Vec::new();
+        for cn in inv
+            .issued_credit_notes
+            .iter()
+            .chain(&inv.adjustment_credit_notes)
+        {
+            if let Some(cn_id) = &cn.cn_id {
+                refunds.extend(self.credit_note(cn_id).await?.refunds);
+            }
+        }
+        let mut mapped = map::invoice(&inv, customer, refunds)?;
+        // The invoice lists payments by id only; the transactions carry the references.
+        for p in &mut mapped.payments {
+            let t = self.transaction(&p.id).await?;
+            // Chargebee's mapping: memo = id at gateway, else the reference number.
+            p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
+            p.reference = t.reference_number.clone();
+        }
+        Ok(mapped)
+    }
+
+    /// The credit notes raised against or applied to an invoice.
+    pub async fn credit_notes_of(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Vec<CreditNote>, ChargebeeError> {
+        let e: InvoiceEnvelope = self
+            .get(&format!("invoices/{}", seg(invoice_id)), &[])
+            .await?;
+        let inv = e.invoice;
+        let mut ids: Vec<String> = inv
+            .issued_credit_notes
+            .iter()
+            .chain(&inv.adjustment_credit_notes)
+            .filter_map(|c| c.cn_id.clone())
+            .chain(inv.applied_credits.iter().filter_map(|c| c.cn_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut notes = Vec::with_capacity(ids.len());
+        for id in ids {
+            notes.push(self.credit_note(&id).await?);
+        }
+        Ok(notes)
+    }
+
+    /// Events from `after` (Unix seconds), oldest first, page by page (`next_offset`).
+    pub fn events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Stream<Item = Result<wire::Event, ChargebeeError>> + Send + 'static {
+        let client = self.clone();
+        let limit = limit.clamp(1, 100);
+        stream::try_unfold(Some(None::<String>), move |offset| {
+            let client = client.clone();
+            async move {
+                let Some(offset) = offset else {
+                    return Ok::<_, ChargebeeError>(None);
+                };
+                let mut q = vec![
+                    ("occurred_at[after]", after.to_string()),
+                    ("sort_by[asc]", "occurred_at".to_owned()),
+                    ("limit", limit.to_string()),
+                ];
+                if let Some(o) = offset {
+                    q.push(("offset", o));
+                }
+                let page: wire::EventList = client.get("events", &q).await?;
+                let next = page.next_offset.clone().filter(|o| !o.is_empty()).map(Some);
+                let events = page.list.into_iter().map(|e| Ok(e.event));
+                Ok(Some((stream::iter(events), next)))
+            }
+        })
+        .try_flatten()
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ChargebeeError> {
+        let mut url = self
+            .inner
+            .root
+            .join(path)
+            .map_err(|e| ChargebeeError::Config(e.to_string()))?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let operation = format!("GET {path}");
+        let mut attempt = 1;
+        loop {
+            let sent = self
+                .inner
+                .http
+                .get(url.clone())
+                .basic_auth(self.inner.api_key.expose(), Some(""))
+                .header(ACCEPT, "application/json")
+                .send()
+                .await;
+            let (result, hint) = match sent {
+                Err(e) => (
+                    Err(ChargebeeError::Transport {
+                        operation: operation.clone(),
+                        message: e.without_url().to_string(),
+                    }),
+                    None,
+                ),
+                Ok(r) => {
+                    let status = r.status();
+                    let hint = r
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .map(Duration::from_secs);
+                    let body = r.bytes().await.unwrap_or_default();
+                    if status.is_success() {
+                        let parsed =
+                            serde_json::from_slice(&body).map_err(|e| ChargebeeError::Decode {
+                                operation: operation.clone(),
+                                message: e.to_string(),
+                            });
+                        (parsed, None)
+                    } else {
+                        #[derive(Deserialize)]
+                        struct ErrorBody {
+                            message: Option<String>,
+                        }
+                        let message = serde_json::from_slice::<ErrorBody>(&body)
+                            .ok()
+                            .and_then(|b| b.message)
+                            .unwrap_or_else(|| {
+                                String::from_utf8_lossy(&body).chars().take(300).collect()
+                            });
+                        (
+                            Err(ChargebeeError::Api {
+                                status: status.as_u16(),
+                                operation: operation.clone(),
+                                message,
+                            }),
+                            hint,
+                        )
+                    }
+                }
+            };
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.inner.retry.max_attempts => {
+                    tokio::time::sleep(self.inner.retry.delay(attempt, hint)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
