@@ -17,6 +17,8 @@ use crate::settings::TenantSettings;
 
 /// The cursor of Maxio's invoice events stream.
 pub const MAXIO_EVENTS_CURSOR: &str = "maxio-invoice-events";
+/// The cursor of Chargebee's events list: the newest `occurred_at` (Unix seconds) queued.
+pub const CHARGEBEE_EVENTS_CURSOR: &str = "chargebee-events";
 /// When the last sweep of a tenant finished (RFC 3339), for `billsync status`.
 pub const LAST_SWEEP_CURSOR: &str = "last-sweep";
 const PAGE: u32 = 200;
@@ -41,11 +43,7 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
     };
     match settings.source {
         Source::Maxio => sweep_maxio_events(services, &settings, &mut report).await?,
-        Source::Chargebee => {
-            return Err(ServiceError::Client(
-                "Chargebee sweeps are not supported yet".into(),
-            ))
-        }
+        Source::Chargebee => sweep_chargebee_events(services, &settings, &mut report).await?,
     }
     queue_waiting(services, &settings, &mut report).await?;
     services
@@ -124,6 +122,77 @@ async fn sweep_maxio_events(
             services
                 .store
                 .put_cursor(tenant, MAXIO_EVENTS_CURSOR, &value)
+                .await?;
+            report.cursor_after = Some(value);
+        }
+    }
+    if report.cursor_after.is_none() {
+        report.cursor_after = report.cursor_before.clone();
+    }
+    Ok(())
+}
+
+async fn sweep_chargebee_events(
+    services: &Services,
+    settings: &TenantSettings,
+    report: &mut SweepReport,
+) -> Result<(), ServiceError> {
+    use crate::billing::chargebee::client::{ChargebeeClient, ChargebeeConfig};
+    use crate::billing::chargebee::webhook::{classify, ChargebeeEvent};
+    let tenant = settings.tenant.as_str();
+    let cursor = services
+        .store
+        .cursor(tenant, CHARGEBEE_EVENTS_CURSOR)
+        .await?;
+    report.cursor_before = cursor.clone();
+    // `occurred_at[after]` is strict: ask from one second before the cursor so events sharing
+    // its second are not lost; re-reading a few is harmless (the worker is idempotent).
+    let after = match cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
+        Some(t) => t - 1,
+        None => settings
+            .sync_start_date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp(),
+    };
+    let secret = services.secrets.tenant_secret(tenant).await?;
+    let mut config = ChargebeeConfig::new(settings.site.clone(), secret.billing.api_key.clone());
+    if let Some(url) = &secret.billing.base_url {
+        config.base_url = Some(
+            url.parse()
+                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
+        );
+    }
+    let client = ChargebeeClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))?;
+    let mut events = Box::pin(client.events(after, 100).try_chunks(100));
+    while let Some(page) = events
+        .try_next()
+        .await
+        .map_err(|e| ServiceError::Client(format!("reading events: {}", e.1)))?
+    {
+        report.events_read += page.len();
+        let mut messages: Vec<SyncMessage> = Vec::new();
+        for e in &page {
+            if let Some(ChargebeeEvent::Invoice { invoice_id }) = classify(e) {
+                if !messages.iter().any(|m| m.invoice_id == invoice_id) {
+                    messages.push(SyncMessage {
+                        tenant: tenant.to_owned(),
+                        source: Source::Chargebee,
+                        invoice_id,
+                        reason: Reason::Sweep,
+                        dedup_id: format!("ev-{}", e.id),
+                    });
+                }
+            }
+        }
+        services.queue.send(&messages).await?;
+        report.invoices_queued += messages.len();
+        if let Some(newest) = page.iter().filter_map(|e| e.occurred_at).max() {
+            let value = newest.to_string();
+            services
+                .store
+                .put_cursor(tenant, CHARGEBEE_EVENTS_CURSOR, &value)
                 .await?;
             report.cursor_after = Some(value);
         }

@@ -56,6 +56,48 @@ pub struct Delivery {
     pub event: ChargebeeEvent,
 }
 
+/// What an event concerns: the invoice (directly, through a payment's linked invoices or a
+/// credit note's reference invoice) or the customer.
+pub fn classify(event: &wire::Event) -> Option<ChargebeeEvent> {
+    let c = &event.content;
+    let invoice_of_transaction = || {
+        c.transaction.as_ref().and_then(|t| {
+            t.linked_invoices
+                .iter()
+                .find_map(|l| l.invoice_id.clone())
+                .or_else(|| {
+                    t.linked_credit_notes
+                        .iter()
+                        .find_map(|l| l.cn_reference_invoice_id.clone())
+                })
+        })
+    };
+    match event.event_type.as_str() {
+        "invoice_generated" | "invoice_generated_with_backdating" | "invoice_updated" => {
+            c.invoice.as_ref().map(|i| ChargebeeEvent::Invoice {
+                invoice_id: i.id.clone(),
+            })
+        }
+        "payment_succeeded" | "payment_refunded" | "refund_initiated" => c
+            .invoice
+            .as_ref()
+            .map(|i| i.id.clone())
+            .or_else(invoice_of_transaction)
+            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
+        "credit_note_created" | "credit_note_created_with_backdating" | "credit_note_updated" => c
+            .credit_note
+            .as_ref()
+            .and_then(|cn| cn.reference_invoice_id.clone())
+            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
+        "customer_created" | "customer_changed" => {
+            c.customer.as_ref().map(|cu| ChargebeeEvent::Customer {
+                customer_id: cu.id.clone(),
+            })
+        }
+        _ => None,
+    }
+}
+
 /// Checks `Authorization: Basic …` against the configured user and password.
 pub fn authenticate(
     authorization: Option<&str>,
@@ -100,43 +142,7 @@ pub fn receive(
     if event.id.is_empty() || event.event_type.is_empty() {
         return Err(WebhookError::Malformed("no event id or type".into()));
     }
-    let c = &event.content;
-    let invoice_of_transaction = || {
-        c.transaction.as_ref().and_then(|t| {
-            t.linked_invoices
-                .iter()
-                .find_map(|l| l.invoice_id.clone())
-                .or_else(|| {
-                    t.linked_credit_notes
-                        .iter()
-                        .find_map(|l| l.cn_reference_invoice_id.clone())
-                })
-        })
-    };
-    let kind = match event.event_type.as_str() {
-        "invoice_generated" | "invoice_generated_with_backdating" | "invoice_updated" => {
-            c.invoice.as_ref().map(|i| ChargebeeEvent::Invoice {
-                invoice_id: i.id.clone(),
-            })
-        }
-        "payment_succeeded" | "payment_refunded" | "refund_initiated" => c
-            .invoice
-            .as_ref()
-            .map(|i| i.id.clone())
-            .or_else(invoice_of_transaction)
-            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
-        "credit_note_created" | "credit_note_created_with_backdating" | "credit_note_updated" => c
-            .credit_note
-            .as_ref()
-            .and_then(|cn| cn.reference_invoice_id.clone())
-            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
-        "customer_created" | "customer_changed" => {
-            c.customer.as_ref().map(|cu| ChargebeeEvent::Customer {
-                customer_id: cu.id.clone(),
-            })
-        }
-        _ => None,
-    };
+    let kind = classify(&event);
     Ok(Delivery {
         delivery_id: event.id.clone(),
         event: kind.unwrap_or(ChargebeeEvent::Ignored {
