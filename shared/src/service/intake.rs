@@ -7,6 +7,7 @@ use super::{ServiceError, Services};
 use crate::billing::maxio::webhook::{self, MaxioEvent, WebhookError};
 use crate::billing::model::Source;
 use crate::queue::{Reason, SyncMessage};
+use crate::secrets::TenantSecret;
 
 /// How long a delivery id is remembered: longer than any sender's retry schedule.
 pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -76,6 +77,68 @@ impl From<ServiceError> for Refusal {
     }
 }
 
+/// A Maxio delivery: signature, then the invoice it names (or a sweep request).
+fn maxio_delivery(
+    req: &WebhookRequest<'_>,
+    secret: &TenantSecret,
+) -> Result<(String, Option<String>), Refusal> {
+    let key =
+        secret.billing.webhook_key.as_ref().ok_or_else(|| {
+            Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant))
+        })?;
+    let delivery = webhook::receive(
+        req.body,
+        (req.header)(webhook::SIGNATURE_HEADER).as_deref(),
+        (req.header)(webhook::WEBHOOK_ID_HEADER).as_deref(),
+        key,
+    )
+    .map_err(Refusal::Webhook)?;
+    let invoice = match &delivery.event {
+        MaxioEvent::InvoiceIssued { invoice_uid } => Some(invoice_uid.clone()),
+        MaxioEvent::PaymentSuccess {
+            invoice_uid: Some(uid),
+            ..
+        } => Some(uid.clone()),
+        // A payment or refund that names no invoice: the sweep finds it among invoice events.
+        MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
+            Some(SWEEP.to_owned())
+        }
+        MaxioEvent::CustomerCreate { .. }
+        | MaxioEvent::CustomerUpdate { .. }
+        | MaxioEvent::Ignored { .. } => None,
+    };
+    Ok((delivery.delivery_id, invoice))
+}
+
+/// A Chargebee delivery: Basic credentials, then the invoice the event concerns.
+fn chargebee_delivery(
+    req: &WebhookRequest<'_>,
+    secret: &TenantSecret,
+) -> Result<(String, Option<String>), Refusal> {
+    use crate::billing::chargebee::webhook as cb;
+    let (Some(user), Some(pass)) = (
+        &secret.billing.webhook_username,
+        &secret.billing.webhook_password,
+    ) else {
+        return Err(Refusal::Other(
+            404,
+            format!("tenant {} has no webhook credentials", req.tenant),
+        ));
+    };
+    let delivery = cb::receive(
+        req.body,
+        (req.header)("authorization").as_deref(),
+        user,
+        pass,
+    )
+    .map_err(|e| Refusal::Other(e.http_status(), e.to_string()))?;
+    let invoice = match delivery.event {
+        cb::ChargebeeEvent::Invoice { invoice_id } => Some(invoice_id),
+        cb::ChargebeeEvent::Customer { .. } | cb::ChargebeeEvent::Ignored { .. } => None,
+    };
+    Ok((delivery.delivery_id, invoice))
+}
+
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
     // Size first: nothing else is done with an oversized body.
     if req.body.len() > webhook::MAX_BODY_BYTES {
@@ -87,12 +150,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     let settings = services.settings(req.tenant).await?;
     let source = match req.source {
         "maxio" => Source::Maxio,
-        "chargebee" => {
-            return Err(Refusal::Other(
-                404,
-                "Chargebee webhooks are not supported yet".into(),
-            ))
-        }
+        "chargebee" => Source::Chargebee,
         other => {
             return Err(Refusal::Other(
                 404,
@@ -111,41 +169,19 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         .tenant_secret(req.tenant)
         .await
         .map_err(ServiceError::from)?;
-    let key = secret
-        .billing
-        .webhook_key
-        .ok_or_else(|| Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant)))?;
-    let delivery = webhook::receive(
-        req.body,
-        (req.header)(webhook::SIGNATURE_HEADER).as_deref(),
-        (req.header)(webhook::WEBHOOK_ID_HEADER).as_deref(),
-        &key,
-    )
-    .map_err(Refusal::Webhook)?;
-
-    let invoice = match &delivery.event {
-        MaxioEvent::InvoiceIssued { invoice_uid } => Some(invoice_uid.clone()),
-        MaxioEvent::PaymentSuccess {
-            invoice_uid: Some(uid),
-            ..
-        } => Some(uid.clone()),
-        // A payment or refund that names no invoice: the sweep finds it among invoice events.
-        MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
-            Some(SWEEP.to_owned())
-        }
-        MaxioEvent::CustomerCreate { .. }
-        | MaxioEvent::CustomerUpdate { .. }
-        | MaxioEvent::Ignored { .. } => None,
+    let (delivery_id, invoice) = match source {
+        Source::Maxio => maxio_delivery(req, &secret)?,
+        Source::Chargebee => chargebee_delivery(req, &secret)?,
     };
     let Some(invoice_id) = invoice else {
-        tracing::info!(tenant = req.tenant, event = ?delivery.event, "webhook acknowledged, nothing to sync");
+        tracing::info!(tenant = req.tenant, delivery = %delivery_id, "webhook acknowledged, nothing to sync");
         return Ok(WebhookResponse::refuse(200, "ignored"));
     };
 
     let tenant = req.tenant;
     if !services
         .store
-        .first_delivery(tenant, &delivery.delivery_id, DELIVERY_TTL)
+        .first_delivery(tenant, &delivery_id, DELIVERY_TTL)
         .await
         .map_err(ServiceError::from)?
     {
@@ -156,15 +192,11 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         source,
         invoice_id,
         reason: Reason::Webhook,
-        dedup_id: format!("wh-{}", delivery.delivery_id),
+        dedup_id: format!("wh-{}", delivery_id),
     };
     if let Err(e) = services.queue.send(std::slice::from_ref(&message)).await {
         // Let the sender's retry through: forget the delivery we just recorded.
-        if let Err(f) = services
-            .store
-            .forget_delivery(tenant, &delivery.delivery_id)
-            .await
-        {
+        if let Err(f) = services.store.forget_delivery(tenant, &delivery_id).await {
             tracing::error!(tenant, error = %f, "could not forget a delivery after a failed enqueue");
         }
         return Err(Refusal::Service(ServiceError::Queue(e)));
