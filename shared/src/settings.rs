@@ -158,6 +158,11 @@ pub struct TenantSettings {
     pub custom_fields: CustomFieldIds,
     /// This tenant's share of its NetSuite account's concurrency limit.
     pub netsuite_concurrency: usize,
+    /// `<gateway>:<currency>` (e.g. `stripe:USD`) -> bank account for payments received through
+    /// that gateway in that currency; others use `payment_account`.
+    pub gateway_accounts: BTreeMap<String, NsId>,
+    /// Send billing's tax on the transaction (`taxDetailsOverride`) instead of NetSuite's.
+    pub tax_override: bool,
     /// ISO currency code -> NetSuite currency internal id. Empty for a single-currency
     /// account: then no currency is sent and NetSuite uses the customer's.
     pub currencies: BTreeMap<String, NsId>,
@@ -521,7 +526,12 @@ impl TenantSettings {
             r.unknown_keys(
                 pay,
                 "payments",
-                &["payment_instruments", "payment_method", "account"],
+                &[
+                    "payment_instruments",
+                    "payment_method",
+                    "account",
+                    "gateway_accounts",
+                ],
             );
             let payment_instruments = r.bool(pay, "payment_instruments", "payments.", false);
             let payment_method = r.id(pay, "payment_method", "payments.");
@@ -529,6 +539,20 @@ impl TenantSettings {
                 r.problems.push("`payments.payment_method` is required unless `payments.payment_instruments` is true".into());
             }
             let payment_account = r.id(pay, "account", "payments.");
+            let mut gateway_accounts = BTreeMap::new();
+            if let Some(m) = r.object(pay.get("gateway_accounts"), "payments.gateway_accounts") {
+                for (key, v) in m {
+                    let valid = key.split_once(':').is_some_and(|(g, c)| {
+                        !g.is_empty() && c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase())
+                    });
+                    if !valid {
+                        r.problems.push(format!("`payments.gateway_accounts.{key}` must be named <gateway>:<currency>, e.g. stripe:USD"));
+                    }
+                    if let Some(id) = r.id_value(v, &format!("payments.gateway_accounts.{key}")) {
+                        gateway_accounts.insert(key.clone(), id);
+                    }
+                }
+            }
             let refunds = r.object(root.get("refunds"), "refunds").unwrap_or(&empty);
             r.unknown_keys(refunds, "refunds", &["account", "ar_account"]);
             let refund_account = r.required_id(refunds, "account", "refunds.");
@@ -549,6 +573,7 @@ impl TenantSettings {
                     "location",
                     "terms",
                     "exchange_rate",
+                    "tax_override",
                 ],
             );
             let sales_order_form = r.id(tx, "sales_order_form", "transactions.");
@@ -564,6 +589,7 @@ impl TenantSettings {
                 "net_suite, billing",
                 ExchangeRate::NetSuite,
             );
+            let tax_override = r.bool(tx, "tax_override", "transactions.", false);
 
             // prefixes
             let pre = r.object(root.get("prefixes"), "prefixes").unwrap_or(&empty);
@@ -693,6 +719,8 @@ impl TenantSettings {
                     prefixes,
                     custom_fields,
                     netsuite_concurrency,
+                    gateway_accounts,
+                    tax_override,
                     currencies,
                 })
             })()
@@ -738,6 +766,7 @@ impl TenantSettings {
                 "payment_instruments": self.payment_instruments,
                 "payment_method": self.payment_method,
                 "account": self.payment_account,
+                "gateway_accounts": self.gateway_accounts,
             },
             "refunds": {"account": self.refund_account, "ar_account": self.refund_ar_account},
             "transactions": {
@@ -748,6 +777,7 @@ impl TenantSettings {
                 "location": self.location,
                 "terms": self.terms,
                 "exchange_rate": self.exchange_rate,
+                "tax_override": self.tax_override,
             },
             "prefixes": self.prefixes,
             "custom_fields": self.custom_fields,
@@ -777,9 +807,9 @@ mod tests {
             "invoices": {"skip_zero_dollar": true, "subscription_groups": "child",
                          "revenue_recognition": {"start_field": "custcol_rev_start", "end_field": "custcol_rev_end"}},
             "customers": {"match_by": "email"},
-            "payments": {"payment_instruments": false, "payment_method": "7"},
+            "payments": {"payment_instruments": false, "payment_method": "7", "gateway_accounts": {"stripe:USD": "9"}},
             "refunds": {"account": "9"},
-            "transactions": {"subsidiary": "1", "department": "4", "exchange_rate": "billing"},
+            "transactions": {"subsidiary": "1", "department": "4", "exchange_rate": "billing", "tax_override": true},
             "prefixes": {"external_id": "ab"},
             "currencies": {"USD": "2", "EUR": "3"}
         })

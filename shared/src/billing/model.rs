@@ -238,6 +238,9 @@ pub struct Payment {
     /// The gateway's or the bank's reference, for the check number/memo.
     pub reference: Option<String>,
     pub prepayment: bool,
+    /// The payment gateway (e.g. `stripe`), which with the currency can pick the bank account.
+    #[serde(default)]
+    pub gateway: Option<String>,
 }
 
 /// Money returned to the customer.

@@ -216,6 +216,7 @@ pub fn sales_order(
             .as_ref()
             .map(|a| address(a, display_name(&invoice.customer))),
         item: Some(Sublist::from(lines.lines.clone())),
+        tax_details_override: settings.tax_override.then_some(true),
         ..Default::default()
     };
     so.custom_fields.set(
@@ -316,7 +317,21 @@ fn received(
     t.external_id = Some(ids::transaction(settings, kind, &p.id));
     t.payment = Some(p.amount);
     t.check_num = p.reference.clone();
-    deposit_account(settings, t)
+    let currency_code = invoice.currency.to_ascii_uppercase();
+    let by_gateway = p.gateway.as_ref().and_then(|g| {
+        settings
+            .gateway_accounts
+            .get(&format!("{g}:{currency_code}"))
+    });
+    match by_gateway {
+        // The gateway's settlement account for this currency: deposited, not undeposited.
+        Some(acct) => {
+            t.account = Some(RecordRef::id(acct.as_str()));
+            t.undep_funds = Some(false);
+            t
+        }
+        None => deposit_account(settings, t),
+    }
 }
 
 /// A customer payment applied to the NetSuite invoice.
@@ -438,4 +453,112 @@ pub fn refund(
         amount: r.amount,
     }]));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::billing::model::{Consolidation, InvoiceStatus, PaymentMethod, Source, Totals};
+
+    fn settings() -> TenantSettings {
+        TenantSettings::from_value(&serde_json::json!({
+            "tenant": "cb", "source": "chargebee", "site": "acme-test", "sync_start_date": "2026-01-01",
+            "items": {"tax_item": {"id": "100", "type": "non_inventory"}, "discount_item": "101"},
+            "payments": {"payment_instruments": true, "account": "8", "gateway_accounts": {"stripe:USD": "9"}},
+            "refunds": {"account": "9"},
+            "transactions": {"tax_override": true}
+        }))
+        .unwrap()
+    }
+
+    fn invoice(currency: &str) -> Invoice {
+        Invoice {
+            source: Source::Chargebee,
+            uid: "INV-1".into(),
+            number: Some("INV-1".into()),
+            status: InvoiceStatus::Paid,
+            issue_date: NaiveDate::from_ymd_opt(2026, 2, 1).unwrap(),
+            due_date: None,
+            paid_date: None,
+            currency: currency.into(),
+            exchange_rate: None,
+            consolidation: Consolidation::None,
+            parent_uid: None,
+            subscription_id: None,
+            po_number: None,
+            customer: model::Customer {
+                id: "c".into(),
+                ..Default::default()
+            },
+            lines: vec![],
+            discounts: vec![],
+            taxes: vec![],
+            payments: vec![],
+            refunds: vec![],
+            credits: vec![],
+            totals: Totals::default(),
+        }
+    }
+
+    fn billing_payment(gateway: Option<&str>) -> Payment {
+        Payment {
+            id: "txn_1".into(),
+            amount: dec!(10),
+            original_amount: dec!(10),
+            received_at: chrono::Utc
+                .with_ymd_and_hms(2026, 2, 1, 10, 0, 0)
+                .unwrap()
+                .fixed_offset(),
+            method: PaymentMethod::CreditCard,
+            memo: Some("ch_3Nx".into()),
+            reference: Some("ref-1".into()),
+            prepayment: false,
+            gateway: gateway.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_gateway_and_currency_pick_the_account() {
+        let s = settings();
+        let by_gateway = payment(
+            &invoice("USD"),
+            &billing_payment(Some("stripe")),
+            &s,
+            "1",
+            "2",
+            None,
+        );
+        assert_eq!(by_gateway.account.and_then(|a| a.id).as_deref(), Some("9"));
+        assert_eq!(by_gateway.undep_funds, Some(false));
+        let other_currency = payment(
+            &invoice("EUR"),
+            &billing_payment(Some("stripe")),
+            &s,
+            "1",
+            "2",
+            None,
+        );
+        assert_eq!(
+            other_currency.account.and_then(|a| a.id).as_deref(),
+            Some("8"),
+            "falls back to payments.account"
+        );
+        assert_eq!(by_gateway.memo.as_deref(), Some("ch_3Nx"));
+        assert_eq!(by_gateway.check_num.as_deref(), Some("ref-1"));
+    }
+
+    #[test]
+    fn tax_override_reaches_the_order() {
+        let s = settings();
+        let plan = super::super::lines::LinePlan {
+            lines: vec![],
+            inventory: false,
+            total: dec!(0),
+        };
+        let so = sales_order(&invoice("USD"), &s, "1", None, &plan);
+        assert_eq!(so.tax_details_override, Some(true));
+    }
 }

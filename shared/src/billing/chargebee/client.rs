@@ -199,6 +199,7 @@ impl ChargebeeClient {
             // Chargebee's mapping: memo = id at gateway, else the reference number.
             p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
             p.reference = t.reference_number.clone();
+            p.gateway = t.gateway.clone();
         }
         Ok(mapped)
     }

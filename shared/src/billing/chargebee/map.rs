@@ -249,6 +249,7 @@ pub fn invoice(
                     memo: None,
                     reference: None,
                     prepayment: false,
+                    gateway: None,
                 })
             })
             .collect(),

@@ -236,6 +236,7 @@ pub fn invoice(inv: &wire::Invoice) -> Result<Invoice, MapError> {
                 memo: text(&p.memo),
                 reference: text(&p.gateway_transaction_id),
                 prepayment: p.prepayment.unwrap_or(false),
+                gateway: None,
             })
         })
         .collect::<Result<Vec<_>, MapError>>()?;
