@@ -22,11 +22,15 @@
 //!    `{"errors":[...]}` for a parameter value Maxio would refuse (a malformed date, say).
 //!
 //! The `/admin` API is neither authenticated nor gated nor counted.
+//!
+//! [`chargebee`] holds a second, separate simulator for Chargebee API v2 ([`ChargebeeSim`]), with
+//! its own server, records and events.
 
 // The invoice document is one large `json!` literal.
 #![recursion_limit = "256"]
 
 mod admin;
+pub mod chargebee;
 mod clock;
 mod dataset;
 mod model;
@@ -44,6 +48,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use chargebee::{CbInvoice, CbLine, CbPriceType, ChargebeeSim, ChargebeeSimConfig};
 use server::Inner;
 
 /// One simulated Maxio site.
