@@ -146,3 +146,118 @@ async fn a_chargebee_invoice_with_payment_and_refund_lands_in_netsuite_once() {
     .sum();
     assert_eq!(before, after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
+    use std::sync::Arc;
+
+    use billsync::queue::local::LocalQueue;
+    use billsync::secrets::{parse_secret, StaticSecrets};
+    use billsync::service::intake::{self, WebhookRequest};
+    use billsync::service::local::run_until_empty;
+    use billsync::service::sweep::{sweep_tenant, CHARGEBEE_EVENTS_CURSOR};
+    use billsync::service::Services;
+
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let cb = ChargebeeSim::start(ChargebeeSimConfig::default())
+        .await
+        .unwrap();
+    cb.add_customer("c1", None, "Ada", "Lovelace", "ada@example.com", "USD");
+    let line = |n: i64| CbLine {
+        entity_type: "adhoc".into(),
+        entity_id: None,
+        description: "Consulting".into(),
+        quantity: n,
+        unit_amount: 10000,
+        tax_rate_percent: 0,
+    };
+    let first = cb.add_invoice(CbInvoice {
+        customer_id: "c1".into(),
+        currency: "USD".into(),
+        date: 1_769_900_000,
+        lines: vec![line(1)],
+        ..CbInvoice::default()
+    });
+    let second = cb.add_invoice(CbInvoice {
+        customer_id: "c1".into(),
+        currency: "USD".into(),
+        date: 1_769_900_100,
+        lines: vec![line(2)],
+        ..CbInvoice::default()
+    });
+    cb.pay(&first, 10000);
+
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    store
+        .put_settings(
+            &TenantSettings::from_value(&json!({
+                "tenant": "cb", "source": "chargebee", "site": cb.config().site, "sync_start_date": "2020-01-01",
+                "items": {"custom_default": {"id": demo.item_services, "type": "service"},
+                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
+                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
+                "transactions": {"subsidiary": demo.subsidiary}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (nc, c) = (ns.config(), cb.config());
+    let secret = parse_secret(
+        &json!({
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": c.api_key, "webhook_username": c.webhook_username, "webhook_password": c.webhook_password,
+                        "base_url": cb.base_url()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (queue, mut rx) = LocalQueue::new();
+    let services = Services::new(
+        store.clone(),
+        Arc::new(queue),
+        Arc::new(StaticSecrets::default().with("cb", secret)),
+    );
+
+    // The sweep reads the events list from the start date and queues both invoices.
+    let report = sweep_tenant(&services, "cb").await.unwrap();
+    assert_eq!(report.events_read, cb.event_count());
+    assert_eq!(report.invoices_queued, 2);
+    assert!(store
+        .cursor("cb", CHARGEBEE_EVENTS_CURSOR)
+        .await
+        .unwrap()
+        .is_some());
+    run_until_empty(&services, &mut rx, |_, _| {}).await;
+    assert_eq!(ns.records("invoice").len(), 2);
+    assert_eq!(ns.records("customerPayment").len(), 1);
+
+    // A webhook with the endpoint's Basic credentials is queued; wrong ones are refused.
+    cb.pay(&second, 20000);
+    let (body, auth) = cb.webhook(cb.event_count() - 1);
+    let post = |auth: String| {
+        let header =
+            move |name: &str| (name.eq_ignore_ascii_case("authorization")).then(|| auth.clone());
+        let body = body.clone();
+        let services = services.clone();
+        async move {
+            intake::receive(
+                &services,
+                WebhookRequest {
+                    tenant: "cb",
+                    source: "chargebee",
+                    body: &body,
+                    header: &header,
+                },
+            )
+            .await
+        }
+    };
+    assert_eq!(post("Basic d3Jvbmc6d3Jvbmc=".into()).await.status, 401);
+    let r = post(auth).await;
+    assert_eq!((r.status, r.queued.len()), (200, 1), "{r:?}");
+    assert_eq!(r.queued[0].invoice_id, second);
+    run_until_empty(&services, &mut rx, |_, _| {}).await;
+    assert_eq!(ns.records("customerPayment").len(), 2);
+}
