@@ -109,23 +109,33 @@ pub(crate) async fn start(
         shutdown_tx,
         task: Mutex::new(None),
     });
-    let task = tokio::spawn(accept_loop(inner.clone(), listener, shutdown_rx));
+    let served = inner.clone();
+    let task = tokio::spawn(accept_loop(
+        listener,
+        shutdown_rx,
+        move |stream, peer, stop| serve_connection(served.clone(), stream, peer, stop),
+    ));
     *inner.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
     tracing::info!(base_url = %inner.base_url, "Maxio billing simulator listening");
     Ok(inner)
 }
 
-async fn accept_loop(
-    inner: Arc<Inner>,
+/// Accepts connections until shutdown, each served by `serve`, then drains them (briefly):
+/// shared by the Maxio and Chargebee servers.
+pub(crate) async fn accept_loop<F, Fut>(
     listener: TcpListener,
     mut shutdown: watch::Receiver<bool>,
-) {
+    serve: F,
+) where
+    F: Fn(TcpStream, SocketAddr, watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(inner.clone(), stream, peer, shutdown.clone()));
+                    connections.spawn(serve(stream, peer, shutdown.clone()));
                 }
                 Err(e) => {
                     // Typically out of file descriptors; back off instead of spinning.

@@ -8,7 +8,6 @@ use std::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex, PoisonError,
     },
-    time::Duration,
 };
 
 use base64::Engine as _;
@@ -22,15 +21,12 @@ use subtle::ConstantTimeEq;
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
-    task::{JoinHandle, JoinSet},
+    task::JoinHandle,
 };
 
 use super::{render_event, Shared};
 
 type Resp = Response<Full<Bytes>>;
-
-/// How long `shutdown` waits for in-flight requests before cutting connections.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The events list's page size when `limit` is not given, and its maximum.
 const DEFAULT_LIMIT: usize = 10;
@@ -70,40 +66,17 @@ pub(super) async fn start(shared: Arc<Shared>) -> std::io::Result<Server> {
         shared,
         in_flight: AtomicUsize::new(0),
     });
-    let task = tokio::spawn(accept_loop(ctx, listener, shutdown_rx));
+    let task = tokio::spawn(crate::server::accept_loop(
+        listener,
+        shutdown_rx,
+        move |stream, peer, stop| serve_connection(ctx.clone(), stream, peer, stop),
+    ));
     tracing::info!(%origin, "Chargebee simulator listening");
     Ok(Server {
         origin,
         shutdown_tx,
         task: Mutex::new(Some(task)),
     })
-}
-
-async fn accept_loop(ctx: Arc<Ctx>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(ctx.clone(), stream, peer, shutdown.clone()));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        connections.abort_all();
-    }
 }
 
 async fn serve_connection(
