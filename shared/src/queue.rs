@@ -29,7 +29,16 @@ pub struct SyncMessage {
     pub dedup_id: String,
 }
 
+/// A message whose invoice id starts with this carries a customer change rather than an
+/// invoice: "keep the NetSuite customer in step" (no billing invoice id contains a colon).
+pub const CUSTOMER_SUBJECT: &str = "customer:";
+
 impl SyncMessage {
+    /// The billing customer of a customer-change message.
+    pub fn customer_id(&self) -> Option<&str> {
+        self.invoice_id.strip_prefix(CUSTOMER_SUBJECT)
+    }
+
     /// Messages of one invoice are processed in order, one at a time.
     pub fn group_id(&self) -> String {
         format!("{}:{}", self.tenant, self.invoice_id)

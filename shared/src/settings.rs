@@ -63,6 +63,53 @@ pub struct ItemSettings {
     pub tax_item: ItemRef,
     /// The non-posting "Advanced Billing Discount" discount item.
     pub discount_item: NsId,
+    /// Create a NetSuite item for a billed catalog entry no mapping names (Chargebee's item
+    /// mapping); `None` means an unmapped line is an error to fix in the mapping.
+    #[serde(default)]
+    pub create_missing: Option<ItemCreation>,
+}
+
+/// How billsync creates NetSuite items from billing catalog entries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemCreation {
+    /// `non_inventory` or `service`: items billsync creates never ship from stock.
+    #[serde(rename = "type")]
+    pub item_type: ItemType,
+    /// Income account when the entry has no accounting code.
+    pub income_account: Option<NsId>,
+    pub tax_schedule: Option<NsId>,
+    /// Accounting category 1 value -> NetSuite class.
+    #[serde(default)]
+    pub classes: BTreeMap<String, NsId>,
+    /// Accounting category 2 value -> NetSuite location.
+    #[serde(default)]
+    pub locations: BTreeMap<String, NsId>,
+    /// Accounting category 3 value -> NetSuite department.
+    #[serde(default)]
+    pub departments: BTreeMap<String, NsId>,
+    /// Accounting category 4 value -> NetSuite revenue recognition rule.
+    #[serde(default)]
+    pub revenue_rules: BTreeMap<String, NsId>,
+}
+
+/// Where class, department and location of a transaction come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingLevel {
+    /// The tenant's `transactions.class/department/location` on every document.
+    #[default]
+    Document,
+    /// The billing customer's custom fields named in `transactions.customer_tracking`, falling
+    /// back to the document values.
+    Customer,
+}
+
+/// Billing customer custom fields (e.g. Chargebee `cf_ns_class`) that hold NetSuite ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerTracking {
+    pub class: Option<String>,
+    pub department: Option<String>,
+    pub location: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +168,9 @@ pub struct Prefixes {
     pub entity_id: Option<String>,
     pub tran_id: Option<String>,
     pub external_id: Option<String>,
+    /// Before the item name and external id of items billsync creates.
+    #[serde(default)]
+    pub item: Option<String>,
 }
 
 /// Everything one tenant configured.
@@ -163,6 +213,12 @@ pub struct TenantSettings {
     pub gateway_accounts: BTreeMap<String, NsId>,
     /// Send billing's tax on the transaction (`taxDetailsOverride`) instead of NetSuite's.
     pub tax_override: bool,
+    pub tracking: TrackingLevel,
+    pub customer_tracking: CustomerTracking,
+    /// Billing tax name -> NetSuite tax code, set on each taxed line with `isTaxable`.
+    pub tax_codes: BTreeMap<String, NsId>,
+    /// Tax code for untaxed lines when `tax_codes` is used.
+    pub untaxed_code: Option<NsId>,
     /// ISO currency code -> NetSuite currency internal id. Empty for a single-currency
     /// account: then no currency is sent and NetSuite uses the customer's.
     pub currencies: BTreeMap<String, NsId>,
@@ -320,6 +376,15 @@ impl Reader<'_> {
         })
     }
 
+    fn id_map(&mut self, v: Option<&Value>, at: &str) -> BTreeMap<String, NsId> {
+        let Some(m) = self.object(v, at) else {
+            return BTreeMap::new();
+        };
+        m.iter()
+            .filter_map(|(k, v)| Some((k.clone(), self.id_value(v, &format!("{at}.{k}"))?)))
+            .collect()
+    }
+
     fn item_map(&mut self, v: Option<&Value>, at: &str) -> BTreeMap<String, ItemRef> {
         let Some(m) = self.object(v, at) else {
             return BTreeMap::new();
@@ -457,6 +522,7 @@ impl TenantSettings {
                     "other_default",
                     "tax_item",
                     "discount_item",
+                    "create_missing",
                 ],
             );
             let products = r.item_map(items.get("products"), "items.products");
@@ -474,6 +540,47 @@ impl TenantSettings {
                 r.item_ref(items.get("tax_item"), "items.tax_item")
             };
             let discount_item = r.required_id(items, "discount_item", "items.");
+            let create_missing = r
+                .object(items.get("create_missing"), "items.create_missing")
+                .map(|m| {
+                    let at = "items.create_missing";
+                    r.unknown_keys(
+                        m,
+                        at,
+                        &[
+                            "type",
+                            "income_account",
+                            "tax_schedule",
+                            "classes",
+                            "locations",
+                            "departments",
+                            "revenue_rules",
+                        ],
+                    );
+                    let item_type = match m.get("type") {
+                        None | Some(Value::Null) => ItemType::NonInventory,
+                        Some(v) => match serde_json::from_value::<ItemType>(v.clone()) {
+                            Ok(t @ (ItemType::NonInventory | ItemType::Service)) => t,
+                            _ => {
+                                r.problems.push(format!(
+                                    "`{at}.type` is {v}; billsync creates only non_inventory or service items"
+                                ));
+                                ItemType::NonInventory
+                            }
+                        },
+                    };
+                    ItemCreation {
+                        item_type,
+                        income_account: r.id(m, "income_account", "items.create_missing."),
+                        tax_schedule: r.id(m, "tax_schedule", "items.create_missing."),
+                        classes: r.id_map(m.get("classes"), "items.create_missing.classes"),
+                        locations: r.id_map(m.get("locations"), "items.create_missing.locations"),
+                        departments: r
+                            .id_map(m.get("departments"), "items.create_missing.departments"),
+                        revenue_rules: r
+                            .id_map(m.get("revenue_rules"), "items.create_missing.revenue_rules"),
+                    }
+                });
 
             // invoices
             let inv = r.object(root.get("invoices"), "invoices").unwrap_or(&empty);
@@ -574,6 +681,10 @@ impl TenantSettings {
                     "terms",
                     "exchange_rate",
                     "tax_override",
+                    "tracking",
+                    "customer_tracking",
+                    "tax_codes",
+                    "untaxed_code",
                 ],
             );
             let sales_order_form = r.id(tx, "sales_order_form", "transactions.");
@@ -590,14 +701,52 @@ impl TenantSettings {
                 ExchangeRate::NetSuite,
             );
             let tax_override = r.bool(tx, "tax_override", "transactions.", false);
+            let tracking = r.enum_value(
+                tx,
+                "tracking",
+                "transactions.",
+                "document, customer",
+                TrackingLevel::Document,
+            );
+            let customer_tracking = match r.object(
+                tx.get("customer_tracking"),
+                "transactions.customer_tracking",
+            ) {
+                Some(m) => {
+                    let at = "transactions.customer_tracking.";
+                    r.unknown_keys(
+                        m,
+                        "transactions.customer_tracking",
+                        &["class", "department", "location"],
+                    );
+                    CustomerTracking {
+                        class: r.string(m, "class", at),
+                        department: r.string(m, "department", at),
+                        location: r.string(m, "location", at),
+                    }
+                }
+                None => CustomerTracking::default(),
+            };
+            if tracking == TrackingLevel::Customer
+                && customer_tracking == CustomerTracking::default()
+            {
+                r.problems.push("`transactions.tracking` is customer: name the customer fields in `transactions.customer_tracking` (class, department, location)".into());
+            }
+            let tax_codes = r.id_map(tx.get("tax_codes"), "transactions.tax_codes");
+            let untaxed_code = r.id(tx, "untaxed_code", "transactions.");
 
             // prefixes
             let pre = r.object(root.get("prefixes"), "prefixes").unwrap_or(&empty);
-            r.unknown_keys(pre, "prefixes", &["entity_id", "tran_id", "external_id"]);
+            r.unknown_keys(
+                pre,
+                "prefixes",
+                &["entity_id", "tran_id", "external_id", "item"],
+            );
             let prefixes = Prefixes {
                 entity_id: r.string(pre, "entity_id", "prefixes."),
                 tran_id: r.string(pre, "tran_id", "prefixes."),
                 external_id: r.string(pre, "external_id", "prefixes."),
+                item: r.string(pre, "item", "prefixes."),
             };
             if let Some(p) = &prefixes.external_id {
                 if !p
@@ -699,6 +848,7 @@ impl TenantSettings {
                         other_default,
                         tax_item: tax_item?,
                         discount_item: discount_item?,
+                        create_missing,
                     },
                     skip_zero_dollar,
                     subscription_groups: groups,
@@ -721,6 +871,10 @@ impl TenantSettings {
                     netsuite_concurrency,
                     gateway_accounts,
                     tax_override,
+                    tracking,
+                    customer_tracking,
+                    tax_codes,
+                    untaxed_code,
                     currencies,
                 })
             })()
@@ -755,6 +909,7 @@ impl TenantSettings {
                 "other_default": self.items.other_default.as_ref().map(item),
                 "tax_item": item(&self.items.tax_item),
                 "discount_item": self.items.discount_item,
+                "create_missing": self.items.create_missing,
             },
             "invoices": {
                 "skip_zero_dollar": self.skip_zero_dollar,
@@ -778,6 +933,10 @@ impl TenantSettings {
                 "terms": self.terms,
                 "exchange_rate": self.exchange_rate,
                 "tax_override": self.tax_override,
+                "tracking": self.tracking,
+                "customer_tracking": self.customer_tracking,
+                "tax_codes": self.tax_codes,
+                "untaxed_code": self.untaxed_code,
             },
             "prefixes": self.prefixes,
             "custom_fields": self.custom_fields,

@@ -35,7 +35,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::describe;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
-use crate::settings::TenantSettings;
+use crate::settings::{ItemRef, TenantSettings};
 use crate::store::{CustomerLink, Store, StoreError, StoreResult};
 
 // The table's schema; `template.yaml` declares exactly these.
@@ -77,6 +77,7 @@ pub const CURSOR_VALUE: &str = "value";
 const TENANT_PREFIX: &str = "TENANT#";
 const CONFIG: &str = "CONFIG";
 const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+const ITEM_PREFIX: &str = "ITEM#";
 const INVOICE_PREFIX: &str = "INVOICE#";
 const CURSOR_PREFIX: &str = "CURSOR#";
 const WEBHOOK_PREFIX: &str = "WEBHOOK#";
@@ -335,6 +336,20 @@ impl Store for DynamoStore {
         link: &CustomerLink,
     ) -> StoreResult<()> {
         let mut item = key(tenant_pk(tenant), format!("{CUSTOMER_PREFIX}{billing_id}"));
+        item.insert(LINK.into(), s(encode(link)?));
+        self.put(item).await
+    }
+
+    async fn item_link(&self, tenant: &str, entry_id: &str) -> StoreResult<Option<ItemRef>> {
+        let sk = format!("{ITEM_PREFIX}{entry_id}");
+        let Some(item) = self.get(tenant_pk(tenant), sk).await? else {
+            return Ok(None);
+        };
+        decode("item link", string(&item, LINK, "item link")?).map(Some)
+    }
+
+    async fn put_item_link(&self, tenant: &str, entry_id: &str, link: &ItemRef) -> StoreResult<()> {
+        let mut item = key(tenant_pk(tenant), format!("{ITEM_PREFIX}{entry_id}"));
         item.insert(LINK.into(), s(encode(link)?));
         self.put(item).await
     }

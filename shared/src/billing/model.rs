@@ -6,6 +6,7 @@
 //! become decimals by the currency's exponent. Rounding to cents happens in one place,
 //! [`to_cents`], and only where NetSuite needs cents.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -109,6 +110,9 @@ pub struct Customer {
     pub currency: Option<String>,
     pub billing_address: Option<Address>,
     pub shipping_address: Option<Address>,
+    /// The source's custom fields (Chargebee `cf_*`), for customer-level tracking.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, String>,
 }
 
 impl Customer {
@@ -180,6 +184,10 @@ pub struct Line {
     pub tax_included: bool,
     pub period_start: Option<NaiveDate>,
     pub period_end: Option<NaiveDate>,
+    /// Where the source keeps the line's catalog entry (Chargebee's `entity_type`, e.g.
+    /// `plan_item_price`), when it says.
+    #[serde(default)]
+    pub entity_type: Option<String>,
 }
 
 /// A discount on the invoice, with its split over lines.
@@ -305,6 +313,10 @@ pub struct Invoice {
     pub refunds: Vec<Refund>,
     pub credits: Vec<AppliedCredit>,
     pub totals: Totals,
+    /// Credit notes the source read together with the invoice (Chargebee), so the flow does
+    /// not read them again; empty when the source reads them on demand.
+    #[serde(default)]
+    pub credit_notes: Vec<CreditNote>,
 }
 
 /// Where a credit note went.
@@ -368,6 +380,12 @@ pub struct CatalogEntry {
     pub accounting_code: Option<String>,
     /// Maxio's item category, e.g. "Physical Goods".
     pub category: Option<String>,
+    /// Stock-keeping unit (Chargebee's `accounting_detail.sku`): preferred as the item's name.
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Chargebee's accounting categories 1-4: class, location, department, revenue rule.
+    #[serde(default)]
+    pub accounting_categories: [Option<String>; 4],
 }
 
 /// One figure that does not add up.
@@ -569,6 +587,7 @@ mod tests {
             tax_included: false,
             period_start: None,
             period_end: None,
+            entity_type: None,
         }
     }
 
@@ -620,6 +639,7 @@ mod tests {
                 due: dec!(121.78),
                 ..Default::default()
             },
+            credit_notes: vec![],
         }
     }
 

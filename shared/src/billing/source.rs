@@ -6,7 +6,7 @@ use futures::TryStreamExt;
 
 use super::chargebee::client::{ChargebeeClient, ChargebeeError};
 use super::maxio::client::{MaxioClient, MaxioError};
-use super::model::{Consolidation, CreditNote, Invoice, Source};
+use super::model::{CatalogEntry, Consolidation, CreditNote, Customer, Invoice, Line, Source};
 
 /// A billing read that failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,7 +38,19 @@ impl BillingSource for ChargebeeClient {
     }
 
     async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {
-        Ok(self.credit_notes_of(&invoice.uid).await?)
+        // Read together with the invoice (see `ChargebeeClient::invoice`).
+        Ok(invoice.credit_notes.clone())
+    }
+
+    async fn customer(&self, id: &str) -> Result<Customer, SourceError> {
+        Ok(ChargebeeClient::customer(self, id).await?)
+    }
+
+    async fn catalog_entry(&self, line: &Line) -> Result<Option<CatalogEntry>, SourceError> {
+        match (line.entity_type.as_deref(), line.price_point_id.as_deref()) {
+            (Some(kind), Some(id)) => Ok(self.catalog_entry(kind, id).await?),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -60,6 +72,13 @@ pub trait BillingSource: Send + Sync {
     async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError>;
     /// Credit notes that concern this invoice: applied to it, or raised against it (refunds).
     async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError>;
+    /// The catalog entry a line was billed from, for creating its NetSuite item; `None` when
+    /// the line has none or the source does not offer it.
+    async fn catalog_entry(&self, _line: &Line) -> Result<Option<CatalogEntry>, SourceError> {
+        Ok(None)
+    }
+    /// A customer as billing holds it now.
+    async fn customer(&self, id: &str) -> Result<Customer, SourceError>;
 }
 
 /// Replaces an invoice's per-line discount and tax shares by their cent allocation against the
@@ -105,6 +124,10 @@ impl BillingSource for MaxioClient {
             }
         }
         Ok(invoice)
+    }
+
+    async fn customer(&self, id: &str) -> Result<Customer, SourceError> {
+        Ok(MaxioClient::customer(self, id).await?)
     }
 
     async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {

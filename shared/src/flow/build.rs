@@ -4,12 +4,13 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
+use super::errors::FlowProblem;
 use super::ids::{self, Kind};
 use super::lines::LinePlan;
 use crate::billing::model::{self, CreditNote, Invoice, Payment, Refund};
 use crate::netsuite::records::{
-    Address, AddressBookLine, ApplyLine, CashTransaction, Customer, CustomerCurrency, RecordRef,
-    SalesTransaction, Sublist,
+    Address, AddressBookLine, ApplyLine, CashTransaction, Customer, CustomerCurrency, Item,
+    RecordRef, SalesTransaction, Sublist,
 };
 use crate::settings::{ExchangeRate, NsId, TenantSettings};
 
@@ -135,6 +136,170 @@ pub fn customer(
         settings.site.clone(),
     );
     out
+}
+
+/// The fields of a customer billsync keeps in step after creating it: names, contact details
+/// and the billing address (added to the address book, which keeps the old ones).
+pub fn customer_update(c: &model::Customer, settings: &TenantSettings) -> Customer {
+    Customer {
+        external_id: None,
+        entity_id: None,
+        is_person: None,
+        subsidiary: None,
+        currency: None,
+        ..customer(c, settings, None)
+    }
+}
+
+/// The settings for one customer's documents: with customer-level tracking, class,
+/// department and location come from the billing customer's fields when set there.
+pub fn tracked_settings<'s>(
+    settings: &'s TenantSettings,
+    customer: &model::Customer,
+) -> Result<std::borrow::Cow<'s, TenantSettings>, FlowProblem> {
+    use crate::settings::TrackingLevel;
+    if settings.tracking != TrackingLevel::Customer {
+        return Ok(std::borrow::Cow::Borrowed(settings));
+    }
+    let t = &settings.customer_tracking;
+    let value = |field: &Option<String>, what: &str| -> Result<Option<NsId>, FlowProblem> {
+        let Some(name) = field else { return Ok(None) };
+        match customer.custom_fields.get(name).map(|v| v.trim()) {
+            None | Some("") => Ok(None),
+            Some(v) => NsId::parse(v).map(Some).ok_or_else(|| FlowProblem::Mapping {
+                detail: format!(
+                    "customer {} has `{name}` = `{v}`, not a NetSuite {what} internal id",
+                    customer.id
+                ),
+                fix: format!("Set `{name}` on the billing customer to the internal id of the NetSuite {what}"),
+            }),
+        }
+    };
+    let mut out = settings.clone();
+    if let Some(id) = value(&t.class, "class")? {
+        out.class = Some(id);
+    }
+    if let Some(id) = value(&t.department, "department")? {
+        out.department = Some(id);
+    }
+    if let Some(id) = value(&t.location, "location")? {
+        out.location = Some(id);
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// A short stable digest of a record body, to notice when billing changed what was sent.
+pub fn fingerprint<T: serde::Serialize>(body: &T) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(body).expect("record bodies serialize");
+    let digest = Sha256::digest(&json);
+    digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The invoice fields billing may change after the invoice is posted (Chargebee's "update
+/// invoice details"): PO number, due date, addresses.
+pub fn invoice_update(invoice: &Invoice) -> SalesTransaction {
+    SalesTransaction {
+        other_ref_num: invoice.po_number.clone(),
+        due_date: invoice.due_date,
+        billing_address: invoice
+            .customer
+            .billing_address
+            .as_ref()
+            .map(|a| address(a, display_name(&invoice.customer))),
+        shipping_address: invoice
+            .customer
+            .shipping_address
+            .as_ref()
+            .map(|a| address(a, display_name(&invoice.customer))),
+        ..Default::default()
+    }
+}
+
+/// The credit memo fields billing may change after the note is issued.
+pub fn credit_memo_update(cn: &CreditNote, settings: &TenantSettings) -> SalesTransaction {
+    SalesTransaction {
+        tran_id: tran_id(settings, &cn.number),
+        tran_date: Some(cn.issue_date),
+        memo: Some(match &cn.number {
+            Some(n) => format!("{} credit note {n}", cn.source),
+            None => format!("{} credit note {}", cn.source, cn.uid),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Applies a credit memo to one more invoice (billing allocated the note there).
+pub fn credit_application(invoice_id: &str, amount: Decimal) -> SalesTransaction {
+    SalesTransaction {
+        apply: Some(Sublist::from(vec![ApplyLine {
+            doc: RecordRef::id(invoice_id),
+            apply: true,
+            amount,
+        }])),
+        ..Default::default()
+    }
+}
+
+/// A NetSuite item for a billing catalog entry (Chargebee's item mapping): name and external
+/// id from the SKU, else the name, behind the item prefix; class, location, department and
+/// revenue rule from the accounting categories; the income account given.
+pub fn item(
+    entry: &model::CatalogEntry,
+    settings: &TenantSettings,
+    creation: &crate::settings::ItemCreation,
+    income_account: &NsId,
+) -> Result<Item, FlowProblem> {
+    let base = entry.sku.clone().unwrap_or_else(|| entry.name.clone());
+    let name = match &settings.prefixes.item {
+        Some(p) => format!("{p}{base}"),
+        None => base,
+    };
+    // NetSuite item names hold at most 60 characters.
+    let item_id: String = name.chars().take(60).collect();
+    let category = |i: usize,
+                    map: &std::collections::BTreeMap<String, NsId>,
+                    what: &str,
+                    key: &str| {
+        match &entry.accounting_categories[i] {
+            None => Ok(None),
+            Some(v) => map.get(v).map(|id| Some(RecordRef::id(id.as_str()))).ok_or_else(|| {
+                FlowProblem::Mapping {
+                    detail: format!(
+                        "catalog entry `{}` has accounting category {} `{v}`, which names no NetSuite {what}",
+                        entry.id,
+                        i + 1
+                    ),
+                    fix: format!("Add `\"{v}\": \"<internal id>\"` to items.create_missing.{key} in the tenant settings"),
+                }
+            }),
+        }
+    };
+    let revenue_rule = category(
+        3,
+        &creation.revenue_rules,
+        "revenue recognition rule",
+        "revenue_rules",
+    )?;
+    let mut out = Item {
+        external_id: Some(ids::item(settings, &item_id)),
+        item_id: Some(item_id),
+        display_name: Some(entry.name.clone()),
+        sales_description: entry.description.clone(),
+        subsidiary: settings
+            .subsidiary
+            .as_ref()
+            .map(|s| Sublist::from(vec![RecordRef::id(s.as_str())])),
+        income_account: Some(RecordRef::id(income_account.as_str())),
+        tax_schedule: reference(&creation.tax_schedule),
+        class: category(0, &creation.classes, "class", "classes")?,
+        location: category(1, &creation.locations, "location", "locations")?,
+        department: category(2, &creation.departments, "department", "departments")?,
+        ..Default::default()
+    };
+    out.revenue_recognition_rule = revenue_rule.clone();
+    out.rev_rec_forecast_rule = revenue_rule;
+    Ok(out)
 }
 
 /// The change that links an existing NetSuite customer (found by email) to billing: the
@@ -500,6 +665,7 @@ mod tests {
             refunds: vec![],
             credits: vec![],
             totals: Totals::default(),
+            credit_notes: vec![],
         }
     }
 

@@ -22,6 +22,12 @@ pub enum FlowProblem {
         detail: String,
         retryable: bool,
     },
+    /// A billing value (accounting code or category, a customer's tracking field) has no
+    /// NetSuite counterpart.
+    Mapping {
+        detail: String,
+        fix: String,
+    },
 }
 
 fn entry(
@@ -211,6 +217,15 @@ pub fn from_problem(step: &str, problem: &FlowProblem, now: DateTime<Utc>) -> Er
             format!("No sync flow defined for this invoice: {why}"),
             "billsync could not select a sync flow for the billing invoice.",
             "Check the invoice's kind and the tenant's invoice settings; if they look right, report the invoice.".into(),
+            false,
+            now,
+        ),
+        FlowProblem::Mapping { detail, fix } => entry(
+            step,
+            Some("UNMAPPED_VALUE"),
+            detail.clone(),
+            "A value from billing has no NetSuite counterpart, so the record cannot be built.",
+            format!("{fix}, then retry."),
             false,
             now,
         ),

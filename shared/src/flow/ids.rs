@@ -71,6 +71,33 @@ pub fn customer(settings: &TenantSettings, billing_customer_id: &str) -> String 
     }
 }
 
+/// External id of an item billsync creates: its item name (SKU or catalog name, with the item
+/// prefix). A name with characters external ids do not allow keeps a readable form, other
+/// characters as `-`, followed by a digest of the exact name so two names never collide.
+pub fn item(_settings: &TenantSettings, item_name: &str) -> String {
+    let plain = item_name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if plain && !item_name.is_empty() {
+        return item_name.to_owned();
+    }
+    use sha2::{Digest, Sha256};
+    let slug: String = item_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let digest = Sha256::digest(item_name.as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{slug}-{tag}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

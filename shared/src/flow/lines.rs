@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use crate::billing::model::{to_cents, CreditNote, Invoice, Line, LineKind, Tax};
 use crate::netsuite::records::{ItemLine, RecordRef};
-use crate::settings::{ItemRef, TenantSettings};
+use crate::settings::{ItemRef, NsId, TenantSettings};
 
 /// Why an invoice's lines cannot be posted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,7 +76,10 @@ pub fn allocate(parts: &[Decimal], total: Decimal) -> Result<Vec<Decimal>, Strin
     Ok(shares)
 }
 
-fn item_for<'a>(line: &Line, settings: &'a TenantSettings) -> Result<&'a ItemRef, LineProblem> {
+pub(crate) fn item_for<'a>(
+    line: &Line,
+    settings: &'a TenantSettings,
+) -> Result<&'a ItemRef, LineProblem> {
     let items = &settings.items;
     let by_product = || line.product_id.as_ref().and_then(|p| items.products.get(p));
     let found = match &line.kind {
@@ -101,6 +104,35 @@ fn item_for<'a>(line: &Line, settings: &'a TenantSettings) -> Result<&'a ItemRef
             LineKind::Other(k) => format!("line kind `{k}` (set items.other_default)"),
         },
     })
+}
+
+/// The line's tax code under `transactions.tax_codes`: the code of the billing tax that
+/// taxes the line (its breakouts name the line), or `untaxed_code` for a line with no tax.
+fn tax_code<'a>(
+    line: &Line,
+    taxes: &[Tax],
+    settings: &'a TenantSettings,
+) -> Result<(bool, Option<&'a NsId>), LineProblem> {
+    let uid = line.uid.as_deref();
+    let tax = taxes.iter().find(|t| {
+        t.breakouts
+            .iter()
+            .any(|b| Some(b.line_uid.as_str()) == uid && !b.amount.is_zero())
+    });
+    match tax {
+        None if line.tax.is_zero() => Ok((false, settings.untaxed_code.as_ref())),
+        None => Err(LineProblem::Unmapped {
+            title: line.title.clone(),
+            what: "tax on a line no billing tax names (set transactions.untaxed_code or remove transactions.tax_codes)".into(),
+        }),
+        Some(t) => match settings.tax_codes.get(&t.title) {
+            Some(code) => Ok((true, Some(code))),
+            None => Err(LineProblem::Unmapped {
+                title: line.title.clone(),
+                what: format!("tax `{}` (add it to transactions.tax_codes)", t.title),
+            }),
+        },
+    }
 }
 
 /// Builds the NetSuite item lines for `invoice` under `settings`.
@@ -191,6 +223,11 @@ fn plan(
             settings.custom_fields.line_tax.clone(),
             serde_json::json!(tax.to_string()),
         );
+        if !settings.tax_codes.is_empty() {
+            let (taxable, code) = tax_code(line, doc_taxes, settings)?;
+            out.is_taxable = Some(taxable);
+            out.tax_code = code.map(|c| RecordRef::id(c.as_str()));
+        }
         if let (Some(rr), Some(start), Some(end)) = (
             &settings.revenue_recognition,
             line.period_start,

@@ -10,13 +10,13 @@ use chrono::{DateTime, Duration, Utc};
 use super::build::{self, Scope};
 use super::errors::{self, FlowProblem};
 use super::ids;
-use super::lines::{plan_credit_lines, plan_lines};
+use super::lines::{item_for, plan_credit_lines, plan_lines};
 use super::state::{ErrorEntry, FlowState, FlowStatus, Versioned};
-use crate::billing::model::{CreditNote, Invoice};
+use crate::billing::model::{CatalogEntry, CreditNote, Invoice, Line, LineKind};
 use crate::billing::source::BillingSource;
 use crate::netsuite::records::{RecordType, SalesTransaction};
 use crate::netsuite::{GetOptions, NetSuiteClient, NetSuiteError, RecordKey};
-use crate::settings::{CustomerMatch, NsId, TenantSettings};
+use crate::settings::{CustomerMatch, ItemCreation, ItemRef, NsId, TenantSettings};
 use crate::store::{CustomerLink, Store, StoreError};
 
 /// What one run of an invoice's flow came to.
@@ -207,6 +207,16 @@ impl Engine<'_> {
         invoice
             .validate()
             .map_err(|e| Self::problem("check invoice totals", FlowProblem::Inconsistent(e)))?;
+        let mut effective = build::tracked_settings(settings, &invoice.customer)
+            .map_err(|p| Self::problem("map tracking categories", p))?;
+        let catalog_lines: Vec<&Line> = invoice
+            .lines
+            .iter()
+            .chain(invoice.credit_notes.iter().flat_map(|cn| cn.lines.iter()))
+            .collect();
+        self.ensure_items(run, &catalog_lines, &mut effective)
+            .await?;
+        let settings: &TenantSettings = &effective;
         let lines = plan_lines(&invoice, settings)
             .map_err(|p| Self::problem("map invoice lines", FlowProblem::Lines(p)))?;
         let currency = settings
@@ -359,6 +369,15 @@ impl Engine<'_> {
             Vec::new()
         };
         for cn in &notes {
+            // A note raised against another invoice and allocated here belongs to that
+            // invoice's flow; this one only adds itself to the memo's apply list.
+            let foreign = !cn.origin_invoice_uids.is_empty()
+                && !cn.origin_invoice_uids.contains(&invoice.uid);
+            if foreign {
+                self.apply_foreign_credit(run, cn, &invoice.uid, &invoice_id)
+                    .await?;
+                continue;
+            }
             if run.state.credit_memos.contains_key(&cn.uid) {
                 continue;
             }
@@ -377,6 +396,10 @@ impl Engine<'_> {
                 .await
                 .map_err(|e| Self::failed("create credit memo", &e))?;
             run.state.credit_memos.insert(cn.uid.clone(), id.clone());
+            run.state.credit_memo_fingerprints.insert(
+                cn.uid.clone(),
+                build::fingerprint(&build::credit_memo_update(cn, settings)),
+            );
             self.remember(run, RecordType::CreditMemo, &id).await?;
         }
 
@@ -410,7 +433,242 @@ impl Engine<'_> {
             run.state.refunds.insert(r.id.clone(), id.clone());
             self.remember(run, RecordType::CustomerRefund, &id).await?;
         }
+
+        self.follow_updates(run, &invoice, &invoice_id, &notes, settings)
+            .await
+    }
+
+    /// Billing changed a posted document (Chargebee "update invoice details", a credit note
+    /// re-dated): patch the NetSuite record billsync made. A digest of the fields as last
+    /// written tells; flows from before digests were kept take the current one as written.
+    async fn follow_updates(
+        &self,
+        run: &mut Run<'_>,
+        invoice: &Invoice,
+        invoice_id: &str,
+        notes: &[CreditNote],
+        settings: &TenantSettings,
+    ) -> Result<(), Stop> {
+        let header = build::invoice_update(invoice);
+        let digest = build::fingerprint(&header);
+        match &run.state.header_fingerprint {
+            Some(old) if *old != digest => {
+                self.netsuite
+                    .patch(
+                        RecordType::Invoice,
+                        &RecordKey::id(invoice_id),
+                        &header,
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Self::failed("update invoice", &e))?;
+                tracing::info!(invoice = %invoice.uid, netsuite_id = %invoice_id, "invoice updated from billing");
+                run.state.header_fingerprint = Some(digest);
+            }
+            Some(_) => {}
+            None => run.state.header_fingerprint = Some(digest),
+        }
+        for cn in notes {
+            let Some(memo_id) = run.state.credit_memos.get(&cn.uid).cloned() else {
+                continue;
+            };
+            let body = build::credit_memo_update(cn, settings);
+            let digest = build::fingerprint(&body);
+            match run.state.credit_memo_fingerprints.get(&cn.uid) {
+                Some(old) if *old != digest => {
+                    self.netsuite
+                        .patch(RecordType::CreditMemo, &RecordKey::id(&memo_id), &body, &[])
+                        .await
+                        .map_err(|e| Self::failed("update credit memo", &e))?;
+                }
+                Some(_) => continue,
+                None => {}
+            }
+            run.state
+                .credit_memo_fingerprints
+                .insert(cn.uid.clone(), digest);
+        }
         Ok(())
+    }
+
+    /// Adds this invoice to the apply list of a credit memo made for another invoice's credit
+    /// note. Waits (parked) until that memo exists.
+    async fn apply_foreign_credit(
+        &self,
+        run: &mut Run<'_>,
+        cn: &CreditNote,
+        invoice_uid: &str,
+        invoice_id: &str,
+    ) -> Result<(), Stop> {
+        if run.state.credit_applications.contains_key(&cn.uid) {
+            return Ok(());
+        }
+        let amount: rust_decimal::Decimal = cn
+            .applications
+            .iter()
+            .filter(|a| a.invoice_uid == invoice_uid)
+            .map(|a| a.amount)
+            .sum();
+        if amount.is_zero() {
+            return Ok(());
+        }
+        let tenant = run.settings.tenant.clone();
+        // The owning flow's record of the memo, else NetSuite's (a flow on another worker).
+        let mut memo_id = None;
+        for origin in &cn.origin_invoice_uids {
+            if let Some(flow) = self.store.flow(&tenant, origin).await? {
+                if let Some(id) = flow.value.credit_memos.get(&cn.uid) {
+                    memo_id = Some(id.clone());
+                    break;
+                }
+            }
+        }
+        if memo_id.is_none() {
+            let external_id = ids::transaction(run.settings, ids::Kind::CreditMemo, &cn.uid);
+            memo_id = self
+                .netsuite
+                .find_id_by_external_id(RecordType::CreditMemo, &external_id)
+                .await
+                .map_err(|e| Self::failed("find credit memo", &e))?;
+        }
+        let Some(memo_id) = memo_id else {
+            return Err(Stop::Waiting(
+                FlowStatus::Parked,
+                format!(
+                    "credit note {} waits for its invoice {} to reach NetSuite",
+                    cn.uid,
+                    cn.origin_invoice_uids.join(", ")
+                ),
+            ));
+        };
+        self.netsuite
+            .patch(
+                RecordType::CreditMemo,
+                &RecordKey::id(&memo_id),
+                &build::credit_application(invoice_id, amount),
+                &[],
+            )
+            .await
+            .map_err(|e| Self::failed("apply credit memo", &e))?;
+        run.state
+            .credit_applications
+            .insert(cn.uid.clone(), memo_id);
+        run.state.updated_at = Utc::now();
+        self.save(run).await?;
+        Ok(())
+    }
+
+    /// NetSuite items for catalog entries no mapping names, created from the billing catalog
+    /// (Chargebee's item mapping) once and remembered; `settings` then maps them.
+    async fn ensure_items(
+        &self,
+        run: &mut Run<'_>,
+        lines: &[&Line],
+        settings: &mut std::borrow::Cow<'_, TenantSettings>,
+    ) -> Result<(), Stop> {
+        let Some(creation) = settings.items.create_missing.clone() else {
+            return Ok(());
+        };
+        let tenant = run.settings.tenant.clone();
+        for line in lines {
+            if !matches!(line.kind, LineKind::Product | LineKind::Component)
+                || item_for(line, settings).is_ok()
+            {
+                continue;
+            }
+            let Some(entry_id) = line.price_point_id.clone() else {
+                continue;
+            };
+            let link = match self.store.item_link(&tenant, &entry_id).await? {
+                Some(link) => link,
+                None => {
+                    let entry = self.billing.catalog_entry(line).await.map_err(|e| {
+                        Self::problem(
+                            "read catalog entry",
+                            FlowProblem::Billing {
+                                detail: e.message,
+                                retryable: e.retryable,
+                            },
+                        )
+                    })?;
+                    // No catalog entry: the line stays unmapped and planning reports it.
+                    let Some(entry) = entry else { continue };
+                    let income = self.income_account(&entry, &creation).await?;
+                    let body = build::item(&entry, settings, &creation, &income)
+                        .map_err(|p| Self::problem("create item", p))?;
+                    let kind = creation.item_type.record_type();
+                    let id = self
+                        .netsuite
+                        .create(kind, &body)
+                        .await
+                        .map_err(|e| Self::failed("create item", &e))?;
+                    run.created.push((kind, id.clone()));
+                    let link = ItemRef {
+                        id: NsId::parse(&id).ok_or_else(|| {
+                            Self::problem(
+                                "create item",
+                                FlowProblem::NoFlow(format!("NetSuite gave item id `{id}`")),
+                            )
+                        })?,
+                        item_type: creation.item_type,
+                    };
+                    self.store.put_item_link(&tenant, &entry_id, &link).await?;
+                    link
+                }
+            };
+            let s = settings.to_mut();
+            s.items.products.insert(entry_id.clone(), link.clone());
+            s.items.components.insert(entry_id, link);
+        }
+        Ok(())
+    }
+
+    /// The income account for a new item: the NetSuite account whose number or name is the
+    /// entry's accounting code, else the configured default.
+    async fn income_account(
+        &self,
+        entry: &CatalogEntry,
+        creation: &ItemCreation,
+    ) -> Result<NsId, Stop> {
+        let step = "find income account";
+        if let Some(code) = &entry.accounting_code {
+            let q = format!(
+                "SELECT id FROM account WHERE acctnumber = {code} OR LOWER(accountsearchdisplaynamecopy) = LOWER({code}) OR LOWER(accountsearchdisplayname) = LOWER({code}) ORDER BY id",
+                code = sql_text(code)
+            );
+            let rows = self
+                .netsuite
+                .suiteql_page(&q, 2, 0)
+                .await
+                .map_err(|e| Self::failed(step, &e))?;
+            let found = rows
+                .items
+                .first()
+                .and_then(|r| r.get("id"))
+                .and_then(|v| v.as_str())
+                .and_then(NsId::parse);
+            return found.ok_or_else(|| {
+                Self::problem(
+                    step,
+                    FlowProblem::Mapping {
+                        detail: format!(
+                            "catalog entry `{}` has accounting code `{code}`, and no NetSuite account has that number or name",
+                            entry.id
+                        ),
+                        fix: "Create the account in NetSuite or correct the accounting code in billing".into(),
+                    },
+                )
+            });
+        }
+        creation.income_account.clone().ok_or_else(|| {
+            Self::problem(
+                step,
+                FlowProblem::Mapping {
+                    detail: format!("catalog entry `{}` has no accounting code", entry.id),
+                    fix: "Give the entry an accounting code in billing, or set items.create_missing.income_account".into(),
+                },
+            )
+        })
     }
 
     /// The NetSuite customer for the invoice's billing customer: the stored link; else the
@@ -426,6 +684,7 @@ impl Engine<'_> {
         let tenant = settings.tenant.as_str();
         let billing = &invoice.customer;
         let step = "find or create customer";
+        let current = build::fingerprint(&build::customer_update(billing, settings));
         let mut link = self.store.customer(tenant, &billing.id).await?;
         if link.is_none() {
             let external_id = ids::customer(settings, &billing.id);
@@ -477,6 +736,7 @@ impl Engine<'_> {
             let new_link = CustomerLink {
                 netsuite_id: id,
                 currencies,
+                fingerprint: Some(current.clone()),
             };
             self.store
                 .put_customer(tenant, &billing.id, &new_link)
@@ -484,6 +744,8 @@ impl Engine<'_> {
             link = Some(new_link);
         }
         let mut link = link.expect("set above");
+        self.follow_customer(tenant, billing, &mut link, &current, settings)
+            .await?;
         if let Some(cur) = currency {
             if !link
                 .currencies
@@ -505,6 +767,77 @@ impl Engine<'_> {
         }
         run.state.customer_id = Some(link.netsuite_id.clone());
         Ok(link.netsuite_id)
+    }
+}
+
+impl Engine<'_> {
+    /// Keeps a linked NetSuite customer in step with billing: patches it when the billing
+    /// customer changed since it was last written (links from before digests were kept take
+    /// the current one as written).
+    async fn follow_customer(
+        &self,
+        tenant: &str,
+        billing: &crate::billing::model::Customer,
+        link: &mut CustomerLink,
+        current: &str,
+        settings: &TenantSettings,
+    ) -> Result<(), Stop> {
+        match link.fingerprint.as_deref() {
+            Some(old) if old == current => return Ok(()),
+            Some(_) => {
+                self.netsuite
+                    .patch(
+                        RecordType::Customer,
+                        &RecordKey::id(&link.netsuite_id),
+                        &build::customer_update(billing, settings),
+                        &[],
+                    )
+                    .await
+                    .map_err(|e| Self::failed("update customer", &e))?;
+                tracing::info!(customer = %billing.id, netsuite_id = %link.netsuite_id, "customer updated from billing");
+            }
+            None => {}
+        }
+        link.fingerprint = Some(current.to_owned());
+        self.store.put_customer(tenant, &billing.id, link).await?;
+        Ok(())
+    }
+
+    /// A billing customer changed (Chargebee `customer_changed`): update the NetSuite customer
+    /// billsync links it to. A customer with no link yet is created with its first invoice.
+    /// Returns the NetSuite id when there was a record to keep in step.
+    pub async fn sync_customer(
+        &self,
+        settings: &TenantSettings,
+        customer_id: &str,
+    ) -> Result<Result<Option<String>, ErrorEntry>, EngineError> {
+        let tenant = settings.tenant.as_str();
+        let Some(mut link) = self.store.customer(tenant, customer_id).await? else {
+            return Ok(Ok(None));
+        };
+        let billing = match self.billing.customer(customer_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Err(errors::from_problem(
+                    "read customer",
+                    &FlowProblem::Billing {
+                        detail: e.message,
+                        retryable: e.retryable,
+                    },
+                    Utc::now(),
+                )))
+            }
+        };
+        let current = build::fingerprint(&build::customer_update(&billing, settings));
+        match self
+            .follow_customer(tenant, &billing, &mut link, &current, settings)
+            .await
+        {
+            Ok(()) => Ok(Ok(Some(link.netsuite_id))),
+            Err(Stop::Failed(entry)) => Ok(Err(entry)),
+            Err(Stop::Engine(e)) => Err(e),
+            Err(Stop::Waiting(..)) => Ok(Ok(Some(link.netsuite_id))),
+        }
     }
 }
 

@@ -104,6 +104,17 @@ pub struct FlowState {
     /// Billing credit note id -> NetSuite credit memo id.
     #[serde(default)]
     pub credit_memos: BTreeMap<String, String>,
+    /// Credit notes raised against another invoice and applied to this one: billing credit
+    /// note id -> the NetSuite credit memo whose apply list now names this invoice.
+    #[serde(default)]
+    pub credit_applications: BTreeMap<String, String>,
+    /// Digest of the invoice fields billing may change after posting (due date, PO number,
+    /// addresses) as last written to NetSuite.
+    #[serde(default)]
+    pub header_fingerprint: Option<String>,
+    /// Billing credit note id -> digest of its updatable fields as last written.
+    #[serde(default)]
+    pub credit_memo_fingerprints: BTreeMap<String, String>,
     /// Failed attempts since the last success.
     #[serde(default)]
     pub attempts: u32,
@@ -132,6 +143,9 @@ impl FlowState {
             payments: BTreeMap::new(),
             refunds: BTreeMap::new(),
             credit_memos: BTreeMap::new(),
+            credit_applications: BTreeMap::new(),
+            header_fingerprint: None,
+            credit_memo_fingerprints: BTreeMap::new(),
             attempts: 0,
             last_error: None,
             retry_at: None,

@@ -326,6 +326,8 @@ pub struct ItemLine {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tax_code: Option<RecordRef>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub is_taxable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub department: Option<RecordRef>,
     #[serde(rename = "class", skip_serializing_if = "Option::is_none", default)]
     pub class: Option<RecordRef>,
@@ -539,6 +541,10 @@ pub struct Item {
     pub rate: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub tax_schedule: Option<RecordRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub revenue_recognition_rule: Option<RecordRef>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rev_rec_forecast_rule: Option<RecordRef>,
     #[serde(rename = "class", skip_serializing_if = "Option::is_none", default)]
     pub class: Option<RecordRef>,
     #[serde(skip_serializing_if = "Option::is_none", default)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{ServiceError, Services};
 use crate::billing::maxio::webhook::{self, MaxioEvent, WebhookError};
 use crate::billing::model::Source;
+use crate::queue::CUSTOMER_SUBJECT;
 use crate::queue::{Reason, SyncMessage};
 use crate::secrets::TenantSecret;
 
@@ -103,9 +104,10 @@ fn maxio_delivery(
         MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
             Some(SWEEP.to_owned())
         }
-        MaxioEvent::CustomerCreate { .. }
-        | MaxioEvent::CustomerUpdate { .. }
-        | MaxioEvent::Ignored { .. } => None,
+        MaxioEvent::CustomerUpdate { customer_id } => {
+            Some(format!("{CUSTOMER_SUBJECT}{customer_id}"))
+        }
+        MaxioEvent::CustomerCreate { .. } | MaxioEvent::Ignored { .. } => None,
     };
     Ok((delivery.delivery_id, invoice))
 }
@@ -134,7 +136,12 @@ fn chargebee_delivery(
     .map_err(|e| Refusal::Other(e.http_status(), e.to_string()))?;
     let invoice = match delivery.event {
         cb::ChargebeeEvent::Invoice { invoice_id } => Some(invoice_id),
-        cb::ChargebeeEvent::Customer { .. } | cb::ChargebeeEvent::Ignored { .. } => None,
+        // A change to a customer billsync already created updates it; a new customer waits
+        // for its first invoice.
+        cb::ChargebeeEvent::Customer { customer_id } => {
+            Some(format!("{CUSTOMER_SUBJECT}{customer_id}"))
+        }
+        cb::ChargebeeEvent::Ignored { .. } => None,
     };
     Ok((delivery.delivery_id, invoice))
 }

@@ -88,6 +88,20 @@ async fn one(services: &Services, d: &Delivery) -> MessageOutcome {
         store: services.store.as_ref(),
         billing: clients.billing.as_ref(),
     };
+    if let Some(customer_id) = message.customer_id() {
+        return match engine.sync_customer(&settings, customer_id).await {
+            Ok(Ok(updated)) => {
+                tracing::info!(tenant = %message.tenant, customer = %customer_id, netsuite_id = ?updated, "customer change handled");
+                MessageOutcome::Done(None)
+            }
+            Ok(Err(e)) if e.retryable => MessageOutcome::Retry(e.detail),
+            Ok(Err(e)) => {
+                tracing::warn!(tenant = %message.tenant, customer = %customer_id, step = %e.step, cause = %e.cause, "customer change needs a person");
+                MessageOutcome::Done(None)
+            }
+            Err(e) => MessageOutcome::Retry(e.to_string()),
+        };
+    }
     match engine.sync_invoice(&settings, &message.invoice_id).await {
         Ok(outcome) if outcome.retry => MessageOutcome::Retry(
             outcome

@@ -38,6 +38,7 @@ fn flow(uid: &str, minute: u32) -> FlowState {
 pub async fn run<S: Store + 'static>(store: &S) {
     settings_round_trip(store).await;
     customers_round_trip(store).await;
+    item_links_round_trip(store).await;
     flow_versions_are_conditional(store).await;
     flows_by_status_and_counts(store).await;
     cursors(store).await;
@@ -94,6 +95,7 @@ async fn customers_round_trip<S: Store>(store: &S) {
     let mut link = CustomerLink {
         netsuite_id: "107".into(),
         currencies: vec!["USD".into()],
+        fingerprint: Some("c0ffee".into()),
     };
     store.put_customer(&t, "41870213", &link).await.unwrap();
     assert_eq!(
@@ -108,6 +110,27 @@ async fn customers_round_trip<S: Store>(store: &S) {
     );
     assert!(store
         .customer(&tenant("other"), "41870213")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn item_links_round_trip<S: Store>(store: &S) {
+    use crate::netsuite::records::ItemType;
+    use crate::settings::{ItemRef, NsId};
+    let t = tenant("items");
+    assert!(store.item_link(&t, "pro-USD").await.unwrap().is_none());
+    let item = ItemRef {
+        id: NsId::parse("311").unwrap(),
+        item_type: ItemType::NonInventory,
+    };
+    store.put_item_link(&t, "pro-USD", &item).await.unwrap();
+    assert_eq!(
+        store.item_link(&t, "pro-USD").await.unwrap().as_ref(),
+        Some(&item)
+    );
+    assert!(store
+        .item_link(&tenant("other"), "pro-USD")
         .await
         .unwrap()
         .is_none());

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
-use crate::settings::TenantSettings;
+use crate::settings::{ItemRef, TenantSettings};
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
@@ -21,6 +21,10 @@ pub struct CustomerLink {
     /// Currencies already on the NetSuite customer.
     #[serde(default)]
     pub currencies: Vec<String>,
+    /// A digest of the customer fields last written to NetSuite: a change in billing shows
+    /// as a different digest and updates the record.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,10 @@ pub trait Store: Send + Sync {
         billing_id: &str,
         link: &CustomerLink,
     ) -> StoreResult<()>;
+
+    /// The NetSuite item billsync created for a billing catalog entry.
+    async fn item_link(&self, tenant: &str, entry_id: &str) -> StoreResult<Option<ItemRef>>;
+    async fn put_item_link(&self, tenant: &str, entry_id: &str, item: &ItemRef) -> StoreResult<()>;
 
     async fn flow(
         &self,

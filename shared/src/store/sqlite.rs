@@ -12,13 +12,16 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{CustomerLink, Store, StoreError, StoreResult};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
-use crate::settings::TenantSettings;
+use crate::settings::{ItemRef, TenantSettings};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS settings (tenant TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS customers (
     tenant TEXT NOT NULL, billing_id TEXT NOT NULL, link TEXT NOT NULL,
     PRIMARY KEY (tenant, billing_id));
+CREATE TABLE IF NOT EXISTS items (
+    tenant TEXT NOT NULL, entry_id TEXT NOT NULL, item TEXT NOT NULL,
+    PRIMARY KEY (tenant, entry_id));
 CREATE TABLE IF NOT EXISTS flows (
     tenant TEXT NOT NULL, invoice TEXT NOT NULL, version INTEGER NOT NULL,
     status TEXT NOT NULL, updated_at TEXT NOT NULL, state TEXT NOT NULL,
@@ -170,6 +173,36 @@ impl Store for SqliteStore {
                 "INSERT INTO customers (tenant, billing_id, link) VALUES (?1, ?2, ?3)
                  ON CONFLICT (tenant, billing_id) DO UPDATE SET link = excluded.link",
                 params![tenant, id, link],
+            )
+            .map(drop)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn item_link(&self, tenant: &str, entry_id: &str) -> StoreResult<Option<ItemRef>> {
+        let (tenant, id) = (tenant.to_owned(), entry_id.to_owned());
+        let item: Option<String> = self
+            .with(move |c| {
+                c.query_row(
+                    "SELECT item FROM items WHERE tenant = ?1 AND entry_id = ?2",
+                    [&tenant, &id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        item.map(|i| decode("item link", &i)).transpose()
+    }
+
+    async fn put_item_link(&self, tenant: &str, entry_id: &str, item: &ItemRef) -> StoreResult<()> {
+        let (tenant, id, item) = (tenant.to_owned(), entry_id.to_owned(), encode(item));
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO items (tenant, entry_id, item) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, entry_id) DO UPDATE SET item = excluded.item",
+                params![tenant, id, item],
             )
             .map(drop)
             .map_err(unavailable)

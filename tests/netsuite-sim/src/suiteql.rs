@@ -519,6 +519,18 @@ const TRANSACTION_COLUMNS: &[(&str, Kind)] = &[
     ("lastmodifieddate", Kind::Stamp),
 ];
 
+/// SuiteQL's account table: `accountsearchdisplayname` is "<number> <name>" and its `copy`
+/// twin the bare name, as an account list shows them.
+const ACCOUNT_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Number),
+    ("acctnumber", Kind::Text),
+    ("accountsearchdisplayname", Kind::Text),
+    ("accountsearchdisplaynamecopy", Kind::Text),
+    ("fullname", Kind::Text),
+    ("accttype", Kind::Text),
+    ("isinactive", Kind::Text),
+];
+
 const ITEM_COLUMNS: &[(&str, Kind)] = &[
     ("id", Kind::Number),
     ("itemid", Kind::Text),
@@ -532,6 +544,7 @@ fn table_columns(table: &str) -> Option<&'static [(&'static str, Kind)]> {
         "customer" => Some(CUSTOMER_COLUMNS),
         "transaction" => Some(TRANSACTION_COLUMNS),
         "item" => Some(ITEM_COLUMNS),
+        "account" => Some(ACCOUNT_COLUMNS),
         _ => None,
     }
 }
@@ -670,6 +683,35 @@ fn build_rows(store: &Store, table: &str) -> Vec<Row> {
                         ],
                     );
                 }
+            }
+        }
+        "account" => {
+            for (id, r) in store.iter(RecordType::Account) {
+                let name = r
+                    .get("acctName")
+                    .or_else(|| r.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let number = str_field(r, "acctNumber").to_string();
+                let display = if number.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{number} {name}")
+                };
+                push(
+                    id,
+                    ACCOUNT_COLUMNS,
+                    vec![
+                        Some(json!(id)),
+                        get(r, "acctNumber"),
+                        Some(json!(display)),
+                        Some(json!(name)),
+                        Some(json!(name)),
+                        ref_id(r.get("acctType")).map(|t| json!(t)),
+                        Some(flag(r, "isInactive")),
+                    ],
+                );
             }
         }
         _ => {}

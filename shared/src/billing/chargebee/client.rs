@@ -11,7 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{map, wire};
-use crate::billing::model::{CreditNote, Customer, Invoice};
+use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice};
 use crate::retry::RetryPolicy;
 use crate::Secret;
 
@@ -86,6 +86,21 @@ impl ChargebeeError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ChargebeeError::Api { status: 404, .. })
     }
+}
+
+#[derive(Deserialize)]
+struct ItemPriceEnvelope {
+    item_price: wire::ItemPrice,
+}
+
+#[derive(Deserialize)]
+struct PlanEnvelope {
+    plan: wire::LegacyCatalogEntry,
+}
+
+#[derive(Deserialize)]
+struct AddonEnvelope {
+    addon: wire::LegacyCatalogEntry,
 }
 
 #[derive(Deserialize)]
@@ -182,37 +197,8 @@ impl ChargebeeClient {
                 .into())
             }
         };
-        let mut refunds = Vec::new();
-        for cn in inv
-            .issued_credit_notes
-            .iter()
-            .chain(&inv.adjustment_credit_notes)
-        {
-            if let Some(cn_id) = &cn.cn_id {
-                refunds.extend(self.credit_note(cn_id).await?.refunds);
-            }
-        }
-        let mut mapped = map::invoice(&inv, customer, refunds)?;
-        // The invoice lists payments by id only; the transactions carry the references.
-        for p in &mut mapped.payments {
-            let t = self.transaction(&p.id).await?;
-            // Chargebee's mapping: memo = id at gateway, else the reference number.
-            p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
-            p.reference = t.reference_number.clone();
-            p.gateway = t.gateway.clone();
-        }
-        Ok(mapped)
-    }
-
-    /// The credit notes raised against or applied to an invoice.
-    pub async fn credit_notes_of(
-        &self,
-        invoice_id: &str,
-    ) -> Result<Vec<CreditNote>, ChargebeeError> {
-        let e: InvoiceEnvelope = self
-            .get(&format!("invoices/{}", seg(invoice_id)), &[])
-            .await?;
-        let inv = e.invoice;
+        // Every credit note that concerns the invoice, read once: refunds are paid out of the
+        // notes raised against it, and the flow posts them all as credit memos.
         let mut ids: Vec<String> = inv
             .issued_credit_notes
             .iter()
@@ -226,7 +212,56 @@ impl ChargebeeClient {
         for id in ids {
             notes.push(self.credit_note(&id).await?);
         }
-        Ok(notes)
+        let refunds = notes
+            .iter()
+            .filter(|cn| cn.origin_invoice_uids.contains(&inv.id))
+            .flat_map(|cn| cn.refunds.iter().cloned())
+            .collect();
+        let mut mapped = map::invoice(&inv, customer, refunds)?;
+        mapped.credit_notes = notes;
+        // The invoice lists payments by id only; the transactions carry the references.
+        for p in &mut mapped.payments {
+            let t = self.transaction(&p.id).await?;
+            // Chargebee's mapping: memo = id at gateway, else the reference number.
+            p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
+            p.reference = t.reference_number.clone();
+            p.gateway = t.gateway.clone();
+        }
+        Ok(mapped)
+    }
+
+    /// The catalog entry an invoice line names: `entity_type` says where it lives (item prices
+    /// on product catalog 2.0 sites, plans and add-ons on 1.0 sites). `None` for lines of no
+    /// catalog entry (ad-hoc charges, setup fees).
+    pub async fn catalog_entry(
+        &self,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> Result<Option<CatalogEntry>, ChargebeeError> {
+        let id = seg(entity_id);
+        Ok(match entity_type {
+            "plan_item_price" | "addon_item_price" | "charge_item_price" => {
+                let e: ItemPriceEnvelope = self.get(&format!("item_prices/{id}"), &[]).await?;
+                Some(map::item_price(&e.item_price))
+            }
+            "plan" => {
+                let e: PlanEnvelope = self.get(&format!("plans/{id}"), &[]).await?;
+                Some(map::legacy_entry(&e.plan, true))
+            }
+            "addon" => {
+                let e: AddonEnvelope = self.get(&format!("addons/{id}"), &[]).await?;
+                Some(map::legacy_entry(&e.addon, false))
+            }
+            _ => None,
+        })
+    }
+
+    /// The credit notes raised against or applied to an invoice.
+    pub async fn credit_notes_of(
+        &self,
+        invoice_id: &str,
+    ) -> Result<Vec<CreditNote>, ChargebeeError> {
+        Ok(self.invoice(invoice_id).await?.credit_notes)
     }
 
     /// Events from `after` (Unix seconds), oldest first, page by page (`next_offset`).

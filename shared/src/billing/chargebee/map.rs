@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 
 use super::wire;
 use crate::billing::model::{
-    from_minor_units, Address, AppliedCredit, Breakout, Consolidation, CreditApplication,
-    CreditNote, CreditNoteStatus, Customer, Discount, Invoice, InvoiceStatus, Line, LineKind,
-    Payment, PaymentMethod, Refund, Source, Tax, Totals,
+    from_minor_units, Address, AppliedCredit, Breakout, CatalogEntry, CatalogKind, Consolidation,
+    CreditApplication, CreditNote, CreditNoteStatus, Customer, Discount, Invoice, InvoiceStatus,
+    Line, LineKind, Payment, PaymentMethod, Refund, Source, Tax, Totals,
 };
 
 /// A Chargebee record that cannot be expressed in the canonical model.
@@ -78,6 +78,20 @@ pub fn customer(c: &wire::Customer) -> Customer {
         currency: text(&c.preferred_currency_code),
         billing_address: address(&c.billing_address),
         shipping_address: None,
+        custom_fields: c
+            .other
+            .iter()
+            .filter(|(k, _)| k.starts_with("cf_"))
+            .filter_map(|(k, v)| {
+                let value = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), value))
+            })
+            .collect(),
     }
 }
 
@@ -125,6 +139,7 @@ fn lines(items: &[wire::LineItem], currency: &str, tax_inclusive: bool) -> Vec<L
                 tax_included: tax_inclusive,
                 period_start: date(l.date_from),
                 period_end: date(l.date_to),
+                entity_type: text(&l.entity_type),
             }
         })
         .collect()
@@ -277,6 +292,7 @@ pub fn invoice(
             due: m(inv.amount_due),
         },
         discounts,
+        credit_notes: Vec::new(),
         currency,
     })
 }
@@ -353,6 +369,57 @@ pub fn credit_note(cn: &wire::CreditNote) -> Result<CreditNote, MapError> {
         taxes,
         currency,
     })
+}
+
+/// The catalog entry behind an invoice line: an item price, or a 1.0 plan or add-on.
+pub fn item_price(p: &wire::ItemPrice) -> CatalogEntry {
+    let a = p.accounting_detail.clone().unwrap_or_default();
+    catalog_entry(
+        &p.id,
+        p.item_type.as_deref() == Some("plan"),
+        text(&p.name).or_else(|| text(&p.external_name)),
+        text(&p.description).or_else(|| text(&p.external_name)),
+        a,
+    )
+}
+
+pub fn legacy_entry(e: &wire::LegacyCatalogEntry, plan: bool) -> CatalogEntry {
+    catalog_entry(
+        &e.id,
+        plan,
+        text(&e.name).or_else(|| text(&e.invoice_name)),
+        text(&e.description).or_else(|| text(&e.invoice_name)),
+        e.accounting.clone(),
+    )
+}
+
+fn catalog_entry(
+    id: &str,
+    plan: bool,
+    name: Option<String>,
+    description: Option<String>,
+    a: wire::AccountingDetail,
+) -> CatalogEntry {
+    CatalogEntry {
+        kind: if plan {
+            CatalogKind::Product
+        } else {
+            CatalogKind::Component
+        },
+        id: id.to_owned(),
+        handle: None,
+        name: name.unwrap_or_else(|| id.to_owned()),
+        description,
+        accounting_code: text(&a.accounting_code),
+        category: None,
+        sku: text(&a.sku),
+        accounting_categories: [
+            text(&a.accounting_category1),
+            text(&a.accounting_category2),
+            text(&a.accounting_category3),
+            text(&a.accounting_category4),
+        ],
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct Customer {
     pub created_at: Option<i64>,
     pub updated_at: Option<i64>,
     pub deleted: Option<bool>,
+    /// Everything else, among it the site's custom fields (`cf_*`).
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -277,4 +280,43 @@ pub struct EventEntry {
 pub struct EventList {
     pub list: Vec<EventEntry>,
     pub next_offset: Option<String>,
+}
+
+/// Accounting details of a catalog entry: the source of the NetSuite item's name, income
+/// account and tracking categories.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AccountingDetail {
+    pub sku: Option<String>,
+    pub accounting_code: Option<String>,
+    pub accounting_category1: Option<String>,
+    pub accounting_category2: Option<String>,
+    pub accounting_category3: Option<String>,
+    pub accounting_category4: Option<String>,
+}
+
+/// An item price (product catalog 2.0).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ItemPrice {
+    pub id: String,
+    pub item_id: Option<String>,
+    pub item_type: Option<String>,
+    pub name: Option<String>,
+    pub external_name: Option<String>,
+    pub description: Option<String>,
+    pub currency_code: Option<String>,
+    pub accounting_detail: Option<AccountingDetail>,
+}
+
+/// A plan or add-on of product catalog 1.0: the accounting details sit on the record itself.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LegacyCatalogEntry {
+    pub id: String,
+    pub name: Option<String>,
+    pub invoice_name: Option<String>,
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub accounting: AccountingDetail,
 }

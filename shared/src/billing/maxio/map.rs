@@ -107,6 +107,7 @@ fn line(l: &wire::LineItem) -> Line {
         tax_included: l.tax_included.unwrap_or(false),
         period_start: l.period_range_start,
         period_end: l.period_range_end,
+        entity_type: None,
     }
 }
 
@@ -190,6 +191,7 @@ fn customer_from_invoice(inv: &wire::Invoice) -> Customer {
         currency: text(&inv.currency),
         billing_address: address(&inv.billing_address),
         shipping_address: address(&inv.shipping_address),
+        custom_fields: Default::default(),
     }
 }
 
@@ -314,6 +316,7 @@ pub fn invoice(inv: &wire::Invoice) -> Result<Invoice, MapError> {
             refunded: amount(inv.refund_amount),
             due: amount(inv.due_amount),
         },
+        credit_notes: Vec::new(),
     })
 }
 
@@ -424,6 +427,7 @@ pub fn customer(c: &wire::Customer) -> Result<Customer, MapError> {
         currency: None,
         billing_address: (!addr.is_empty()).then_some(addr),
         shipping_address: None,
+        custom_fields: Default::default(),
     })
 }
 
@@ -436,6 +440,8 @@ pub fn product(p: &wire::Product) -> Option<CatalogEntry> {
         description: text(&p.description),
         accounting_code: text(&p.accounting_code),
         category: text(&p.item_category),
+        sku: None,
+        accounting_categories: Default::default(),
     })
 }
 
@@ -448,5 +454,7 @@ pub fn component(c: &wire::Component) -> Option<CatalogEntry> {
         description: text(&c.description),
         accounting_code: text(&c.accounting_code),
         category: text(&c.item_category),
+        sku: None,
+        accounting_categories: Default::default(),
     })
 }
