@@ -1,15 +1,30 @@
 //! A Chargebee API v2 simulator on loopback, for tests.
 //!
 //! It serves the reads a sync makes (`GET /api/v2/invoices/{id}`, `customers/{id}`,
-//! `credit_notes/{id}`, `transactions/{id}` and the `events` list) with the wire shape pinned by
-//! `fixtures/chargebee/`: integer amounts in minor units, Unix-second dates, resources wrapped in
-//! a one-key envelope (`{"invoice": {...}}`), lists as `{"list": [{"event": {...}}],
-//! "next_offset": "..."}`. Unset fields are left out rather than sent as `null`.
+//! `credit_notes/{id}`, `transactions/{id}`, `item_prices/{id}`, `items/{id}` and the `events`
+//! list) with the wire shape pinned by `fixtures/chargebee/`: integer amounts in minor units,
+//! Unix-second dates, resources wrapped in a one-key envelope (`{"invoice": {...}}`), lists as
+//! `{"list": [{"event": {...}}], "next_offset": "..."}`. Unset fields are left out rather than
+//! sent as `null`.
 //!
-//! Records change through billing actions ([`ChargebeeSim::add_invoice`],
-//! [`ChargebeeSim::pay`], [`ChargebeeSim::refund`]); each appends events whose `content` holds
-//! the records as they were right after the action. [`ChargebeeSim::webhook`] renders a stored
-//! event as the JSON body Chargebee would POST, with the endpoint's Basic credentials.
+//! Records change through billing actions; each appends events whose `content` holds the
+//! records as they were right after the action:
+//!
+//! - [`ChargebeeSim::add_customer`], [`ChargebeeSim::add_item_price`]: none;
+//! - [`ChargebeeSim::add_invoice`]: `invoice_generated` (`invoice`);
+//! - [`ChargebeeSim::pay`]: `payment_succeeded` (`invoice`, `transaction`, `customer`);
+//! - [`ChargebeeSim::refund`]: `credit_note_created` (`credit_note`, `customer`), then
+//!   `payment_refunded` (`credit_note`, `customer`, `invoice`, `transaction`);
+//! - [`ChargebeeSim::credit`] (a refundable note allocated to another invoice) and
+//!   [`ChargebeeSim::adjust`] (an adjustment note on its own invoice): `credit_note_created`
+//!   (`credit_note`, `customer`), then `invoice_updated` (`invoice`, `customer`) for the
+//!   invoice the note settled;
+//! - [`ChargebeeSim::update_customer`]: `customer_changed` (`customer`);
+//! - [`ChargebeeSim::update_invoice_details`]: `invoice_updated` (`invoice`, `customer`).
+//!
+//! Every change to a record moves its `updated_at` and `resource_version`.
+//! [`ChargebeeSim::webhook`] renders a stored event as the JSON body Chargebee would POST, with
+//! the endpoint's Basic credentials.
 //!
 //! # Request pipeline
 //! 1. HTTP Basic: the user name must be the API key and the password empty (401
@@ -25,10 +40,16 @@
 //! coupon is spread over the lines pro rata to their amounts (largest remainder); a line's tax is
 //! half-up on `amount − discount_amount` (tax-exclusive) or the part of it above the half-up net
 //! (tax-inclusive); `total = sub_total − discounts + tax` (tax-exclusive) or
-//! `sub_total − discounts` (tax-inclusive); `amount_paid + credits_applied + amount_due = total`.
+//! `sub_total − discounts` (tax-inclusive); `amount_paid + amount_adjusted + credits_applied +
+//! amount_due = total`, where refundable credit notes count in `credits_applied` and adjustment
+//! notes in `amount_adjusted` (see `credits`). A credit note's `amount_allocated +
+//! amount_refunded + amount_available = total`.
 
+mod catalog;
+mod credits;
 mod money;
 mod server;
+mod updates;
 
 use std::{
     collections::BTreeMap,
@@ -130,6 +151,77 @@ pub struct CbInvoice {
     /// the lines pro rata.
     pub coupon: Option<i64>,
     pub po_number: Option<String>,
+    /// Where goods ship; `None` leaves `shipping_address` out. The billing address is the
+    /// customer's.
+    pub shipping_address: Option<CbAddress>,
+}
+
+/// A postal address: a customer's `billing_address`, or an invoice's `billing_address` or
+/// `shipping_address` (the SDK names the fields alike in all three). Empty strings are left
+/// out of the JSON, as unset fields are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CbAddress {
+    pub first_name: String,
+    pub last_name: String,
+    pub company: Option<String>,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub line3: Option<String>,
+    pub city: String,
+    /// The subdivision code without the country prefix (`TX`, not `US-TX`).
+    pub state_code: Option<String>,
+    pub state: Option<String>,
+    pub zip: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// A change to a customer: `None` leaves a field as it is, an empty string clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CbCustomerUpdate {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub vat_number: Option<String>,
+    /// The site's custom fields (`cf_ns_class` -> `Services`), sent by Chargebee as top-level
+    /// string keys of the customer. Every key must start with `cf_`.
+    pub custom_fields: BTreeMap<String, String>,
+    /// Replaces the whole `billing_address`.
+    pub billing_address: Option<CbAddress>,
+}
+
+/// Chargebee's "update invoice details": the fields that may change on an issued invoice
+/// without touching its money. `None` leaves a field as it is; an empty `po_number` clears it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CbInvoiceDetails {
+    pub po_number: Option<String>,
+    pub billing_address: Option<CbAddress>,
+    pub shipping_address: Option<CbAddress>,
+}
+
+/// A price of the product catalog (2.0): what an invoice line's `entity_id` names. Its item
+/// (`item_id`) is created with the first price that names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CbItemPrice {
+    pub id: String,
+    pub item_id: String,
+    /// `plan`, `addon` or `charge`.
+    pub item_type: String,
+    pub name: String,
+    pub external_name: Option<String>,
+    pub description: Option<String>,
+    /// ISO 4217; empty means "USD".
+    pub currency: String,
+    /// Minor units.
+    pub price: i64,
+    pub sku: Option<String>,
+    pub accounting_code: Option<String>,
+    pub accounting_category1: Option<String>,
+    pub accounting_category2: Option<String>,
+    pub accounting_category3: Option<String>,
+    pub accounting_category4: Option<String>,
 }
 
 /// The coupon id every document-level coupon carries.
@@ -153,6 +245,8 @@ struct CbState {
     invoices: BTreeMap<String, Value>,
     credit_notes: BTreeMap<String, Value>,
     transactions: BTreeMap<String, Value>,
+    item_prices: BTreeMap<String, Value>,
+    items: BTreeMap<String, Value>,
     /// Ascending by `occurred_at`; the index is the event's sequence number.
     events: Vec<Event>,
 }
@@ -480,6 +574,9 @@ impl ChargebeeSim {
         if let Some(address) = billing_address {
             invoice["billing_address"] = address;
         }
+        if let Some(address) = &spec.shipping_address {
+            invoice["shipping_address"] = address_json(address);
+        }
         if figures.total == 0 {
             invoice["status"] = json!("paid");
             invoice["paid_at"] = json!(at);
@@ -586,7 +683,7 @@ impl ChargebeeSim {
     pub fn refund(&self, invoice_id: &str, amount: i64) -> (String, String) {
         let site = self.shared.config.site.clone();
         let mut st = self.shared.state();
-        let invoice = st
+        let mut invoice = st
             .invoices
             .get(invoice_id)
             .unwrap_or_else(|| panic!("invoice {invoice_id} does not exist"))
@@ -596,82 +693,17 @@ impl ChargebeeSim {
             .unwrap_or_default()
             .to_owned();
         let currency = invoice["currency_code"].clone();
-        st.cn_seq += 1;
-        let cn_id = format!("CN-{}", st.cn_seq);
-        let cn_at = st.tick(None);
-        let line_id = st.rid("li");
+        let mut cn = st.new_credit_note(
+            &site,
+            &invoice,
+            amount,
+            NoteKind::refundable(format!("Refund against {invoice_id}")),
+        );
+        let cn_id = as_str(&cn["id"]);
+        let cn_at = as_i64(&cn["date"]);
+        push(&mut invoice["issued_credit_notes"], credit_note_ref(&cn));
         let version = st.resource_version(cn_at);
-        let reference_line = invoice["line_items"]
-            .as_array()
-            .and_then(|lines| lines.first())
-            .and_then(|l| l.get("id").cloned());
-        let mut line = json!({
-            "id": line_id,
-            "customer_id": customer_id,
-            "date_from": cn_at,
-            "date_to": cn_at,
-            "description": format!("Refund against {invoice_id}"),
-            "entity_type": "adhoc",
-            "quantity": 1,
-            "unit_amount": amount,
-            "amount": amount,
-            "discount_amount": 0,
-            "item_level_discount_amount": 0,
-            "is_taxed": false,
-            "tax_amount": 0,
-            "tax_rate": 0.0,
-            "metered": false,
-            "pricing_model": "flat_fee",
-        });
-        if let Some(reference) = reference_line {
-            line["reference_line_item_id"] = reference;
-        }
-        let mut cn = json!({
-            "id": cn_id,
-            "customer_id": customer_id,
-            "reference_invoice_id": invoice_id,
-            "type": "refundable",
-            "status": "refund_due",
-            "reason_code": "product_unsatisfactory",
-            "create_reason_code": "Product Unsatisfactory",
-            "price_type": invoice["price_type"],
-            "currency_code": currency,
-            "date": cn_at,
-            "generated_at": cn_at,
-            "updated_at": cn_at,
-            "resource_version": version,
-            "deleted": false,
-            "channel": "web",
-            "business_entity_id": site,
-            "sub_total": amount,
-            "total": amount,
-            "amount_allocated": 0,
-            "amount_refunded": 0,
-            "amount_available": amount,
-            "fractional_correction": 0,
-            "round_off_amount": 0,
-            "line_items": [line],
-            "line_item_taxes": [],
-            "discounts": [],
-            "taxes": [],
-            "allocations": [],
-            "linked_refunds": [],
-        });
-        if let Some(address) = invoice.get("billing_address") {
-            cn["billing_address"] = address.clone();
-        }
-        let issued = |cn: &Value| {
-            json!({
-                "cn_id": cn["id"],
-                "cn_date": cn["date"],
-                "cn_reason_code": cn["reason_code"],
-                "cn_status": cn["status"],
-                "cn_total": cn["total"],
-            })
-        };
-        let mut invoice = invoice;
-        push(&mut invoice["issued_credit_notes"], issued(&cn));
-        invoice["updated_at"] = json!(cn_at);
+        stamp(&mut invoice, cn_at, version);
         let customer = st.customer_or_stub(&customer_id);
         st.credit_notes.insert(cn_id.clone(), cn.clone());
         st.invoices.insert(invoice_id.to_owned(), invoice.clone());
@@ -694,8 +726,7 @@ impl ChargebeeSim {
         cn["amount_refunded"] = json!(amount);
         cn["amount_available"] = json!(0);
         cn["refunded_at"] = json!(at);
-        cn["updated_at"] = json!(at);
-        cn["resource_version"] = json!(version);
+        stamp(&mut cn, at, version);
         push(
             &mut cn["linked_refunds"],
             json!({
@@ -746,6 +777,7 @@ impl ChargebeeSim {
         if let Some(payment_id) = &payment_id {
             txn["refunded_txn_id"] = json!(payment_id);
             txn["reference_transaction_id"] = json!(payment_id);
+            let payment_version = st.resource_version(at);
             if let Some(payment) = st.transactions.get_mut(payment_id) {
                 push(
                     &mut payment["linked_refunds"],
@@ -756,16 +788,17 @@ impl ChargebeeSim {
                         "txn_amount": amount,
                     }),
                 );
-                payment["updated_at"] = json!(at);
+                stamp(payment, at, payment_version);
             }
         }
         if let Some(entry) = invoice["issued_credit_notes"]
             .as_array_mut()
             .and_then(|notes| notes.iter_mut().find(|n| n["cn_id"] == json!(cn_id)))
         {
-            *entry = issued(&cn);
+            *entry = credit_note_ref(&cn);
         }
-        invoice["updated_at"] = json!(at);
+        let version = st.resource_version(at);
+        stamp(&mut invoice, at, version);
         st.credit_notes.insert(cn_id.clone(), cn.clone());
         st.invoices.insert(invoice_id.to_owned(), invoice.clone());
         st.transactions.insert(txn_id.clone(), txn.clone());
@@ -817,6 +850,179 @@ impl ChargebeeSim {
 
 fn as_i64(v: &Value) -> i64 {
     v.as_i64().unwrap_or_default()
+}
+
+fn as_str(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_owned()
+}
+
+/// Every change to a record moves `updated_at` and `resource_version` (Chargebee's ordering
+/// key for out-of-order webhooks).
+fn stamp(doc: &mut Value, at: i64, version: i64) {
+    doc["updated_at"] = json!(at);
+    doc["resource_version"] = json!(version);
+}
+
+/// Sets a string field, or leaves it out when `value` is empty (unset fields are left out).
+fn set_or_clear(doc: &mut Value, key: &str, value: &str) {
+    if let Some(o) = doc.as_object_mut() {
+        if value.is_empty() {
+            o.remove(key);
+        } else {
+            o.insert(key.to_owned(), json!(value));
+        }
+    }
+}
+
+/// An address as the customer's `billing_address` or the invoice's `billing_address` /
+/// `shipping_address`.
+fn address_json(a: &CbAddress) -> Value {
+    let fields = [
+        ("first_name", Some(&a.first_name)),
+        ("last_name", Some(&a.last_name)),
+        ("company", a.company.as_ref()),
+        ("line1", Some(&a.line1)),
+        ("line2", a.line2.as_ref()),
+        ("line3", a.line3.as_ref()),
+        ("city", Some(&a.city)),
+        ("state_code", a.state_code.as_ref()),
+        ("state", a.state.as_ref()),
+        ("zip", Some(&a.zip)),
+        ("country", Some(&a.country)),
+    ];
+    let mut address = json!({ "validation_status": "not_validated" });
+    for (key, value) in fields {
+        set_or_clear(&mut address, key, value.map_or("", String::as_str));
+    }
+    address
+}
+
+/// A credit note's entry in an invoice's `issued_credit_notes` or `adjustment_credit_notes`
+/// (the SDK gives both the same fields).
+fn credit_note_ref(cn: &Value) -> Value {
+    json!({
+        "cn_id": cn["id"],
+        "cn_date": cn["date"],
+        "cn_reason_code": cn["reason_code"],
+        "cn_status": cn["status"],
+        "cn_total": cn["total"],
+    })
+}
+
+/// What [`CbState::new_credit_note`] issues.
+struct NoteKind {
+    /// `refundable` or `adjustment`.
+    note_type: &'static str,
+    status: &'static str,
+    reason_code: &'static str,
+    create_reason_code: &'static str,
+    line_description: String,
+}
+
+impl NoteKind {
+    /// Credits for the paid part of an invoice: refunded or allocated to other invoices.
+    fn refundable(line_description: String) -> NoteKind {
+        NoteKind {
+            note_type: "refundable",
+            status: "refund_due",
+            reason_code: "product_unsatisfactory",
+            create_reason_code: "Product Unsatisfactory",
+            line_description,
+        }
+    }
+
+    /// A reduction of the unpaid part of its own invoice; `adjusted` from the start.
+    fn adjustment(line_description: String) -> NoteKind {
+        NoteKind {
+            note_type: "adjustment",
+            status: "adjusted",
+            reason_code: "waiver",
+            create_reason_code: "Waiver",
+            line_description,
+        }
+    }
+}
+
+impl CbState {
+    /// A credit note of `amount` against `invoice` (`CN-1001`, `CN-1002`...), dated now: one
+    /// untaxed ad-hoc line referring to the invoice's first line, nothing used yet. The caller
+    /// uses and stores it.
+    fn new_credit_note(
+        &mut self,
+        site: &str,
+        invoice: &Value,
+        amount: i64,
+        kind: NoteKind,
+    ) -> Value {
+        self.cn_seq += 1;
+        let cn_id = format!("CN-{}", self.cn_seq);
+        let at = self.tick(None);
+        let line_id = self.rid("li");
+        let version = self.resource_version(at);
+        let customer_id = &invoice["customer_id"];
+        let mut line = json!({
+            "id": line_id,
+            "customer_id": customer_id,
+            "date_from": at,
+            "date_to": at,
+            "description": kind.line_description,
+            "entity_type": "adhoc",
+            "quantity": 1,
+            "unit_amount": amount,
+            "amount": amount,
+            "discount_amount": 0,
+            "item_level_discount_amount": 0,
+            "is_taxed": false,
+            "tax_amount": 0,
+            "tax_rate": 0.0,
+            "metered": false,
+            "pricing_model": "flat_fee",
+        });
+        if let Some(reference) = invoice["line_items"]
+            .as_array()
+            .and_then(|lines| lines.first())
+            .and_then(|l| l.get("id"))
+        {
+            line["reference_line_item_id"] = reference.clone();
+        }
+        let mut cn = json!({
+            "id": cn_id,
+            "customer_id": customer_id,
+            "reference_invoice_id": invoice["id"],
+            "type": kind.note_type,
+            "status": kind.status,
+            "reason_code": kind.reason_code,
+            "create_reason_code": kind.create_reason_code,
+            "price_type": invoice["price_type"],
+            "currency_code": invoice["currency_code"],
+            "date": at,
+            "generated_at": at,
+            "updated_at": at,
+            "resource_version": version,
+            "deleted": false,
+            "channel": "web",
+            "business_entity_id": site,
+            "sub_total": amount,
+            "total": amount,
+            "amount_allocated": 0,
+            "amount_refunded": 0,
+            "amount_available": amount,
+            "fractional_correction": 0,
+            "round_off_amount": 0,
+            "line_items": [line],
+            "line_item_taxes": [],
+            "discounts": [],
+            "taxes": [],
+            "allocations": [],
+            "linked_refunds": [],
+        });
+        for key in ["billing_address", "shipping_address"] {
+            if let Some(address) = invoice.get(key) {
+                cn[key] = address.clone();
+            }
+        }
+        cn
+    }
 }
 
 fn push(array: &mut Value, item: Value) {

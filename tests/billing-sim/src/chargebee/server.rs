@@ -247,6 +247,8 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         ["customers", id] => ("customer", &st.customers, id),
         ["credit_notes", id] => ("credit_note", &st.credit_notes, id),
         ["transactions", id] => ("transaction", &st.transactions, id),
+        ["item_prices", id] => ("item_price", &st.item_prices, id),
+        ["items", id] => ("item", &st.items, id),
         _ => return not_found("Sorry, that endpoint is not supported."),
     };
     match map.get(id) {
