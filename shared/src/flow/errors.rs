@@ -184,6 +184,15 @@ pub fn from_problem(step: &str, problem: &FlowProblem, now: DateTime<Utc>) -> Er
             false,
             now,
         ),
+        FlowProblem::Lines(LineProblem::UnmappedTax { title, tax }) => entry(
+            step,
+            Some("UNMAPPED_TAX"),
+            format!("line `{title}`: no NetSuite tax code for billing tax `{tax}`"),
+            "The tenant maps billing taxes to NetSuite tax codes, and this tax is not mapped.",
+            format!("Add `\"{tax}\": \"<tax code internal id>\"` to transactions.tax_codes in the tenant settings, apply them, then retry."),
+            false,
+            now,
+        ),
         FlowProblem::Lines(LineProblem::PennyCheck { computed, stated }) => entry(
             step,
             Some("PENNY_CHECK"),

@@ -18,6 +18,8 @@ use crate::settings::{ItemRef, NsId, TenantSettings};
 pub enum LineProblem {
     /// A line whose product/component has no NetSuite item and no default applies.
     Unmapped { title: String, what: String },
+    /// A taxed line whose billing tax has no NetSuite tax code in `transactions.tax_codes`.
+    UnmappedTax { title: String, tax: String },
     /// The lines NetSuite would total differ from the billing total.
     PennyCheck { computed: Decimal, stated: Decimal },
     /// Discount or tax shares cannot be made to add up to the invoice's figure.
@@ -121,15 +123,21 @@ fn tax_code<'a>(
     });
     match tax {
         None if line.tax.is_zero() => Ok((false, settings.untaxed_code.as_ref())),
-        None => Err(LineProblem::Unmapped {
+        None => Err(LineProblem::UnmappedTax {
             title: line.title.clone(),
-            what: "tax on a line no billing tax names (set transactions.untaxed_code or remove transactions.tax_codes)".into(),
+            tax: "(a tax no billing tax line names)".into(),
         }),
-        Some(t) => match settings.tax_codes.get(&t.title) {
+        // Keyed by the tax's name (Chargebee `tax_name`), or its full title.
+        Some(t) => match t
+            .uid
+            .as_ref()
+            .and_then(|name| settings.tax_codes.get(name))
+            .or_else(|| settings.tax_codes.get(&t.title))
+        {
             Some(code) => Ok((true, Some(code))),
-            None => Err(LineProblem::Unmapped {
+            None => Err(LineProblem::UnmappedTax {
                 title: line.title.clone(),
-                what: format!("tax `{}` (add it to transactions.tax_codes)", t.title),
+                tax: t.uid.clone().unwrap_or_else(|| t.title.clone()),
             }),
         },
     }

@@ -354,7 +354,11 @@ impl Engine<'_> {
             }
         }
 
-        let needs_notes = !invoice.credits.is_empty() || !invoice.refunds.is_empty();
+        // Credits applied here, refunds paid out of notes, or notes issued against this invoice
+        // (a source that reads notes with the invoice lists them).
+        let needs_notes = !invoice.credits.is_empty()
+            || !invoice.refunds.is_empty()
+            || !invoice.credit_notes.is_empty();
         let notes: Vec<CreditNote> = if needs_notes {
             self.billing.credit_notes_for(&invoice).await.map_err(|e| {
                 Self::problem(
