@@ -23,7 +23,9 @@ use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::local::run_until_empty;
-use billsync::service::sweep::{sweep_tenant, MAXIO_EVENTS_CURSOR};
+use billsync::service::sweep::{sweep_tenant, CHARGEBEE_EVENTS_CURSOR, MAXIO_EVENTS_CURSOR};
+
+use crate::demo_chargebee;
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::sqlite::SqliteStore;
@@ -49,6 +51,8 @@ pub struct DemoOptions {
     /// Use this NetSuite instead of the in-process simulator (a sandbox, or any compatible
     /// endpoint), with the ids of its records to use.
     pub netsuite: Option<ExternalNetSuite>,
+    /// Invoices of the second tenant, a Chargebee site (0: Maxio only).
+    pub chargebee_invoices: usize,
 }
 
 /// A NetSuite endpoint outside the demo: its connection settings and the internal ids of the
@@ -68,6 +72,7 @@ impl Default for DemoOptions {
             state: None,
             progress: false,
             netsuite: None,
+            chargebee_invoices: 40,
         }
     }
 }
@@ -96,6 +101,36 @@ pub struct DemoReport {
     pub fulfilled_orders: usize,
     pub totals: Vec<CurrencyTotals>,
     pub second_pass_new_records: usize,
+    /// The Chargebee tenant beside the Maxio one.
+    pub chargebee: Tally,
+}
+
+/// Where one tenant's invoices ended up.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    pub generated: usize,
+    pub webhooks_delivered: usize,
+    pub synced: usize,
+    pub awaiting_fulfilment: usize,
+    pub skipped: BTreeMap<String, usize>,
+    pub parked: Vec<(String, String)>,
+    /// (invoice, step, cause, fix)
+    pub errors: Vec<(String, String, String, String)>,
+    pub totals: Vec<CurrencyTotals>,
+}
+
+impl Tally {
+    pub fn accounted(&self) -> usize {
+        self.synced
+            + self.skipped.values().sum::<usize>()
+            + self.parked.len()
+            + self.errors.len()
+            + self.awaiting_fulfilment
+    }
+
+    pub fn ok(&self) -> bool {
+        self.accounted() == self.generated && self.totals.iter().all(|t| t.billing == t.netsuite)
+    }
 }
 
 impl DemoReport {
@@ -120,6 +155,7 @@ impl DemoReport {
         self.accounted() == self.generated
             && self.totals_match()
             && self.second_pass_new_records == 0
+            && self.chargebee.ok()
     }
 }
 
@@ -185,7 +221,8 @@ enum Target {
     ),
 }
 
-const COUNTED: [(&str, RecordType); 9] = [
+const COUNTED: [(&str, RecordType); 10] = [
+    ("nonInventorySaleItem", RecordType::NonInventorySaleItem),
     ("customer", RecordType::Customer),
     ("salesOrder", RecordType::SalesOrder),
     ("invoice", RecordType::Invoice),
@@ -395,13 +432,35 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
     });
     let secret = parse_secret(&secret.to_string()).map_err(err)?;
+    let mut secrets = StaticSecrets::default().with(TENANT, secret);
+    let chargebee = if opts.chargebee_invoices > 0 {
+        let month = demo_chargebee::start(opts.seed, opts.chargebee_invoices, &demo)
+            .await
+            .map_err(err)?;
+        progress.line(&format!(
+            "Chargebee simulator {} ({} invoices, {} events)",
+            month.sim.base_url(),
+            month.invoices.len(),
+            month.sim.event_count()
+        ));
+        let settings = demo_chargebee::settings(&month.sim, &demo).map_err(err)?;
+        store.put_settings(&settings).await.map_err(err)?;
+        let secret =
+            json!({"netsuite": target.secret(), "billing": demo_chargebee::secret(&month.sim)});
+        secrets = secrets.with(
+            demo_chargebee::TENANT,
+            parse_secret(&secret.to_string()).map_err(err)?,
+        );
+        Some(month)
+    } else {
+        None
+    };
+    let tenants: Vec<&str> = std::iter::once(TENANT)
+        .chain(chargebee.as_ref().map(|_| demo_chargebee::TENANT))
+        .collect();
     let before_run = target.counts().await?;
     let (queue, mut rx) = LocalQueue::new();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(queue),
-        Arc::new(StaticSecrets::default().with(TENANT, secret)),
-    );
+    let services = Services::new(store.clone(), Arc::new(queue), Arc::new(secrets));
 
     let uids = bill.invoice_uids();
     let mut report = DemoReport {
@@ -435,10 +494,37 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         }
         progress.step("delivering webhooks", i + 1, uids.len());
     }
+    // Every Chargebee event, as the site's webhook endpoint sends it (Basic credentials).
+    if let Some(month) = &chargebee {
+        let events = month.sim.event_count();
+        for i in 0..events {
+            let (body, auth) = month.sim.webhook(i);
+            let header = move |name: &str| {
+                name.eq_ignore_ascii_case("authorization")
+                    .then(|| auth.clone())
+            };
+            let r = intake::receive(
+                &services,
+                WebhookRequest {
+                    tenant: demo_chargebee::TENANT,
+                    source: "chargebee",
+                    body: &body,
+                    header: &header,
+                },
+            )
+            .await;
+            if r.status == 200 {
+                report.chargebee.webhooks_delivered += 1;
+            }
+            progress.step("delivering Chargebee webhooks", i + 1, events);
+        }
+    }
     drain(&services, &mut rx, &progress, "syncing invoices").await;
 
     // 2. The sweep: payments, refunds and credit notes arrive as invoice events.
-    sweep_tenant(&services, TENANT).await.map_err(err)?;
+    for t in &tenants {
+        sweep_tenant(&services, t).await.map_err(err)?;
+    }
     drain(&services, &mut rx, &progress, "sweep: syncing changes").await;
 
     // 3. The warehouse ships the inventory orders; the next sweep invoices them.
@@ -453,7 +539,9 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         }
         progress.step("fulfilling orders", i + 1, waiting.len());
     }
-    sweep_tenant(&services, TENANT).await.map_err(err)?;
+    for t in &tenants {
+        sweep_tenant(&services, t).await.map_err(err)?;
+    }
     drain(&services, &mut rx, &progress, "sweep: after fulfilment").await;
     report.records_created = target
         .counts()
@@ -471,17 +559,74 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         .put_cursor(TENANT, MAXIO_EVENTS_CURSOR, "0")
         .await
         .map_err(err)?;
-    sweep_tenant(&services, TENANT).await.map_err(err)?;
+    if chargebee.is_some() {
+        store
+            .put_cursor(demo_chargebee::TENANT, CHARGEBEE_EVENTS_CURSOR, "0")
+            .await
+            .map_err(err)?;
+    }
+    for t in &tenants {
+        sweep_tenant(&services, t).await.map_err(err)?;
+    }
     drain(&services, &mut rx, &progress, "second pass").await;
     let after: usize =
         target.counts().await?.values().sum::<usize>() - before_run.values().sum::<usize>();
     report.second_pass_new_records = after.saturating_sub(before);
 
     // 5. Account for every invoice and compare totals.
+    let maxio = tally(store.as_ref(), TENANT, &uids, &target, |uid| {
+        let billing = bill.invoice_json(uid).unwrap_or_default();
+        let currency = billing["currency"].as_str().unwrap_or("?").to_owned();
+        (currency, money(&billing["total_amount"]))
+    })
+    .await?;
+    report.synced = maxio.synced;
+    report.awaiting_fulfilment = maxio.awaiting_fulfilment;
+    report.skipped = maxio.skipped;
+    report.parked = maxio.parked;
+    report.errors = maxio.errors;
+    report.totals = maxio.totals;
+    if let Some(month) = &chargebee {
+        let delivered = report.chargebee.webhooks_delivered;
+        report.chargebee = tally(
+            store.as_ref(),
+            demo_chargebee::TENANT,
+            &month.invoices,
+            &target,
+            |id| {
+                let (_, currency) = month.sim.invoice_party(id);
+                let total = month
+                    .sim
+                    .invoice_json(id)
+                    .and_then(|i| i["total"].as_i64())
+                    .unwrap_or_default();
+                let total = billsync::billing::model::from_minor_units(total, &currency);
+                (currency, total)
+            },
+        )
+        .await?;
+        report.chargebee.webhooks_delivered = delivered;
+    }
+    Ok(report)
+}
+
+/// Where each of a tenant's invoices ended up, and billing vs NetSuite totals per currency
+/// over the synced ones. `billing_total` gives an invoice's currency and billed total.
+async fn tally(
+    store: &SqliteStore,
+    tenant: &str,
+    uids: &[String],
+    target: &Target,
+    billing_total: impl Fn(&str) -> (String, Decimal),
+) -> Result<Tally, DemoError> {
+    let mut out = Tally {
+        generated: uids.len(),
+        ..Tally::default()
+    };
     let mut totals: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
-    for uid in &uids {
-        let Some(flow) = store.flow(TENANT, uid).await.map_err(err)? else {
-            report.errors.push((
+    for uid in uids {
+        let Some(flow) = store.flow(tenant, uid).await.map_err(err)? else {
+            out.errors.push((
                 uid.clone(),
                 "none".into(),
                 "never reached the worker".into(),
@@ -492,9 +637,8 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         let f = flow.value;
         match f.status {
             FlowStatus::Synced => {
-                report.synced += 1;
-                let billing = bill.invoice_json(uid).unwrap_or_default();
-                let currency = billing["currency"].as_str().unwrap_or("?").to_owned();
+                out.synced += 1;
+                let (currency, billed) = billing_total(uid);
                 let ns_total = match f.invoice_id.as_deref() {
                     Some(id) => target.invoice_total(id).await,
                     None => Decimal::ZERO,
@@ -506,22 +650,17 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
                     netsuite: Decimal::ZERO,
                 });
                 t.invoices += 1;
-                t.billing += money(&billing["total_amount"]);
+                t.billing += billed;
                 t.netsuite += ns_total;
             }
             FlowStatus::Skipped => {
-                *report
-                    .skipped
-                    .entry(f.reason.unwrap_or_default())
-                    .or_default() += 1
+                *out.skipped.entry(f.reason.unwrap_or_default()).or_default() += 1
             }
-            FlowStatus::Parked => report
-                .parked
-                .push((uid.clone(), f.reason.unwrap_or_default())),
-            FlowStatus::AwaitingFulfilment => report.awaiting_fulfilment += 1,
+            FlowStatus::Parked => out.parked.push((uid.clone(), f.reason.unwrap_or_default())),
+            FlowStatus::AwaitingFulfilment => out.awaiting_fulfilment += 1,
             FlowStatus::Error | FlowStatus::Pending => {
                 let e = f.last_error.clone();
-                report.errors.push((
+                out.errors.push((
                     uid.clone(),
                     e.as_ref()
                         .map(|e| e.step.clone())
@@ -532,8 +671,23 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
             }
         }
     }
-    report.totals = totals.into_values().collect();
-    Ok(report)
+    out.totals = totals.into_values().collect();
+    Ok(out)
+}
+
+fn totals_line(t: &CurrencyTotals) -> String {
+    format!(
+        "  {}  {:>4} invoices  billing {:>12.2}  NetSuite {:>12.2}  {}",
+        t.currency,
+        t.invoices,
+        t.billing,
+        t.netsuite,
+        if t.billing == t.netsuite {
+            "✓ equal to the cent"
+        } else {
+            "✗ MISMATCH"
+        }
+    )
 }
 
 /// The summary as the command prints it.
@@ -543,7 +697,12 @@ pub fn render(report: &DemoReport) -> String {
         out.push_str(&s);
         out.push('\n');
     };
-    line("billsync demo: a month of Maxio billing synced into NetSuite (simulators)".into());
+    line(if report.chargebee.generated > 0 {
+        "billsync demo: a month of Maxio and of Chargebee billing synced into NetSuite (simulators)"
+            .into()
+    } else {
+        "billsync demo: a month of Maxio billing synced into NetSuite (simulators)".into()
+    });
     line(String::new());
     line("NetSuite records created".into());
     for (kind, n) in &report.records_created {
@@ -587,18 +746,40 @@ pub fn render(report: &DemoReport) -> String {
     line(String::new());
     line("Totals of synced invoices: billing vs NetSuite".into());
     for t in &report.totals {
+        line(totals_line(t));
+    }
+    let cb = &report.chargebee;
+    if cb.generated > 0 {
+        line(String::new());
         line(format!(
-            "  {}  {:>4} invoices  billing {:>12}  NetSuite {:>12}  {}",
-            t.currency,
-            t.invoices,
-            t.billing,
-            t.netsuite,
-            if t.billing == t.netsuite {
-                "✓ equal to the cent"
+            "Chargebee tenant `{}`: {} invoices, {} webhooks delivered",
+            demo_chargebee::TENANT,
+            cb.generated,
+            cb.webhooks_delivered
+        ));
+        line(format!("  synced             {:>6}", cb.synced));
+        for (reason, n) in &cb.skipped {
+            line(format!("  skipped {n:>4}  {reason}"));
+        }
+        for (uid, why) in &cb.parked {
+            line(format!("  parked  {uid}: {why}"));
+        }
+        for (uid, step, cause, fix) in &cb.errors {
+            line(format!("  error   {uid} at {step}: {cause} Fix: {fix}"));
+        }
+        line(format!(
+            "  accounted for      {:>6} of {} {}",
+            cb.accounted(),
+            cb.generated,
+            if cb.accounted() == cb.generated {
+                "✓"
             } else {
-                "✗ MISMATCH"
+                "✗"
             }
         ));
+        for t in &cb.totals {
+            line(totals_line(t));
+        }
     }
     line(String::new());
     line(if report.second_pass_new_records == 0 {

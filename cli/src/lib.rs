@@ -2,5 +2,6 @@
 //! simulators, kept here so a test can run exactly what `billsync demo` runs.
 
 pub mod demo;
+pub mod demo_chargebee;
 pub mod ops;
 pub mod serve;

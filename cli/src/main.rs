@@ -25,14 +25,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the whole pipeline end to end against in-process NetSuite and Maxio simulators
+    /// Run the whole pipeline end to end against in-process NetSuite, Maxio and Chargebee
+    /// simulators: a Maxio tenant and a Chargebee tenant syncing into one NetSuite
     #[command(
-        after_help = "Example:\n  billsync demo                 # 240 invoices, state in memory\n  billsync demo --invoices 500 --state demo.db   # keep the store to inspect with sqlite3\n\nExit codes: 0 every invoice accounted for and totals equal; 1 otherwise."
+        after_help = "Example:\n  billsync demo                 # 240 Maxio + 40 Chargebee invoices, state in memory\n  billsync demo --invoices 500 --state demo.db   # keep the store to inspect with sqlite3\n\nExit codes: 0 every invoice accounted for and totals equal; 1 otherwise."
     )]
     Demo {
         /// Invoices to generate (segments of consolidated invoices included)
         #[arg(long, default_value_t = 240)]
         invoices: usize,
+        /// Invoices of the Chargebee tenant (0 leaves it out)
+        #[arg(long, default_value_t = 40)]
+        chargebee_invoices: usize,
         /// Seed of the generated billing month
         #[arg(long, default_value_t = 7)]
         seed: u64,
@@ -189,6 +193,7 @@ fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSet
 
 async fn demo(
     invoices: usize,
+    chargebee_invoices: usize,
     seed: u64,
     state: Option<std::path::PathBuf>,
     netsuite_base_url: Option<String>,
@@ -210,6 +215,7 @@ async fn demo(
         state,
         progress: true,
         netsuite,
+        chargebee_invoices,
     };
     match billsync_cli::demo::run(&opts).await {
         Ok(report) => {
@@ -425,11 +431,22 @@ async fn main() -> ExitCode {
     let code = match cli.command {
         Command::Demo {
             invoices,
+            chargebee_invoices,
             seed,
             state,
             netsuite_base_url,
             netsuite_ids,
-        } => demo(invoices, seed, state, netsuite_base_url, netsuite_ids).await,
+        } => {
+            demo(
+                invoices,
+                chargebee_invoices,
+                seed,
+                state,
+                netsuite_base_url,
+                netsuite_ids,
+            )
+            .await
+        }
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
         Command::Tenant(cmd) => tenant(&cmd).await,
         Command::Aws(AwsCommand::CreateTable) => create_table().await,

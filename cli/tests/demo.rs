@@ -14,6 +14,7 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
         state: Some(state.clone()),
         progress: false,
         netsuite: None,
+        chargebee_invoices: 24,
     })
     .await
     .unwrap();
@@ -27,8 +28,23 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
     for kind in ["customer", "salesOrder", "invoice", "customerPayment"] {
         assert!(report.records_created[kind] > 0, "{kind}: {summary}");
     }
+    // The Chargebee tenant beside it: every invoice accounted for, totals to the cent, its
+    // items created from item prices.
+    let cb = &report.chargebee;
+    assert_eq!(cb.generated, 24, "{summary}");
+    assert_eq!(cb.accounted(), cb.generated, "{summary}");
+    assert!(cb.errors.is_empty() && cb.parked.is_empty(), "{summary}");
+    assert!(
+        cb.synced > 0 && cb.totals.iter().all(|t| t.billing == t.netsuite),
+        "{summary}"
+    );
+    assert!(
+        report.records_created["nonInventorySaleItem"] >= 4,
+        "{summary}"
+    );
     assert!(report.ok());
     assert!(summary.contains("accounted for"));
+    assert!(summary.contains("Chargebee tenant"));
     // The state file is a real SQLite database a person can open.
     assert!(std::fs::metadata(&state).unwrap().len() > 0);
     std::fs::remove_dir_all(&dir).unwrap();
@@ -60,6 +76,7 @@ async fn the_demo_can_sync_into_another_netsuite_endpoint() {
         state: None,
         progress: false,
         netsuite: Some(ExternalNetSuite { config, ids }),
+        chargebee_invoices: 12,
     })
     .await
     .unwrap();

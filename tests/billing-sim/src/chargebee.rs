@@ -815,6 +815,25 @@ impl ChargebeeSim {
         (cn_id, txn_id)
     }
 
+    /// The invoice as the API serves it now.
+    pub fn invoice_json(&self, id: &str) -> Option<Value> {
+        self.shared.state().invoices.get(id).cloned()
+    }
+
+    /// What the invoice still asks for, in minor units (0 for an unknown invoice).
+    pub fn invoice_due(&self, id: &str) -> i64 {
+        self.invoice_json(id)
+            .map(|i| as_i64(&i["amount_due"]))
+            .unwrap_or_default()
+    }
+
+    /// The invoice's customer id and currency.
+    pub fn invoice_party(&self, id: &str) -> (String, String) {
+        let i = self.invoice_json(id).unwrap_or_default();
+        let text = |k: &str| i[k].as_str().unwrap_or_default().to_owned();
+        (text("customer_id"), text("currency_code"))
+    }
+
     pub fn event_count(&self) -> usize {
         self.shared.state().events.len()
     }
