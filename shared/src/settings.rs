@@ -1040,4 +1040,32 @@ mod example_document {
         assert_eq!(s.tenant, "acme");
         assert_eq!(s.currencies.len(), 2);
     }
+
+    /// So is the Chargebee example, and it round-trips through the stored form.
+    #[test]
+    fn the_shipped_chargebee_example_loads_and_round_trips() {
+        use super::{TenantSettings, TrackingLevel};
+        let text = include_str!("../../infra/tenants/chargebee-example.json");
+        let s = TenantSettings::from_json(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.tracking, TrackingLevel::Customer);
+        let creation = s.items.create_missing.as_ref().unwrap();
+        assert_eq!(creation.revenue_rules.len(), 1);
+        assert_eq!(s.tax_codes.len(), 2);
+        assert_eq!(s.prefixes.item.as_deref(), Some("CB-"));
+        let again = TenantSettings::from_value(&s.to_document()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again, s);
+    }
+
+    #[test]
+    fn customer_tracking_needs_the_customer_fields() {
+        let mut doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../infra/tenants/chargebee-example.json"))
+                .unwrap();
+        doc["transactions"]["customer_tracking"] = serde_json::json!({});
+        let e = super::TenantSettings::from_value(&doc).unwrap_err();
+        assert!(e.to_string().contains("customer_tracking"), "{e}");
+        doc["items"]["create_missing"]["type"] = serde_json::json!("inventory");
+        let e = super::TenantSettings::from_value(&doc).unwrap_err();
+        assert!(e.to_string().contains("non_inventory or service"), "{e}");
+    }
 }

@@ -260,4 +260,34 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
     assert_eq!(r.queued[0].invoice_id, second);
     run_until_empty(&services, &mut rx, |_, _| {}).await;
     assert_eq!(ns.records("customerPayment").len(), 2);
+
+    // customer_changed: queued as a customer change; the worker updates the NetSuite customer.
+    cb.update_customer(
+        "c1",
+        billing_sim::chargebee::CbCustomerUpdate {
+            email: Some("ada@analytical.example.com".into()),
+            ..Default::default()
+        },
+    );
+    let (body, auth) = cb.webhook(cb.event_count() - 1);
+    let header = move |name: &str| {
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| auth.clone())
+    };
+    let r = intake::receive(
+        &services,
+        WebhookRequest {
+            tenant: "cb",
+            source: "chargebee",
+            body: &body,
+            header: &header,
+        },
+    )
+    .await;
+    assert_eq!((r.status, r.queued.len()), (200, 1), "{r:?}");
+    assert_eq!(r.queued[0].customer_id(), Some("c1"));
+    run_until_empty(&services, &mut rx, |_, _| {}).await;
+    let customers = ns.records("customer");
+    assert_eq!(customers.len(), 1);
+    assert_eq!(customers[0]["email"], "ada@analytical.example.com");
 }
