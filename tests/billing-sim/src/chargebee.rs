@@ -247,6 +247,9 @@ struct CbState {
     transactions: BTreeMap<String, Value>,
     item_prices: BTreeMap<String, Value>,
     items: BTreeMap<String, Value>,
+    /// Product catalog 1.0 (older sites): plans and add-ons carry their accounting fields.
+    plans: BTreeMap<String, Value>,
+    addons: BTreeMap<String, Value>,
     /// Ascending by `occurred_at`; the index is the event's sequence number.
     events: Vec<Event>,
 }

@@ -577,3 +577,58 @@ async fn a_credit_note_allocated_to_another_invoice_is_applied_there() {
     w.engine().sync_invoice(&settings, &b).await.unwrap();
     assert_eq!(writes(&w.ns), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_catalog_1_site_gets_items_from_its_plans_and_addons() {
+    let w = World::start().await;
+    w.cb.add_legacy_catalog_entry(CbItemPrice {
+        accounting_code: Some("4000".into()),
+        accounting_category4: Some("Ratable".into()),
+        ..item_price(
+            "enterprise-annual",
+            "plan",
+            "Enterprise Annual",
+            Some("ENT-A"),
+        )
+    });
+    w.cb.add_legacy_catalog_entry(item_price("api-calls", "addon", "API Calls", None));
+    w.customer("halvorsen");
+    let settings = w
+        .settings(json!({"items": {"create_missing": {
+            "type": "service",
+            "income_account": w.demo.account_bank,
+            "tax_schedule": "1",
+            "revenue_rules": {"Ratable": "3"}
+        }}}))
+        .await;
+    let inv = w.invoice(
+        "halvorsen",
+        vec![
+            CbLine {
+                entity_type: "plan".into(),
+                ..plan_line("enterprise-annual", 120000, 0)
+            },
+            CbLine {
+                entity_type: "addon".into(),
+                ..addon_line("api-calls", 10, 100)
+            },
+        ],
+    );
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let items = w.ns.records("serviceSaleItem");
+    let plan = items.iter().find(|i| i["itemId"] == "ENT-A").unwrap();
+    // The accounting code is the account number: the revenue account, not the default.
+    assert_eq!(id_of(&plan["incomeAccount"]), w.demo.account_revenue);
+    assert_eq!(id_of(&plan["revenueRecognitionRule"]), "3");
+    assert_eq!(id_of(&plan["revRecForecastRule"]), "3");
+    assert_eq!(id_of(&plan["taxSchedule"]), "1");
+    let addon = items.iter().find(|i| i["itemId"] == "API Calls").unwrap();
+    assert_eq!(id_of(&addon["incomeAccount"]), w.demo.account_bank);
+    // A name with a space keeps a readable external id plus a digest of the exact name.
+    let eid = addon["externalId"].as_str().unwrap();
+    assert!(
+        eid.starts_with("API-Calls-") && eid.len() == "API-Calls-".len() + 8,
+        "{eid}"
+    );
+}

@@ -50,6 +50,53 @@ impl ChargebeeSim {
     }
 }
 
+impl ChargebeeSim {
+    /// A product catalog 1.0 site's plan (`item_type` `plan`) or add-on (anything else),
+    /// served by `GET /plans/{id}` or `GET /addons/{id}`: the accounting fields sit on the
+    /// record itself (`sku`, `accounting_code`, `accounting_category1`..`4`), the display name
+    /// in `invoice_name`. Emits no event.
+    pub fn add_legacy_catalog_entry(&self, spec: CbItemPrice) {
+        let mut st = self.shared.state();
+        let at = st.now;
+        let version = st.resource_version(at);
+        let mut entry = json!({
+            "id": spec.id,
+            "name": spec.name,
+            "price": spec.price,
+            "currency_code": if spec.currency.is_empty() { "USD" } else { spec.currency.as_str() },
+            "period": 1,
+            "period_unit": "month",
+            "pricing_model": "flat_fee",
+            "status": "active",
+            "taxable": true,
+            "channel": "web",
+            "updated_at": at,
+            "resource_version": version,
+        });
+        for (key, value) in [
+            ("invoice_name", &spec.external_name),
+            ("description", &spec.description),
+            ("sku", &spec.sku),
+            ("accounting_code", &spec.accounting_code),
+            ("accounting_category1", &spec.accounting_category1),
+            ("accounting_category2", &spec.accounting_category2),
+            ("accounting_category3", &spec.accounting_category3),
+            ("accounting_category4", &spec.accounting_category4),
+        ] {
+            if let Some(v) = value {
+                entry[key] = json!(v);
+            }
+        }
+        if spec.item_type == "plan" {
+            st.plans.insert(spec.id.clone(), entry);
+        } else {
+            entry["type"] = json!("on_off");
+            entry["charge_type"] = json!("recurring");
+            st.addons.insert(spec.id.clone(), entry);
+        }
+    }
+}
+
 fn item_price(spec: &CbItemPrice, at: i64, version: i64) -> Value {
     let currency = if spec.currency.is_empty() {
         "USD"

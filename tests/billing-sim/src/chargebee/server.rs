@@ -249,6 +249,8 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         ["transactions", id] => ("transaction", &st.transactions, id),
         ["item_prices", id] => ("item_price", &st.item_prices, id),
         ["items", id] => ("item", &st.items, id),
+        ["plans", id] => ("plan", &st.plans, id),
+        ["addons", id] => ("addon", &st.addons, id),
         _ => return not_found("Sorry, that endpoint is not supported."),
     };
     match map.get(id) {
