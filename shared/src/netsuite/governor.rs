@@ -500,7 +500,14 @@ impl Core {
         }
     }
 
+    /// A permit's slot comes back: to the first waiting task (a hand-off) or to the pool.
     fn give_back(self: &Arc<Self>, slot: usize, lease: u64) {
+        self.pass_on(slot, lease, true);
+    }
+
+    /// A held slot goes to the first waiting task when it may, else back to the pool (and, if
+    /// shared, to the store). `handoff` says whether it comes from a finished request.
+    fn pass_on(self: &Arc<Self>, slot: usize, lease: u64, handoff: bool) {
         let ttl = self.config.lease_ttl;
         let next = {
             let mut st = self.lock();
@@ -516,7 +523,9 @@ impl Core {
             let hand_off = fresh && slot < st.limit && st.held <= st.limit && !st.paused(now);
             match st.waiters.pop_front() {
                 Some(waiter) if hand_off => {
-                    st.counters.handoffs += 1;
+                    if handoff {
+                        st.counters.handoffs += 1;
+                    }
                     Next::HandOff(waiter, st.epoch)
                 }
                 popped => {
@@ -758,7 +767,7 @@ async fn poll_store(core: Arc<Core>) {
                     }
                 }
                 // To the first waiting task, or back to the store if none waits any more.
-                core.give_back(slot, id);
+                core.pass_on(slot, id, false);
                 delay = core.config.poll_min;
                 failures = 0;
                 continue;
@@ -950,5 +959,270 @@ impl SlotStore for MemorySlotStore {
             inner.slots.remove(&key);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    fn config(share: usize) -> GovernorConfig {
+        GovernorConfig {
+            pause: Duration::from_millis(100),
+            grow_after: 4,
+            ..GovernorConfig::new(share)
+        }
+    }
+
+    /// Counts requests in flight and remembers the most at once.
+    #[derive(Default)]
+    struct InFlight {
+        now: AtomicUsize,
+        peak: AtomicUsize,
+    }
+
+    impl InFlight {
+        async fn request(&self, governor: &Governor, hold: Duration) {
+            let permit = governor.acquire().await.unwrap();
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(hold).await;
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            permit.succeeded();
+        }
+
+        fn peak(&self) -> usize {
+            self.peak.load(Ordering::SeqCst)
+        }
+    }
+
+    async fn run_all(governors: &[Governor], tasks_each: usize, hold: Duration) -> Arc<InFlight> {
+        let counter = Arc::new(InFlight::default());
+        let mut handles = Vec::new();
+        for g in governors {
+            for _ in 0..tasks_each {
+                let (g, counter) = (g.clone(), counter.clone());
+                handles.push(tokio::spawn(async move { counter.request(&g, hold).await }));
+            }
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+        counter
+    }
+
+    #[test]
+    fn a_cut_is_three_quarters_at_least_one_less_never_below_one() {
+        let cuts: Vec<usize> = [1, 2, 3, 4, 5, 8, 20].into_iter().map(cut).collect();
+        assert_eq!(cuts, vec![1, 1, 2, 3, 3, 6, 15]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_slots_bound_requests_in_flight_and_are_all_used() {
+        let g = Governor::local(3);
+        let counter = run_all(std::slice::from_ref(&g), 20, Duration::from_millis(10)).await;
+        assert_eq!(counter.peak(), 3);
+        let stats = g.stats();
+        assert_eq!((stats.held, stats.waiting), (0, 0));
+        assert!(stats.handoffs > 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_cuts_once_pauses_and_successes_grow_the_limit_back() {
+        let g = Governor::local_with(config(8));
+        let first = g.acquire().await.unwrap();
+        let second = g.acquire().await.unwrap();
+        first.refused(None);
+        assert_eq!(g.stats().limit, 6);
+        // Started before the cut: the same congestion, no second cut.
+        second.refused(None);
+        let stats = g.stats();
+        assert_eq!((stats.limit, stats.cuts, stats.refusals), (6, 1, 2));
+        assert!(stats.paused);
+
+        // No new request during the pause (100 ms, jittered over its upper half).
+        let started = Instant::now();
+        let third = g.acquire().await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(50),
+            "{:?}",
+            started.elapsed()
+        );
+        // A second refusal in a row pauses twice as long.
+        third.refused(None);
+        assert_eq!(g.stats().limit, 4);
+        let started = Instant::now();
+        let fourth = g.acquire().await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(100),
+            "{:?}",
+            started.elapsed()
+        );
+        fourth.succeeded();
+
+        // grow_after = 4 successes in a row per step, up to the share and no further.
+        for _ in 0..3 {
+            g.acquire().await.unwrap().succeeded();
+        }
+        assert_eq!(g.stats().limit, 5);
+        for _ in 0..40 {
+            g.acquire().await.unwrap().succeeded();
+        }
+        let stats = g.stats();
+        assert_eq!((stats.limit, stats.lowest_limit, stats.grows), (8, 4, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_limit_never_drops_below_one() {
+        let g = Governor::local_with(config(2));
+        for _ in 0..5 {
+            g.acquire().await.unwrap().refused(None);
+        }
+        assert_eq!(g.stats().limit, 1);
+        assert_eq!(g.stats().cuts, 5);
+        g.acquire().await.unwrap().succeeded();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_hint_is_the_least_pause() {
+        let g = Governor::local_with(config(4));
+        g.acquire()
+            .await
+            .unwrap()
+            .refused(Some(Duration::from_secs(3)));
+        let started = Instant::now();
+        let _p = g.acquire().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_cut_no_more_than_the_new_limit_run() {
+        let g = Governor::local_with(config(4));
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(g.acquire().await.unwrap());
+        }
+        held.pop().unwrap().refused(None);
+        assert_eq!(g.stats().limit, 3);
+        // Three still run: a fourth waits past the pause, until one of them ends.
+        let waiting = tokio::time::timeout(Duration::from_secs(10), g.acquire()).await;
+        assert!(
+            waiting.is_err(),
+            "a fourth request started over the cut limit"
+        );
+        held.pop();
+        let p = tokio::time::timeout(Duration::from_secs(10), g.acquire()).await;
+        assert!(p.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_wait_loses_no_slot() {
+        let g = Governor::local(1);
+        let p = g.acquire().await.unwrap();
+        let mut waiting = Box::pin(g.acquire());
+        assert!(futures::poll!(&mut waiting).is_pending());
+        // Handed to the waiting task, which gives up before taking it.
+        drop(p);
+        assert_eq!(g.stats().held, 1);
+        drop(waiting);
+        assert_eq!(g.stats().held, 0);
+        let _again = g.acquire().await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shared_governors_stay_under_the_share_together() {
+        let store = Arc::new(MemorySlotStore::new());
+        let governors: Vec<Governor> = (0..4)
+            .map(|_| Governor::shared(config(3), "ACCT", store.clone()))
+            .collect();
+        let counter = run_all(&governors, 10, Duration::from_millis(30)).await;
+        assert!(counter.peak() <= 3, "peak {}", counter.peak());
+        assert_eq!(counter.peak(), 3, "the share is used in full");
+        for g in &governors {
+            g.settle().await;
+            assert_eq!(g.stats().held, 0);
+        }
+        assert_eq!(store.live("ACCT"), 0, "every slot went back to the store");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_passes_between_local_tasks_without_the_store() {
+        let store = Arc::new(MemorySlotStore::new());
+        let g = Governor::shared(config(1), "ACCT", store.clone());
+        run_all(std::slice::from_ref(&g), 10, Duration::from_millis(5)).await;
+        let stats = g.stats();
+        assert_eq!(stats.store_acquisitions, 1);
+        assert_eq!(stats.handoffs, 9);
+        assert_eq!(store.acquire_calls(), 1);
+        g.settle().await;
+        assert_eq!(store.live("ACCT"), 0, "released once nobody waited");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_expired_lease_comes_back() {
+        let store = Arc::new(MemorySlotStore::new());
+        // A process that took the only slot and died.
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            store.try_acquire("ACCT", 1, "ghost-1", ttl).await.unwrap(),
+            Some(0)
+        );
+        let g = Governor::shared(config(1), "ACCT", store.clone());
+        let started = Instant::now();
+        let p = tokio::time::timeout(Duration::from_secs(120), g.acquire())
+            .await
+            .expect("the slot comes back")
+            .unwrap();
+        assert!(started.elapsed() >= ttl, "{:?}", started.elapsed());
+        assert_ne!(store.holder("ACCT", 0).as_deref(), Some("ghost-1"));
+        drop(p);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_lease_is_renewed_and_never_taken_over() {
+        let store = Arc::new(MemorySlotStore::new());
+        let a = Governor::shared(config(1), "ACCT", store.clone());
+        let b = Governor::shared(config(1), "ACCT", store.clone());
+        let long = a.acquire().await.unwrap();
+        let holder = store.holder("ACCT", 0).unwrap();
+        // Five TTLs later the slot is still A's: B waited all along.
+        let waited = tokio::time::timeout(Duration::from_secs(300), b.acquire()).await;
+        assert!(waited.is_err(), "B took a slot A still held");
+        assert_eq!(store.holder("ACCT", 0), Some(holder));
+        drop(long);
+        let p = tokio::time::timeout(Duration::from_secs(5), b.acquire()).await;
+        assert!(p.is_ok(), "B gets the slot once A gives it back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_fails_the_wait_and_recovers() {
+        let store = Arc::new(MemorySlotStore::new());
+        let g = Governor::shared(config(2), "ACCT", store.clone());
+        store.set_failing(true);
+        let e = g.acquire().await.unwrap_err();
+        assert!(matches!(e, GovernorError::Store(_)), "{e}");
+        assert_eq!(
+            store.acquire_calls(),
+            6,
+            "store_attempts tries, then the error"
+        );
+        store.set_failing(false);
+        let _p = g.acquire().await.unwrap();
+        assert_eq!(g.stats().held, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_holds_back_every_shared_waiter() {
+        let store = Arc::new(MemorySlotStore::new());
+        let g = Governor::shared(config(2), "ACCT", store.clone());
+        g.acquire().await.unwrap().refused(None);
+        assert_eq!(g.stats().limit, 1);
+        let started = Instant::now();
+        let _p = g.acquire().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // Slot numbers follow the cut limit too.
+        assert_eq!(_p.slot(), 0);
     }
 }
