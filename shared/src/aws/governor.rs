@@ -237,7 +237,7 @@ fn live(item: &Item, now: u64) -> Option<(usize, &str)> {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| millis(d))
+        .map(millis)
         .unwrap_or(0)
 }
 

@@ -50,7 +50,7 @@
 //! caller reports each permit's outcome: [`Permit::refused`] for a concurrency refusal (429 or
 //! NetSuite's concurrency error codes), [`Permit::succeeded`] for any other answer.
 //! - On a refusal the effective limit drops to three quarters (at least one less, never below
-//!   1) and no new request starts for a pause: `pause` doubling per refusal in a row, jittered,
+//!   one) and no new request starts for a pause: `pause` doubling per refusal in a row, jittered,
 //!   capped at `max_pause`, and never shorter than the server's `Retry-After`. Requests already
 //!   in flight when the limit was cut may be refused too; those do not cut again (one cut per
 //!   congestion event, as in TCP).
