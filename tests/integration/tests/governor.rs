@@ -2,6 +2,13 @@
 //! DynamoDB table (served by moto on loopback) keep together under one account's limit, a slot
 //! left by a crashed process comes back, and a client shrinks when NetSuite refuses for
 //! concurrency and still gets everything done.
+//!
+//! moto is not DynamoDB in one respect that matters here: its server handles requests on
+//! parallel threads without a lock, so two conditional writes to one item racing each other can
+//! both pass their condition (a stress run of 8 writers x 200 rounds saw it twice). DynamoDB
+//! evaluates a condition and applies the write atomically per item. The tests therefore pass the
+//! governors' store calls through [`OneAtATime`], which restores that atomicity; everything else
+//! (the queries, conditions, expiry, and each governor's own state) is as in production.
 
 mod common;
 
@@ -10,10 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use billsync::aws::dynamo::{PARTITION_KEY, SORT_KEY};
 use billsync::aws::governor::{DynamoSlotStore, HOLDER, LEASE_UNTIL, POOL_PREFIX, SLOT_PREFIX};
 use billsync::aws::{create_table, moto, AwsSettings};
+use billsync::netsuite::governor::SlotStoreError;
 use billsync::netsuite::{AccountId, Governor, GovernorConfig, NetSuiteClient, SlotStore};
 use billsync::queue::local::LocalQueue;
 use billsync::secrets::StaticSecrets;
@@ -32,11 +41,49 @@ fn local_services() -> Services {
     )
 }
 
+/// The DynamoDB slot store with calls taken one at a time (see the module docs).
+struct OneAtATime {
+    store: DynamoSlotStore,
+    gate: tokio::sync::Mutex<()>,
+}
+
+#[async_trait]
+impl SlotStore for OneAtATime {
+    async fn try_acquire(
+        &self,
+        pool: &str,
+        below: usize,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<usize>, SlotStoreError> {
+        let _one = self.gate.lock().await;
+        self.store.try_acquire(pool, below, holder, ttl).await
+    }
+
+    async fn renew(
+        &self,
+        pool: &str,
+        slot: usize,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, SlotStoreError> {
+        let _one = self.gate.lock().await;
+        self.store.renew(pool, slot, holder, ttl).await
+    }
+
+    async fn release(&self, pool: &str, slot: usize, holder: &str) -> Result<(), SlotStoreError> {
+        let _one = self.gate.lock().await;
+        self.store.release(pool, slot, holder).await
+    }
+}
+
 struct Table {
     _moto: moto::Moto,
     client: aws_sdk_dynamodb::Client,
     name: String,
-    store: Arc<DynamoSlotStore>,
+    store: DynamoSlotStore,
+    /// What the governors use: the same store, one call at a time.
+    slots: Arc<OneAtATime>,
 }
 
 async fn table() -> Table {
@@ -45,19 +92,24 @@ async fn table() -> Table {
     let client = aws_sdk_dynamodb::Client::new(&config);
     let name = moto::unique("billsync-gov");
     create_table(&client, &name).await.unwrap();
-    let store = Arc::new(DynamoSlotStore::new(client.clone(), &name));
+    let store = DynamoSlotStore::new(client.clone(), &name);
+    let slots = Arc::new(OneAtATime {
+        store: store.clone(),
+        gate: tokio::sync::Mutex::new(()),
+    });
     Table {
         _moto: moto,
         client,
         name,
         store,
+        slots,
     }
 }
 
 /// One governor per simulated Lambda instance: nothing shared but the table.
 fn processes(table: &Table, pool: &str, share: usize, count: usize) -> Vec<Governor> {
     (0..count)
-        .map(|_| Governor::shared(GovernorConfig::new(share), pool, table.store.clone()))
+        .map(|_| Governor::shared(GovernorConfig::new(share), pool, table.slots.clone()))
         .collect()
 }
 
@@ -209,7 +261,7 @@ async fn a_slot_left_by_a_crashed_process_comes_back() {
     for slot in 0..3 {
         leave_slot(&table, "ACCT2", slot, "crashed-c", until).await;
     }
-    let g = Governor::shared(GovernorConfig::new(3), "ACCT2", table.store.clone());
+    let g = Governor::shared(GovernorConfig::new(3), "ACCT2", table.slots.clone());
     let permit = tokio::time::timeout(Duration::from_secs(60), g.acquire())
         .await
         .expect("the slot comes back after its lease")
