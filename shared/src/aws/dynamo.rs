@@ -7,6 +7,7 @@
 //! | `TENANT#<t>` | `INVOICE#<uid>` | `state` (JSON), `version` (N), `status`, `updated_at` |
 //! | `TENANT#<t>` | `CURSOR#<name>` | `value` |
 //! | `TENANT#<t>` | `WEBHOOK#<delivery id>` | `expires_at` (N, epoch seconds, the table's TTL) |
+//! | `GOV#<account id>` | `SLOT#<n>` | NetSuite concurrency slot leases ([`super::governor`]) |
 //!
 //! One sparse global secondary index, [`LIST_INDEX`], holds only what needs listing:
 //! - unsettled flows (pending, awaiting fulfilment, parked, error) under

@@ -1,12 +1,14 @@
 //! The AWS adapters of the ports: [`DynamoStore`] for [`crate::store::Store`], [`SqsQueue`] for
-//! [`crate::queue::Queue`] and [`SecretsManagerSource`] for [`crate::secrets::SecretSource`].
+//! [`crate::queue::Queue`], [`SecretsManagerSource`] for [`crate::secrets::SecretSource`] and
+//! [`DynamoSlotStore`] for the NetSuite concurrency slots ([`crate::netsuite::SlotStore`]).
 //!
 //! Clients are built from [`load_sdk_config`], which takes endpoints, region and credentials from
 //! the standard AWS environment. Pointing billsync at a local AWS-API server is a matter of
 //! setting `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_DYNAMODB`, ...), never of a code switch.
-//! [`services_from_env`] wires the three adapters together for a Lambda function.
+//! [`services_from_env`] wires the adapters together for a Lambda function.
 
 pub mod dynamo;
+pub mod governor;
 pub mod secrets;
 pub mod sqs;
 
@@ -18,6 +20,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 pub use dynamo::{create_table, DynamoStore};
+pub use governor::DynamoSlotStore;
 pub use secrets::{SecretsManagerSource, SECRET_CACHE_TTL};
 pub use sqs::{parse_message, MessageError, SqsQueue};
 
@@ -66,23 +69,23 @@ impl AwsSettings {
     }
 
     /// The ports on AWS, from one SDK configuration. Secrets are cached for
-    /// [`SECRET_CACHE_TTL`].
+    /// [`SECRET_CACHE_TTL`]. NetSuite concurrency slots are leases in the same table, shared by
+    /// every function instance.
     pub fn services(&self, config: &SdkConfig) -> Services {
         let secrets = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(config),
             &self.secret_prefix,
         );
+        let dynamodb = aws_sdk_dynamodb::Client::new(config);
         Services::new(
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(config),
-                &self.table_name,
-            )),
+            Arc::new(DynamoStore::new(dynamodb.clone(), &self.table_name)),
             Arc::new(SqsQueue::new(
                 aws_sdk_sqs::Client::new(config),
                 &self.queue_url,
             )),
             Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
         )
+        .with_slot_store(Arc::new(DynamoSlotStore::new(dynamodb, &self.table_name)))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The NetSuite REST client: record service, transforms and SuiteQL over one shared HTTP
-//! connection pool, signed per attempt, bounded in concurrency, retried only where safe.
+//! connection pool, signed per attempt, bounded in concurrency by a [`Governor`] (local, or
+//! shared by every process through a slot store), retried only where safe.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,12 +11,12 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::Semaphore;
 use url::Url;
 
 use super::auth::authorization_header;
 use super::config::{AccountId, Credentials, NetSuiteConfig, RetryPolicy};
 use super::error::{ApiError, ErrorKind, NetSuiteError, TransportKind};
+use super::governor::Governor;
 use super::records::RecordType;
 
 /// Identifies a record in a URL: an internal id, or an external id (`eid:` prefix).
@@ -121,13 +122,13 @@ struct Inner {
     root: Url,
     account: AccountId,
     credentials: Credentials,
-    limiter: Semaphore,
-    concurrency: usize,
+    /// Every attempt holds one of its slots while in flight.
+    governor: Governor,
     retry: RetryPolicy,
 }
 
 /// A NetSuite REST client. Cheap to clone; clones share the connection pool and the
-/// concurrency limit, so one per process is the rule.
+/// concurrency governor, so one per process is the rule.
 #[derive(Clone)]
 pub struct NetSuiteClient {
     inner: Arc<Inner>,
@@ -138,38 +139,64 @@ impl std::fmt::Debug for NetSuiteClient {
         f.debug_struct("NetSuiteClient")
             .field("account", &self.inner.account)
             .field("root", &self.inner.root.as_str())
-            .field("concurrency", &self.inner.concurrency)
+            .field("governor", &self.inner.governor)
             .finish_non_exhaustive()
     }
 }
 
 impl NetSuiteClient {
-    /// Builds the client and its HTTP connection pool (rustls).
+    /// Builds the client and its HTTP connection pool (rustls), bounded by a local governor of
+    /// `config.concurrency` slots: right when this process is the only one on the account.
     pub fn new(config: NetSuiteConfig) -> Result<Self, NetSuiteError> {
-        let http = reqwest::Client::builder()
+        let governor = Governor::local(config.concurrency);
+        Self::with_governor(config, governor)
+    }
+
+    /// Builds the client bounded by `governor` instead of a local one: a shared governor keeps
+    /// every process together under the account's limit. `config.concurrency` is then unused;
+    /// the governor's share is the bound. Clients of one account should share one governor.
+    pub fn with_governor(
+        config: NetSuiteConfig,
+        governor: Governor,
+    ) -> Result<Self, NetSuiteError> {
+        let http = Self::http_client(&config)?;
+        Ok(Self::with_parts(config, http, governor))
+    }
+
+    fn http_client(config: &NetSuiteConfig) -> Result<reqwest::Client, NetSuiteError> {
+        reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self::with_http_client(config, http))
+            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))
     }
 
-    /// Uses an existing `reqwest::Client` (to share one pool across clients).
+    /// Uses an existing `reqwest::Client` (to share one pool across clients), with a local
+    /// governor of `config.concurrency` slots.
     pub fn with_http_client(config: NetSuiteConfig, http: reqwest::Client) -> Self {
-        let concurrency = config.concurrency.max(1);
+        let governor = Governor::local(config.concurrency);
+        Self::with_parts(config, http, governor)
+    }
+
+    /// An existing `reqwest::Client` and a governor.
+    pub fn with_parts(config: NetSuiteConfig, http: reqwest::Client, governor: Governor) -> Self {
         NetSuiteClient {
             inner: Arc::new(Inner {
                 http,
                 root: config.root_url(),
                 account: config.account_id,
                 credentials: config.credentials,
-                limiter: Semaphore::new(concurrency),
-                concurrency,
+                governor,
                 retry: config.retry,
             }),
         }
+    }
+
+    /// The governor bounding this client's requests.
+    pub fn governor(&self) -> &Governor {
+        &self.inner.governor
     }
 
     pub fn account_id(&self) -> &AccountId {
@@ -545,7 +572,13 @@ impl NetSuiteClient {
             // NetSuite sometimes answers a burst over its concurrency limit with 401 instead of
             // 429; one fresh-signed repeat tells the two apart.
             let transient_login = error.kind() == ErrorKind::Login && !login_retried;
-            if !(error.is_retryable() || transient_login) || attempt >= policy.max_attempts {
+            // The governor already waited out its store's failures; retrying here would only
+            // keep the message from going back to the queue.
+            let no_slot = matches!(error, NetSuiteError::Governor { .. });
+            if !(error.is_retryable() || transient_login)
+                || no_slot
+                || attempt >= policy.max_attempts
+            {
                 return Err(error);
             }
             if transient_login {
@@ -593,7 +626,8 @@ impl NetSuiteClient {
     }
 
     /// Whether NetSuite may have acted on a request that failed this way. A refusal for
-    /// concurrency, a login refusal and a connection never made are certain no-ops.
+    /// concurrency, a login refusal, a connection never made and a request never sent (no
+    /// concurrency slot) are certain no-ops.
     fn may_have_committed(&self, error: &NetSuiteError) -> bool {
         !matches!(error.kind(), ErrorKind::Concurrency | ErrorKind::Login)
             && !matches!(
@@ -601,7 +635,7 @@ impl NetSuiteClient {
                 NetSuiteError::Transport {
                     kind: TransportKind::Connect,
                     ..
-                }
+                } | NetSuiteError::Governor { .. }
             )
     }
 
@@ -635,7 +669,11 @@ impl NetSuiteClient {
                     return Ok(Some(found.id));
                 }
                 Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
+                Err(e)
+                    if e.is_retryable()
+                        && !matches!(e, NetSuiteError::Governor { .. })
+                        && attempt < policy.max_attempts =>
+                {
                     tokio::time::sleep(backoff(policy, attempt, &e)).await;
                     attempt += 1;
                 }
@@ -644,14 +682,18 @@ impl NetSuiteClient {
         }
     }
 
-    /// One signed request under the concurrency limit.
+    /// One signed request holding a concurrency slot, reporting to the governor whether
+    /// NetSuite refused it for concurrency.
     async fn attempt(&self, call: &Call, attempt: u32) -> Result<reqwest::Response, NetSuiteError> {
-        let _permit = self
-            .inner
-            .limiter
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
+        let permit =
+            self.inner
+                .governor
+                .acquire()
+                .await
+                .map_err(|source| NetSuiteError::Governor {
+                    operation: call.operation.clone(),
+                    source,
+                })?;
         let started = Instant::now();
 
         let auth = authorization_header(
@@ -699,6 +741,7 @@ impl NetSuiteClient {
         let status = response.status();
         tracing::debug!(operation = %call.operation, attempt, elapsed_ms, status = status.as_u16(), "NetSuite answered");
         if status.is_success() {
+            permit.succeeded();
             return Ok(response);
         }
         let retry_after = response
@@ -709,6 +752,13 @@ impl NetSuiteClient {
         let body = response.bytes().await.unwrap_or_default();
         let mut api = ApiError::from_body(status.as_u16(), call.operation.clone(), &body);
         api.retry_after = retry_after.map(Duration::from_secs);
+        // A refusal for concurrency shrinks the limit. A 401 (sometimes NetSuite's answer to a
+        // burst) and a 5xx say nothing either way; any other answer says there was room.
+        match api.kind() {
+            ErrorKind::Concurrency => permit.refused(api.retry_after),
+            ErrorKind::Login | ErrorKind::Server => drop(permit),
+            _ => permit.succeeded(),
+        }
         Err(NetSuiteError::Api(api))
     }
 }

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use super::governor::GovernorError;
+
 /// One entry of NetSuite's `o:errorDetails`.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct ErrorDetail {
@@ -208,6 +210,14 @@ pub enum NetSuiteError {
     Protocol { operation: String, message: String },
     #[error("NetSuite settings: {0}")]
     Config(String),
+    /// No concurrency slot could be had (the shared slot store failed): the request was never
+    /// sent, so it is safe to send later.
+    #[error("NetSuite {operation}: not sent, no concurrency slot: {source}")]
+    Governor {
+        operation: String,
+        #[source]
+        source: GovernorError,
+    },
 }
 
 fn summary(e: &ApiError) -> String {
@@ -228,6 +238,8 @@ impl NetSuiteError {
             NetSuiteError::OutcomeUnknown { .. } => ErrorKind::OutcomeUnknown,
             NetSuiteError::Protocol { .. } => ErrorKind::Protocol,
             NetSuiteError::Config(_) => ErrorKind::Config,
+            // Like a connection never made: retryable, certainly not acted on.
+            NetSuiteError::Governor { .. } => ErrorKind::Transport,
         }
     }
 

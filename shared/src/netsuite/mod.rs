@@ -1,15 +1,17 @@
-//! NetSuite SuiteTalk REST: configuration, token-based authentication, typed records, errors
-//! and the client that ties them together.
+//! NetSuite SuiteTalk REST: configuration, token-based authentication, typed records, errors,
+//! the concurrency governor and the client that ties them together.
 
 pub mod auth;
 pub mod check;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod governor;
 pub mod money;
 pub mod records;
 
 pub use client::{GetOptions, ListPage, NetSuiteClient, RecordKey, SuiteQlPage};
 pub use config::{AccountId, ConfigError, Credentials, NetSuiteConfig, RetryPolicy};
 pub use error::{ApiError, ErrorClass, ErrorDetail, ErrorKind, NetSuiteError, TransportKind};
+pub use governor::{Governor, GovernorConfig, GovernorError, GovernorStats, Permit, SlotStore};
 pub use records::RecordType;

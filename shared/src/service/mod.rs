@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use crate::billing::maxio::client::{MaxioClient, MaxioConfig};
 use crate::billing::model::Source;
 use crate::billing::source::BillingSource;
-use crate::netsuite::NetSuiteClient;
+use crate::netsuite::{AccountId, Governor, GovernorConfig, NetSuiteClient, SlotStore};
 use crate::queue::Queue;
 use crate::secrets::{SecretError, SecretSource, TenantSecret};
 use crate::settings::TenantSettings;
@@ -28,6 +28,51 @@ pub struct Services {
     /// Clients per tenant, built on first use and kept for the life of the process (a warm
     /// Lambda reuses their connection pools).
     clients: Arc<Mutex<HashMap<String, TenantClients>>>,
+    /// NetSuite concurrency governors, one per NetSuite account.
+    governors: Arc<Governors>,
+}
+
+/// One NetSuite concurrency governor per account in this process: shared through a slot store
+/// when there is one (the DynamoDB table on AWS, so every Lambda instance counts), else local.
+struct Governors {
+    slots: Option<Arc<dyn SlotStore>>,
+    by_account: Mutex<HashMap<String, Governor>>,
+}
+
+impl Governors {
+    fn new(slots: Option<Arc<dyn SlotStore>>) -> Self {
+        Governors {
+            slots,
+            by_account: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The account's governor, made with `share` slots on first use. Tenants on one account
+    /// should carry one share: a later tenant with another share gets the first one's governor
+    /// (and, across processes, the largest share in use bounds the account).
+    fn get(&self, account: &AccountId, share: usize) -> Governor {
+        let mut by_account = self
+            .by_account
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let governor = by_account
+            .entry(account.realm().to_owned())
+            .or_insert_with(|| match &self.slots {
+                Some(slots) => {
+                    Governor::shared(GovernorConfig::new(share), account.realm(), slots.clone())
+                }
+                None => Governor::local(share),
+            });
+        if governor.share() != share.max(1) {
+            tracing::warn!(
+                account = %account,
+                share,
+                in_use = governor.share(),
+                "tenants on one NetSuite account have different netsuite.concurrency; using the first one's"
+            );
+        }
+        governor.clone()
+    }
 }
 
 /// The outbound clients of one tenant.
@@ -62,6 +107,33 @@ impl Services {
             queue,
             secrets,
             clients: Arc::new(Mutex::new(HashMap::new())),
+            governors: Arc::new(Governors::new(None)),
+        }
+    }
+
+    /// Shares NetSuite concurrency slots with every process using `slots` (on AWS, the
+    /// DynamoDB table: see [`crate::aws::governor`]) instead of bounding this process alone.
+    pub fn with_slot_store(mut self, slots: Arc<dyn SlotStore>) -> Self {
+        self.governors = Arc::new(Governors::new(Some(slots)));
+        self
+    }
+
+    /// The concurrency governor of a NetSuite account in this process.
+    pub fn governor(&self, account: &AccountId, share: usize) -> Governor {
+        self.governors.get(account, share)
+    }
+
+    /// Waits until every NetSuite concurrency slot given back has reached the slot store. A
+    /// Lambda function calls it before returning, since a frozen instance runs nothing.
+    pub async fn settle_governors(&self) {
+        let governors: Vec<Governor> = self
+            .governors
+            .by_account
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for governor in governors {
+            governor.settle().await;
         }
     }
 
@@ -84,7 +156,7 @@ impl Services {
             return Ok(c);
         }
         let secret = self.secrets.tenant_secret(&settings.tenant).await?;
-        let built = build_clients(settings, &secret)?;
+        let built = build_clients(settings, &secret, &self.governors)?;
         if let Ok(mut m) = self.clients.lock() {
             m.insert(settings.tenant.clone(), built.clone());
         }
@@ -107,13 +179,19 @@ pub(crate) fn maxio_client(
     MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))
 }
 
+/// The tenant's clients. Its NetSuite client is bounded by its account's governor, sized by
+/// the tenant's `netsuite.concurrency`: shared across processes when `governors` has a slot
+/// store (AWS), local otherwise.
 fn build_clients(
     settings: &TenantSettings,
     secret: &TenantSecret,
+    governors: &Governors,
 ) -> Result<TenantClients, ServiceError> {
     let mut ns = secret.netsuite_config()?;
     ns.concurrency = settings.netsuite_concurrency;
-    let netsuite = NetSuiteClient::new(ns).map_err(|e| ServiceError::Client(e.to_string()))?;
+    let governor = governors.get(&ns.account_id, ns.concurrency);
+    let netsuite = NetSuiteClient::with_governor(ns, governor)
+        .map_err(|e| ServiceError::Client(e.to_string()))?;
     let billing: Arc<dyn BillingSource> = match settings.source {
         Source::Maxio => Arc::new(maxio_client(settings, secret)?),
         Source::Chargebee => {

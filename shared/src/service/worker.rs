@@ -42,9 +42,10 @@ pub async fn process_batch(services: &Services, batch: Vec<Delivery>) -> Vec<Str
 /// Processes a batch and says what happened to each message.
 pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, MessageOutcome)> {
     // Messages of different invoices run side by side; how many at once is bounded below by
-    // the NetSuite client's own semaphore (the tenant's share), so a generous buffer is fine.
+    // the NetSuite client's concurrency governor (the tenant's share, across every worker
+    // instance on AWS), so a generous buffer is fine.
     let width = batch.len().max(1);
-    stream::iter(batch)
+    let results = stream::iter(batch)
         .map(|d| async move {
             let span = tracing::info_span!("message", message_id = %d.id);
             let r = one(services, &d).instrument(span).await;
@@ -52,7 +53,10 @@ pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, 
         })
         .buffer_unordered(width)
         .collect()
-        .await
+        .await;
+    // Shared NetSuite slots go back to the table before the function returns and is frozen.
+    services.settle_governors().await;
+    results
 }
 
 async fn one(services: &Services, d: &Delivery) -> MessageOutcome {
