@@ -26,6 +26,11 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// The server's address, for processes that reach it themselves (`AWS_ENDPOINT_URL`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Fixed dummy credentials and region on the loader, so parallel tests never touch the
     /// process environment.
     pub async fn sdk_config(&self) -> SdkConfig {

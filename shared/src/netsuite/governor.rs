@@ -41,7 +41,11 @@
 //! Talking to the store for every request would add a round trip (and cost) to each one. When a
 //! permit is dropped and another task of this process is waiting, the slot goes straight to that
 //! task: it stays held in the store, so nothing about the bound changes. Only when nobody waits
-//! locally is the slot released to the store. When every slot is taken, waiting tasks poll the
+//! locally is the slot released to the store, after a short *linger* (`linger`, 30 ms): an
+//! invoice's next request usually follows its previous one by one store save, and a slot kept
+//! that long saves a release, a fresh take and the poll another task would wait through. A
+//! lingering slot is held and counted like any other (the bound is unchanged); `settle` gives
+//! lingering slots back at once. When every slot is taken, waiting tasks poll the
 //! store with jittered, growing delays (`poll_min` doubling up to `poll_max`), never in a tight
 //! loop; at most as many pollers run as there are waiting tasks and free places under the limit.
 //!
@@ -96,6 +100,9 @@ pub struct GovernorConfig {
     pub poll_max: Duration,
     /// Store failures in a row after which waiting tasks get an error instead of a slot.
     pub store_attempts: u32,
+    /// Shared slots: how long a slot nobody waits for stays with this process before it goes
+    /// back to the store, for the next request of the same invoice (a store save away).
+    pub linger: Duration,
 }
 
 impl GovernorConfig {
@@ -106,9 +113,10 @@ impl GovernorConfig {
             pause: Duration::from_millis(250),
             max_pause: Duration::from_secs(20),
             grow_after: 10,
-            poll_min: Duration::from_millis(20),
-            poll_max: Duration::from_secs(1),
+            poll_min: Duration::from_millis(10),
+            poll_max: Duration::from_millis(200),
             store_attempts: 6,
+            linger: Duration::from_millis(30),
         }
     }
 }
@@ -289,6 +297,7 @@ impl Governor {
             free: (0..config.share).rev().collect(),
             fetching: 0,
             leases: HashMap::new(),
+            idle: Vec::new(),
             keeper_running: false,
             releases: Vec::new(),
             counters: Counters::default(),
@@ -347,6 +356,8 @@ impl Governor {
     /// Waits until every slot given back so far has reached the store. Call before a Lambda
     /// handler returns (see the module docs).
     pub async fn settle(&self) {
+        // Lingering slots go back now: a frozen instance cannot let them expire.
+        self.core.release_idle(None);
         let pending = std::mem::take(&mut self.core.lock().releases);
         for release in pending {
             let _ = release.await;
@@ -403,6 +414,8 @@ struct State {
     fetching: usize,
     /// Shared backend: the lease of each held slot.
     leases: HashMap<usize, Lease>,
+    /// Shared backend: held slots no permit uses, lingering (slot, lease id).
+    idle: Vec<(usize, u64)>,
     keeper_running: bool,
     /// Releases to the store still running.
     releases: Vec<JoinHandle<()>>,
@@ -426,6 +439,7 @@ struct Core {
 enum Next {
     HandOff(Waiter, u64),
     Release(Option<String>),
+    Linger,
 }
 
 impl Core {
@@ -438,6 +452,7 @@ impl Core {
     /// (its receiver gone) gives itself back through `give_back`, which takes the lock.
     fn pump(self: &Arc<Self>) {
         let mut deliveries = Vec::new();
+        let mut lingering = Vec::new();
         {
             let mut st = self.lock();
             st.waiters.retain(|w| !w.is_closed());
@@ -463,6 +478,22 @@ impl Core {
                     }
                 }
                 Backend::Shared { .. } => {
+                    let now = Instant::now();
+                    let ttl = self.config.lease_ttl;
+                    while !st.waiters.is_empty() {
+                        let limit = st.limit;
+                        let usable = st.idle.iter().position(|&(slot, lease)| {
+                            slot < limit
+                                && st.leases.get(&slot).is_some_and(|l| {
+                                    l.id == lease && !l.lost && l.deadline > now + ttl / 4
+                                })
+                        });
+                        let Some(at) = usable else { break };
+                        let (slot, lease) = st.idle.swap_remove(at);
+                        let waiter = st.waiters.pop_front().expect("checked non-empty");
+                        st.counters.handoffs += 1;
+                        lingering.push((waiter, slot, st.epoch, lease));
+                    }
                     let wanted = st.waiters.len().saturating_sub(st.fetching);
                     let room = st.limit.saturating_sub(st.held + st.fetching);
                     let pollers = wanted.min(room);
@@ -484,6 +515,9 @@ impl Core {
         }
         for (waiter, slot, epoch) in deliveries {
             self.deliver(waiter, slot, epoch, 0);
+        }
+        for (waiter, slot, epoch, lease) in lingering {
+            self.deliver(waiter, slot, epoch, lease);
         }
     }
 
@@ -528,6 +562,15 @@ impl Core {
                     }
                     Next::HandOff(waiter, st.epoch)
                 }
+                None if hand_off
+                    && matches!(self.backend, Backend::Shared { .. })
+                    && !self.config.linger.is_zero() =>
+                {
+                    // Nobody waits now; the same worker often asks again within a store
+                    // round trip. The slot stays held (and counted) while it lingers.
+                    st.idle.push((slot, lease));
+                    Next::Linger
+                }
                 popped => {
                     if let Some(waiter) = popped {
                         st.waiters.push_front(waiter);
@@ -557,6 +600,49 @@ impl Core {
             Next::HandOff(waiter, epoch) => self.deliver(waiter, slot, epoch, lease),
             Next::Release(Some(token)) => self.release_to_store(slot, token),
             Next::Release(None) => {}
+            Next::Linger => self.expire_later(slot, lease),
+        }
+        self.pump();
+    }
+
+    /// After `linger`, a slot still idle goes back to the store.
+    fn expire_later(self: &Arc<Self>, slot: usize, lease: u64) {
+        let Ok(handle) = Handle::try_current() else {
+            self.release_idle(Some((slot, lease)));
+            return;
+        };
+        let core = Arc::downgrade(self);
+        let linger = self.config.linger;
+        handle.spawn(async move {
+            tokio::time::sleep(linger).await;
+            if let Some(core) = core.upgrade() {
+                core.release_idle(Some((slot, lease)));
+            }
+        });
+    }
+
+    /// Releases one idle slot (if it is still idle under that lease), or all of them.
+    fn release_idle(self: &Arc<Self>, which: Option<(usize, u64)>) {
+        let tokens: Vec<(usize, String)> = {
+            let mut st = self.lock();
+            let chosen: Vec<(usize, u64)> = match which {
+                Some(one) => st.idle.iter().copied().filter(|x| *x == one).collect(),
+                None => st.idle.clone(),
+            };
+            st.idle.retain(|x| !chosen.contains(x));
+            let mut tokens = Vec::new();
+            for (slot, lease) in chosen {
+                st.held -= 1;
+                if st.leases.get(&slot).is_some_and(|l| l.id == lease) {
+                    if let Some(l) = st.leases.remove(&slot).filter(|l| !l.lost) {
+                        tokens.push((slot, l.token));
+                    }
+                }
+            }
+            tokens
+        };
+        for (slot, token) in tokens {
+            self.release_to_store(slot, token);
         }
         self.pump();
     }
@@ -1158,6 +1244,33 @@ mod tests {
         assert_eq!(store.acquire_calls(), 1);
         g.settle().await;
         assert_eq!(store.live("ACCT"), 0, "released once nobody waited");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_nobody_waits_for_lingers_then_goes_back() {
+        let store = Arc::new(MemorySlotStore::new());
+        let g = Governor::shared(config(1), "ACCT", store.clone());
+        let linger = g.config().linger;
+        drop(g.acquire().await.unwrap());
+        // Within the linger the same process asks again: no store call, the same lease.
+        tokio::time::sleep(linger / 3).await;
+        assert_eq!(store.live("ACCT"), 1, "still held while it lingers");
+        let p = g.acquire().await.unwrap();
+        assert_eq!(store.acquire_calls(), 1);
+        drop(p);
+        // Nobody asks: after the linger it is back in the store, for other processes.
+        tokio::time::sleep(linger * 2).await;
+        g.settle().await;
+        assert_eq!(store.live("ACCT"), 0);
+        let other = Governor::shared(config(1), "ACCT", store.clone());
+        let _q = tokio::time::timeout(Duration::from_secs(1), other.acquire())
+            .await
+            .expect("another process gets it")
+            .unwrap();
+        // A lingering slot goes back at once when the batch settles (Lambda freezes).
+        drop(_q);
+        other.settle().await;
+        assert_eq!(store.live("ACCT"), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -41,6 +41,17 @@ pub async fn process_batch(services: &Services, batch: Vec<Delivery>) -> Vec<Str
 
 /// Processes a batch and says what happened to each message.
 pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, MessageOutcome)> {
+    process_observed(services, batch, |_, _| {}).await
+}
+
+/// Like [`process`], calling `observe` with each message the moment it is finished (the
+/// benchmark's clock for the lag from intake to the invoice's last NetSuite record).
+pub async fn process_observed(
+    services: &Services,
+    batch: Vec<Delivery>,
+    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
+) -> Vec<(String, MessageOutcome)> {
+    let observe = &observe;
     // Messages of different invoices run side by side; how many at once is bounded below by
     // the NetSuite client's concurrency governor (the tenant's share, across every worker
     // instance on AWS), so a generous buffer is fine.
@@ -49,6 +60,7 @@ pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, 
         .map(|d| async move {
             let span = tracing::info_span!("message", message_id = %d.id);
             let r = one(services, &d).instrument(span).await;
+            observe(&d, &r);
             (d.id, r)
         })
         .buffer_unordered(width)

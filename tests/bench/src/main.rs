@@ -1,0 +1,690 @@
+//! `billsync-bench`: throughput at the NetSuite concurrency limit.
+//!
+//! For each account limit C it starts the NetSuite simulator with latency L and limit C (429
+//! beyond it), a Chargebee simulator holding paid non-inventory invoices of known customers, a
+//! DynamoDB table and an SQS FIFO queue on a moto server, and W worker *processes* (this binary
+//! with `worker`), each a stand-in for one Lambda instance: batches of up to 10 messages
+//! through the worker's own code, NetSuite slots leased from the table by the governor. The
+//! tenant's share is C itself, so the bench runs at the ceiling, never past it.
+//!
+//! Two phases per limit:
+//! 1. throughput: N webhooks delivered at once through the intake code; invoices per second
+//!    until the last payment exists in NetSuite, against the bound C / (L × R), R being the
+//!    NetSuite requests a paid non-inventory invoice of a known customer needs (3: sales
+//!    order, invoice by transform, payment). Requests per invoice and 429s come from the
+//!    simulator's own counters.
+//! 2. lag: N more webhooks arriving at a steady 80% of the bound; the lag of each invoice runs
+//!    from its intake to the moment its flow is synced (its payment, the last record, is in
+//!    NetSuite). p50 and p99.
+//!
+//! The workers report their CPU time and peak memory (`getrusage`), the Lambda duration they
+//! spent on batches, and every DynamoDB and SQS call (an SDK interceptor); the bench turns those
+//! into an AWS cost per 10,000 invoices at the on-demand prices below. Figures are printed, and
+//! written as JSON and as an SVG chart of throughput against C when asked.
+//!
+//! ```text
+//! cargo run --release -p billsync-bench -- --invoices 2000 --latency-ms 100 --limits 5,10,15,20 \
+//!     --json docs/bench/results.json --chart docs/bench/throughput.svg
+//! cargo run -p billsync-bench -- --smoke      # what CI runs: small, fast, checks the bound
+//! ```
+
+mod chart;
+mod count;
+mod worker;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use billing_sim::{CbInvoice, CbLine, ChargebeeSim, ChargebeeSimConfig};
+use billsync::aws::dynamo::{create_table, DynamoStore};
+use billsync::aws::moto;
+use billsync::aws::sqs::SqsQueue;
+use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::Services;
+use billsync::settings::TenantSettings;
+use billsync::store::Store;
+use netsuite_sim::{NetSuiteSim, SimConfig};
+use serde::Serialize;
+use serde_json::json;
+
+use billsync::store::sqlite::SqliteStore;
+use count::{AwsCalls, CountingStore, Units};
+use worker::{unix_ms, WorkerArgs, WorkerReport};
+
+const TENANT: &str = "bench";
+/// NetSuite requests of a paid non-inventory invoice of a known customer.
+const R: f64 = 3.0;
+/// Customers, each synced once before measuring, so every measured invoice's customer is known.
+const CUSTOMERS: usize = 20;
+
+/// AWS on-demand prices, us-east-1, as published for 2025 (USD).
+mod price {
+    /// Lambda on arm64, per GB-second of duration.
+    pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    /// DynamoDB on-demand, per request unit.
+    pub const DYNAMO_WRITE_UNIT: f64 = 0.625 / 1e6;
+    pub const DYNAMO_READ_UNIT: f64 = 0.125 / 1e6;
+    /// SQS FIFO, per request.
+    pub const SQS_FIFO_REQUEST: f64 = 0.50 / 1e6;
+    /// API Gateway HTTP API, per request.
+    pub const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
+}
+
+/// Memory of the functions in template.yaml, in GB.
+const WORKER_GB: f64 = 0.5;
+const WEBHOOK_GB: f64 = 0.25;
+
+#[derive(Clone, Debug)]
+struct Options {
+    invoices: usize,
+    latency: Duration,
+    limits: Vec<usize>,
+    workers: Option<usize>,
+    lag: bool,
+    json: Option<PathBuf>,
+    chart: Option<PathBuf>,
+    /// Keep flows on moto's DynamoDB rather than in a shared SQLite file.
+    dynamodb_store: bool,
+    /// Fail (exit 1) when a run misses these: throughput ratio, 429s, requests per invoice.
+    check: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+struct Cost {
+    lambda: f64,
+    dynamodb: f64,
+    sqs: f64,
+    api_gateway: f64,
+    total: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+struct RunResult {
+    limit: usize,
+    latency_ms: u64,
+    workers: usize,
+    invoices: usize,
+    bound_per_s: f64,
+    throughput_per_s: f64,
+    ratio: f64,
+    requests_per_invoice: f64,
+    rejected_429: u64,
+    peak_in_flight: usize,
+    arrival_per_s: f64,
+    lag_p50_ms: Option<u64>,
+    lag_p99_ms: Option<u64>,
+    worker_cpu_ms_per_invoice: f64,
+    worker_peak_rss_mb: f64,
+    aws_units_per_invoice: BTreeMap<String, f64>,
+    cost_per_10k_invoices: Cost,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
+         [--no-lag] [--store sqlite|dynamodb] [--json FILE] [--chart FILE] [--check] | --smoke"
+    );
+    std::process::exit(2)
+}
+
+fn parse(args: &[String]) -> Options {
+    let mut o = Options {
+        invoices: 2000,
+        latency: Duration::from_millis(100),
+        limits: vec![5, 15],
+        workers: None,
+        lag: true,
+        json: None,
+        chart: None,
+        dynamodb_store: false,
+        check: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--invoices" => o.invoices = value().parse().unwrap_or_else(|_| usage()),
+            "--latency-ms" => {
+                o.latency = Duration::from_millis(value().parse().unwrap_or_else(|_| usage()))
+            }
+            "--limits" => {
+                o.limits = value()
+                    .split(',')
+                    .map(|x| x.trim().parse().unwrap_or_else(|_| usage()))
+                    .collect()
+            }
+            "--workers" => o.workers = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--no-lag" => o.lag = false,
+            "--json" => o.json = Some(value().into()),
+            "--chart" => o.chart = Some(value().into()),
+            "--check" => o.check = true,
+            "--store" => match value().as_str() {
+                "dynamodb" => o.dynamodb_store = true,
+                "sqlite" => o.dynamodb_store = false,
+                _ => usage(),
+            },
+            // Small enough for CI: the bound must still hold and R must be exact.
+            "--smoke" => {
+                o.invoices = 60;
+                o.latency = Duration::from_millis(40);
+                o.limits = vec![5];
+                o.check = true;
+            }
+            _ => usage(),
+        }
+    }
+    o
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    if args.first().map(String::as_str) == Some("worker") {
+        let spec: WorkerArgs = serde_json::from_str(args.get(1).map(String::as_str).unwrap_or(""))
+            .unwrap_or_else(|e| {
+                eprintln!("worker: bad arguments: {e}");
+                std::process::exit(2)
+            });
+        if let Err(e) = runtime.block_on(worker::run(spec)) {
+            eprintln!("worker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let opts = parse(&args);
+    let code = runtime.block_on(bench(opts));
+    std::process::exit(code);
+}
+
+async fn bench(opts: Options) -> i32 {
+    let moto = moto::server();
+    let mut results = Vec::new();
+    for &limit in &opts.limits {
+        match run_once(&moto, &opts, limit).await {
+            Ok(r) => {
+                print_result(&r);
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("run at C = {limit} failed: {e}");
+                return 1;
+            }
+        }
+    }
+    print_table(&results);
+    if let Some(path) = &opts.json {
+        let doc = json!({
+            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "results": results,
+        });
+        if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
+        {
+            eprintln!("cannot write {}: {e}", path.display());
+        }
+    }
+    if let Some(path) = &opts.chart {
+        let points: Vec<(usize, f64, f64)> = results
+            .iter()
+            .map(|r| (r.limit, r.bound_per_s, r.throughput_per_s))
+            .collect();
+        if let Err(e) = std::fs::write(path, chart::svg(&points, opts.latency)) {
+            eprintln!("cannot write {}: {e}", path.display());
+        }
+    }
+    if opts.check {
+        let mut ok = true;
+        for r in &results {
+            if (r.requests_per_invoice - R).abs() > f64::EPSILON {
+                eprintln!(
+                    "C = {}: {} requests per invoice, not {R}",
+                    r.limit, r.requests_per_invoice
+                );
+                ok = false;
+            }
+            if r.rejected_429 > 0 {
+                eprintln!("C = {}: {} answers of 429", r.limit, r.rejected_429);
+                ok = false;
+            }
+            if r.peak_in_flight > r.limit {
+                eprintln!(
+                    "C = {}: {} requests in flight at once",
+                    r.limit, r.peak_in_flight
+                );
+                ok = false;
+            }
+        }
+        if !ok {
+            return 1;
+        }
+    }
+    0
+}
+
+/// Worker processes: enough batches in flight to keep C slots busy through batch tails.
+fn default_workers(limit: usize) -> usize {
+    (3 * limit).div_ceil(10) + 1
+}
+
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One paid non-inventory invoice: its id and the index of its `invoice_generated` event.
+fn paid_invoice(cb: &ChargebeeSim, customer: usize, n: usize) -> (String, usize) {
+    let event = cb.event_count();
+    let amount = 10_000 + (n as i64 % 97) * 100;
+    let id = cb.add_invoice(CbInvoice {
+        customer_id: format!("cust-{customer}"),
+        currency: "USD".into(),
+        date: 1_769_904_000 + n as i64,
+        lines: vec![CbLine {
+            entity_type: "adhoc".into(),
+            entity_id: None,
+            description: "Platform subscription".into(),
+            quantity: 1,
+            unit_amount: amount,
+            tax_rate_percent: 0,
+        }],
+        ..CbInvoice::default()
+    });
+    cb.pay(&id, amount);
+    (id, event)
+}
+
+fn payments(ns: &NetSuiteSim) -> u64 {
+    ns.stats()
+        .requests_by_operation
+        .get("create:customerPayment")
+        .copied()
+        .unwrap_or_default()
+}
+
+async fn wait_for_payments(ns: &NetSuiteSim, want: u64, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while payments(ns) < want {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "only {} of {want} payments reached NetSuite in {timeout:?}",
+                payments(ns)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<RunResult, String> {
+    let n = opts.invoices;
+    let bound = limit as f64 / (opts.latency.as_secs_f64() * R);
+    let workers = opts.workers.unwrap_or_else(|| default_workers(limit));
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+
+    // NetSuite at limit C with latency L; billing with room to spare.
+    let ns = NetSuiteSim::start(SimConfig {
+        concurrency_limit: limit,
+        latency: opts.latency,
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|x| e(&x))?;
+    let demo = ns.seed_demo();
+    let cb = ChargebeeSim::start(ChargebeeSimConfig {
+        concurrency_limit: 1024,
+        ..ChargebeeSimConfig::default()
+    })
+    .await
+    .map_err(|x| e(&x))?;
+    for c in 0..CUSTOMERS {
+        cb.add_customer(
+            &format!("cust-{c}"),
+            Some(&format!("Customer {c} Inc")),
+            "Pat",
+            "Doe",
+            &format!("ap{c}@example.com"),
+            "USD",
+        );
+    }
+    let warm: Vec<(String, usize)> = (0..CUSTOMERS).map(|c| paid_invoice(&cb, c, c)).collect();
+    let burst: Vec<(String, usize)> = (0..n)
+        .map(|i| paid_invoice(&cb, i % CUSTOMERS, CUSTOMERS + i))
+        .collect();
+    let steady: Vec<(String, usize)> = if opts.lag {
+        (0..n)
+            .map(|i| paid_invoice(&cb, i % CUSTOMERS, CUSTOMERS + n + i))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    // The AWS side on moto: table, FIFO queue, tenant settings and secret.
+    let sdk = worker::sdk_config(moto.endpoint()).await;
+    let calls = AwsCalls::default();
+    let (dynamo, sqs) = worker::clients(&sdk, &calls);
+    let table = moto::unique("bench");
+    create_table(&dynamo, &table).await.map_err(|x| e(&x))?;
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{table}.fifo"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "60",
+        )
+        .send()
+        .await
+        .map_err(|x| format!("{x:?}"))?
+        .queue_url
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(&table);
+    std::fs::create_dir_all(&dir).map_err(|x| e(&x))?;
+    let sqlite = (!opts.dynamodb_store).then(|| dir.join("flows.db"));
+    let counted = match &sqlite {
+        Some(path) => Some(Arc::new(CountingStore::new(
+            SqliteStore::open(path).map_err(|x| e(&x))?,
+        ))),
+        None => None,
+    };
+    let store: Arc<dyn Store> = match &counted {
+        Some(s) => s.clone(),
+        None => Arc::new(DynamoStore::new(dynamo.clone(), &table)),
+    };
+    let settings = TenantSettings::from_value(&json!({
+        "tenant": TENANT, "source": "chargebee", "site": cb.config().site,
+        "sync_start_date": "2020-01-01",
+        "items": {
+            "custom_default": {"id": demo.item_subscription, "type": "service"},
+            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
+            "discount_item": demo.item_discount
+        },
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": demo.account_bank},
+        "transactions": {"subsidiary": demo.subsidiary},
+        "netsuite": {"concurrency": limit}
+    }))
+    .map_err(|x| e(&x))?;
+    store.put_settings(&settings).await.map_err(|x| e(&x))?;
+    let (nc, cc) = (ns.config(), cb.config());
+    let secret = json!({
+        "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+                     "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
+                     "token_secret": nc.token_secret, "base_url": ns.base_url()},
+        "billing": {"api_key": cc.api_key, "webhook_username": cc.webhook_username,
+                    "webhook_password": cc.webhook_password, "base_url": cb.base_url()}
+    });
+    let secrets_path = dir.join("secrets.json");
+    std::fs::write(&secrets_path, json!({ TENANT: secret }).to_string()).map_err(|x| e(&x))?;
+
+    // The intake, as the webhook function runs it.
+    let intake_services = Services::new(
+        store.clone(),
+        Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
+        Arc::new(worker::read_secrets(&secrets_path)?),
+    );
+    let mut webhook_ms = 0.0f64;
+    let mut webhooks = 0u64;
+    let mut intake_at: BTreeMap<String, u64> = BTreeMap::new();
+    let deliver = |(id, event): &(String, usize)| {
+        let (body, auth) = cb.webhook(*event);
+        let services = intake_services.clone();
+        let id = id.clone();
+        async move {
+            let header = move |name: &str| {
+                name.eq_ignore_ascii_case("authorization")
+                    .then(|| auth.clone())
+            };
+            let at = unix_ms();
+            let started = Instant::now();
+            let r = intake::receive(
+                &services,
+                WebhookRequest {
+                    tenant: TENANT,
+                    source: "chargebee",
+                    body: &body,
+                    header: &header,
+                },
+            )
+            .await;
+            (id, at, started.elapsed(), r.status, r.queued.len())
+        }
+    };
+
+    // The worker processes.
+    let exe = std::env::current_exe().map_err(|x| e(&x))?;
+    let stop = dir.join("stop");
+    let mut children = Children(Vec::new());
+    let mut report_paths = Vec::new();
+    for w in 0..workers {
+        let report = dir.join(format!("worker-{w}.json"));
+        let args = WorkerArgs {
+            endpoint: moto.endpoint().to_owned(),
+            table: table.clone(),
+            queue_url: queue_url.clone(),
+            secrets: secrets_path.clone(),
+            stop: stop.clone(),
+            report: report.clone(),
+            sqlite: sqlite.clone(),
+        };
+        let child = Command::new(&exe)
+            .arg("worker")
+            .arg(serde_json::to_string(&args).map_err(|x| e(&x))?)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|x| e(&x))?;
+        children.0.push(child);
+        report_paths.push(report);
+    }
+
+    let mut record = |(id, at, took, status, queued): (String, u64, Duration, u16, usize)| {
+        webhook_ms += took.as_secs_f64() * 1000.0;
+        webhooks += 1;
+        intake_at.insert(id.clone(), at);
+        if status != 200 || queued != 1 {
+            Err(format!(
+                "webhook for {id}: status {status}, {queued} queued"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+
+    // Warm-up: every customer synced once; then the counters start from zero.
+    for inv in &warm {
+        record(deliver(inv).await)?;
+    }
+    wait_for_payments(&ns, CUSTOMERS as u64, Duration::from_secs(120)).await?;
+    ns.reset_stats();
+
+    // 1. Throughput: the whole burst at once.
+    let started = Instant::now();
+    for inv in &burst {
+        record(deliver(inv).await)?;
+    }
+    let budget = Duration::from_secs_f64(60.0 + 4.0 * n as f64 / bound);
+    wait_for_payments(&ns, n as u64, budget).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = ns.stats();
+    let throughput = n as f64 / elapsed;
+
+    // 2. Lag: arrivals at a steady 80% of the bound.
+    let arrival = 0.8 * bound;
+    let mut lags = Vec::new();
+    if opts.lag {
+        ns.reset_stats();
+        let interval = Duration::from_secs_f64(1.0 / arrival);
+        let t0 = tokio::time::Instant::now();
+        for (i, inv) in steady.iter().enumerate() {
+            tokio::time::sleep_until(t0 + interval * i as u32).await;
+            record(deliver(inv).await)?;
+        }
+        wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
+    }
+    let lag_stats = ns.stats();
+
+    // Stop the workers and read what they did.
+    std::fs::write(&stop, b"stop").map_err(|x| e(&x))?;
+    let mut reports: Vec<WorkerReport> = Vec::new();
+    for p in &report_paths {
+        reports.push(worker::read_report(p, Duration::from_secs(60)).await?);
+    }
+    drop(children);
+    let synced_at: BTreeMap<&String, u64> = reports
+        .iter()
+        .flat_map(|r| r.synced_at.iter())
+        .map(|(k, v)| (k, *v))
+        .collect();
+    for (id, _) in &steady {
+        let (Some(done), Some(start)) = (synced_at.get(id), intake_at.get(id)) else {
+            return Err(format!("invoice {id} has no completion time"));
+        };
+        lags.push(done.saturating_sub(*start));
+    }
+    lags.sort_unstable();
+
+    // Costs over every invoice the workers synced.
+    let processed = (warm.len() + burst.len() + steady.len()) as f64;
+    let cpu_ms: f64 = reports.iter().map(|r| r.cpu_ms).sum();
+    let rss = reports
+        .iter()
+        .map(|r| r.max_rss_kb)
+        .max()
+        .unwrap_or_default();
+    let busy_s: f64 = reports.iter().map(|r| r.busy_ms as f64 / 1000.0).sum();
+    let batches: u64 = reports.iter().map(|r| r.batches).sum();
+    let own = Units::of(&calls.snapshot());
+    let own = counted.as_ref().map_or(own, |c| own.add(c.units()));
+    let units = reports.iter().fold(own, |u, r| u.add(r.units));
+    let per_10k = 10_000.0 / processed;
+    let lambda = (busy_s * WORKER_GB + webhook_ms / 1000.0 * WEBHOOK_GB) * price::LAMBDA_GB_SECOND
+        + (batches + webhooks) as f64 * price::LAMBDA_REQUEST;
+    let dynamodb = units.dynamo_writes as f64 * price::DYNAMO_WRITE_UNIT
+        + units.dynamo_reads as f64 * price::DYNAMO_READ_UNIT;
+    let sqs_cost = units.sqs_requests as f64 * price::SQS_FIFO_REQUEST;
+    let api = webhooks as f64 * price::HTTP_API_REQUEST;
+    let cost = Cost {
+        lambda: lambda * per_10k,
+        dynamodb: dynamodb * per_10k,
+        sqs: sqs_cost * per_10k,
+        api_gateway: api * per_10k,
+        total: (lambda + dynamodb + sqs_cost + api) * per_10k,
+    };
+    ns.shutdown().await;
+    cb.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    Ok(RunResult {
+        limit,
+        latency_ms: opts.latency.as_millis() as u64,
+        workers,
+        invoices: n,
+        bound_per_s: bound,
+        throughput_per_s: throughput,
+        ratio: throughput / bound,
+        requests_per_invoice: stats.total_requests as f64 / n as f64,
+        rejected_429: stats.rejected_429 + lag_stats.rejected_429,
+        peak_in_flight: stats.peak_in_flight.max(lag_stats.peak_in_flight),
+        arrival_per_s: arrival,
+        lag_p50_ms: percentile(&lags, 0.50),
+        lag_p99_ms: percentile(&lags, 0.99),
+        worker_cpu_ms_per_invoice: cpu_ms / processed,
+        worker_peak_rss_mb: rss as f64 / 1024.0,
+        aws_units_per_invoice: BTreeMap::from([
+            (
+                "dynamodb_read_units".into(),
+                units.dynamo_reads as f64 / processed,
+            ),
+            (
+                "dynamodb_write_units".into(),
+                units.dynamo_writes as f64 / processed,
+            ),
+            ("sqs_requests".into(), units.sqs_requests as f64 / processed),
+            (
+                "lambda_invocations".into(),
+                (batches + webhooks) as f64 / processed,
+            ),
+        ]),
+        cost_per_10k_invoices: cost,
+    })
+}
+
+fn print_result(r: &RunResult) {
+    println!(
+        "C = {:>2}  L = {} ms  workers {}  N = {}",
+        r.limit, r.latency_ms, r.workers, r.invoices
+    );
+    println!(
+        "  throughput {:>7.2} invoices/s  bound C/(L*R) {:>7.2}  ratio {:>5.1}%",
+        r.throughput_per_s,
+        r.bound_per_s,
+        r.ratio * 100.0
+    );
+    println!(
+        "  NetSuite requests/invoice {:.3}  429 answers {}  peak in flight {}",
+        r.requests_per_invoice, r.rejected_429, r.peak_in_flight
+    );
+    if let (Some(p50), Some(p99)) = (r.lag_p50_ms, r.lag_p99_ms) {
+        println!(
+            "  lag at {:.1} invoices/s (80% of bound): p50 {} ms  p99 {} ms",
+            r.arrival_per_s, p50, p99
+        );
+    }
+    println!(
+        "  worker CPU {:.3} ms/invoice  peak RSS {:.1} MB",
+        r.worker_cpu_ms_per_invoice, r.worker_peak_rss_mb
+    );
+    let u = &r.aws_units_per_invoice;
+    println!(
+        "  per invoice: DynamoDB {:.1} reads, {:.1} writes; SQS {:.2} requests; Lambda {:.2} invocations",
+        u["dynamodb_read_units"], u["dynamodb_write_units"], u["sqs_requests"], u["lambda_invocations"]
+    );
+    let c = &r.cost_per_10k_invoices;
+    println!(
+        "  AWS cost per 10,000 invoices: ${:.4} (Lambda {:.4}, DynamoDB {:.4}, SQS {:.4}, API Gateway {:.4})",
+        c.total, c.lambda, c.dynamodb, c.sqs, c.api_gateway
+    );
+}
+
+fn print_table(results: &[RunResult]) {
+    println!();
+    println!("|  C | bound/s | invoices/s | ratio | req/inv | 429 | p50 lag | p99 lag | CPU/inv | $/10k |");
+    println!("|---:|--------:|-----------:|------:|--------:|----:|--------:|--------:|--------:|------:|");
+    for r in results {
+        let ms = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} ms"));
+        println!(
+            "| {} | {:.2} | {:.2} | {:.1}% | {:.2} | {} | {} | {} | {:.3} ms | {:.4} |",
+            r.limit,
+            r.bound_per_s,
+            r.throughput_per_s,
+            r.ratio * 100.0,
+            r.requests_per_invoice,
+            r.rejected_429,
+            ms(r.lag_p50_ms),
+            ms(r.lag_p99_ms),
+            r.worker_cpu_ms_per_invoice,
+            r.cost_per_10k_invoices.total
+        );
+    }
+}

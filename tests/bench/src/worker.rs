@@ -1,0 +1,226 @@
+//! One worker process, as a Lambda instance of the worker function behaves: it takes batches
+//! of up to 10 messages from the SQS FIFO queue, runs them through the worker's own code
+//! (`service::worker`) on DynamoDB and the DynamoDB slot leases of the governor, deletes what
+//! is done, and at the end writes what it did and what it cost to its report file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
+use billsync::aws::dynamo::DynamoStore;
+use billsync::aws::governor::DynamoSlotStore;
+use billsync::aws::sqs::SqsQueue;
+use billsync::flow::state::FlowStatus;
+use billsync::queue::SyncMessage;
+use billsync::secrets::{parse_secret, StaticSecrets};
+use billsync::service::worker::{process_observed, Delivery, MessageOutcome};
+use billsync::service::Services;
+use serde::{Deserialize, Serialize};
+
+use crate::count::{rusage, AwsCalls, CountingStore, Units};
+use billsync::store::sqlite::SqliteStore;
+use billsync::store::Store;
+
+/// Where a worker process finds everything.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerArgs {
+    pub endpoint: String,
+    pub table: String,
+    pub queue_url: String,
+    /// `{tenant: secret}` as the tenant secrets are stored.
+    pub secrets: PathBuf,
+    /// The worker stops when this file exists and the queue gave it nothing.
+    pub stop: PathBuf,
+    pub report: PathBuf,
+    /// Keep flows in this SQLite file (shared by the processes) instead of the table.
+    pub sqlite: Option<PathBuf>,
+}
+
+/// What one worker process did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct WorkerReport {
+    pub batches: u64,
+    pub messages: u64,
+    /// Wall time spent on batches: what Lambda bills as duration.
+    pub busy_ms: u64,
+    pub cpu_ms: f64,
+    pub max_rss_kb: u64,
+    pub units: Units,
+    pub aws_calls: BTreeMap<String, u64>,
+    /// Invoice id -> Unix milliseconds when its flow was synced.
+    pub synced_at: BTreeMap<String, u64>,
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
+        .load()
+        .await
+}
+
+/// DynamoDB and SQS clients whose calls are counted.
+pub fn clients(
+    sdk: &aws_config::SdkConfig,
+    calls: &AwsCalls,
+) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build(),
+    );
+    (dynamo, sqs)
+}
+
+pub fn read_secrets(path: &PathBuf) -> Result<StaticSecrets, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let mut secrets = StaticSecrets::default();
+    for (tenant, secret) in doc.as_object().into_iter().flatten() {
+        secrets = secrets.with(
+            tenant,
+            parse_secret(&secret.to_string()).map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(secrets)
+}
+
+pub async fn run(args: WorkerArgs) -> Result<(), String> {
+    let sdk = sdk_config(&args.endpoint).await;
+    let calls = AwsCalls::default();
+    let (dynamo, sqs) = clients(&sdk, &calls);
+    let sqlite = match &args.sqlite {
+        Some(path) => Some(Arc::new(CountingStore::new(
+            SqliteStore::open(path).map_err(|e| e.to_string())?,
+        ))),
+        None => None,
+    };
+    let store: Arc<dyn Store> = match &sqlite {
+        Some(s) => s.clone(),
+        None => Arc::new(DynamoStore::new(dynamo.clone(), &args.table)),
+    };
+    let services = Services::new(
+        store,
+        Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)),
+        Arc::new(read_secrets(&args.secrets)?),
+    )
+    .with_slot_store(Arc::new(DynamoSlotStore::new(dynamo, &args.table)));
+
+    let synced_at = Mutex::new(BTreeMap::new());
+    let mut report = WorkerReport::default();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(&args.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| format!("receive: {e:?}"))?;
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            if args.stop.exists() {
+                break;
+            }
+            continue;
+        }
+        let started = Instant::now();
+        let batch: Vec<Delivery> = messages
+            .iter()
+            .map(|m| Delivery {
+                id: m.message_id.clone().unwrap_or_default(),
+                body: m.body.clone().unwrap_or_default(),
+            })
+            .collect();
+        report.messages += batch.len() as u64;
+        let results = process_observed(&services, batch, |d, outcome| {
+            if let MessageOutcome::Done(Some(o)) = outcome {
+                if o.status == FlowStatus::Synced {
+                    if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {
+                        synced_at
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(m.invoice_id, unix_ms());
+                    }
+                }
+            }
+        })
+        .await;
+        let done: Vec<DeleteMessageBatchRequestEntry> = results
+            .iter()
+            .filter(|(_, r)| !matches!(r, MessageOutcome::Retry(_)))
+            .filter_map(|(id, _)| {
+                let m = messages
+                    .iter()
+                    .find(|m| m.message_id.as_deref() == Some(id))?;
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(id.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
+                    .set_receipt_handle(m.receipt_handle.clone())
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !done.is_empty() {
+            sqs.delete_message_batch()
+                .queue_url(&args.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .map_err(|e| format!("delete: {e:?}"))?;
+        }
+        // Lambda bills the handler's duration: the batch, up to its deletes (which the event
+        // source mapping makes outside the function, but close enough and on the safe side).
+        report.busy_ms += started.elapsed().as_millis() as u64;
+        report.batches += 1;
+    }
+    let (cpu, rss) = rusage();
+    report.cpu_ms = cpu.as_secs_f64() * 1000.0;
+    report.max_rss_kb = rss;
+    report.aws_calls = calls.snapshot();
+    report.units = Units::of(&report.aws_calls);
+    if let Some(s) = &sqlite {
+        report.units = report.units.add(s.units());
+    }
+    report.synced_at = synced_at
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    std::fs::write(
+        &args.report,
+        serde_json::to_vec(&report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Waits for a worker process's report file.
+pub async fn read_report(path: &PathBuf, within: Duration) -> Result<WorkerReport, String> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(r) = serde_json::from_str(&text) {
+                return Ok(r);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no worker report at {}", path.display()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
