@@ -72,5 +72,8 @@ else
   cargo test --workspace --locked
 fi
 
+log "throughput benchmark, smoke size (the bound, R = 3 requests per invoice, no 429)"
+cargo run --locked -p billsync-bench -- --smoke
+
 log "Lambda functions for arm64 (cargo-lambda)"
 ./scripts/build-lambdas.sh

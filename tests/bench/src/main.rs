@@ -169,8 +169,8 @@ fn parse(args: &[String]) -> Options {
             },
             // Small enough for CI: the bound must still hold and R must be exact.
             "--smoke" => {
-                o.invoices = 60;
-                o.latency = Duration::from_millis(40);
+                o.invoices = 40;
+                o.latency = Duration::from_millis(100);
                 o.limits = vec![5];
                 o.check = true;
             }
@@ -270,7 +270,7 @@ async fn bench(opts: Options) -> i32 {
 
 /// Worker processes: enough batches in flight to keep C slots busy through batch tails.
 fn default_workers(limit: usize) -> usize {
-    (3 * limit).div_ceil(10) + 1
+    (3 * limit).div_ceil(10) + 3
 }
 
 struct Children(Vec<Child>);
