@@ -221,11 +221,15 @@ pub fn credit_memo_update(cn: &CreditNote, settings: &TenantSettings) -> SalesTr
     SalesTransaction {
         tran_id: tran_id(settings, &cn.number),
         tran_date: Some(cn.issue_date),
-        memo: Some(match &cn.number {
-            Some(n) => format!("{} credit note {n}", cn.source),
-            None => format!("{} credit note {}", cn.source, cn.uid),
-        }),
+        memo: Some(credit_note_memo(cn)),
         ..Default::default()
+    }
+}
+
+fn credit_note_memo(cn: &CreditNote) -> String {
+    match &cn.number {
+        Some(n) => format!("{} credit note {n}", cn.source),
+        None => format!("{} credit note {}", cn.source, cn.uid),
     }
 }
 
@@ -282,7 +286,7 @@ pub fn item(
         "revenue_rules",
     )?;
     let mut out = Item {
-        external_id: Some(ids::item(settings, &item_id)),
+        external_id: Some(ids::item(&item_id)),
         item_id: Some(item_id),
         display_name: Some(entry.name.clone()),
         sales_description: entry.description.clone(),
@@ -569,10 +573,7 @@ pub fn credit_memo(
         external_id: Some(ids::transaction(settings, Kind::CreditMemo, &cn.uid)),
         tran_id: tran_id(settings, &cn.number),
         tran_date: Some(cn.issue_date),
-        memo: Some(match &cn.number {
-            Some(n) => format!("{} credit note {n}", cn.source),
-            None => format!("{} credit note {}", cn.source, cn.uid),
-        }),
+        memo: Some(credit_note_memo(cn)),
         auto_apply: Some(false),
         item: Some(Sublist::from(lines.lines.clone())),
         apply: (!applied.is_zero()).then(|| {

@@ -74,7 +74,7 @@ pub fn customer(settings: &TenantSettings, billing_customer_id: &str) -> String 
 /// External id of an item billsync creates: its item name (SKU or catalog name, with the item
 /// prefix). A name with characters external ids do not allow keeps a readable form, other
 /// characters as `-`, followed by a digest of the exact name so two names never collide.
-pub fn item(_settings: &TenantSettings, item_name: &str) -> String {
+pub fn item(item_name: &str) -> String {
     let plain = item_name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');

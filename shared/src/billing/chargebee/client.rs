@@ -256,14 +256,6 @@ impl ChargebeeClient {
         })
     }
 
-    /// The credit notes raised against or applied to an invoice.
-    pub async fn credit_notes_of(
-        &self,
-        invoice_id: &str,
-    ) -> Result<Vec<CreditNote>, ChargebeeError> {
-        Ok(self.invoice(invoice_id).await?.credit_notes)
-    }
-
     /// Events from `after` (Unix seconds), oldest first, page by page (`next_offset`).
     pub fn events(
         &self,
