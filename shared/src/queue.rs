@@ -81,6 +81,30 @@ pub trait Queue: Send + Sync {
     async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError>;
 }
 
+/// A message the worker took from the queue itself, with the handle that deletes it.
+#[derive(Clone, Debug)]
+pub struct Taken {
+    /// The queue's id for the message.
+    pub id: String,
+    pub body: String,
+    /// What deletes it (SQS receipt handle).
+    pub receipt: String,
+}
+
+/// The worker's own side of the queue: besides the batch it was invoked with, it may take more
+/// messages while it has NetSuite slots to fill, and must then delete them itself. A message
+/// taken and not deleted comes back after the queue's visibility timeout, as a failed message
+/// of an invocation batch does.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Up to `max` waiting messages (at most 10); an empty answer means the queue has nothing
+    /// more for now.
+    async fn take(&self, max: usize) -> Result<Vec<Taken>, QueueError>;
+
+    /// Deletes finished messages by receipt.
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError>;
+}
+
 /// An in-process queue for the local mode and tests: messages go to a channel the local worker
 /// reads, de-duplicated by deduplication id like SQS FIFO does.
 pub mod local {

@@ -8,7 +8,8 @@ async fn main() -> Result<(), Error> {
     let services = services_from_env().await?;
     let services = &services;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<_, Error>(billsync_worker::handle(services, event.payload).await)
+        let deadline = billsync_worker::deadline_from_epoch_ms(event.context.deadline);
+        Ok::<_, Error>(billsync_worker::handle(services, event.payload, deadline).await)
     }))
     .await
 }

@@ -33,6 +33,9 @@ pub const QUEUE_URL_ENV: &str = "QUEUE_URL";
 /// Optional; [`DEFAULT_SECRET_PREFIX`] when unset.
 pub const SECRET_PREFIX_ENV: &str = "SECRET_PREFIX";
 pub const DEFAULT_SECRET_PREFIX: &str = "billsync/";
+/// Optional, 1 when unset: how many worker instances run at once (the worker's SQS event
+/// source `MaximumConcurrency`); each holds at most `ceil(share / instances)` NetSuite slots.
+pub const WORKER_INSTANCES_ENV: &str = "WORKER_INSTANCES";
 
 /// The SDK configuration every client is built from, loaded once at start-up.
 pub async fn load_sdk_config() -> SdkConfig {
@@ -50,6 +53,7 @@ pub struct AwsSettings {
     pub table_name: String,
     pub queue_url: String,
     pub secret_prefix: String,
+    pub worker_instances: usize,
 }
 
 impl AwsSettings {
@@ -65,27 +69,34 @@ impl AwsSettings {
             table_name: get(TABLE_NAME_ENV).ok_or(MissingSetting(TABLE_NAME_ENV))?,
             queue_url: get(QUEUE_URL_ENV).ok_or(MissingSetting(QUEUE_URL_ENV))?,
             secret_prefix: get(SECRET_PREFIX_ENV).unwrap_or_else(|| DEFAULT_SECRET_PREFIX.into()),
+            worker_instances: get(WORKER_INSTANCES_ENV)
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(1),
         })
     }
 
     /// The ports on AWS, from one SDK configuration. Secrets are cached for
     /// [`SECRET_CACHE_TTL`]. NetSuite concurrency slots are leases in the same table, shared by
-    /// every function instance.
+    /// every function instance; the queue is also the worker's inbox.
     pub fn services(&self, config: &SdkConfig) -> Services {
         let secrets = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(config),
             &self.secret_prefix,
         );
         let dynamodb = aws_sdk_dynamodb::Client::new(config);
+        let queue = Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(config),
+            &self.queue_url,
+        ));
         Services::new(
             Arc::new(DynamoStore::new(dynamodb.clone(), &self.table_name)),
-            Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(config),
-                &self.queue_url,
-            )),
+            queue.clone(),
             Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
         )
+        .with_worker_instances(self.worker_instances)
         .with_slot_store(Arc::new(DynamoSlotStore::new(dynamodb, &self.table_name)))
+        .with_inbox(queue)
     }
 }
 
@@ -136,6 +147,14 @@ mod tests {
         ];
         let s = AwsSettings::from_lookup(lookup(&full)).unwrap();
         assert_eq!(s.secret_prefix, DEFAULT_SECRET_PREFIX);
+        assert_eq!(s.worker_instances, 1);
+        let with_instances = [
+            (TABLE_NAME_ENV, "billsync"),
+            (QUEUE_URL_ENV, "https://q/x.fifo"),
+            (WORKER_INSTANCES_ENV, "3"),
+        ];
+        let s = AwsSettings::from_lookup(lookup(&with_instances)).unwrap();
+        assert_eq!(s.worker_instances, 3);
         let e = AwsSettings::from_lookup(lookup(&[(TABLE_NAME_ENV, "billsync")])).unwrap_err();
         assert_eq!(e.to_string(), "environment variable QUEUE_URL is not set");
         let e = AwsSettings::from_lookup(lookup(&[(TABLE_NAME_ENV, ""), (QUEUE_URL_ENV, "q")]))
@@ -164,6 +183,7 @@ mod tests {
             table_name: table,
             queue_url,
             secret_prefix: format!("{}/", moto::unique("billsync-test")),
+            worker_instances: 2,
         };
         let services = settings.services(&config);
 
@@ -188,7 +208,18 @@ mod tests {
             reason: Reason::Sweep,
             dedup_id: "e-1".into(),
         };
-        services.queue.send(&[message]).await.unwrap();
+        services
+            .queue
+            .send(std::slice::from_ref(&message))
+            .await
+            .unwrap();
+        // The same queue is the worker's inbox: it takes the message and deletes it.
+        let inbox = services.inbox().expect("the queue is the worker's inbox");
+        let taken = inbox.take(10).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(parse_message(&taken[0].body).unwrap(), message);
+        inbox.delete(&[taken[0].receipt.clone()]).await.unwrap();
+        assert!(inbox.take(10).await.unwrap().is_empty(), "deleted for good");
         assert!(matches!(
             services.secrets.tenant_secret("acme").await,
             Err(crate::secrets::SecretError::NotFound(_))

@@ -3,11 +3,13 @@
 //! copy of the same trigger sent within its five-minute deduplication window.
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry,
+};
 use aws_sdk_sqs::Client;
 
 use super::describe;
-use crate::queue::{Queue, QueueError, SyncMessage};
+use crate::queue::{Inbox, Queue, QueueError, SyncMessage, Taken};
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
 const BATCH: usize = 10;
@@ -33,6 +35,19 @@ impl Queue for SqsQueue {
     /// Sends every batch even when an entry of an earlier one fails, then reports the failures:
     /// more work lands, and a retry of the whole call is harmless thanks to deduplication.
     async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+        // A webhook queues one message: a plain SendMessage, the lighter call for one.
+        if let [m] = messages {
+            self.client
+                .send_message()
+                .queue_url(&self.queue_url)
+                .message_body(body(m)?)
+                .message_group_id(m.group_id())
+                .message_deduplication_id(m.deduplication_id())
+                .send()
+                .await
+                .map_err(|e| QueueError(describe(e)))?;
+            return Ok(());
+        }
         let mut failed = Vec::new();
         for chunk in messages.chunks(BATCH) {
             let entries = chunk
@@ -50,20 +65,74 @@ impl Queue for SqsQueue {
                 .map_err(|e| QueueError(describe(e)))?;
             failed.extend(out.failed);
         }
-        if failed.is_empty() {
-            Ok(())
-        } else {
-            Err(failures(&failed, messages.len()))
-        }
+        all_done("enqueued", &failed, messages.len())
     }
 }
 
+#[async_trait]
+impl Inbox for SqsQueue {
+    /// A long poll of one second: SQS answers at once when messages wait, and an empty queue
+    /// costs the worker at most that second before it finishes.
+    async fn take(&self, max: usize) -> Result<Vec<Taken>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, BATCH) as i32)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .map_err(|e| QueueError(describe(e)))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                Some(Taken {
+                    id: m.message_id?,
+                    body: m.body.unwrap_or_default(),
+                    receipt: m.receipt_handle?,
+                })
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let mut failed = Vec::new();
+        for chunk in receipts.chunks(BATCH) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .build()
+                        .map_err(|e| QueueError(format!("delete entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(describe(e)))?;
+            failed.extend(out.failed);
+        }
+        all_done("deleted", &failed, receipts.len())
+    }
+}
+
+fn body(m: &SyncMessage) -> Result<String, QueueError> {
+    serde_json::to_string(m).map_err(|e| QueueError(format!("message encoding: {e}")))
+}
+
 fn entry(index: usize, m: &SyncMessage) -> Result<SendMessageBatchRequestEntry, QueueError> {
-    let body =
-        serde_json::to_string(m).map_err(|e| QueueError(format!("message encoding: {e}")))?;
     SendMessageBatchRequestEntry::builder()
         .id(index.to_string())
-        .message_body(body)
+        .message_body(body(m)?)
         .message_group_id(m.group_id())
         .message_deduplication_id(m.deduplication_id())
         .build()
@@ -72,15 +141,18 @@ fn entry(index: usize, m: &SyncMessage) -> Result<SendMessageBatchRequestEntry, 
 
 /// Names how many entries failed and SQS's error codes; never a body, and not SQS's messages
 /// either, which may quote parts of one.
-fn failures(failed: &[BatchResultErrorEntry], total: usize) -> QueueError {
+fn all_done(what: &str, failed: &[BatchResultErrorEntry], total: usize) -> Result<(), QueueError> {
+    if failed.is_empty() {
+        return Ok(());
+    }
     let mut codes: Vec<&str> = failed.iter().map(|f| f.code()).collect();
     codes.sort_unstable();
     codes.dedup();
-    QueueError(format!(
-        "{} of {total} messages were not enqueued (SQS codes: {})",
+    Err(QueueError(format!(
+        "{} of {total} messages were not {what} (SQS codes: {})",
         failed.len(),
         codes.join(", ")
-    ))
+    )))
 }
 
 /// A queue message body that is not a [`SyncMessage`].
@@ -249,14 +321,17 @@ mod tests {
                 .build()
                 .unwrap()
         };
-        let e = failures(
+        let e = all_done(
+            "enqueued",
             &[
                 entry("0", "InvalidParameterValue"),
                 entry("3", "InvalidParameterValue"),
             ],
             25,
         )
+        .unwrap_err()
         .to_string();
+        assert!(all_done("deleted", &[], 3).is_ok());
         assert_eq!(
             e,
             "queue unavailable: 2 of 25 messages were not enqueued (SQS codes: InvalidParameterValue)"

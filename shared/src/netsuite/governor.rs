@@ -49,6 +49,17 @@
 //! store with jittered, growing delays (`poll_min` doubling up to `poll_max`), never in a tight
 //! loop; at most as many pollers run as there are waiting tasks and free places under the limit.
 //!
+//! # Instances
+//! A worker instance with more invoices than slots takes slots as they come free; left alone,
+//! the first instance to ask would take the whole share and the others would poll the store
+//! until its batch ends. With `max_held` (from [`GovernorConfig::for_instances`]: the share
+//! split over the worker's concurrency, rounded up) each instance holds at most its part, so
+//! every instance the queue feeds works at once. The worker keeps its part busy by taking
+//! more work from the queue itself rather than giving slots back between batches
+//! ([`crate::service::worker::drain_observed`]); a hand-over between instances, and the
+//! polling it costs, happens only when one of them runs out of work. The cap bounds one
+//! process only: the share still bounds them all, as above.
+//!
 //! # Adapting to refusals (AIMD)
 //! Other integrations share the account's limit, so even a correct share can meet 429s. The
 //! caller reports each permit's outcome: [`Permit::refused`] for a concurrency refusal (429 or
@@ -103,6 +114,9 @@ pub struct GovernorConfig {
     /// Shared slots: how long a slot nobody waits for stays with this process before it goes
     /// back to the store, for the next request of the same invoice (a store save away).
     pub linger: Duration,
+    /// Shared slots: the most this process holds at once, so that every worker instance gets
+    /// its part of the share (see "Instances" in the module docs). At least 1.
+    pub max_held: usize,
 }
 
 impl GovernorConfig {
@@ -117,7 +131,16 @@ impl GovernorConfig {
             poll_max: Duration::from_millis(200),
             store_attempts: 6,
             linger: Duration::from_millis(30),
+            max_held: share.max(1),
         }
+    }
+
+    /// This share split between `instances` worker instances: each holds at most
+    /// `ceil(share / instances)` slots.
+    pub fn for_instances(share: usize, instances: usize) -> Self {
+        let mut config = Self::new(share);
+        config.max_held = config.share.div_ceil(instances.max(1));
+        config
     }
 }
 
@@ -284,6 +307,7 @@ impl Governor {
         config.share = config.share.max(1);
         config.grow_after = config.grow_after.max(1);
         config.store_attempts = config.store_attempts.max(1);
+        config.max_held = config.max_held.clamp(1, config.share);
         let state = State {
             limit: config.share,
             lowest_limit: config.share,
@@ -447,6 +471,11 @@ impl Core {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Shared slots this process may hold now: the effective limit, capped per instance.
+    fn own_limit(&self, st: &State) -> usize {
+        st.limit.min(self.config.max_held)
+    }
+
     /// Gives waiting tasks what can be given now: local slots directly, shared slots through
     /// pollers. Channels are only ever sent on outside the lock: a permit that bounces back
     /// (its receiver gone) gives itself back through `give_back`, which takes the lock.
@@ -495,7 +524,7 @@ impl Core {
                         lingering.push((waiter, slot, st.epoch, lease));
                     }
                     let wanted = st.waiters.len().saturating_sub(st.fetching);
-                    let room = st.limit.saturating_sub(st.held + st.fetching);
+                    let room = self.own_limit(&st).saturating_sub(st.held + st.fetching);
                     let pollers = wanted.min(room);
                     if pollers > 0 {
                         match Handle::try_current() {
@@ -818,8 +847,9 @@ async fn poll_store(core: Arc<Core>) {
             st.waiters.retain(|w| !w.is_closed());
             let paused = st.paused(Instant::now());
             // This poller is one of `fetching`.
-            let needed =
-                !paused && st.waiters.len() >= st.fetching && st.held + st.fetching <= st.limit;
+            let needed = !paused
+                && st.waiters.len() >= st.fetching
+                && st.held + st.fetching <= core.own_limit(&st);
             if !needed {
                 st.fetching -= 1;
                 if paused {
@@ -1231,6 +1261,39 @@ mod tests {
             assert_eq!(g.stats().held, 0);
         }
         assert_eq!(store.live("ACCT"), 0, "every slot went back to the store");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_instance_holds_at_most_its_part_and_the_share_is_still_used_in_full() {
+        let store = Arc::new(MemorySlotStore::new());
+        let part = GovernorConfig {
+            pause: Duration::from_millis(100),
+            ..GovernorConfig::for_instances(5, 2)
+        };
+        assert_eq!(part.max_held, 3, "ceil(5 / 2)");
+        let first = Governor::shared(part.clone(), "ACCT", store.clone());
+        let second = Governor::shared(part, "ACCT", store.clone());
+        // The first instance asks for everything before the second asks at all.
+        let counter = Arc::new(InFlight::default());
+        let spawn_ten = |g: &Governor| -> Vec<_> {
+            (0..10)
+                .map(|_| {
+                    let (g, c) = (g.clone(), counter.clone());
+                    tokio::spawn(async move { c.request(&g, Duration::from_millis(200)).await })
+                })
+                .collect()
+        };
+        let mut handles = spawn_ten(&first);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(first.stats().held, 3, "capped at its part");
+        handles.extend(spawn_ten(&second));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(second.stats().held, 2, "the rest of the share");
+        assert_eq!(counter.peak(), 5);
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(counter.peak(), 5, "never past the share");
     }
 
     #[tokio::test(start_paused = true)]

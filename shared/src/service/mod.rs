@@ -14,7 +14,7 @@ use crate::billing::maxio::client::{MaxioClient, MaxioConfig};
 use crate::billing::model::Source;
 use crate::billing::source::BillingSource;
 use crate::netsuite::{AccountId, Governor, GovernorConfig, NetSuiteClient, SlotStore};
-use crate::queue::Queue;
+use crate::queue::{Inbox, Queue};
 use crate::secrets::{SecretError, SecretSource, TenantSecret};
 use crate::settings::TenantSettings;
 use crate::store::Store;
@@ -30,19 +30,24 @@ pub struct Services {
     clients: Arc<Mutex<HashMap<String, TenantClients>>>,
     /// NetSuite concurrency governors, one per NetSuite account.
     governors: Arc<Governors>,
+    /// Where the worker takes more messages itself (AWS: the SQS queue); none locally.
+    inbox: Option<Arc<dyn Inbox>>,
 }
 
 /// One NetSuite concurrency governor per account in this process: shared through a slot store
 /// when there is one (the DynamoDB table on AWS, so every Lambda instance counts), else local.
 struct Governors {
     slots: Option<Arc<dyn SlotStore>>,
+    /// Worker instances that split each share (the worker's concurrency on AWS).
+    instances: usize,
     by_account: Mutex<HashMap<String, Governor>>,
 }
 
 impl Governors {
-    fn new(slots: Option<Arc<dyn SlotStore>>) -> Self {
+    fn new(slots: Option<Arc<dyn SlotStore>>, instances: usize) -> Self {
         Governors {
             slots,
+            instances: instances.max(1),
             by_account: Mutex::new(HashMap::new()),
         }
     }
@@ -58,9 +63,11 @@ impl Governors {
         let governor = by_account
             .entry(account.realm().to_owned())
             .or_insert_with(|| match &self.slots {
-                Some(slots) => {
-                    Governor::shared(GovernorConfig::new(share), account.realm(), slots.clone())
-                }
+                Some(slots) => Governor::shared(
+                    GovernorConfig::for_instances(share, self.instances),
+                    account.realm(),
+                    slots.clone(),
+                ),
                 None => Governor::local(share),
             });
         if governor.share() != share.max(1) {
@@ -107,15 +114,43 @@ impl Services {
             queue,
             secrets,
             clients: Arc::new(Mutex::new(HashMap::new())),
-            governors: Arc::new(Governors::new(None)),
+            governors: Arc::new(Governors::new(None, 1)),
+            inbox: None,
         }
     }
 
     /// Shares NetSuite concurrency slots with every process using `slots` (on AWS, the
     /// DynamoDB table: see [`crate::aws::governor`]) instead of bounding this process alone.
     pub fn with_slot_store(mut self, slots: Arc<dyn SlotStore>) -> Self {
-        self.governors = Arc::new(Governors::new(Some(slots)));
+        self.governors = Arc::new(Governors::new(Some(slots), self.governors.instances));
         self
+    }
+
+    /// Splits each account's share between `instances` worker processes: each holds at most
+    /// `ceil(share / instances)` shared slots, so every instance the queue feeds can work.
+    pub fn with_worker_instances(mut self, instances: usize) -> Self {
+        self.governors = Arc::new(Governors::new(self.governors.slots.clone(), instances));
+        self
+    }
+
+    /// Lets the worker take more messages from the queue itself while it has NetSuite slots
+    /// to fill (see [`worker::drain`]).
+    pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    pub fn inbox(&self) -> Option<&Arc<dyn Inbox>> {
+        self.inbox.as_ref()
+    }
+
+    /// How many slots this process may hold on any account it has talked to so far.
+    pub fn held_slots_cap(&self) -> usize {
+        self.governors
+            .by_account
+            .lock()
+            .map(|m| m.values().map(|g| g.config().max_held).sum())
+            .unwrap_or_default()
     }
 
     /// The concurrency governor of a NetSuite account in this process.

@@ -3,14 +3,30 @@
 //! failure may go away by itself. Failures that need a person are in the error log; their
 //! messages are done.
 
-use futures::stream::{self, StreamExt};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::{self, FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::intake::SWEEP;
 use super::sweep::sweep_tenant;
 use super::Services;
 use crate::flow::run::{Engine, Outcome};
-use crate::queue::SyncMessage;
+use crate::queue::{QueueError, SyncMessage, Taken};
+
+/// How long before its deadline an invocation stops taking more messages, so that what it
+/// took can finish in time.
+pub const DRAIN_MARGIN: Duration = Duration::from_secs(30);
+
+/// Messages in progress at once while draining: three per NetSuite slot this process may
+/// hold, so a slot given back always finds a request waiting for it (the other messages are
+/// reading billing or saving state), plus room for a full batch of ten taken at once.
+const DRAIN_DEPTH_PER_SLOT: usize = 3;
+/// SQS hands out at most ten messages per receive; the worker takes full batches only.
+const TAKE: usize = 10;
 
 /// One queue message as the queue hands it over.
 #[derive(Debug, Clone)]
@@ -69,6 +85,113 @@ pub async fn process_observed(
     // Shared NetSuite slots go back to the table before the function returns and is frozen.
     services.settle_governors().await;
     results
+}
+
+/// Where a message in progress came from.
+enum Origin {
+    /// The invocation's batch: its outcome goes back to the caller.
+    Batch,
+    /// Taken from the inbox by this worker, which deletes it when done.
+    Taken(String),
+}
+
+/// Like [`process_observed`], but while `until` is ahead the worker also takes more messages
+/// from the services' inbox (the SQS queue on AWS) whenever fewer than its drain depth are in
+/// progress, runs them in the same pool and deletes them when done. Without an inbox it is
+/// [`process_observed`].
+///
+/// Why: NetSuite slots are leases shared by every worker instance, and an instance that
+/// finishes its batch of ten gives its slots back, to be found by another instance's next
+/// poll of the table. Keeping the queue's work flowing to the instance that already holds
+/// slots keeps them busy and makes slot hand-overs between instances, and the table calls they
+/// cost, rare. Retryable failures of taken messages are left in the queue, which delivers them
+/// again after its visibility timeout, as it does for failed messages of a batch; after one,
+/// the worker takes nothing more and finishes what it has.
+pub async fn drain_observed(
+    services: &Services,
+    batch: Vec<Delivery>,
+    until: Instant,
+    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
+) -> Vec<(String, MessageOutcome)> {
+    let Some(inbox) = services.inbox().cloned() else {
+        return process_observed(services, batch, observe).await;
+    };
+    let run = |d: Delivery, origin: Origin| async move {
+        let span = tracing::info_span!("message", message_id = %d.id);
+        let r = one(services, &d).instrument(span).await;
+        (d, origin, r)
+    };
+    let mut running = FuturesUnordered::new();
+    for d in batch {
+        running.push(run(d, Origin::Batch));
+    }
+    let mut results = Vec::new();
+    let mut finished: Vec<String> = Vec::new();
+    let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
+    let mut queue_empty = false;
+    // A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
+    // more work now would meet it too, and the queue brings it back later.
+    let mut troubled = false;
+    loop {
+        let depth = DRAIN_DEPTH_PER_SLOT * services.held_slots_cap() + TAKE;
+        // After an empty answer, ask again only while work is still in progress.
+        let may_take = !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
+        if taking.is_none() && may_take && running.len() + TAKE <= depth {
+            let inbox = inbox.clone();
+            taking = Some(async move { inbox.take(TAKE).await }.boxed());
+        }
+        if running.is_empty() && taking.is_none() {
+            break;
+        }
+        tokio::select! {
+            Some((d, origin, outcome)) = running.next(), if !running.is_empty() => {
+                observe(&d, &outcome);
+                troubled |= matches!(outcome, MessageOutcome::Retry(_));
+                match origin {
+                    Origin::Batch => results.push((d.id, outcome)),
+                    Origin::Taken(receipt) => {
+                        if !matches!(outcome, MessageOutcome::Retry(_)) {
+                            finished.push(receipt);
+                        }
+                        if finished.len() >= TAKE {
+                            delete_taken(inbox.as_ref(), &mut finished).await;
+                        }
+                    }
+                }
+            }
+            got = async { taking.as_mut().expect("checked by the guard").await }, if taking.is_some() => {
+                taking = None;
+                match got {
+                    Ok(messages) => {
+                        queue_empty = messages.is_empty();
+                        for m in messages {
+                            let d = Delivery { id: m.id, body: m.body };
+                            running.push(run(d, Origin::Taken(m.receipt)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not take more messages; finishing what is in progress");
+                        queue_empty = true;
+                    }
+                }
+            }
+        }
+    }
+    delete_taken(inbox.as_ref(), &mut finished).await;
+    services.settle_governors().await;
+    results
+}
+
+/// Deletes finished taken messages; a failed delete only means SQS delivers them again, and
+/// their flows, already synced, then cost nothing in NetSuite.
+async fn delete_taken(inbox: &dyn crate::queue::Inbox, finished: &mut Vec<String>) {
+    if finished.is_empty() {
+        return;
+    }
+    if let Err(e) = inbox.delete(finished).await {
+        tracing::warn!(error = %e, "could not delete finished messages; they will be delivered again");
+    }
+    finished.clear();
 }
 
 async fn one(services: &Services, d: &Delivery) -> MessageOutcome {

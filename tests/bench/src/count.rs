@@ -24,6 +24,15 @@ impl AwsCalls {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
+
+    pub fn count(&self, key: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default() += 1;
+    }
 }
 
 impl Intercept for AwsCalls {
@@ -43,12 +52,7 @@ impl Intercept for AwsCalls {
             .load::<Metadata>()
             .map(|m| format!("{}:{}", m.service().to_lowercase(), m.name()))
             .unwrap_or_else(|| "unknown".into());
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_default() += 1;
+        self.count(&key);
         Ok(())
     }
 }
@@ -108,6 +112,8 @@ pub struct CountingStore<S> {
     inner: S,
     reads: std::sync::atomic::AtomicU64,
     writes: std::sync::atomic::AtomicU64,
+    /// Calls by `store:<method>`, for the breakdown per invoice.
+    calls: AwsCalls,
 }
 
 impl<S> CountingStore<S> {
@@ -116,6 +122,7 @@ impl<S> CountingStore<S> {
             inner,
             reads: Default::default(),
             writes: Default::default(),
+            calls: AwsCalls::default(),
         }
     }
 
@@ -128,14 +135,21 @@ impl<S> CountingStore<S> {
         }
     }
 
-    fn read(&self) {
-        self.reads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// Calls by `store:<method>`.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.calls.snapshot()
     }
 
-    fn write(&self) {
+    fn read(&self, method: &str) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls.count(&format!("store:{method}"));
+    }
+
+    fn write(&self, method: &str) {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls.count(&format!("store:{method}"));
     }
 }
 
@@ -152,19 +166,19 @@ mod store_impl {
     #[async_trait]
     impl<S: Store> Store for CountingStore<S> {
         async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
-            self.read();
+            self.read("settings");
             self.inner.settings(tenant).await
         }
         async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
-            self.write();
+            self.write("put_settings");
             self.inner.put_settings(settings).await
         }
         async fn tenants(&self) -> StoreResult<Vec<String>> {
-            self.read();
+            self.read("tenants");
             self.inner.tenants().await
         }
         async fn customer(&self, tenant: &str, id: &str) -> StoreResult<Option<CustomerLink>> {
-            self.read();
+            self.read("customer");
             self.inner.customer(tenant, id).await
         }
         async fn put_customer(
@@ -173,19 +187,19 @@ mod store_impl {
             id: &str,
             link: &CustomerLink,
         ) -> StoreResult<()> {
-            self.write();
+            self.write("put_customer");
             self.inner.put_customer(tenant, id, link).await
         }
         async fn item_link(&self, tenant: &str, id: &str) -> StoreResult<Option<ItemRef>> {
-            self.read();
+            self.read("item_link");
             self.inner.item_link(tenant, id).await
         }
         async fn put_item_link(&self, tenant: &str, id: &str, item: &ItemRef) -> StoreResult<()> {
-            self.write();
+            self.write("put_item_link");
             self.inner.put_item_link(tenant, id, item).await
         }
         async fn flow(&self, tenant: &str, uid: &str) -> StoreResult<Option<Versioned<FlowState>>> {
-            self.read();
+            self.read("flow");
             self.inner.flow(tenant, uid).await
         }
         async fn save_flow(
@@ -194,7 +208,7 @@ mod store_impl {
             state: &FlowState,
             expected: Option<u64>,
         ) -> StoreResult<u64> {
-            self.write();
+            self.write("save_flow");
             self.inner.save_flow(tenant, state, expected).await
         }
         async fn flows_with_status(
@@ -203,27 +217,27 @@ mod store_impl {
             status: FlowStatus,
             limit: usize,
         ) -> StoreResult<Vec<Versioned<FlowState>>> {
-            self.read();
+            self.read("flows_with_status");
             self.inner.flows_with_status(tenant, status, limit).await
         }
         async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {
-            self.read();
+            self.read("flow_counts");
             self.inner.flow_counts(tenant).await
         }
         async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
-            self.read();
+            self.read("cursor");
             self.inner.cursor(tenant, name).await
         }
         async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()> {
-            self.write();
+            self.write("put_cursor");
             self.inner.put_cursor(tenant, name, value).await
         }
         async fn forget_delivery(&self, tenant: &str, id: &str) -> StoreResult<()> {
-            self.write();
+            self.write("forget_delivery");
             self.inner.forget_delivery(tenant, id).await
         }
         async fn first_delivery(&self, tenant: &str, id: &str, ttl: Duration) -> StoreResult<bool> {
-            self.write();
+            self.write("first_delivery");
             self.inner.first_delivery(tenant, id, ttl).await
         }
     }

@@ -46,6 +46,7 @@ use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::Store;
+use futures::stream::{FuturesUnordered, StreamExt};
 use netsuite_sim::{NetSuiteSim, SimConfig};
 use serde::Serialize;
 use serde_json::json;
@@ -59,6 +60,12 @@ const TENANT: &str = "bench";
 const R: f64 = 3.0;
 /// Customers, each synced once before measuring, so every measured invoice's customer is known.
 const CUSTOMERS: usize = 20;
+/// Webhook calls in flight at once while the burst is delivered.
+const INTAKE_CONCURRENCY: usize = 32;
+/// Invoices queued and not yet synced during the throughput phase, per slot of C: more than the
+/// workers hold in progress (three per slot plus a batch each), so they never wait for work,
+/// and few enough that moto's per-message scans of the queue stay cheap.
+const BACKLOG_PER_SLOT: usize = 8;
 
 /// AWS on-demand prices, us-east-1, as published for 2025 (USD).
 mod price {
@@ -114,12 +121,18 @@ struct RunResult {
     requests_per_invoice: f64,
     rejected_429: u64,
     peak_in_flight: usize,
+    /// How busy the account's C slots were during the throughput phase (time inside the
+    /// simulator's limit / (C x elapsed)).
+    slot_utilization: f64,
     arrival_per_s: f64,
     lag_p50_ms: Option<u64>,
     lag_p99_ms: Option<u64>,
     worker_cpu_ms_per_invoice: f64,
     worker_peak_rss_mb: f64,
     aws_units_per_invoice: BTreeMap<String, f64>,
+    /// What the workers called per invoice: AWS operations, store methods (SQLite runs) and
+    /// Chargebee resources.
+    worker_calls_per_invoice: BTreeMap<String, f64>,
     cost_per_10k_invoices: Cost,
 }
 
@@ -269,8 +282,10 @@ async fn bench(opts: Options) -> i32 {
 }
 
 /// Worker processes: enough batches in flight to keep C slots busy through batch tails.
+/// As the template advises for the worker's concurrency: an instance per four slots of the
+/// share (each keeps its slots busy by taking work from the queue), at least two.
 fn default_workers(limit: usize) -> usize {
-    (3 * limit).div_ceil(10) + 3
+    limit.div_ceil(4).max(2)
 }
 
 struct Children(Vec<Child>);
@@ -316,7 +331,20 @@ fn payments(ns: &NetSuiteSim) -> u64 {
 
 async fn wait_for_payments(ns: &NetSuiteSim, want: u64, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
+    let t0 = Instant::now();
+    let mut last = (0u64, Instant::now());
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
     while payments(ns) < want {
+        if trace && last.1.elapsed() >= Duration::from_secs(1) {
+            let p = payments(ns);
+            eprintln!(
+                "  t={:>5.1}s payments {p} (+{}) in flight {}",
+                t0.elapsed().as_secs_f64(),
+                p - last.0,
+                ns.stats().in_flight
+            );
+            last = (p, Instant::now());
+        }
         if Instant::now() > deadline {
             return Err(format!(
                 "only {} of {want} payments reached NetSuite in {timeout:?}",
@@ -391,7 +419,8 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "60",
+            // As template.yaml: six times the worker's timeout.
+            "720",
         )
         .send()
         .await
@@ -486,6 +515,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
             stop: stop.clone(),
             report: report.clone(),
             sqlite: sqlite.clone(),
+            instances: workers,
         };
         let child = Command::new(&exe)
             .arg("worker")
@@ -518,11 +548,29 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     wait_for_payments(&ns, CUSTOMERS as u64, Duration::from_secs(120)).await?;
     ns.reset_stats();
 
-    // 1. Throughput: the whole burst at once.
+    // 1. Throughput: N webhooks arrive faster than the workers can sync them (as many calls at
+    // once as API Gateway would run), so the queue never runs dry; the clock runs from the
+    // first webhook to the last payment. The intake holds back while BACKLOG invoices wait:
+    // moto's SQS scans its whole queue for every message it hands out, so a queue of
+    // thousands would measure moto, not billsync (SQS itself has no such cost).
     let started = Instant::now();
-    for inv in &burst {
-        record(deliver(inv).await)?;
+    let backlog = BACKLOG_PER_SLOT * limit;
+    let mut next = 0usize;
+    let mut intake = FuturesUnordered::new();
+    while next < burst.len() || !intake.is_empty() {
+        while next < burst.len()
+            && intake.len() < INTAKE_CONCURRENCY
+            && (next as u64) < payments(&ns) + backlog as u64
+        {
+            intake.push(deliver(&burst[next]));
+            next += 1;
+        }
+        tokio::select! {
+            Some(r) = intake.next(), if !intake.is_empty() => record(r)?,
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
     }
+    drop(intake);
     let budget = Duration::from_secs_f64(60.0 + 4.0 * n as f64 / bound);
     wait_for_payments(&ns, n as u64, budget).await?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -536,9 +584,20 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         ns.reset_stats();
         let interval = Duration::from_secs_f64(1.0 / arrival);
         let t0 = tokio::time::Instant::now();
+        // Each webhook starts on its tick, whether or not earlier ones have finished.
+        let mut pending = FuturesUnordered::new();
         for (i, inv) in steady.iter().enumerate() {
-            tokio::time::sleep_until(t0 + interval * i as u32).await;
-            record(deliver(inv).await)?;
+            let at = t0 + interval * i as u32;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => break,
+                    Some(r) = pending.next(), if !pending.is_empty() => record(r)?,
+                }
+            }
+            pending.push(deliver(inv));
+        }
+        while let Some(r) = pending.next().await {
+            record(r)?;
         }
         wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
     }
@@ -577,6 +636,15 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     let own = Units::of(&calls.snapshot());
     let own = counted.as_ref().map_or(own, |c| own.add(c.units()));
     let units = reports.iter().fold(own, |u, r| u.add(r.units));
+    let mut worker_calls: BTreeMap<String, f64> = BTreeMap::new();
+    for r in &reports {
+        for (k, v) in &r.aws_calls {
+            *worker_calls.entry(k.clone()).or_default() += *v as f64 / processed;
+        }
+    }
+    for (k, v) in cb.requests() {
+        worker_calls.insert(format!("chargebee:{k}"), v as f64 / processed);
+    }
     let per_10k = 10_000.0 / processed;
     let lambda = (busy_s * WORKER_GB + webhook_ms / 1000.0 * WEBHOOK_GB) * price::LAMBDA_GB_SECOND
         + (batches + webhooks) as f64 * price::LAMBDA_REQUEST;
@@ -606,6 +674,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         requests_per_invoice: stats.total_requests as f64 / n as f64,
         rejected_429: stats.rejected_429 + lag_stats.rejected_429,
         peak_in_flight: stats.peak_in_flight.max(lag_stats.peak_in_flight),
+        slot_utilization: stats.slot_busy.as_secs_f64() / (limit as f64 * elapsed),
         arrival_per_s: arrival,
         lag_p50_ms: percentile(&lags, 0.50),
         lag_p99_ms: percentile(&lags, 0.99),
@@ -626,6 +695,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
                 (batches + webhooks) as f64 / processed,
             ),
         ]),
+        worker_calls_per_invoice: worker_calls,
         cost_per_10k_invoices: cost,
     })
 }
@@ -642,8 +712,11 @@ fn print_result(r: &RunResult) {
         r.ratio * 100.0
     );
     println!(
-        "  NetSuite requests/invoice {:.3}  429 answers {}  peak in flight {}",
-        r.requests_per_invoice, r.rejected_429, r.peak_in_flight
+        "  NetSuite requests/invoice {:.3}  429 answers {}  peak in flight {}  slots busy {:.1}%",
+        r.requests_per_invoice,
+        r.rejected_429,
+        r.peak_in_flight,
+        r.slot_utilization * 100.0
     );
     if let (Some(p50), Some(p99)) = (r.lag_p50_ms, r.lag_p99_ms) {
         println!(
@@ -660,6 +733,12 @@ fn print_result(r: &RunResult) {
         "  per invoice: DynamoDB {:.1} reads, {:.1} writes; SQS {:.2} requests; Lambda {:.2} invocations",
         u["dynamodb_read_units"], u["dynamodb_write_units"], u["sqs_requests"], u["lambda_invocations"]
     );
+    let calls: Vec<String> = r
+        .worker_calls_per_invoice
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.2}"))
+        .collect();
+    println!("  worker calls per invoice: {}", calls.join(", "));
     let c = &r.cost_per_10k_invoices;
     println!(
         "  AWS cost per 10,000 invoices: ${:.4} (Lambda {:.4}, DynamoDB {:.4}, SQS {:.4}, API Gateway {:.4})",

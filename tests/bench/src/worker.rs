@@ -17,13 +17,16 @@ use billsync::aws::sqs::SqsQueue;
 use billsync::flow::state::FlowStatus;
 use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
-use billsync::service::worker::{process_observed, Delivery, MessageOutcome};
+use billsync::service::worker::{drain_observed, Delivery, MessageOutcome, DRAIN_MARGIN};
 use billsync::service::Services;
 use serde::{Deserialize, Serialize};
 
 use crate::count::{rusage, AwsCalls, CountingStore, Units};
 use billsync::store::sqlite::SqliteStore;
 use billsync::store::Store;
+
+/// The worker function's timeout in template.yaml.
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where a worker process finds everything.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,6 +41,8 @@ pub struct WorkerArgs {
     pub report: PathBuf,
     /// Keep flows in this SQLite file (shared by the processes) instead of the table.
     pub sqlite: Option<PathBuf>,
+    /// Worker processes in the run: each holds at most ceil(C / instances) slots.
+    pub instances: usize,
 }
 
 /// What one worker process did.
@@ -50,6 +55,8 @@ pub struct WorkerReport {
     pub cpu_ms: f64,
     pub max_rss_kb: u64,
     pub units: Units,
+    /// AWS calls by `service:Operation`, and store calls by `store:method` when flows are in
+    /// SQLite.
     pub aws_calls: BTreeMap<String, u64>,
     /// Invoice id -> Unix milliseconds when its flow was synced.
     pub synced_at: BTreeMap<String, u64>,
@@ -121,10 +128,14 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)),
         Arc::new(read_secrets(&args.secrets)?),
     )
-    .with_slot_store(Arc::new(DynamoSlotStore::new(dynamo, &args.table)));
+    .with_worker_instances(args.instances)
+    .with_slot_store(Arc::new(DynamoSlotStore::new(dynamo, &args.table)))
+    .with_inbox(Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)));
 
     let synced_at = Mutex::new(BTreeMap::new());
     let mut report = WorkerReport::default();
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    let mut last_end = Instant::now();
     loop {
         let received = sqs
             .receive_message()
@@ -142,6 +153,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
             continue;
         }
         let started = Instant::now();
+        let gap = started.duration_since(last_end);
         let batch: Vec<Delivery> = messages
             .iter()
             .map(|m| Delivery {
@@ -150,7 +162,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
             })
             .collect();
         report.messages += batch.len() as u64;
-        let results = process_observed(&services, batch, |d, outcome| {
+        // As a Lambda invocation with the worker's timeout: it may take more messages itself
+        // until DRAIN_MARGIN before its deadline.
+        let until = tokio::time::Instant::now() + LAMBDA_TIMEOUT - DRAIN_MARGIN;
+        let results = drain_observed(&services, batch, until, |d, outcome| {
             if let MessageOutcome::Done(Some(o)) = outcome {
                 if o.status == FlowStatus::Synced {
                     if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {
@@ -188,6 +203,15 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         // Lambda bills the handler's duration: the batch, up to its deletes (which the event
         // source mapping makes outside the function, but close enough and on the safe side).
         report.busy_ms += started.elapsed().as_millis() as u64;
+        if trace {
+            eprintln!(
+                "batch {} msgs: gap {:?} process+delete {:?}",
+                messages.len(),
+                gap,
+                started.elapsed()
+            );
+        }
+        last_end = Instant::now();
         report.batches += 1;
     }
     let (cpu, rss) = rusage();
@@ -197,6 +221,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     report.units = Units::of(&report.aws_calls);
     if let Some(s) = &sqlite {
         report.units = report.units.add(s.units());
+        report.aws_calls.extend(s.calls());
     }
     report.synced_at = synced_at
         .into_inner()

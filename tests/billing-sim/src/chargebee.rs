@@ -327,6 +327,7 @@ fn render_event(e: &Event, webhook_status: &str) -> Value {
 pub(crate) struct Shared {
     config: ChargebeeSimConfig,
     state: Mutex<CbState>,
+    requests: server::Counts,
 }
 
 impl Shared {
@@ -357,6 +358,7 @@ impl ChargebeeSim {
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(CbState::new()),
+            requests: Default::default(),
         });
         let server = server::start(shared.clone()).await?;
         Ok(ChargebeeSim {
@@ -372,6 +374,23 @@ impl ChargebeeSim {
 
     pub fn config(&self) -> ChargebeeSimConfig {
         self.shared.config.clone()
+    }
+
+    /// API requests answered past authentication, by resource (`invoices`, `customers`, ...).
+    pub fn requests(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn reset_requests(&self) {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Adds (or replaces) a customer. Emits no event.

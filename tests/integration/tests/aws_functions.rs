@@ -8,6 +8,8 @@ use base64::Engine as _;
 use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
 use billsync::aws::moto;
 use billsync::aws::{create_table, AwsSettings};
+use billsync::billing::model::Source;
+use billsync::queue::{Reason, SyncMessage};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
@@ -71,6 +73,7 @@ async fn aws() -> Aws {
         table_name: table,
         queue_url: queue_url.clone(),
         secret_prefix: prefix,
+        worker_instances: 1,
     };
     let services = settings.services(&config);
     let tenant = TenantSettings::from_value(&json!({
@@ -149,6 +152,13 @@ impl Aws {
         serde_json::from_value(batch).unwrap()
     }
 
+    /// Whether the invoice's flow ran and stopped on a failure that may pass by itself.
+    async fn failed_for_now(&self, uid: &str) -> bool {
+        let flow = self.services.store.flow("acme", uid).await.unwrap();
+        flow.and_then(|f| f.value.last_error)
+            .is_some_and(|e| e.retryable)
+    }
+
     fn webhook(&self, body: &[u8], sig: &str, id: &str) -> ApiGatewayV2httpRequest {
         let mut raw = event("webhook-maxio.json");
         raw["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
@@ -187,7 +197,7 @@ async fn a_signed_webhook_ends_as_netsuite_records_and_a_forged_one_queues_nothi
 
     let batch = env.receive().await;
     assert_eq!(batch.records.len(), 1, "one message for one delivery");
-    let failures = billsync_worker::handle(&env.services, batch)
+    let failures = billsync_worker::handle(&env.services, batch, deadline())
         .await
         .batch_item_failures;
     assert!(failures.is_empty());
@@ -211,21 +221,98 @@ async fn a_batch_with_a_poisoned_and_a_retryable_message_reports_only_the_retrya
     retryable["messageId"] = json!("retryable");
     retryable["body"] = json!(json!({"tenant": "acme", "source": "maxio", "invoice_id": uid, "reason": "webhook", "dedup_id": "x"}).to_string());
     batch["Records"] = json!([poison, retryable]);
-    let failures = billsync_worker::handle(&env.services, serde_json::from_value(batch).unwrap())
-        .await
-        .batch_item_failures;
+    let failures = billsync_worker::handle(
+        &env.services,
+        serde_json::from_value(batch).unwrap(),
+        deadline(),
+    )
+    .await
+    .batch_item_failures;
     let ids: Vec<_> = failures
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
     assert_eq!(ids, ["retryable"]);
-    let state = env
-        .services
-        .store
-        .flow("acme", &uid)
+    assert!(env.failed_for_now(&uid).await);
+}
+
+fn message(uid: &str) -> SyncMessage {
+    SyncMessage {
+        tenant: "acme".into(),
+        source: Source::Maxio,
+        invoice_id: uid.into(),
+        reason: Reason::Webhook,
+        dedup_id: format!("d-{uid}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_takes_the_rest_of_the_queue_until_its_margin() {
+    let env = aws().await;
+    let uids: Vec<String> = (0..23).map(|_| env.invoice()).collect();
+    let messages: Vec<SyncMessage> = uids.iter().map(|u| message(u)).collect();
+    env.services.queue.send(&messages).await.unwrap();
+
+    // Past its margin already: the invocation runs its own batch and takes nothing more.
+    let batch = env.receive().await;
+    assert_eq!(batch.records.len(), 10);
+    let r = billsync_worker::handle(&env.services, batch, tokio::time::Instant::now()).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(env.ns.records("salesOrder").len(), 10);
+
+    // With time left it takes the other 13 itself, syncs them and deletes them.
+    let batch = env.receive().await;
+    assert_eq!(batch.records.len(), 10);
+    let r = billsync_worker::handle(&env.services, batch, deadline()).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(env.ns.records("salesOrder").len(), 23);
+    assert_eq!(
+        env.ns.records("customerPayment").len(),
+        0,
+        "unpaid invoices"
+    );
+    assert!(
+        env.receive().await.records.is_empty(),
+        "what it took is deleted (the batch's own messages are Lambda's to delete)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_message_that_fails_for_now_comes_back_from_the_queue() {
+    let env = aws().await;
+    env.sqs
+        .set_queue_attributes()
+        .queue_url(&env.queue_url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "2",
+        )
+        .send()
         .await
-        .unwrap()
-        .unwrap()
-        .value;
-    assert!(state.last_error.unwrap().retryable);
+        .unwrap();
+    let uid = env.invoice();
+    env.ns.add_fault(Fault::ServerError { remaining: 1000 });
+    env.services.queue.send(&[message(&uid)]).await.unwrap();
+    let empty: SqsEvent = serde_json::from_value(json!({"Records": []})).unwrap();
+    let started = std::time::Instant::now();
+    let r = billsync_worker::handle(&env.services, empty, deadline()).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert!(env.failed_for_now(&uid).await, "the taken message ran");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "after a failure that may pass, the invocation takes nothing more and returns"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let again = env.receive().await;
+    assert_eq!(again.records.len(), 1, "left in the queue, delivered again");
+    assert!(again.records[0]
+        .body
+        .as_deref()
+        .unwrap_or_default()
+        .contains(&uid));
+}
+
+/// A worker invocation's deadline, as Lambda gives it with the template's 120 s timeout.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(120)
 }

@@ -97,7 +97,7 @@ async fn worker_handler_reports_partial_batch_failures() {
     unknown["messageId"] = json!("unknown-invoice");
     batch["Records"] = json!([poison, unknown]);
     let event: SqsEvent = serde_json::from_value(batch).unwrap();
-    let r = billsync_worker::handle(&env.services, event).await;
+    let r = billsync_worker::handle(&env.services, event, deadline()).await;
     // An unreadable message is dropped (redelivery cannot help); an invoice billing does not
     // know is logged as a billing error that needs a person: neither is redelivered.
     assert!(
@@ -136,4 +136,9 @@ async fn retry_handler_lists_and_queues() {
             assert_eq!(drain(&mut env.rx).len(), 1);
         }
     }
+}
+
+/// A worker invocation's deadline, as Lambda gives it with the template's 120 s timeout.
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(120)
 }

@@ -321,11 +321,17 @@ async fn aws_services_share_slots_and_local_services_do_not() {
         table_name: table.name.clone(),
         queue_url: "http://127.0.0.1:1/unused.fifo".into(),
         secret_prefix: "unused/".into(),
+        worker_instances: 2,
     }
     .services(&moto.sdk_config().await);
     let shared = aws.governor(&account, 3);
     assert!(shared.is_shared());
     assert_eq!(shared.share(), 3);
+    assert_eq!(
+        shared.config().max_held,
+        2,
+        "each of two worker instances holds at most ceil(3 / 2) slots"
+    );
     let permit = shared.acquire().await.unwrap();
     assert_eq!(
         table.store.holders(account.realm()).await.unwrap().len(),

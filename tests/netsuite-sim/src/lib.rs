@@ -112,6 +112,9 @@ pub struct Stats {
     pub rejected_429: u64,
     pub peak_in_flight: usize,
     pub in_flight: usize,
+    /// Time requests spent inside the concurrency limit, summed over requests: divided by the
+    /// limit and the elapsed time it is how busy the account's slots were.
+    pub slot_busy: std::time::Duration,
 }
 
 /// Injected failures. Several can be active at once; they are checked in the order described in

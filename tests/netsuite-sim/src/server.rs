@@ -213,6 +213,7 @@ async fn handle(
 /// One concurrency slot; released when dropped, however the request ends.
 struct Slot {
     inner: Arc<Inner>,
+    since: std::time::Instant,
 }
 
 impl Slot {
@@ -227,6 +228,7 @@ impl Slot {
         w.stats.peak_in_flight = w.stats.peak_in_flight.max(w.stats.in_flight);
         Ok(Slot {
             inner: inner.clone(),
+            since: std::time::Instant::now(),
         })
     }
 }
@@ -235,6 +237,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut w = self.inner.world();
         w.stats.in_flight = w.stats.in_flight.saturating_sub(1);
+        w.stats.slot_busy += self.since.elapsed();
     }
 }
 

@@ -58,6 +58,9 @@ struct Ctx {
     in_flight: AtomicUsize,
 }
 
+/// Authorized requests by resource (`invoices`, `customers`, ...), for benchmarks.
+pub(super) type Counts = Mutex<std::collections::BTreeMap<String, u64>>;
+
 pub(super) async fn start(shared: Arc<Shared>) -> std::io::Result<Server> {
     let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
     let origin = format!("http://{}", listener.local_addr()?);
@@ -231,6 +234,13 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
     let Some(rest) = path.strip_prefix("/api/v2/") else {
         return not_found("Sorry, that endpoint is not supported.");
     };
+    let resource = rest.split('/').next().unwrap_or_default();
+    *ctx.shared
+        .requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(resource.to_owned())
+        .or_default() += 1;
     let segs: Vec<String> = rest
         .trim_end_matches('/')
         .split('/')
