@@ -37,6 +37,10 @@ pub const DEFAULT_SECRET_PREFIX: &str = "billsync/";
 /// source `MaximumConcurrency`); each holds at most `ceil(share / instances)` NetSuite slots.
 pub const WORKER_INSTANCES_ENV: &str = "WORKER_INSTANCES";
 
+/// How long a function instance keeps a tenant's settings before reading them again: a
+/// settings change reaches every instance within this.
+pub const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The SDK configuration every client is built from, loaded once at start-up.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
@@ -78,7 +82,8 @@ impl AwsSettings {
 
     /// The ports on AWS, from one SDK configuration. Secrets are cached for
     /// [`SECRET_CACHE_TTL`]. NetSuite concurrency slots are leases in the same table, shared by
-    /// every function instance; the queue is also the worker's inbox.
+    /// every function instance; the queue is also the worker's inbox; settings are kept for
+    /// [`SETTINGS_CACHE_TTL`].
     pub fn services(&self, config: &SdkConfig) -> Services {
         let secrets = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(config),
@@ -97,6 +102,7 @@ impl AwsSettings {
         .with_worker_instances(self.worker_instances)
         .with_slot_store(Arc::new(DynamoSlotStore::new(dynamodb, &self.table_name)))
         .with_inbox(queue)
+        .with_settings_ttl(SETTINGS_CACHE_TTL)
     }
 }
 

@@ -77,8 +77,25 @@ struct Server {
     log: PathBuf,
 }
 
+/// A moto server of its own, started by `script` (a Python file that runs `moto.server`'s
+/// `main` with the arguments it is given, after setting moto up), never shared and never taken
+/// from `AWS_ENDPOINT_URL`. The benchmark starts its tuned moto this way.
+pub fn dedicated(script: &std::path::Path) -> Moto {
+    let script = script.to_string_lossy().into_owned();
+    let server = Server::start_with(&[script.as_str()]);
+    Moto {
+        endpoint: server.endpoint.clone(),
+        _server: Some(Arc::new(server)),
+    }
+}
+
 impl Server {
     fn start() -> Server {
+        Self::start_with(&["-m", "moto.server"])
+    }
+
+    /// `python3 <launch...> -H 127.0.0.1 -p <free port>`.
+    fn start_with(launch: &[&str]) -> Server {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -89,14 +106,8 @@ impl Server {
             let out = File::create(&log).expect("create the moto log file");
             let err = out.try_clone().expect("share the moto log file");
             let mut child = Command::new("python3")
-                .args([
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &port.to_string(),
-                ])
+                .args(launch)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)

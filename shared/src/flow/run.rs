@@ -50,7 +50,15 @@ struct Run<'s> {
     state: FlowState,
     version: Option<u64>,
     created: Vec<(RecordType, String)>,
+    /// When the state was last saved (or read).
+    saved_at: std::time::Instant,
 }
+
+/// How long new NetSuite ids may go unsaved while a run goes on. Every run ends with a save;
+/// one that dies before it (a crash, a Lambda timeout) leaves records its state does not name,
+/// and the next run finds each of them by its external id at the cost of one look-up, so
+/// saving after every record would buy little for a write per record.
+const REMEMBER_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a run stopped early.
 enum Stop {
@@ -97,6 +105,7 @@ impl Engine<'_> {
             state,
             version,
             created: Vec::new(),
+            saved_at: std::time::Instant::now(),
         };
         let result = self.steps(&mut run).await;
         let now = Utc::now();
@@ -152,14 +161,18 @@ impl Engine<'_> {
             .save_flow(&run.settings.tenant, &run.state, run.version)
             .await?;
         run.version = Some(v);
+        run.saved_at = std::time::Instant::now();
         Ok(())
     }
 
-    /// Records a new NetSuite id at once: a crash right after still knows the record.
+    /// Records a new NetSuite id; saves the state when it has gone unsaved for
+    /// [`REMEMBER_AFTER`] (the run's last save writes it otherwise).
     async fn remember(&self, run: &mut Run<'_>, kind: RecordType, id: &str) -> Result<(), Stop> {
         run.created.push((kind, id.to_owned()));
         run.state.updated_at = Utc::now();
-        self.save(run).await?;
+        if run.saved_at.elapsed() >= REMEMBER_AFTER {
+            self.save(run).await?;
+        }
         Ok(())
     }
 

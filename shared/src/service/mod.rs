@@ -32,6 +32,8 @@ pub struct Services {
     governors: Arc<Governors>,
     /// Where the worker takes more messages itself (AWS: the SQS queue); none locally.
     inbox: Option<Arc<dyn Inbox>>,
+    settings_ttl: Option<std::time::Duration>,
+    settings_cache: Arc<Mutex<HashMap<String, (std::time::Instant, TenantSettings)>>>,
 }
 
 /// One NetSuite concurrency governor per account in this process: shared through a slot store
@@ -116,6 +118,8 @@ impl Services {
             clients: Arc::new(Mutex::new(HashMap::new())),
             governors: Arc::new(Governors::new(None, 1)),
             inbox: None,
+            settings_ttl: None,
+            settings_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -174,10 +178,37 @@ impl Services {
 
     /// The tenant's settings, or `UnknownTenant`.
     pub async fn settings(&self, tenant: &str) -> Result<TenantSettings, ServiceError> {
-        self.store
+        if let Some(ttl) = self.settings_ttl {
+            let cached = self.settings_cache.lock().ok().and_then(|m| {
+                m.get(tenant)
+                    .filter(|(at, _)| at.elapsed() < ttl)
+                    .map(|(_, s)| s.clone())
+            });
+            if let Some(settings) = cached {
+                return Ok(settings);
+            }
+        }
+        let settings = self
+            .store
             .settings(tenant)
             .await?
-            .ok_or_else(|| ServiceError::UnknownTenant(tenant.to_owned()))
+            .ok_or_else(|| ServiceError::UnknownTenant(tenant.to_owned()))?;
+        if self.settings_ttl.is_some() {
+            if let Ok(mut m) = self.settings_cache.lock() {
+                m.insert(
+                    tenant.to_owned(),
+                    (std::time::Instant::now(), settings.clone()),
+                );
+            }
+        }
+        Ok(settings)
+    }
+
+    /// Keeps each tenant's settings for `ttl` after reading them, instead of reading them for
+    /// every message: a change reaches a running worker within `ttl`.
+    pub fn with_settings_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.settings_ttl = Some(ttl);
+        self
     }
 
     /// The tenant's NetSuite and billing clients, built once from its secret.

@@ -98,6 +98,8 @@ struct Options {
     dynamodb_store: bool,
     /// Fail (exit 1) when a run misses these: throughput ratio, 429s, requests per invoice.
     check: bool,
+    /// moto exactly as the tests run it (or at `AWS_ENDPOINT_URL`), not the bench's launcher.
+    plain_moto: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -139,7 +141,8 @@ struct RunResult {
 fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
-         [--no-lag] [--store sqlite|dynamodb] [--json FILE] [--chart FILE] [--check] | --smoke"
+         [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--json FILE] [--chart FILE] \
+         [--check] | --smoke"
     );
     std::process::exit(2)
 }
@@ -155,6 +158,7 @@ fn parse(args: &[String]) -> Options {
         chart: None,
         dynamodb_store: false,
         check: false,
+        plain_moto: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -175,6 +179,7 @@ fn parse(args: &[String]) -> Options {
             "--json" => o.json = Some(value().into()),
             "--chart" => o.chart = Some(value().into()),
             "--check" => o.check = true,
+            "--plain-moto" => o.plain_moto = true,
             "--store" => match value().as_str() {
                 "dynamodb" => o.dynamodb_store = true,
                 "sqlite" => o.dynamodb_store = false,
@@ -217,7 +222,14 @@ fn main() {
 }
 
 async fn bench(opts: Options) -> i32 {
-    let moto = moto::server();
+    let moto = if opts.plain_moto {
+        moto::server()
+    } else {
+        moto::dedicated(&PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/moto_server.py"
+        )))
+    };
     let mut results = Vec::new();
     for &limit in &opts.limits {
         match run_once(&moto, &opts, limit).await {

@@ -130,7 +130,8 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     )
     .with_worker_instances(args.instances)
     .with_slot_store(Arc::new(DynamoSlotStore::new(dynamo, &args.table)))
-    .with_inbox(Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)));
+    .with_inbox(Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)))
+    .with_settings_ttl(billsync::aws::SETTINGS_CACHE_TTL);
 
     let synced_at = Mutex::new(BTreeMap::new());
     let mut report = WorkerReport::default();

@@ -1,6 +1,7 @@
 //! Payments, credit memos, deposit applications and refunds consume open documents. Balances
 //! (an invoice's amount remaining, a deposit's unapplied amount, ...) are derived from all
-//! applications after every write, so deleting a payment re-opens its invoices by itself.
+//! applications after every write (for the documents the write touches), so deleting a payment
+//! re-opens its invoices by itself.
 
 use std::collections::{HashMap, HashSet};
 
@@ -91,9 +92,30 @@ fn status(id: &str, name: &str) -> Value {
     json!({"id": id, "refName": name})
 }
 
-/// Rewrites every derived balance and status; touches `lastModifiedDate` only where something
-/// changed, so SuiteQL "modified since" queries see paid invoices move.
-pub(crate) fn recompute(store: &mut Store, stamp: &str) {
+/// The transactions whose derived balance or status a write of `rec` may change: itself and
+/// every document it names (the order it was created from, the deposit it applies, the
+/// documents on its application sublists). Used before and after a write, so a document a
+/// record stops naming is recomputed too.
+pub(crate) fn touched_by(id: u64, rec: &Record) -> HashSet<u64> {
+    let mut ids: HashSet<u64> = HashSet::from([id]);
+    ids.extend(ref_u64(rec.get("createdFrom")));
+    ids.extend(ref_u64(rec.get("deposit")));
+    for name in ["apply", "credit", "deposit"] {
+        ids.extend(
+            sublist(rec, name)
+                .iter()
+                .filter_map(|l| ref_u64(l.get("doc"))),
+        );
+    }
+    ids
+}
+
+/// Rewrites the derived balances and statuses of the transactions in `only` from every
+/// application; touches `lastModifiedDate` only where something changed,
+/// so SuiteQL "modified since" queries see paid invoices move. A write changes the balances of
+/// the documents it touches and no others, so recomputing those keeps the account right
+/// without a pass over every transaction per write.
+pub(crate) fn recompute(store: &mut Store, stamp: &str, only: &HashSet<u64>) {
     let used = consumption(store, None);
     let from = |store: &Store, rt| -> HashSet<u64> {
         store
@@ -110,7 +132,10 @@ pub(crate) fn recompute(store: &mut Store, stamp: &str) {
         CustomerPayment,
         SalesOrder,
     ] {
-        for (id, rec) in store.iter_mut(rt) {
+        for &id in only {
+            let Some(rec) = store.get_mut(rt, id) else {
+                continue;
+            };
             let consumed = used.get(&id).copied().unwrap_or_default();
             let base = base_amount(rt, rec);
             let remaining = base - consumed;

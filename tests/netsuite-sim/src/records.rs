@@ -567,8 +567,12 @@ impl World {
                 "This record cannot be deleted because it has dependent records.",
             ));
         }
-        self.store.remove(rt, id);
-        apply::recompute(&mut self.store, &ctx.stamp());
+        let touched = self
+            .store
+            .remove(rt, id)
+            .map(|old| apply::touched_by(id, &old))
+            .unwrap_or_default();
+        apply::recompute(&mut self.store, &ctx.stamp(), &touched);
         Ok(())
     }
 
@@ -1032,8 +1036,12 @@ impl World {
         if !(ctx.seed && rec.contains_key("lastModifiedDate")) {
             rec.insert("lastModifiedDate".into(), json!(stamp));
         }
+        let mut touched = apply::touched_by(id, &rec);
+        if let Some(old) = self.store.get(rt, id) {
+            touched.extend(apply::touched_by(id, old));
+        }
         self.store.insert(rt, id, rec);
-        apply::recompute(&mut self.store, &stamp);
+        apply::recompute(&mut self.store, &stamp, &touched);
         id
     }
 }

@@ -10,12 +10,19 @@ use crate::types::{Family, RecordType};
 
 pub(crate) type Record = Map<String, Value>;
 
+fn external_id(rec: &Record) -> Option<&str> {
+    rec.get("externalId").and_then(Value::as_str)
+}
+
 pub(crate) struct Store {
     tables: BTreeMap<RecordType, BTreeMap<u64, Record>>,
     /// Next internal id per family.
     next_id: [u64; 4],
     /// Document-number counters (`tranId` per transaction type, `entityId` for customers).
     counters: HashMap<&'static str, u64>,
+    /// Record by external id, per type, kept with every insert and removal (writes look
+    /// external ids up to refuse duplicates; a scan per write grows with the account).
+    external: HashMap<(RecordType, String), u64>,
 }
 
 impl Default for Store {
@@ -26,6 +33,7 @@ impl Default for Store {
             // records a sync creates start at 100 so they are easy to tell apart in test output.
             next_id: [100, 100, 100, 1],
             counters: HashMap::new(),
+            external: HashMap::new(),
         }
     }
 }
@@ -47,23 +55,37 @@ impl Store {
             .flat_map(|t| t.iter().map(|(id, r)| (*id, r)))
     }
 
-    pub(crate) fn iter_mut(&mut self, rt: RecordType) -> impl Iterator<Item = (u64, &mut Record)> {
-        self.tables
-            .get_mut(&rt)
-            .into_iter()
-            .flat_map(|t| t.iter_mut().map(|(id, r)| (*id, r)))
-    }
-
     pub(crate) fn ids(&self, rt: RecordType) -> Vec<u64> {
         self.iter(rt).map(|(id, _)| id).collect()
     }
 
     pub(crate) fn insert(&mut self, rt: RecordType, id: u64, record: Record) {
-        self.tables.entry(rt).or_default().insert(id, record);
+        if let Some(ext) = external_id(&record) {
+            self.external.insert((rt, ext.to_owned()), id);
+        }
+        let old = self.tables.entry(rt).or_default().insert(id, record);
+        self.forget_external(rt, id, old.as_ref());
     }
 
     pub(crate) fn remove(&mut self, rt: RecordType, id: u64) -> Option<Record> {
-        self.tables.get_mut(&rt).and_then(|t| t.remove(&id))
+        let old = self.tables.get_mut(&rt).and_then(|t| t.remove(&id));
+        self.forget_external(rt, id, old.as_ref());
+        old
+    }
+
+    /// Drops the index entry of a replaced or removed version, unless the record now there
+    /// still carries that external id.
+    fn forget_external(&mut self, rt: RecordType, id: u64, old: Option<&Record>) {
+        let Some(ext) = old.and_then(external_id) else {
+            return;
+        };
+        let current = self.get(rt, id).and_then(external_id);
+        if current != Some(ext) {
+            let key = (rt, ext.to_owned());
+            if self.external.get(&key) == Some(&id) {
+                self.external.remove(&key);
+            }
+        }
     }
 
     /// Finds an id among all types of a family (ids are unique within a family).
@@ -87,9 +109,7 @@ impl Store {
 
     /// Looks an external id up in exactly one record type.
     pub(crate) fn find_external_in(&self, rt: RecordType, external_id: &str) -> Option<u64> {
-        self.iter(rt)
-            .find(|(_, r)| r.get("externalId").and_then(Value::as_str) == Some(external_id))
-            .map(|(id, _)| id)
+        self.external.get(&(rt, external_id.to_owned())).copied()
     }
 
     pub(crate) fn id_taken(&self, family: Family, id: u64) -> bool {
