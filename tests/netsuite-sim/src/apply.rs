@@ -31,49 +31,64 @@ fn total_of(lines: &[(u64, Decimal)]) -> Decimal {
     lines.iter().map(|(_, a)| *a).sum()
 }
 
+/// What one record uses up of other documents (and of itself), as (transaction id, amount):
+/// a payment applies to invoices and takes credits and deposits, and uses itself for what it
+/// applies beyond them; a credit memo applies to invoices and uses itself; a deposit
+/// application uses invoices and its deposit; a refund uses credit memos, payments and
+/// deposits. The store sums these per document as records are written.
+pub(crate) fn contributions(rt: RecordType, id: u64, rec: &Record) -> Vec<(u64, Decimal)> {
+    match rt {
+        CustomerPayment => {
+            let (apply, credit, deposit) = (
+                applied_lines(rec, "apply"),
+                applied_lines(rec, "credit"),
+                applied_lines(rec, "deposit"),
+            );
+            let own = total_of(&apply) - total_of(&credit) - total_of(&deposit);
+            let mut all: Vec<(u64, Decimal)> =
+                apply.into_iter().chain(credit).chain(deposit).collect();
+            all.push((id, own));
+            all
+        }
+        CreditMemo => {
+            let apply = applied_lines(rec, "apply");
+            let own = total_of(&apply);
+            let mut all = apply;
+            all.push((id, own));
+            all
+        }
+        DepositApplication => {
+            let apply = applied_lines(rec, "apply");
+            let own = total_of(&apply);
+            let mut all = apply;
+            all.extend(ref_u64(rec.get("deposit")).map(|deposit| (deposit, own)));
+            all
+        }
+        CustomerRefund => applied_lines(rec, "apply")
+            .into_iter()
+            .chain(applied_lines(rec, "deposit"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// How much of each document is used up, keyed by transaction id (unique across transaction
-/// types). A payment also uses itself: what it applies beyond its credits and deposits.
-/// `exclude` leaves one record out, to validate its new version against everything else.
+/// types), from the store's running sums. `exclude` leaves one record out, to validate its new
+/// version against everything else.
 pub(crate) fn consumption(store: &Store, exclude: Option<u64>) -> HashMap<u64, Decimal> {
-    let mut used: HashMap<u64, Decimal> = HashMap::new();
-    let mut add = |id: u64, amt: Decimal| *used.entry(id).or_default() += amt;
-    let others = |rt| store.iter(rt).filter(|(id, _)| Some(*id) != exclude);
-    for (id, rec) in others(CustomerPayment) {
-        let (apply, credit, deposit) = (
-            applied_lines(rec, "apply"),
-            applied_lines(rec, "credit"),
-            applied_lines(rec, "deposit"),
-        );
-        for (doc, amt) in apply.iter().chain(&credit).chain(&deposit) {
-            add(*doc, *amt);
-        }
-        add(
-            id,
-            total_of(&apply) - total_of(&credit) - total_of(&deposit),
-        );
-    }
-    for (id, rec) in others(CreditMemo) {
-        let apply = applied_lines(rec, "apply");
-        for (doc, amt) in &apply {
-            add(*doc, *amt);
-        }
-        add(id, total_of(&apply));
-    }
-    for (_, rec) in others(DepositApplication) {
-        let apply = applied_lines(rec, "apply");
-        for (doc, amt) in &apply {
-            add(*doc, *amt);
-        }
-        if let Some(deposit) = ref_u64(rec.get("deposit")) {
-            add(deposit, total_of(&apply));
-        }
-    }
-    for (_, rec) in others(CustomerRefund) {
-        for (doc, amt) in applied_lines(rec, "apply")
-            .iter()
-            .chain(&applied_lines(rec, "deposit"))
-        {
-            add(*doc, *amt);
+    let mut used = store.consumed().clone();
+    if let Some(id) = exclude {
+        for rt in [
+            CustomerPayment,
+            CreditMemo,
+            DepositApplication,
+            CustomerRefund,
+        ] {
+            if let Some(rec) = store.get(rt, id) {
+                for (doc, amt) in contributions(rt, id, rec) {
+                    *used.entry(doc).or_default() -= amt;
+                }
+            }
         }
     }
     used
@@ -117,14 +132,16 @@ pub(crate) fn touched_by(id: u64, rec: &Record) -> HashSet<u64> {
 /// without a pass over every transaction per write.
 pub(crate) fn recompute(store: &mut Store, stamp: &str, only: &HashSet<u64>) {
     let used = consumption(store, None);
-    let from = |store: &Store, rt| -> HashSet<u64> {
-        store
-            .iter(rt)
-            .filter_map(|(_, r)| ref_u64(r.get("createdFrom")))
-            .collect()
-    };
-    let billed = from(store, Invoice);
-    let fulfilled = from(store, ItemFulfillment);
+    let billed: HashSet<u64> = only
+        .iter()
+        .copied()
+        .filter(|id| store.has_children(Invoice, *id))
+        .collect();
+    let fulfilled: HashSet<u64> = only
+        .iter()
+        .copied()
+        .filter(|id| store.has_children(ItemFulfillment, *id))
+        .collect();
     for rt in [
         Invoice,
         CreditMemo,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::types::{Family, RecordType};
@@ -23,6 +24,12 @@ pub(crate) struct Store {
     /// Record by external id, per type, kept with every insert and removal (writes look
     /// external ids up to refuse duplicates; a scan per write grows with the account).
     external: HashMap<(RecordType, String), u64>,
+    /// What applications use up of each transaction (see `apply::contributions`), summed as
+    /// records are written, so balances need no pass over every application.
+    consumed: HashMap<u64, Decimal>,
+    /// Records of a type created from a transaction, by (type, source id): invoices and
+    /// fulfilments of a sales order.
+    children: HashMap<(RecordType, u64), usize>,
 }
 
 impl Default for Store {
@@ -34,6 +41,8 @@ impl Default for Store {
             next_id: [100, 100, 100, 1],
             counters: HashMap::new(),
             external: HashMap::new(),
+            consumed: HashMap::new(),
+            children: HashMap::new(),
         }
     }
 }
@@ -63,14 +72,46 @@ impl Store {
         if let Some(ext) = external_id(&record) {
             self.external.insert((rt, ext.to_owned()), id);
         }
+        self.count(rt, id, &record, Decimal::ONE);
         let old = self.tables.entry(rt).or_default().insert(id, record);
+        if let Some(old) = &old {
+            self.count(rt, id, old, Decimal::NEGATIVE_ONE);
+        }
         self.forget_external(rt, id, old.as_ref());
     }
 
     pub(crate) fn remove(&mut self, rt: RecordType, id: u64) -> Option<Record> {
         let old = self.tables.get_mut(&rt).and_then(|t| t.remove(&id));
+        if let Some(old) = &old {
+            self.count(rt, id, old, Decimal::NEGATIVE_ONE);
+        }
         self.forget_external(rt, id, old.as_ref());
         old
+    }
+
+    /// Adds (`sign` 1) or takes back (-1) what a record version adds to the running sums.
+    fn count(&mut self, rt: RecordType, id: u64, rec: &Record, sign: Decimal) {
+        for (doc, amount) in crate::apply::contributions(rt, id, rec) {
+            *self.consumed.entry(doc).or_default() += sign * amount;
+        }
+        if let Some(source) = crate::records::ref_u64(rec.get("createdFrom")) {
+            let n = self.children.entry((rt, source)).or_default();
+            *n = if sign.is_sign_negative() {
+                n.saturating_sub(1)
+            } else {
+                *n + 1
+            };
+        }
+    }
+
+    /// What applications use up of each transaction, by id.
+    pub(crate) fn consumed(&self) -> &HashMap<u64, Decimal> {
+        &self.consumed
+    }
+
+    /// Whether any record of type `rt` was created from transaction `source`.
+    pub(crate) fn has_children(&self, rt: RecordType, source: u64) -> bool {
+        self.children.get(&(rt, source)).is_some_and(|n| *n > 0)
     }
 
     /// Drops the index entry of a replaced or removed version, unless the record now there
