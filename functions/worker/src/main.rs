@@ -2,7 +2,9 @@ use aws_lambda_events::sqs::SqsEvent;
 use billsync::aws::services_from_env;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
-#[tokio::main]
+// One thread: a worker of 512 MB has about a third of a vCPU, and its tasks mostly wait on
+// NetSuite; a single-threaded runtime spends no CPU handing them between threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let services = services_from_env().await?;

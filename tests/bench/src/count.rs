@@ -101,8 +101,17 @@ pub fn rusage() -> (Duration, u64) {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec as u32) * 1000);
-    // ru_maxrss is in kilobytes on Linux.
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss as u64)
+    // ru_maxrss (kilobytes on Linux) survives exec: a worker started by the large bench process
+    // would report the bench's peak. VmHWM belongs to this program's own address space.
+    let peak = peak_rss_kb().unwrap_or(ru.ru_maxrss as u64);
+    (tv(ru.ru_utime) + tv(ru.ru_stime), peak)
+}
+
+/// The high-water mark of this process's resident memory, in kilobytes (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A store that counts its reads and writes as DynamoDB would bill them (one request unit per

@@ -2,25 +2,36 @@
 //!
 //! For each account limit C it starts the NetSuite simulator with latency L and limit C (429
 //! beyond it), a Chargebee simulator holding paid non-inventory invoices of known customers, a
-//! DynamoDB table and an SQS FIFO queue on a moto server, and W worker *processes* (this binary
-//! with `worker`), each a stand-in for one Lambda instance: batches of up to 10 messages
-//! through the worker's own code, NetSuite slots leased from the table by the governor. The
-//! tenant's share is C itself, so the bench runs at the ceiling, never past it.
+//! DynamoDB table and an SQS FIFO queue on a moto server, and W = max(2, ceil(C / 4)) worker
+//! *processes* (this binary with `worker`), as the template's `WorkerInstances` advises. Each
+//! stands in for one Lambda instance: it receives a batch of up to 10 messages, as the event
+//! source would invoke it, and runs the worker's own code on it (`drain_observed`, which also
+//! takes more messages from the queue while its slots have room), NetSuite slots leased from
+//! the table by the governor, at most ceil(C / W) per process. The tenant's share is C itself,
+//! so the bench runs at the ceiling, never past it. Flows are kept in a SQLite file the
+//! processes share (`--store dynamodb` keeps them in the table instead).
 //!
 //! Two phases per limit:
-//! 1. throughput: N webhooks delivered at once through the intake code; invoices per second
-//!    until the last payment exists in NetSuite, against the bound C / (L × R), R being the
-//!    NetSuite requests a paid non-inventory invoice of a known customer needs (3: sales
-//!    order, invoice by transform, payment). Requests per invoice and 429s come from the
+//! 1. throughput: N webhooks through the intake code, as many at once as API Gateway would
+//!    run, held back only while 8 × C invoices wait unsynced (more than the workers hold in
+//!    progress, so they never wait for work); invoices per second from the first webhook to
+//!    the last payment, against the bound C / (L × R), R being the NetSuite requests a paid
+//!    non-inventory invoice of a known customer needs (3: sales order, invoice by transform,
+//!    payment). Requests per invoice, 429s and how busy the C slots were come from the
 //!    simulator's own counters.
 //! 2. lag: N more webhooks arriving at a steady 80% of the bound; the lag of each invoice runs
 //!    from its intake to the moment its flow is synced (its payment, the last record, is in
 //!    NetSuite). p50 and p99.
 //!
 //! The workers report their CPU time and peak memory (`getrusage`), the Lambda duration they
-//! spent on batches, and every DynamoDB and SQS call (an SDK interceptor); the bench turns those
-//! into an AWS cost per 10,000 invoices at the on-demand prices below. Figures are printed, and
-//! written as JSON and as an SVG chart of throughput against C when asked.
+//! spent on batches, every DynamoDB and SQS call (an SDK interceptor) and every store call;
+//! the bench turns those into calls per invoice and an AWS cost per 10,000 invoices at the
+//! on-demand prices below. Figures are printed, and written as JSON and as an SVG chart of
+//! throughput against C when asked. `BENCH_TRACE=1` prints progress as it goes.
+//!
+//! moto runs through `moto_server.py` (see there: it computes a queue's attributes at most
+//! every 50 ms, which moto otherwise does per message handled); `--plain-moto` runs it as the
+//! tests do, or uses `AWS_ENDPOINT_URL`.
 //!
 //! ```text
 //! cargo run --release -p billsync-bench -- --invoices 2000 --latency-ms 100 --limits 5,10,15,20 \
@@ -130,6 +141,10 @@ struct RunResult {
     lag_p50_ms: Option<u64>,
     lag_p99_ms: Option<u64>,
     worker_cpu_ms_per_invoice: f64,
+    /// The same over the throughput phase alone (workers busy), and over the lag phase (80% of
+    /// the bound: smaller batches, more waiting).
+    worker_cpu_ms_per_invoice_throughput: f64,
+    worker_cpu_ms_per_invoice_lag: Option<f64>,
     worker_peak_rss_mb: f64,
     aws_units_per_invoice: BTreeMap<String, f64>,
     /// What the workers called per invoice: AWS operations, store methods (SQLite runs) and
@@ -200,11 +215,12 @@ fn parse(args: &[String]) -> Options {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
     if args.first().map(String::as_str) == Some("worker") {
+        // One thread, as the worker function runs (a Lambda of 512 MB has a third of a core).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
         let spec: WorkerArgs = serde_json::from_str(args.get(1).map(String::as_str).unwrap_or(""))
             .unwrap_or_else(|e| {
                 eprintln!("worker: bad arguments: {e}");
@@ -216,6 +232,10 @@ fn main() {
         }
         return;
     }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let opts = parse(&args);
     let code = runtime.block_on(bench(opts));
     std::process::exit(code);
@@ -301,6 +321,26 @@ fn default_workers(limit: usize) -> usize {
 }
 
 struct Children(Vec<Child>);
+
+impl Children {
+    /// CPU time the worker processes have used so far (user + system, from /proc; Linux).
+    fn cpu(&self) -> Duration {
+        // SAFETY: sysconf with a valid name only reads a constant.
+        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        let secs: f64 = self
+            .0
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/stat", c.id())).ok())
+            .filter_map(|stat| {
+                // Fields after the parenthesised name: state is the 3rd, utime the 14th.
+                let rest = stat.rsplit_once(')')?.1;
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / ticks)
+            })
+            .sum();
+        Duration::from_secs_f64(secs)
+    }
+}
 
 impl Drop for Children {
     fn drop(&mut self) {
@@ -565,6 +605,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     // first webhook to the last payment. The intake holds back while BACKLOG invoices wait:
     // moto's SQS scans its whole queue for every message it hands out, so a queue of
     // thousands would measure moto, not billsync (SQS itself has no such cost).
+    let cpu_before = children.cpu();
     let started = Instant::now();
     let backlog = BACKLOG_PER_SLOT * limit;
     let mut next = 0usize;
@@ -586,6 +627,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     let budget = Duration::from_secs_f64(60.0 + 4.0 * n as f64 / bound);
     wait_for_payments(&ns, n as u64, budget).await?;
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_burst = children.cpu().saturating_sub(cpu_before);
     let stats = ns.stats();
     let throughput = n as f64 / elapsed;
 
@@ -614,6 +656,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
     }
     let lag_stats = ns.stats();
+    let cpu_steady = children.cpu().saturating_sub(cpu_before + cpu_burst);
 
     // Stop the workers and read what they did.
     std::fs::write(&stop, b"stop").map_err(|x| e(&x))?;
@@ -691,6 +734,10 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         lag_p50_ms: percentile(&lags, 0.50),
         lag_p99_ms: percentile(&lags, 0.99),
         worker_cpu_ms_per_invoice: cpu_ms / processed,
+        worker_cpu_ms_per_invoice_throughput: cpu_burst.as_secs_f64() * 1000.0 / n as f64,
+        worker_cpu_ms_per_invoice_lag: opts
+            .lag
+            .then(|| cpu_steady.as_secs_f64() * 1000.0 / n as f64),
         worker_peak_rss_mb: rss as f64 / 1024.0,
         aws_units_per_invoice: BTreeMap::from([
             (
@@ -737,8 +784,13 @@ fn print_result(r: &RunResult) {
         );
     }
     println!(
-        "  worker CPU {:.3} ms/invoice  peak RSS {:.1} MB",
-        r.worker_cpu_ms_per_invoice, r.worker_peak_rss_mb
+        "  worker CPU {:.3} ms/invoice over the run ({:.3} while draining{})  peak RSS {:.1} MB",
+        r.worker_cpu_ms_per_invoice,
+        r.worker_cpu_ms_per_invoice_throughput,
+        r.worker_cpu_ms_per_invoice_lag
+            .map(|l| format!(", {l:.3} at 80% load"))
+            .unwrap_or_default(),
+        r.worker_peak_rss_mb
     );
     let u = &r.aws_units_per_invoice;
     println!(
@@ -760,21 +812,25 @@ fn print_result(r: &RunResult) {
 
 fn print_table(results: &[RunResult]) {
     println!();
-    println!("|  C | bound/s | invoices/s | ratio | req/inv | 429 | p50 lag | p99 lag | CPU/inv | $/10k |");
-    println!("|---:|--------:|-----------:|------:|--------:|----:|--------:|--------:|--------:|------:|");
+    println!("|  C | bound/s | invoices/s | ratio | slots busy | req/inv | 429 | p50 lag | p99 lag | CPU/inv draining | CPU/inv at 80% | peak RSS | $/10k |");
+    println!("|---:|--------:|-----------:|------:|-----------:|--------:|----:|--------:|--------:|--------:|--------:|--------:|------:|");
     for r in results {
         let ms = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} ms"));
         println!(
-            "| {} | {:.2} | {:.2} | {:.1}% | {:.2} | {} | {} | {} | {:.3} ms | {:.4} |",
+            "| {} | {:.2} | {:.2} | {:.1}% | {:.1}% | {:.2} | {} | {} | {} | {:.2} ms | {} | {:.0} MB | {:.4} |",
             r.limit,
             r.bound_per_s,
             r.throughput_per_s,
             r.ratio * 100.0,
+            r.slot_utilization * 100.0,
             r.requests_per_invoice,
             r.rejected_429,
             ms(r.lag_p50_ms),
             ms(r.lag_p99_ms),
-            r.worker_cpu_ms_per_invoice,
+            r.worker_cpu_ms_per_invoice_throughput,
+            r.worker_cpu_ms_per_invoice_lag
+                .map_or("-".into(), |c| format!("{c:.2} ms")),
+            r.worker_peak_rss_mb,
             r.cost_per_10k_invoices.total
         );
     }

@@ -50,18 +50,16 @@ pub(crate) fn contributions(rt: RecordType, id: u64, rec: &Record) -> Vec<(u64, 
             all.push((id, own));
             all
         }
-        CreditMemo => {
+        // A credit memo uses itself for what it applies; a deposit application, its deposit.
+        CreditMemo | DepositApplication => {
             let apply = applied_lines(rec, "apply");
             let own = total_of(&apply);
+            let source = match rt {
+                CreditMemo => Some(id),
+                _ => ref_u64(rec.get("deposit")),
+            };
             let mut all = apply;
-            all.push((id, own));
-            all
-        }
-        DepositApplication => {
-            let apply = applied_lines(rec, "apply");
-            let own = total_of(&apply);
-            let mut all = apply;
-            all.extend(ref_u64(rec.get("deposit")).map(|deposit| (deposit, own)));
+            all.extend(source.map(|s| (s, own)));
             all
         }
         CustomerRefund => applied_lines(rec, "apply")
