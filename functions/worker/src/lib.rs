@@ -1,10 +1,10 @@
 //! The worker: an SQS batch of invoice messages. Answers with partial batch failures
 //! (`ReportBatchItemFailures`) naming only the messages worth delivering again. While its
 //! NetSuite slots have room and time is left, it also takes more messages from the queue
-//! itself (see `billsync::service::worker::drain_observed`).
+//! itself (see `billsync::service::worker::drain_batch`).
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use billsync::service::worker::{drain_observed, Delivery, MessageOutcome, DRAIN_MARGIN};
+use billsync::service::worker::{drain_batch, Delivery, DRAIN_MARGIN};
 use billsync::service::Services;
 use tokio::time::Instant;
 
@@ -22,12 +22,11 @@ pub async fn handle(services: &Services, event: SqsEvent, deadline: Instant) -> 
     let until = deadline
         .checked_sub(DRAIN_MARGIN)
         .unwrap_or_else(Instant::now);
-    let results = drain_observed(services, batch, until, |_, _| {}).await;
+    let failed = drain_batch(services, batch, until).await;
     let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = results
+    response.batch_item_failures = failed
         .into_iter()
-        .filter(|(_, r)| matches!(r, MessageOutcome::Retry(_)))
-        .map(|(id, _)| {
+        .map(|id| {
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
             f

@@ -24,7 +24,7 @@ pub use governor::DynamoSlotStore;
 pub use secrets::{SecretsManagerSource, SECRET_CACHE_TTL};
 pub use sqs::{parse_message, MessageError, SqsQueue};
 
-use crate::secrets::CachedSecrets;
+use crate::secrets::{CachedSecrets, SecretSource};
 use crate::service::Services;
 
 /// The environment variables a Lambda function is configured with (`template.yaml` sets them).
@@ -89,15 +89,26 @@ impl AwsSettings {
             aws_sdk_secretsmanager::Client::new(config),
             &self.secret_prefix,
         );
-        let dynamodb = aws_sdk_dynamodb::Client::new(config);
-        let queue = Arc::new(SqsQueue::new(
+        self.services_on(
+            aws_sdk_dynamodb::Client::new(config),
             aws_sdk_sqs::Client::new(config),
-            &self.queue_url,
-        ));
+            Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
+        )
+    }
+
+    /// [`AwsSettings::services`] on clients and a secret source of the caller's (the benchmark
+    /// counts every call its clients make).
+    pub fn services_on(
+        &self,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Services {
+        let queue = Arc::new(SqsQueue::new(sqs, &self.queue_url));
         Services::new(
             Arc::new(DynamoStore::new(dynamodb.clone(), &self.table_name)),
             queue.clone(),
-            Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
+            secrets,
         )
         .with_worker_instances(self.worker_instances)
         .with_slot_store(Arc::new(DynamoSlotStore::new(dynamodb, &self.table_name)))

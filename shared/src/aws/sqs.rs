@@ -48,8 +48,7 @@ impl Queue for SqsQueue {
                 .map_err(|e| QueueError(describe(e)))?;
             return Ok(());
         }
-        let mut failed = Vec::new();
-        for chunk in messages.chunks(BATCH) {
+        in_batches(messages, "enqueued", |chunk| async move {
             let entries = chunk
                 .iter()
                 .enumerate()
@@ -63,9 +62,9 @@ impl Queue for SqsQueue {
                 .send()
                 .await
                 .map_err(|e| QueueError(describe(e)))?;
-            failed.extend(out.failed);
-        }
-        all_done("enqueued", &failed, messages.len())
+            Ok(out.failed)
+        })
+        .await
     }
 }
 
@@ -98,8 +97,7 @@ impl Inbox for SqsQueue {
     }
 
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
-        let mut failed = Vec::new();
-        for chunk in receipts.chunks(BATCH) {
+        in_batches(receipts, "deleted", |chunk| async move {
             let entries = chunk
                 .iter()
                 .enumerate()
@@ -119,10 +117,24 @@ impl Inbox for SqsQueue {
                 .send()
                 .await
                 .map_err(|e| QueueError(describe(e)))?;
-            failed.extend(out.failed);
-        }
-        all_done("deleted", &failed, receipts.len())
+            Ok(out.failed)
+        })
+        .await
     }
+}
+
+/// Runs `call` on every chunk of at most [`BATCH`] items, even after an entry of an earlier
+/// chunk failed, then reports the failed entries together (`what` names what did not happen).
+async fn in_batches<'a, T, F, Fut>(items: &'a [T], what: &str, call: F) -> Result<(), QueueError>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<BatchResultErrorEntry>, QueueError>>,
+{
+    let mut failed = Vec::new();
+    for chunk in items.chunks(BATCH) {
+        failed.extend(call(chunk).await?);
+    }
+    all_done(what, &failed, items.len())
 }
 
 fn body(m: &SyncMessage) -> Result<String, QueueError> {

@@ -138,7 +138,7 @@ impl Services {
     }
 
     /// Lets the worker take more messages from the queue itself while it has NetSuite slots
-    /// to fill (see [`worker::drain`]).
+    /// to fill (see [`worker::drain_observed`]).
     pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
         self.inbox = Some(inbox);
         self

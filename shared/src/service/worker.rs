@@ -3,10 +3,11 @@
 //! failure may go away by itself. Failures that need a person are in the error log; their
 //! messages are done.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::stream::{self, FuturesUnordered, StreamExt};
+use futures::stream::{FuturesUnordered, StreamExt};
 use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -15,7 +16,7 @@ use super::intake::SWEEP;
 use super::sweep::sweep_tenant;
 use super::Services;
 use crate::flow::run::{Engine, Outcome};
-use crate::queue::{QueueError, SyncMessage, Taken};
+use crate::queue::{Inbox, QueueError, SyncMessage, Taken};
 
 /// How long before its deadline an invocation stops taking more messages, so that what it
 /// took can finish in time.
@@ -48,7 +49,17 @@ pub enum MessageOutcome {
 
 /// Processes a batch; returns the ids of messages to deliver again.
 pub async fn process_batch(services: &Services, batch: Vec<Delivery>) -> Vec<String> {
-    let results = process(services, batch).await;
+    retries(process(services, batch).await)
+}
+
+/// [`drain_observed`] for a Lambda invocation: returns the ids of the batch's messages to
+/// deliver again.
+pub async fn drain_batch(services: &Services, batch: Vec<Delivery>, until: Instant) -> Vec<String> {
+    retries(drain_observed(services, batch, until, |_, _| {}).await)
+}
+
+/// The ids of messages whose failure may go away by itself.
+fn retries(results: Vec<(String, MessageOutcome)>) -> Vec<String> {
     results
         .into_iter()
         .filter_map(|(id, r)| matches!(r, MessageOutcome::Retry(_)).then_some(id))
@@ -67,24 +78,7 @@ pub async fn process_observed(
     batch: Vec<Delivery>,
     observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
 ) -> Vec<(String, MessageOutcome)> {
-    let observe = &observe;
-    // Messages of different invoices run side by side; how many at once is bounded below by
-    // the NetSuite client's concurrency governor (the tenant's share, across every worker
-    // instance on AWS), so a generous buffer is fine.
-    let width = batch.len().max(1);
-    let results = stream::iter(batch)
-        .map(|d| async move {
-            let span = tracing::info_span!("message", message_id = %d.id);
-            let r = one(services, &d).instrument(span).await;
-            observe(&d, &r);
-            (d.id, r)
-        })
-        .buffer_unordered(width)
-        .collect()
-        .await;
-    // Shared NetSuite slots go back to the table before the function returns and is frozen.
-    services.settle_governors().await;
-    results
+    run_pool(services, batch, None, Instant::now(), observe).await
 }
 
 /// Where a message in progress came from.
@@ -113,18 +107,28 @@ pub async fn drain_observed(
     until: Instant,
     observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
 ) -> Vec<(String, MessageOutcome)> {
-    let Some(inbox) = services.inbox().cloned() else {
-        return process_observed(services, batch, observe).await;
-    };
+    run_pool(services, batch, services.inbox().cloned(), until, observe).await
+}
+
+/// Runs the batch's messages side by side, and messages taken from `inbox` while `until` is
+/// ahead. How many run NetSuite requests at once is bounded by the NetSuite client's
+/// governor (the tenant's share, across every worker instance on AWS). Returns the batch's
+/// outcomes; settles the governors before returning, since a frozen Lambda instance could
+/// not give its shared slots back.
+async fn run_pool(
+    services: &Services,
+    batch: Vec<Delivery>,
+    inbox: Option<Arc<dyn Inbox>>,
+    until: Instant,
+    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
+) -> Vec<(String, MessageOutcome)> {
     let run = |d: Delivery, origin: Origin| async move {
         let span = tracing::info_span!("message", message_id = %d.id);
         let r = one(services, &d).instrument(span).await;
         (d, origin, r)
     };
-    let mut running = FuturesUnordered::new();
-    for d in batch {
-        running.push(run(d, Origin::Batch));
-    }
+    let mut running: FuturesUnordered<_> =
+        batch.into_iter().map(|d| run(d, Origin::Batch)).collect();
     let mut results = Vec::new();
     let mut finished: Vec<String> = Vec::new();
     let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
@@ -133,12 +137,15 @@ pub async fn drain_observed(
     // more work now would meet it too, and the queue brings it back later.
     let mut troubled = false;
     loop {
-        let depth = DRAIN_DEPTH_PER_SLOT * services.held_slots_cap() + TAKE;
-        // After an empty answer, ask again only while work is still in progress.
-        let may_take = !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
-        if taking.is_none() && may_take && running.len() + TAKE <= depth {
-            let inbox = inbox.clone();
-            taking = Some(async move { inbox.take(TAKE).await }.boxed());
+        if let Some(inbox) = &inbox {
+            let depth = DRAIN_DEPTH_PER_SLOT * services.held_slots_cap() + TAKE;
+            // After an empty answer, ask again only while work is still in progress.
+            let may_take =
+                !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
+            if taking.is_none() && may_take && running.len() + TAKE <= depth {
+                let inbox = inbox.clone();
+                taking = Some(async move { inbox.take(TAKE).await }.boxed());
+            }
         }
         if running.is_empty() && taking.is_none() {
             break;
@@ -154,7 +161,7 @@ pub async fn drain_observed(
                             finished.push(receipt);
                         }
                         if finished.len() >= TAKE {
-                            delete_taken(inbox.as_ref(), &mut finished).await;
+                            delete_taken(inbox.as_deref(), &mut finished).await;
                         }
                     }
                 }
@@ -164,10 +171,9 @@ pub async fn drain_observed(
                 match got {
                     Ok(messages) => {
                         queue_empty = messages.is_empty();
-                        for m in messages {
-                            let d = Delivery { id: m.id, body: m.body };
-                            running.push(run(d, Origin::Taken(m.receipt)));
-                        }
+                        running.extend(messages.into_iter().map(|m| {
+                            run(Delivery { id: m.id, body: m.body }, Origin::Taken(m.receipt))
+                        }));
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "could not take more messages; finishing what is in progress");
@@ -177,17 +183,18 @@ pub async fn drain_observed(
             }
         }
     }
-    delete_taken(inbox.as_ref(), &mut finished).await;
+    delete_taken(inbox.as_deref(), &mut finished).await;
+    // Shared NetSuite slots go back to the table before the function returns and is frozen.
     services.settle_governors().await;
     results
 }
 
 /// Deletes finished taken messages; a failed delete only means SQS delivers them again, and
 /// their flows, already synced, then cost nothing in NetSuite.
-async fn delete_taken(inbox: &dyn crate::queue::Inbox, finished: &mut Vec<String>) {
-    if finished.is_empty() {
+async fn delete_taken(inbox: Option<&dyn Inbox>, finished: &mut Vec<String>) {
+    let Some(inbox) = inbox.filter(|_| !finished.is_empty()) else {
         return;
-    }
+    };
     if let Err(e) = inbox.delete(finished).await {
         tracing::warn!(error = %e, "could not delete finished messages; they will be delivered again");
     }

@@ -10,20 +10,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
-use billsync::aws::dynamo::DynamoStore;
-use billsync::aws::governor::DynamoSlotStore;
-use billsync::aws::sqs::SqsQueue;
+use billsync::aws::AwsSettings;
 use billsync::flow::state::FlowStatus;
 use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::worker::{drain_observed, Delivery, MessageOutcome, DRAIN_MARGIN};
-use billsync::service::Services;
 use serde::{Deserialize, Serialize};
 
 use crate::count::{rusage, AwsCalls, CountingStore, Units};
 use billsync::store::sqlite::SqliteStore;
-use billsync::store::Store;
 
 /// The worker function's timeout in template.yaml.
 const LAMBDA_TIMEOUT: Duration = Duration::from_secs(120);
@@ -119,34 +114,29 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         ))),
         None => None,
     };
-    let store: Arc<dyn Store> = match &sqlite {
-        Some(s) => s.clone(),
-        None => Arc::new(DynamoStore::new(dynamo.clone(), &args.table)),
-    };
-    let services = Services::new(
-        store,
-        Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)),
-        Arc::new(read_secrets(&args.secrets)?),
-    )
-    .with_worker_instances(args.instances)
-    .with_slot_store(Arc::new(DynamoSlotStore::new(dynamo, &args.table)))
-    .with_inbox(Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url)))
-    .with_settings_ttl(billsync::aws::SETTINGS_CACHE_TTL);
+    // The worker function's own wiring, on counted clients; flows in SQLite when asked.
+    let mut services = AwsSettings {
+        table_name: args.table.clone(),
+        queue_url: args.queue_url.clone(),
+        secret_prefix: String::new(),
+        worker_instances: args.instances,
+    }
+    .services_on(dynamo, sqs.clone(), Arc::new(read_secrets(&args.secrets)?));
+    if let Some(s) = &sqlite {
+        services.store = s.clone();
+    }
+    // The event source's side: the same queue, polled as Lambda polls it.
+    let source = services
+        .inbox()
+        .cloned()
+        .ok_or("the AWS services have an inbox")?;
 
     let synced_at = Mutex::new(BTreeMap::new());
     let mut report = WorkerReport::default();
     let trace = std::env::var_os("BENCH_TRACE").is_some();
     let mut last_end = Instant::now();
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(&args.queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(|e| format!("receive: {e:?}"))?;
-        let messages = received.messages.unwrap_or_default();
+        let messages = source.take(10).await.map_err(|e| format!("receive: {e}"))?;
         if messages.is_empty() {
             if args.stop.exists() {
                 break;
@@ -158,8 +148,8 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         let batch: Vec<Delivery> = messages
             .iter()
             .map(|m| Delivery {
-                id: m.message_id.clone().unwrap_or_default(),
-                body: m.body.clone().unwrap_or_default(),
+                id: m.id.clone(),
+                body: m.body.clone(),
             })
             .collect();
         report.messages += batch.len() as u64;
@@ -179,27 +169,17 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
             }
         })
         .await;
-        let done: Vec<DeleteMessageBatchRequestEntry> = results
+        // What the event source deletes after the invocation: all but the failed ones.
+        let done: Vec<String> = results
             .iter()
             .filter(|(_, r)| !matches!(r, MessageOutcome::Retry(_)))
-            .filter_map(|(id, _)| {
-                let m = messages
-                    .iter()
-                    .find(|m| m.message_id.as_deref() == Some(id))?;
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(id.replace(|c: char| !c.is_ascii_alphanumeric(), ""))
-                    .set_receipt_handle(m.receipt_handle.clone())
-                    .build()
-                    .ok()
-            })
+            .filter_map(|(id, _)| Some(messages.iter().find(|m| &m.id == id)?.receipt.clone()))
             .collect();
         if !done.is_empty() {
-            sqs.delete_message_batch()
-                .queue_url(&args.queue_url)
-                .set_entries(Some(done))
-                .send()
+            source
+                .delete(&done)
                 .await
-                .map_err(|e| format!("delete: {e:?}"))?;
+                .map_err(|e| format!("delete: {e}"))?;
         }
         // Lambda bills the handler's duration: the batch, up to its deletes (which the event
         // source mapping makes outside the function, but close enough and on the safe side).

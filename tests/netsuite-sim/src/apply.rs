@@ -70,26 +70,28 @@ pub(crate) fn contributions(rt: RecordType, id: u64, rec: &Record) -> Vec<(u64, 
     }
 }
 
-/// How much of each document is used up, keyed by transaction id (unique across transaction
-/// types), from the store's running sums. `exclude` leaves one record out, to validate its new
-/// version against everything else.
-pub(crate) fn consumption(store: &Store, exclude: Option<u64>) -> HashMap<u64, Decimal> {
-    let mut used = store.consumed().clone();
-    if let Some(id) = exclude {
-        for rt in [
-            CustomerPayment,
-            CreditMemo,
-            DepositApplication,
-            CustomerRefund,
-        ] {
-            if let Some(rec) = store.get(rt, id) {
-                for (doc, amt) in contributions(rt, id, rec) {
-                    *used.entry(doc).or_default() -= amt;
-                }
-            }
-        }
-    }
-    used
+/// What applications other than `exclude` use up of each transaction: the store's running
+/// sums less what the excluded record (the one being validated) adds, so its new version is
+/// checked against everything else.
+fn used_by_others(store: &Store, exclude: Option<u64>) -> impl Fn(u64) -> Decimal + '_ {
+    let own: HashMap<u64, Decimal> = exclude
+        .into_iter()
+        .flat_map(|id| {
+            [
+                CustomerPayment,
+                CreditMemo,
+                DepositApplication,
+                CustomerRefund,
+            ]
+            .into_iter()
+            .filter_map(move |rt| store.get(rt, id).map(|rec| contributions(rt, id, rec)))
+        })
+        .flatten()
+        .fold(HashMap::new(), |mut m, (doc, amt)| {
+            *m.entry(doc).or_default() += amt;
+            m
+        });
+    move |doc| store.consumed(doc) - own.get(&doc).copied().unwrap_or_default()
 }
 
 /// What a document is worth before anything is applied to it.
@@ -129,7 +131,7 @@ pub(crate) fn touched_by(id: u64, rec: &Record) -> HashSet<u64> {
 /// the documents it touches and no others, so recomputing those keeps the account right
 /// without a pass over every transaction per write.
 pub(crate) fn recompute(store: &mut Store, stamp: &str, only: &HashSet<u64>) {
-    let used = consumption(store, None);
+    let used: HashMap<u64, Decimal> = only.iter().map(|&id| (id, store.consumed(id))).collect();
     let billed: HashSet<u64> = only
         .iter()
         .copied()
@@ -284,11 +286,10 @@ pub(crate) fn validate(
     self_id: Option<u64>,
     rec: &mut Record,
 ) -> Result<(), ApiError> {
-    let consumed = consumption(store, self_id);
+    let consumed = used_by_others(store, self_id);
     let customer = customer_of(rt, rec);
-    let available_of = |doc_rt: RecordType, doc_id: u64, doc: &Record| {
-        base_amount(doc_rt, doc) - consumed.get(&doc_id).copied().unwrap_or_default()
-    };
+    let available_of =
+        |doc_rt: RecordType, doc_id: u64, doc: &Record| base_amount(doc_rt, doc) - consumed(doc_id);
     let payment_given = match rec.get("payment").filter(|v| !v.is_null()) {
         Some(v) if rt == CustomerPayment => Some(
             money::parse(v)
@@ -382,9 +383,7 @@ pub(crate) fn validate(
     }
 
     let sum = |name: &str| sums.get(name).copied().unwrap_or_default();
-    let own_consumed = self_id
-        .and_then(|id| consumed.get(&id).copied())
-        .unwrap_or_default();
+    let own_consumed = self_id.map(&consumed).unwrap_or_default();
     match rt {
         CustomerPayment => {
             let (applied, credits) = (sum("apply"), sum("credit") + sum("deposit"));

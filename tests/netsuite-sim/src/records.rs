@@ -821,10 +821,7 @@ impl World {
             rec.insert("subtotal".into(), money::to_json(total));
             rec.insert("total".into(), money::to_json(total));
             if let (RecordType::Invoice, Some(id)) = (rt, self_id) {
-                let paid = apply::consumption(&self.store, None)
-                    .get(&id)
-                    .copied()
-                    .unwrap_or_default();
+                let paid = self.store.consumed(id);
                 if paid > total {
                     // Own wording; NetSuite refuses an invoice edit below its applied amount.
                     return Err(ApiError::user_error(format!(

@@ -72,10 +72,10 @@ impl Store {
         if let Some(ext) = external_id(&record) {
             self.external.insert((rt, ext.to_owned()), id);
         }
-        self.count(rt, id, &record, Decimal::ONE);
+        self.count(rt, id, &record, true);
         let old = self.tables.entry(rt).or_default().insert(id, record);
         if let Some(old) = &old {
-            self.count(rt, id, old, Decimal::NEGATIVE_ONE);
+            self.count(rt, id, old, false);
         }
         self.forget_external(rt, id, old.as_ref());
     }
@@ -83,30 +83,27 @@ impl Store {
     pub(crate) fn remove(&mut self, rt: RecordType, id: u64) -> Option<Record> {
         let old = self.tables.get_mut(&rt).and_then(|t| t.remove(&id));
         if let Some(old) = &old {
-            self.count(rt, id, old, Decimal::NEGATIVE_ONE);
+            self.count(rt, id, old, false);
         }
         self.forget_external(rt, id, old.as_ref());
         old
     }
 
-    /// Adds (`sign` 1) or takes back (-1) what a record version adds to the running sums.
-    fn count(&mut self, rt: RecordType, id: u64, rec: &Record, sign: Decimal) {
+    /// Adds (`added`) or takes back what a record version adds to the running sums.
+    fn count(&mut self, rt: RecordType, id: u64, rec: &Record, added: bool) {
         for (doc, amount) in crate::apply::contributions(rt, id, rec) {
-            *self.consumed.entry(doc).or_default() += sign * amount;
+            let sum = self.consumed.entry(doc).or_default();
+            *sum = if added { *sum + amount } else { *sum - amount };
         }
         if let Some(source) = crate::records::ref_u64(rec.get("createdFrom")) {
             let n = self.children.entry((rt, source)).or_default();
-            *n = if sign.is_sign_negative() {
-                n.saturating_sub(1)
-            } else {
-                *n + 1
-            };
+            *n = if added { *n + 1 } else { n.saturating_sub(1) };
         }
     }
 
-    /// What applications use up of each transaction, by id.
-    pub(crate) fn consumed(&self) -> &HashMap<u64, Decimal> {
-        &self.consumed
+    /// What applications use up of transaction `id`.
+    pub(crate) fn consumed(&self, id: u64) -> Decimal {
+        self.consumed.get(&id).copied().unwrap_or_default()
     }
 
     /// Whether any record of type `rt` was created from transaction `source`.

@@ -5,7 +5,6 @@ use rust_decimal::Decimal;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    apply,
     error::ApiError,
     records::{amount, into_object, ref_name, ref_u64, sublist, Target, WriteCtx},
     store::Record,
@@ -178,10 +177,7 @@ impl World {
                 base.insert("item".into(), json!({ "items": lines }));
             }
             (CustomerDeposit, DepositApplication) => {
-                let used = apply::consumption(&self.store, None)
-                    .get(&source_id)
-                    .copied()
-                    .unwrap_or_default();
+                let used = self.store.consumed(source_id);
                 if amount(&source, "payment") - used <= Decimal::ZERO {
                     return Err(refused());
                 }
