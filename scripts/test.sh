@@ -18,6 +18,9 @@ command -v python3 >/dev/null || { echo "python3 is required (signature cross-ch
 python3 -c 'import oauthlib' 2>/dev/null || pip_install 'oauthlib>=3.2'
 # moto: a local AWS API (DynamoDB, SQS, Secrets Manager) the AWS adapter tests talk to.
 python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || pip_install 'moto[server]>=5'
+# waitress: the throughput benchmark serves moto over persistent HTTP/1.1 connections, as AWS
+# does (tests/bench/moto_server.py).
+python3 -c 'import waitress' 2>/dev/null || pip_install 'waitress>=3'
 # cfn-lint: validates template.yaml and lets infra/check_policies.py read it.
 command -v cfn-lint >/dev/null 2>&1 || pip_install 'cfn-lint>=1'
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

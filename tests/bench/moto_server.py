@@ -6,14 +6,26 @@ twice per message sent to a FIFO queue and three times per message received. At 
 depths a benchmark keeps, that is most of moto's CPU, and on a small machine moto would set
 the pace instead of billsync. Here the attributes of a queue are computed at most once per
 50 ms (SQS's message counts are approximate and lag by design) and again at once when they
-are set. Request logging is off. Everything else is moto as the tests run it.
+are set. Request logging is off.
+
+Connections are kept alive between requests, as AWS's endpoints keep them: werkzeug's
+development server closes every connection after one answer, so each AWS call would cost the
+worker a new TCP connection that no AWS endpoint makes it pay. moto's app runs under waitress
+(`pip install waitress`) instead, a WSGI server that keeps HTTP/1.1 connections open; without
+it, the script says so and runs werkzeug.
+
+DynamoDB requests are handled one at a time. DynamoDB evaluates a condition expression and
+makes the write atomically per item; moto checks and writes in Python with no lock, so two
+conditional writes racing in two server threads can both pass (seen as two processes taking
+the same NetSuite slot, and a 429). Everything else is moto as the tests run it.
 """
 
 import logging
 import sys
+import threading
 import time
 
-from moto.server import main
+import moto.server
 from moto.sqs.models import Queue
 
 FRESH_FOR = 0.05
@@ -40,5 +52,34 @@ Queue.attributes = property(_attributes)
 Queue._set_attributes = _set_attributes
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+
+_dynamodb = threading.Lock()
+
+
+def _atomic_dynamodb(app):
+    def wrapped(environ, start_response):
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with _dynamodb:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def _serve(host, port, app, **_werkzeug_options):
+    """moto's app under waitress when it is installed: HTTP/1.1 with persistent connections."""
+    app = _atomic_dynamodb(app)
+    try:
+        import waitress
+    except ImportError:
+        print("waitress is not installed: each AWS call opens a connection", file=sys.stderr)
+        return _run_simple(host, port, app, **_werkzeug_options)
+    # Long polls hold a thread each for up to a second; every worker may have one waiting.
+    waitress.serve(app, host=host, port=port, threads=64, ident="moto", _quiet=True)
+
+
+_run_simple = moto.server.run_simple
+moto.server.run_simple = _serve
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    moto.server.main(sys.argv[1:])

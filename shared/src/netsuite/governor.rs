@@ -43,11 +43,18 @@
 //! task: it stays held in the store, so nothing about the bound changes. Only when nobody waits
 //! locally is the slot released to the store, after a short *linger* (`linger`, 30 ms): an
 //! invoice's next request usually follows its previous one by one store save, and a slot kept
-//! that long saves a release, a fresh take and the poll another task would wait through. A
-//! lingering slot is held and counted like any other (the bound is unchanged); `settle` gives
-//! lingering slots back at once. When every slot is taken, waiting tasks poll the
+//! that long saves a release, a fresh take and the poll another task would wait through. Slots
+//! within the process's fair part of the share (`fair_held`, `floor(share / instances)`)
+//! linger longer (`fair_linger`, 1 s): the fair parts of all instances add up to at most the
+//! share, so keeping one idle never keeps another instance from its own part, and below full
+//! load, where the next invoice is a fraction of a second away, it saves the release and take
+//! (three store calls) that a short linger would cost per request. A lingering slot is held
+//! and counted like any other (the bound is unchanged); `settle` gives lingering slots back at
+//! once. When every slot is taken, waiting tasks poll the
 //! store with jittered, growing delays (`poll_min` doubling up to `poll_max`), never in a tight
-//! loop; at most as many pollers run as there are waiting tasks and free places under the limit.
+//! loop; the delay belongs to the process, not to one poller, so tasks that come and go while
+//! another instance holds the rest of the share do not each start the series again; at most
+//! as many pollers run as there are waiting tasks and free places under the limit.
 //!
 //! # Instances
 //! A worker instance with more invoices than slots takes slots as they come free; left alone,
@@ -57,8 +64,11 @@
 //! every instance the queue feeds works at once. The worker keeps its part busy by taking
 //! more work from the queue itself rather than giving slots back between batches
 //! ([`crate::service::worker::drain_observed`]); a hand-over between instances, and the
-//! polling it costs, happens only when one of them runs out of work. The cap bounds one
-//! process only: the share still bounds them all, as above.
+//! polling it costs, happens only when one of them runs out of work. A task that waits while
+//! its instance already holds its fair part (`floor(share / instances)`) asks the store for
+//! one more only after `extra_slot_wait` (100 ms): below full load one of the instance's own
+//! slots is usually back sooner, and the take and release of an extra slot would cost three
+//! store calls. The cap bounds one process only: the share still bounds them all, as above.
 //!
 //! # Adapting to refusals (AIMD)
 //! Other integrations share the account's limit, so even a correct share can meet 429s. The
@@ -117,6 +127,15 @@ pub struct GovernorConfig {
     /// Shared slots: the most this process holds at once, so that every worker instance gets
     /// its part of the share (see "Instances" in the module docs). At least 1.
     pub max_held: usize,
+    /// Shared slots: how many of its slots this process may keep idle for `fair_linger`
+    /// instead of `linger`: its fair part, `floor(share / instances)`, which no other
+    /// instance's fair part needs (see "Hand-off" in the module docs).
+    pub fair_held: usize,
+    pub fair_linger: Duration,
+    /// Shared slots: a task that waits while this process holds its fair part or more asks
+    /// the store for another slot only after this long, since one of its own is usually back
+    /// within a request's time (a short wait then costs no take and release).
+    pub extra_slot_wait: Duration,
 }
 
 impl GovernorConfig {
@@ -132,14 +151,19 @@ impl GovernorConfig {
             store_attempts: 6,
             linger: Duration::from_millis(30),
             max_held: share.max(1),
+            fair_held: share.max(1),
+            fair_linger: Duration::from_secs(1),
+            extra_slot_wait: Duration::from_millis(100),
         }
     }
 
     /// This share split between `instances` worker instances: each holds at most
-    /// `ceil(share / instances)` slots.
+    /// `ceil(share / instances)` slots, and keeps `floor(share / instances)` of them idle for
+    /// `fair_linger`.
     pub fn for_instances(share: usize, instances: usize) -> Self {
         let mut config = Self::new(share);
         config.max_held = config.share.div_ceil(instances.max(1));
+        config.fair_held = config.share / instances.max(1);
         config
     }
 }
@@ -308,6 +332,7 @@ impl Governor {
         config.grow_after = config.grow_after.max(1);
         config.store_attempts = config.store_attempts.max(1);
         config.max_held = config.max_held.clamp(1, config.share);
+        config.fair_held = config.fair_held.min(config.max_held);
         let state = State {
             limit: config.share,
             lowest_limit: config.share,
@@ -315,6 +340,8 @@ impl Governor {
             epoch: 0,
             refusals_in_row: 0,
             paused_until: None,
+            poll_after: None,
+            poll_delay: config.poll_min,
             resume_scheduled: false,
             waiters: VecDeque::new(),
             held: 0,
@@ -428,6 +455,11 @@ struct State {
     refusals_in_row: u32,
     paused_until: Option<Instant>,
     resume_scheduled: bool,
+    /// Shared backend: after the store answered that every slot is taken, no poller of this
+    /// process asks again before `poll_after`; the wait doubles per such answer up to
+    /// `poll_max` (kept here, not per poller, since pollers come and go with waiting tasks).
+    poll_after: Option<Instant>,
+    poll_delay: Duration,
     /// Tasks waiting for a slot, first come first served.
     waiters: VecDeque<Waiter>,
     /// Slots this process holds: given out as permits or being handed to a waiter.
@@ -438,8 +470,9 @@ struct State {
     fetching: usize,
     /// Shared backend: the lease of each held slot.
     leases: HashMap<usize, Lease>,
-    /// Shared backend: held slots no permit uses, lingering (slot, lease id).
-    idle: Vec<(usize, u64)>,
+    /// Shared backend: held slots no permit uses, lingering (slot, lease id, whether for
+    /// `fair_linger`).
+    idle: Vec<(usize, u64, bool)>,
     keeper_running: bool,
     /// Releases to the store still running.
     releases: Vec<JoinHandle<()>>,
@@ -463,7 +496,7 @@ struct Core {
 enum Next {
     HandOff(Waiter, u64),
     Release(Option<String>),
-    Linger,
+    Linger(Duration),
 }
 
 impl Core {
@@ -511,14 +544,14 @@ impl Core {
                     let ttl = self.config.lease_ttl;
                     while !st.waiters.is_empty() {
                         let limit = st.limit;
-                        let usable = st.idle.iter().position(|&(slot, lease)| {
+                        let usable = st.idle.iter().position(|&(slot, lease, _)| {
                             slot < limit
                                 && st.leases.get(&slot).is_some_and(|l| {
                                     l.id == lease && !l.lost && l.deadline > now + ttl / 4
                                 })
                         });
                         let Some(at) = usable else { break };
-                        let (slot, lease) = st.idle.swap_remove(at);
+                        let (slot, lease, _) = st.idle.swap_remove(at);
                         let waiter = st.waiters.pop_front().expect("checked non-empty");
                         st.counters.handoffs += 1;
                         lingering.push((waiter, slot, st.epoch, lease));
@@ -597,8 +630,16 @@ impl Core {
                 {
                     // Nobody waits now; the same worker often asks again within a store
                     // round trip. The slot stays held (and counted) while it lingers.
-                    st.idle.push((slot, lease));
-                    Next::Linger
+                    // Within its fair part the process keeps the slot longer: no other
+                    // instance's fair part needs it, and at steady load the next invoice
+                    // comes before the store round trips a release and a take would cost.
+                    let fair = st.idle.iter().filter(|i| i.2).count() < self.config.fair_held;
+                    st.idle.push((slot, lease, fair));
+                    Next::Linger(if fair {
+                        self.config.fair_linger
+                    } else {
+                        self.config.linger
+                    })
                 }
                 popped => {
                     if let Some(waiter) = popped {
@@ -629,19 +670,18 @@ impl Core {
             Next::HandOff(waiter, epoch) => self.deliver(waiter, slot, epoch, lease),
             Next::Release(Some(token)) => self.release_to_store(slot, token),
             Next::Release(None) => {}
-            Next::Linger => self.expire_later(slot, lease),
+            Next::Linger(linger) => self.expire_later(slot, lease, linger),
         }
         self.pump();
     }
 
     /// After `linger`, a slot still idle goes back to the store.
-    fn expire_later(self: &Arc<Self>, slot: usize, lease: u64) {
+    fn expire_later(self: &Arc<Self>, slot: usize, lease: u64, linger: Duration) {
         let Ok(handle) = Handle::try_current() else {
             self.release_idle(Some((slot, lease)));
             return;
         };
         let core = Arc::downgrade(self);
-        let linger = self.config.linger;
         handle.spawn(async move {
             tokio::time::sleep(linger).await;
             if let Some(core) = core.upgrade() {
@@ -654,11 +694,14 @@ impl Core {
     fn release_idle(self: &Arc<Self>, which: Option<(usize, u64)>) {
         let tokens: Vec<(usize, String)> = {
             let mut st = self.lock();
-            let chosen: Vec<(usize, u64)> = match which {
-                Some(one) => st.idle.iter().copied().filter(|x| *x == one).collect(),
-                None => st.idle.clone(),
-            };
-            st.idle.retain(|x| !chosen.contains(x));
+            let chosen: Vec<(usize, u64)> = st
+                .idle
+                .iter()
+                .map(|&(slot, lease, _)| (slot, lease))
+                .filter(|x| which.is_none_or(|one| *x == one))
+                .collect();
+            st.idle
+                .retain(|&(slot, lease, _)| !chosen.contains(&(slot, lease)));
             let mut tokens = Vec::new();
             for (slot, lease) in chosen {
                 st.held -= 1;
@@ -832,6 +875,25 @@ fn jitter(d: Duration) -> Duration {
     Duration::from_micros(rand::rng().random_range(max / 2..=max))
 }
 
+impl Core {
+    /// Every slot was taken (or the store failed): the next poll waits, longer each time in a
+    /// row. A last wait that ended more than `poll_max` ago starts the series again.
+    fn back_off_polling(&self) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let stale = st
+            .poll_after
+            .is_none_or(|t| now.saturating_duration_since(t) > self.config.poll_max);
+        let delay = if stale {
+            self.config.poll_min
+        } else {
+            st.poll_delay
+        };
+        st.poll_after = Some(now + jitter(delay));
+        st.poll_delay = (delay * 2).min(self.config.poll_max);
+    }
+}
+
 /// One poller: takes a slot from the store for the first waiting task, while tasks wait and
 /// the limit has room; waits with growing jittered delays while every slot is taken.
 async fn poll_store(core: Arc<Core>) {
@@ -839,9 +901,25 @@ async fn poll_store(core: Arc<Core>) {
         return;
     };
     let ttl = core.config.lease_ttl;
-    let mut delay = core.config.poll_min;
     let mut failures = 0u32;
+    let mut first = true;
     loop {
+        let wait = {
+            let st = core.lock();
+            let backoff = st.poll_after.map_or(Duration::ZERO, |t| {
+                t.saturating_duration_since(Instant::now())
+            });
+            let extra = if first && st.held >= core.config.fair_held {
+                core.config.extra_slot_wait
+            } else {
+                Duration::ZERO
+            };
+            backoff.max(extra)
+        };
+        first = false;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         let below = {
             let mut st = core.lock();
             st.waiters.retain(|w| !w.is_closed());
@@ -881,10 +959,11 @@ async fn poll_store(core: Arc<Core>) {
                         st.keeper_running = true;
                         tokio::spawn(keep_leases(Arc::downgrade(&core)));
                     }
+                    st.poll_after = None;
+                    st.poll_delay = core.config.poll_min;
                 }
                 // To the first waiting task, or back to the store if none waits any more.
                 core.pass_on(slot, id, false);
-                delay = core.config.poll_min;
                 failures = 0;
                 continue;
             }
@@ -905,8 +984,7 @@ async fn poll_store(core: Arc<Core>) {
                 }
             }
         }
-        tokio::time::sleep(jitter(delay)).await;
-        delay = (delay * 2).min(core.config.poll_max);
+        core.back_off_polling();
     }
 }
 
@@ -1284,7 +1362,8 @@ mod tests {
                 .collect()
         };
         let mut handles = spawn_ten(&first);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Beyond its fair part (2) an instance asks for more after extra_slot_wait.
+        tokio::time::sleep(first.config().extra_slot_wait + Duration::from_millis(50)).await;
         assert_eq!(first.stats().held, 3, "capped at its part");
         handles.extend(spawn_ten(&second));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1313,7 +1392,8 @@ mod tests {
     async fn a_slot_nobody_waits_for_lingers_then_goes_back() {
         let store = Arc::new(MemorySlotStore::new());
         let g = Governor::shared(config(1), "ACCT", store.clone());
-        let linger = g.config().linger;
+        // One instance: its fair part is the whole share.
+        let linger = g.config().fair_linger;
         drop(g.acquire().await.unwrap());
         // Within the linger the same process asks again: no store call, the same lease.
         tokio::time::sleep(linger / 3).await;
@@ -1332,6 +1412,92 @@ mod tests {
             .unwrap();
         // A lingering slot goes back at once when the batch settles (Lambda freezes).
         drop(_q);
+        other.settle().await;
+        assert_eq!(store.live("ACCT"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_that_come_and_go_do_not_restart_the_polling() {
+        let store = Arc::new(MemorySlotStore::new());
+        // Another process holds the only slot for a minute.
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            store.try_acquire("ACCT", 1, "other-1", ttl).await.unwrap(),
+            Some(0)
+        );
+        let g = Governor::shared(config(1), "ACCT", store.clone());
+        // A hundred tasks in turn, each giving up after 100 ms: ten seconds of waiting.
+        for _ in 0..100 {
+            let waited = tokio::time::timeout(Duration::from_millis(100), g.acquire()).await;
+            assert!(waited.is_err(), "the slot is held elsewhere");
+        }
+        // Polls grow from poll_min to poll_max (jittered down to half): a handful to get there,
+        // then one per poll_max at least and per half of it at most. A poller per task, each
+        // starting from poll_min, would poll four or five times per task.
+        let max = g.config().poll_max.as_secs_f64();
+        let (fewest, most) = ((10.0 / max) as u64, (10.0 / (max / 2.0)) as u64 + 10);
+        let polls = store.acquire_calls();
+        assert!(
+            (fewest..=most).contains(&polls),
+            "{polls} polls in ten seconds, expected {fewest}..={most}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_wait_beyond_the_fair_part_costs_no_store_call() {
+        let store = Arc::new(MemorySlotStore::new());
+        let part = GovernorConfig::for_instances(3, 2);
+        let g = Governor::shared(part.clone(), "ACCT", store.clone());
+        let first = g.acquire().await.unwrap();
+        assert_eq!(store.acquire_calls(), 1);
+        // A second task waits while the process holds its fair part; its own slot is back
+        // before the extra-slot wait is over, so the store is not asked for another.
+        let waiter = tokio::spawn({
+            let g = g.clone();
+            async move { g.acquire().await.map(|p| p.slot()) }
+        });
+        tokio::time::sleep(part.extra_slot_wait / 2).await;
+        let slot = first.slot();
+        drop(first);
+        assert_eq!(waiter.await.unwrap().unwrap(), slot, "handed over");
+        tokio::time::sleep(part.extra_slot_wait * 2).await;
+        assert_eq!(store.acquire_calls(), 1);
+        // A longer wait does ask for the slot beyond the fair part.
+        let (_a, _b) = (g.acquire().await.unwrap(), g.acquire().await.unwrap());
+        assert_eq!(store.acquire_calls(), 2);
+        assert_eq!(store.live("ACCT"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_fair_part_lingers_long() {
+        let store = Arc::new(MemorySlotStore::new());
+        // Three slots over two instances: each may hold two, and keep one idle for long.
+        let part = GovernorConfig::for_instances(3, 2);
+        assert_eq!((part.max_held, part.fair_held), (2, 1));
+        assert!(part.fair_linger > part.linger * 10);
+        let g = Governor::shared(part.clone(), "ACCT", store.clone());
+        let (a, b) = (g.acquire().await.unwrap(), g.acquire().await.unwrap());
+        assert_eq!(store.live("ACCT"), 2);
+        drop(a);
+        drop(b);
+        // The slot beyond the fair part goes back after the short linger ...
+        tokio::time::sleep(part.linger * 2).await;
+        assert_eq!(store.live("ACCT"), 1, "the fair part is still held");
+        // ... so the other instance can have its part and the rest at once.
+        let other = Governor::shared(part.clone(), "ACCT", store.clone());
+        let (c, d) = (
+            other.acquire().await.unwrap(),
+            other.acquire().await.unwrap(),
+        );
+        assert_eq!(store.live("ACCT"), 3);
+        // The fair part is used again within its linger without a store call ...
+        let calls = store.acquire_calls();
+        drop(g.acquire().await.unwrap());
+        assert_eq!(store.acquire_calls(), calls);
+        // ... and goes back after it.
+        tokio::time::sleep(part.fair_linger * 2).await;
+        assert_eq!(store.live("ACCT"), 2, "only the other instance's slots");
+        drop((c, d));
         other.settle().await;
         assert_eq!(store.live("ACCT"), 0);
     }

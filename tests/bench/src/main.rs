@@ -13,11 +13,11 @@
 //!
 //! Two phases per limit:
 //! 1. throughput: N webhooks through the intake code, as many at once as API Gateway would
-//!    run, held back only while 8 × C invoices wait unsynced (more than the workers hold in
-//!    progress, so they never wait for work); invoices per second from the first webhook to
-//!    the last payment, against the bound C / (L × R), R being the NetSuite requests a paid
-//!    non-inventory invoice of a known customer needs (3: sales order, invoice by transform,
-//!    payment). Requests per invoice, 429s and how busy the C slots were come from the
+//!    run, held back only while the workers' full depth in progress plus two batches per
+//!    worker wait unsynced (so every receive finds a full batch); invoices per second from the
+//!    first webhook to the last payment, against the bound C / (L × R), R being the NetSuite
+//!    requests a paid non-inventory invoice of a known customer needs (3: sales order, invoice
+//!    by transform, payment). Requests per invoice, 429s and how busy the C slots were come from the
 //!    simulator's own counters.
 //! 2. lag: N more webhooks arriving at a steady 80% of the bound; the lag of each invoice runs
 //!    from its intake to the moment its flow is synced (its payment, the last record, is in
@@ -73,10 +73,11 @@ const R: f64 = 3.0;
 const CUSTOMERS: usize = 20;
 /// Webhook calls in flight at once while the burst is delivered.
 const INTAKE_CONCURRENCY: usize = 32;
-/// Invoices queued and not yet synced during the throughput phase, per slot of C: more than the
-/// workers hold in progress (three per slot plus a batch each), so they never wait for work,
-/// and few enough that moto's per-message scans of the queue stay cheap.
-const BACKLOG_PER_SLOT: usize = 8;
+/// Invoices queued and not yet synced during the throughput phase, beyond what the workers hold
+/// in progress (three per slot plus a batch each): two full batches per worker still in the
+/// queue, so every receive finds a full batch as in a queue under load, and few enough that
+/// moto's per-message scans of the queue stay cheap.
+const BACKLOG_BATCHES_PER_WORKER: usize = 2;
 
 /// AWS on-demand prices, us-east-1, as published for 2025 (USD).
 mod price {
@@ -140,11 +141,16 @@ struct RunResult {
     arrival_per_s: f64,
     lag_p50_ms: Option<u64>,
     lag_p99_ms: Option<u64>,
+    /// CPU time of the worker processes inside invocations (what the function runs), per
+    /// invoice: not the polling they do as the event source, which is AWS's side.
     worker_cpu_ms_per_invoice: f64,
     /// The same over the throughput phase alone (workers busy), and over the lag phase (80% of
     /// the bound: smaller batches, more waiting).
     worker_cpu_ms_per_invoice_throughput: f64,
     worker_cpu_ms_per_invoice_lag: Option<f64>,
+    /// Whole worker processes, their event source polling included, per phase.
+    process_cpu_ms_per_invoice_throughput: f64,
+    process_cpu_ms_per_invoice_lag: Option<f64>,
     worker_peak_rss_mb: f64,
     aws_units_per_invoice: BTreeMap<String, f64>,
     /// What the workers called per invoice: AWS operations, store methods (SQLite runs) and
@@ -606,8 +612,10 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     // moto's SQS scans its whole queue for every message it hands out, so a queue of
     // thousands would measure moto, not billsync (SQS itself has no such cost).
     let cpu_before = children.cpu();
+    let polling_before = worker::polling_cpu(&report_paths);
     let started = Instant::now();
-    let backlog = BACKLOG_PER_SLOT * limit;
+    let in_progress = workers * (3 * limit.div_ceil(workers) + 10);
+    let backlog = in_progress + workers * BACKLOG_BATCHES_PER_WORKER * 10;
     let mut next = 0usize;
     let mut intake = FuturesUnordered::new();
     while next < burst.len() || !intake.is_empty() {
@@ -628,6 +636,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     wait_for_payments(&ns, n as u64, budget).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_burst = children.cpu().saturating_sub(cpu_before);
+    let polling_burst = worker::polling_cpu(&report_paths).saturating_sub(polling_before);
     let stats = ns.stats();
     let throughput = n as f64 / elapsed;
 
@@ -657,6 +666,8 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     }
     let lag_stats = ns.stats();
     let cpu_steady = children.cpu().saturating_sub(cpu_before + cpu_burst);
+    let polling_steady =
+        worker::polling_cpu(&report_paths).saturating_sub(polling_before + polling_burst);
 
     // Stop the workers and read what they did.
     std::fs::write(&stop, b"stop").map_err(|x| e(&x))?;
@@ -680,7 +691,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
 
     // Costs over every invoice the workers synced.
     let processed = (warm.len() + burst.len() + steady.len()) as f64;
-    let cpu_ms: f64 = reports.iter().map(|r| r.cpu_ms).sum();
+    let cpu_ms: f64 = reports.iter().map(|r| r.cpu_ms - r.polling_cpu_ms).sum();
     let rss = reports
         .iter()
         .map(|r| r.max_rss_kb)
@@ -701,6 +712,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         worker_calls.insert(format!("chargebee:{k}"), v as f64 / processed);
     }
     let per_10k = 10_000.0 / processed;
+    let per_invoice = |cpu: Duration| cpu.as_secs_f64() * 1000.0 / n as f64;
     let lambda = (busy_s * WORKER_GB + webhook_ms / 1000.0 * WEBHOOK_GB) * price::LAMBDA_GB_SECOND
         + (batches + webhooks) as f64 * price::LAMBDA_REQUEST;
     let dynamodb = units.dynamo_writes as f64 * price::DYNAMO_WRITE_UNIT
@@ -734,10 +746,12 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         lag_p50_ms: percentile(&lags, 0.50),
         lag_p99_ms: percentile(&lags, 0.99),
         worker_cpu_ms_per_invoice: cpu_ms / processed,
-        worker_cpu_ms_per_invoice_throughput: cpu_burst.as_secs_f64() * 1000.0 / n as f64,
+        worker_cpu_ms_per_invoice_throughput: per_invoice(cpu_burst.saturating_sub(polling_burst)),
         worker_cpu_ms_per_invoice_lag: opts
             .lag
-            .then(|| cpu_steady.as_secs_f64() * 1000.0 / n as f64),
+            .then(|| per_invoice(cpu_steady.saturating_sub(polling_steady))),
+        process_cpu_ms_per_invoice_throughput: per_invoice(cpu_burst),
+        process_cpu_ms_per_invoice_lag: opts.lag.then(|| per_invoice(cpu_steady)),
         worker_peak_rss_mb: rss as f64 / 1024.0,
         aws_units_per_invoice: BTreeMap::from([
             (
@@ -784,13 +798,20 @@ fn print_result(r: &RunResult) {
         );
     }
     println!(
-        "  worker CPU {:.3} ms/invoice over the run ({:.3} while draining{})  peak RSS {:.1} MB",
+        "  worker CPU in invocations {:.3} ms/invoice over the run ({:.3} while draining{})  peak RSS {:.1} MB",
         r.worker_cpu_ms_per_invoice,
         r.worker_cpu_ms_per_invoice_throughput,
         r.worker_cpu_ms_per_invoice_lag
             .map(|l| format!(", {l:.3} at 80% load"))
             .unwrap_or_default(),
         r.worker_peak_rss_mb
+    );
+    println!(
+        "  with the event source's polling (emulated in the worker processes): {:.3} ms/invoice draining{}",
+        r.process_cpu_ms_per_invoice_throughput,
+        r.process_cpu_ms_per_invoice_lag
+            .map(|l| format!(", {l:.3} at 80% load"))
+            .unwrap_or_default(),
     );
     let u = &r.aws_units_per_invoice;
     println!(

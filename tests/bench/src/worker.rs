@@ -48,6 +48,8 @@ pub struct WorkerReport {
     /// Wall time spent on batches: what Lambda bills as duration.
     pub busy_ms: u64,
     pub cpu_ms: f64,
+    /// Of `cpu_ms`, what polling the queue as the event source took (outside invocations).
+    pub polling_cpu_ms: f64,
     pub max_rss_kb: u64,
     pub units: Units,
     /// AWS calls by `service:Operation`, and store calls by `store:method` when flows are in
@@ -135,8 +137,15 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let mut report = WorkerReport::default();
     let trace = std::env::var_os("BENCH_TRACE").is_some();
     let mut last_end = Instant::now();
+    // CPU spent polling as the event source: AWS's, not the function's. Written after every
+    // poll so the bench can take it out of each phase's CPU.
+    let polling_path = polling_cpu_path(&args.report);
+    let mut polling = Duration::ZERO;
     loop {
+        let before = rusage().0;
         let messages = source.take(10).await.map_err(|e| format!("receive: {e}"))?;
+        polling += rusage().0.saturating_sub(before);
+        let _ = std::fs::write(&polling_path, polling.as_micros().to_string());
         if messages.is_empty() {
             if args.stop.exists() {
                 break;
@@ -197,6 +206,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     }
     let (cpu, rss) = rusage();
     report.cpu_ms = cpu.as_secs_f64() * 1000.0;
+    report.polling_cpu_ms = polling.as_secs_f64() * 1000.0;
     report.max_rss_kb = rss;
     report.aws_calls = calls.snapshot();
     report.units = Units::of(&report.aws_calls);
@@ -213,6 +223,21 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// Where a worker keeps the CPU time (microseconds) its event source emulation has used.
+pub fn polling_cpu_path(report: &std::path::Path) -> PathBuf {
+    report.with_extension("polling")
+}
+
+/// CPU time the workers with these reports spent polling as the event source, so far.
+pub fn polling_cpu(reports: &[PathBuf]) -> Duration {
+    reports
+        .iter()
+        .filter_map(|r| std::fs::read_to_string(polling_cpu_path(r)).ok())
+        .filter_map(|t| t.trim().parse::<u64>().ok())
+        .map(Duration::from_micros)
+        .sum()
 }
 
 /// Waits for a worker process's report file.
