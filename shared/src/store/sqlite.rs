@@ -154,13 +154,10 @@ impl Store for SqliteStore {
         let (tenant, id) = (tenant.to_owned(), billing_id.to_owned());
         let link: Option<String> = self
             .with(move |c| {
-                c.query_row(
-                    "SELECT link FROM customers WHERE tenant = ?1 AND billing_id = ?2",
-                    [&tenant, &id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)
+                c.prepare_cached("SELECT link FROM customers WHERE tenant = ?1 AND billing_id = ?2")
+                    .and_then(|mut s| s.query_row([&tenant, &id], |r| r.get(0)))
+                    .optional()
+                    .map_err(unavailable)
             })
             .await?;
         link.map(|l| decode("customer link", &l)).transpose()
@@ -223,11 +220,10 @@ impl Store for SqliteStore {
         let (tenant, uid) = (tenant.to_owned(), invoice_uid.to_owned());
         let row: Option<(String, i64)> = self
             .with(move |c| {
-                c.query_row(
+                c.prepare_cached(
                     "SELECT state, version FROM flows WHERE tenant = ?1 AND invoice = ?2",
-                    [&tenant, &uid],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
+                .and_then(|mut s| s.query_row([&tenant, &uid], |r| Ok((r.get(0)?, r.get(1)?))))
                 .optional()
                 .map_err(unavailable)
             })
@@ -255,18 +251,14 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let changed = match expected {
                 None => c
-                    .execute(
-                        "INSERT INTO flows (tenant, invoice, version, status, updated_at, state)
-                         VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
-                        params![tenant, uid, status, updated, json],
-                    )
+                    .prepare_cached("INSERT INTO flows (tenant, invoice, version, status, updated_at, state)
+                         VALUES (?1, ?2, 1, ?3, ?4, ?5) ON CONFLICT DO NOTHING")
+                    .and_then(|mut s| s.execute(params![tenant, uid, status, updated, json]))
                     .map_err(unavailable)?,
                 Some(v) => c
-                    .execute(
-                        "UPDATE flows SET version = version + 1, status = ?3, updated_at = ?4, state = ?5
-                         WHERE tenant = ?1 AND invoice = ?2 AND version = ?6",
-                        params![tenant, uid, status, updated, json, v as i64],
-                    )
+                    .prepare_cached("UPDATE flows SET version = version + 1, status = ?3, updated_at = ?4, state = ?5
+                         WHERE tenant = ?1 AND invoice = ?2 AND version = ?6")
+                    .and_then(|mut s| s.execute(params![tenant, uid, status, updated, json, v as i64]))
                     .map_err(unavailable)?,
             };
             if changed == 1 {
