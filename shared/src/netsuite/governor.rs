@@ -64,11 +64,8 @@
 //! every instance the queue feeds works at once. The worker keeps its part busy by taking
 //! more work from the queue itself rather than giving slots back between batches
 //! ([`crate::service::worker::drain_observed`]); a hand-over between instances, and the
-//! polling it costs, happens only when one of them runs out of work. A task that waits while
-//! its instance already holds its fair part (`floor(share / instances)`) asks the store for
-//! one more only after `extra_slot_wait` (100 ms): below full load one of the instance's own
-//! slots is usually back sooner, and the take and release of an extra slot would cost three
-//! store calls. The cap bounds one process only: the share still bounds them all, as above.
+//! polling it costs, happens only when one of them runs out of work. The cap bounds one
+//! process only: the share still bounds them all, as above.
 //!
 //! # Adapting to refusals (AIMD)
 //! Other integrations share the account's limit, so even a correct share can meet 429s. The
@@ -132,10 +129,6 @@ pub struct GovernorConfig {
     /// instance's fair part needs (see "Hand-off" in the module docs).
     pub fair_held: usize,
     pub fair_linger: Duration,
-    /// Shared slots: a task that waits while this process holds its fair part or more asks
-    /// the store for another slot only after this long, since one of its own is usually back
-    /// within a request's time (a short wait then costs no take and release).
-    pub extra_slot_wait: Duration,
 }
 
 impl GovernorConfig {
@@ -153,7 +146,6 @@ impl GovernorConfig {
             max_held: share.max(1),
             fair_held: share.max(1),
             fair_linger: Duration::from_secs(1),
-            extra_slot_wait: Duration::from_millis(100),
         }
     }
 
@@ -902,22 +894,12 @@ async fn poll_store(core: Arc<Core>) {
     };
     let ttl = core.config.lease_ttl;
     let mut failures = 0u32;
-    let mut first = true;
     loop {
-        let wait = {
-            let st = core.lock();
-            let backoff = st.poll_after.map_or(Duration::ZERO, |t| {
-                t.saturating_duration_since(Instant::now())
-            });
-            let extra = if first && st.held >= core.config.fair_held {
-                core.config.extra_slot_wait
-            } else {
-                Duration::ZERO
-            };
-            backoff.max(extra)
-        };
-        first = false;
-        if !wait.is_zero() {
+        let wait = core
+            .lock()
+            .poll_after
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        if let Some(wait) = wait.filter(|w| !w.is_zero()) {
             tokio::time::sleep(wait).await;
         }
         let below = {
@@ -1362,8 +1344,7 @@ mod tests {
                 .collect()
         };
         let mut handles = spawn_ten(&first);
-        // Beyond its fair part (2) an instance asks for more after extra_slot_wait.
-        tokio::time::sleep(first.config().extra_slot_wait + Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(first.stats().held, 3, "capped at its part");
         handles.extend(spawn_ten(&second));
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1441,31 +1422,6 @@ mod tests {
             (fewest..=most).contains(&polls),
             "{polls} polls in ten seconds, expected {fewest}..={most}"
         );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_short_wait_beyond_the_fair_part_costs_no_store_call() {
-        let store = Arc::new(MemorySlotStore::new());
-        let part = GovernorConfig::for_instances(3, 2);
-        let g = Governor::shared(part.clone(), "ACCT", store.clone());
-        let first = g.acquire().await.unwrap();
-        assert_eq!(store.acquire_calls(), 1);
-        // A second task waits while the process holds its fair part; its own slot is back
-        // before the extra-slot wait is over, so the store is not asked for another.
-        let waiter = tokio::spawn({
-            let g = g.clone();
-            async move { g.acquire().await.map(|p| p.slot()) }
-        });
-        tokio::time::sleep(part.extra_slot_wait / 2).await;
-        let slot = first.slot();
-        drop(first);
-        assert_eq!(waiter.await.unwrap().unwrap(), slot, "handed over");
-        tokio::time::sleep(part.extra_slot_wait * 2).await;
-        assert_eq!(store.acquire_calls(), 1);
-        // A longer wait does ask for the slot beyond the fair part.
-        let (_a, _b) = (g.acquire().await.unwrap(), g.acquire().await.unwrap());
-        assert_eq!(store.acquire_calls(), 2);
-        assert_eq!(store.live("ACCT"), 2);
     }
 
     #[tokio::test(start_paused = true)]

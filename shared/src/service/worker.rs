@@ -28,11 +28,6 @@ pub const DRAIN_MARGIN: Duration = Duration::from_secs(30);
 const DRAIN_DEPTH_PER_SLOT: usize = 3;
 /// SQS hands out at most ten messages per receive; the worker takes full batches only.
 const TAKE: usize = 10;
-/// After a take that found fewer than [`TAKE`] messages waiting, the next one waits this long
-/// while work is in progress: below full load a receive would otherwise bring one message
-/// each, costing a queue call per invoice (as the event source's batching window does,
-/// trading a little lag for fuller batches). An idle worker takes at once.
-const PARTIAL_TAKE_PAUSE: Duration = Duration::from_millis(250);
 
 /// One queue message as the queue hands it over.
 #[derive(Debug, Clone)]
@@ -138,35 +133,24 @@ async fn run_pool(
     let mut finished: Vec<String> = Vec::new();
     let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
     let mut queue_empty = false;
-    // When the last take came back short: the next waits for PARTIAL_TAKE_PAUSE.
-    let mut short_take: Option<Instant> = None;
     // A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
     // more work now would meet it too, and the queue brings it back later.
     let mut troubled = false;
     loop {
-        // Set when a take waits only for the pause after a short one.
-        let mut resume_at = None;
         if let Some(inbox) = &inbox {
             let depth = DRAIN_DEPTH_PER_SLOT * services.held_slots_cap() + TAKE;
             // After an empty answer, ask again only while work is still in progress.
             let may_take =
                 !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
-            let paced = !running.is_empty()
-                && short_take.is_some_and(|t| Instant::now() < t + PARTIAL_TAKE_PAUSE);
             if taking.is_none() && may_take && running.len() + TAKE <= depth {
-                if paced {
-                    resume_at = short_take.map(|t| t + PARTIAL_TAKE_PAUSE);
-                } else {
-                    let inbox = inbox.clone();
-                    taking = Some(async move { inbox.take(TAKE).await }.boxed());
-                }
+                let inbox = inbox.clone();
+                taking = Some(async move { inbox.take(TAKE).await }.boxed());
             }
         }
         if running.is_empty() && taking.is_none() {
             break;
         }
         tokio::select! {
-            _ = async { tokio::time::sleep_until(resume_at.expect("checked by the guard")).await }, if resume_at.is_some() => {}
             Some((d, origin, outcome)) = running.next(), if !running.is_empty() => {
                 observe(&d, &outcome);
                 troubled |= matches!(outcome, MessageOutcome::Retry(_));
@@ -187,7 +171,6 @@ async fn run_pool(
                 match got {
                     Ok(messages) => {
                         queue_empty = messages.is_empty();
-                        short_take = (messages.len() < TAKE).then(Instant::now);
                         running.extend(messages.into_iter().map(|m| {
                             run(Delivery { id: m.id, body: m.body }, Origin::Taken(m.receipt))
                         }));

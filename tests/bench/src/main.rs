@@ -13,11 +13,11 @@
 //!
 //! Two phases per limit:
 //! 1. throughput: N webhooks through the intake code, as many at once as API Gateway would
-//!    run, held back only while the workers' full depth in progress plus two batches per
-//!    worker wait unsynced (so every receive finds a full batch); invoices per second from the
-//!    first webhook to the last payment, against the bound C / (L × R), R being the NetSuite
-//!    requests a paid non-inventory invoice of a known customer needs (3: sales order, invoice
-//!    by transform, payment). Requests per invoice, 429s and how busy the C slots were come from the
+//!    run, held back only while 8 × C invoices wait unsynced (more than the workers hold in
+//!    progress, so they never wait for work); invoices per second from the first webhook to
+//!    the last payment, against the bound C / (L × R), R being the NetSuite requests a paid
+//!    non-inventory invoice of a known customer needs (3: sales order, invoice by transform,
+//!    payment). Requests per invoice, 429s and how busy the C slots were come from the
 //!    simulator's own counters.
 //! 2. lag: N more webhooks arriving at a steady 80% of the bound; the lag of each invoice runs
 //!    from its intake to the moment its flow is synced (its payment, the last record, is in
@@ -73,11 +73,10 @@ const R: f64 = 3.0;
 const CUSTOMERS: usize = 20;
 /// Webhook calls in flight at once while the burst is delivered.
 const INTAKE_CONCURRENCY: usize = 32;
-/// Invoices queued and not yet synced during the throughput phase, beyond what the workers hold
-/// in progress (three per slot plus a batch each): two full batches per worker still in the
-/// queue, so every receive finds a full batch as in a queue under load, and few enough that
-/// moto's per-message scans of the queue stay cheap.
-const BACKLOG_BATCHES_PER_WORKER: usize = 2;
+/// Invoices queued and not yet synced during the throughput phase, per slot of C: more than the
+/// workers hold in progress (three per slot plus a batch each), so they never wait for work,
+/// and few enough that moto's per-message scans of the queue stay cheap.
+const BACKLOG_PER_SLOT: usize = 8;
 
 /// AWS on-demand prices, us-east-1, as published for 2025 (USD).
 mod price {
@@ -614,8 +613,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     let cpu_before = children.cpu();
     let polling_before = worker::polling_cpu(&report_paths);
     let started = Instant::now();
-    let in_progress = workers * (3 * limit.div_ceil(workers) + 10);
-    let backlog = in_progress + workers * BACKLOG_BATCHES_PER_WORKER * 10;
+    let backlog = BACKLOG_PER_SLOT * limit;
     let mut next = 0usize;
     let mut intake = FuturesUnordered::new();
     while next < burst.len() || !intake.is_empty() {
