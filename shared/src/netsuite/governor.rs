@@ -50,9 +50,8 @@
 //! load, where the next invoice is a fraction of a second away, it saves the release and take
 //! (three store calls) that a short linger would cost per request. A lingering slot is held
 //! and counted like any other (the bound is unchanged); `settle` gives lingering slots back at
-//! once. When every slot is taken, waiting tasks poll the
-//! store with jittered, growing delays (`poll_min` doubling up to `poll_max`), never in a tight
-//! loop; the delay belongs to the process, not to one poller, so tasks that come and go while
+//! once. When every slot is taken, waiting tasks poll the store with jittered, growing delays
+//! (`poll_min` doubling up to `poll_max`), never in a tight loop; the delay belongs to the process, not to one poller, so tasks that come and go while
 //! another instance holds the rest of the share do not each start the series again; at most
 //! as many pollers run as there are waiting tasks and free places under the limit.
 //!
@@ -711,6 +710,23 @@ impl Core {
         self.pump();
     }
 
+    /// Every slot was taken (or the store failed): the next poll waits, longer each time in a
+    /// row. A last wait that ended more than `poll_max` ago starts the series again.
+    fn back_off_polling(&self) {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let stale = st
+            .poll_after
+            .is_none_or(|t| now.saturating_duration_since(t) > self.config.poll_max);
+        let delay = if stale {
+            self.config.poll_min
+        } else {
+            st.poll_delay
+        };
+        st.poll_after = Some(now + jitter(delay));
+        st.poll_delay = (delay * 2).min(self.config.poll_max);
+    }
+
     fn release_to_store(self: &Arc<Self>, slot: usize, token: String) {
         let Backend::Shared { store, .. } = &self.backend else {
             return;
@@ -865,25 +881,6 @@ fn cut(limit: usize) -> usize {
 fn jitter(d: Duration) -> Duration {
     let max = d.as_micros() as u64;
     Duration::from_micros(rand::rng().random_range(max / 2..=max))
-}
-
-impl Core {
-    /// Every slot was taken (or the store failed): the next poll waits, longer each time in a
-    /// row. A last wait that ended more than `poll_max` ago starts the series again.
-    fn back_off_polling(&self) {
-        let mut st = self.lock();
-        let now = Instant::now();
-        let stale = st
-            .poll_after
-            .is_none_or(|t| now.saturating_duration_since(t) > self.config.poll_max);
-        let delay = if stale {
-            self.config.poll_min
-        } else {
-            st.poll_delay
-        };
-        st.poll_after = Some(now + jitter(delay));
-        st.poll_delay = (delay * 2).min(self.config.poll_max);
-    }
 }
 
 /// One poller: takes a slot from the store for the first waiting task, while tasks wait and
@@ -1397,15 +1394,20 @@ mod tests {
         assert_eq!(store.live("ACCT"), 0);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn tasks_that_come_and_go_do_not_restart_the_polling() {
+    /// A store whose only slot `holder` has just taken for `ttl`.
+    async fn only_slot_held_by(holder: &str, ttl: Duration) -> Arc<MemorySlotStore> {
         let store = Arc::new(MemorySlotStore::new());
-        // Another process holds the only slot for a minute.
-        let ttl = Duration::from_secs(60);
         assert_eq!(
-            store.try_acquire("ACCT", 1, "other-1", ttl).await.unwrap(),
+            store.try_acquire("ACCT", 1, holder, ttl).await.unwrap(),
             Some(0)
         );
+        store
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_that_come_and_go_do_not_restart_the_polling() {
+        // Another process holds the only slot for a minute.
+        let store = only_slot_held_by("other-1", Duration::from_secs(60)).await;
         let g = Governor::shared(config(1), "ACCT", store.clone());
         // A hundred tasks in turn, each giving up after 100 ms: ten seconds of waiting.
         for _ in 0..100 {
@@ -1460,13 +1462,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_expired_lease_comes_back() {
-        let store = Arc::new(MemorySlotStore::new());
         // A process that took the only slot and died.
         let ttl = Duration::from_secs(60);
-        assert_eq!(
-            store.try_acquire("ACCT", 1, "ghost-1", ttl).await.unwrap(),
-            Some(0)
-        );
+        let store = only_slot_held_by("ghost-1", ttl).await;
         let g = Governor::shared(config(1), "ACCT", store.clone());
         let started = Instant::now();
         let p = tokio::time::timeout(Duration::from_secs(120), g.acquire())
