@@ -63,8 +63,12 @@
 //! every instance the queue feeds works at once. The worker keeps its part busy by taking
 //! more work from the queue itself rather than giving slots back between batches
 //! ([`crate::service::worker::drain_observed`]); a hand-over between instances, and the
-//! polling it costs, happens only when one of them runs out of work. The cap bounds one
-//! process only: the share still bounds them all, as above.
+//! polling it costs, happens only when one of them runs out of work. The caps add up to more
+//! than the share when the instances do not divide it, so one instance can wait for a slot
+//! beyond its fair part for as long as the others hold theirs: an instance that holds its fair
+//! part asks for more only every `extra_poll` (1 s), not at the pace of the poll series, which
+//! is for an instance below its fair part. The cap bounds one process only: the share still
+//! bounds them all, as above.
 //!
 //! # Adapting to refusals (AIMD)
 //! Other integrations share the account's limit, so even a correct share can meet 429s. The
@@ -128,6 +132,9 @@ pub struct GovernorConfig {
     /// instance's fair part needs (see "Hand-off" in the module docs).
     pub fair_held: usize,
     pub fair_linger: Duration,
+    /// Shared slots: once this process holds its fair part (at least one slot), how often it
+    /// asks the store for one more while every slot is taken (see "Instances").
+    pub extra_poll: Duration,
 }
 
 impl GovernorConfig {
@@ -145,6 +152,7 @@ impl GovernorConfig {
             max_held: share.max(1),
             fair_held: share.max(1),
             fair_linger: Duration::from_secs(1),
+            extra_poll: Duration::from_secs(1),
         }
     }
 
@@ -715,6 +723,12 @@ impl Core {
     fn back_off_polling(&self) {
         let mut st = self.lock();
         let now = Instant::now();
+        if st.held >= self.config.fair_held.max(1) {
+            // A slot beyond the fair part is one another instance's fair part may need; it is
+            // asked for now and then, not at the pace of a process that has too few.
+            st.poll_after = Some(now + jitter(self.config.extra_poll));
+            return;
+        }
         let stale = st
             .poll_after
             .is_none_or(|t| now.saturating_duration_since(t) > self.config.poll_max);
@@ -1458,6 +1472,38 @@ mod tests {
         drop((c, d));
         other.settle().await;
         assert_eq!(store.live("ACCT"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_beyond_the_fair_part_is_asked_for_now_and_then() {
+        let store = Arc::new(MemorySlotStore::new());
+        // Five slots over two instances: each may hold three; the first takes its three.
+        let part = GovernorConfig::for_instances(5, 2);
+        assert_eq!((part.max_held, part.fair_held), (3, 2));
+        let first = Governor::shared(part.clone(), "ACCT", store.clone());
+        let held: Vec<_> = futures::future::join_all((0..3).map(|_| first.acquire())).await;
+        assert_eq!(store.live("ACCT"), 3);
+        // The second gets its fair part at once, then waits ten seconds for a third slot.
+        let second = Governor::shared(part.clone(), "ACCT", store.clone());
+        let fair: Vec<_> = futures::future::join_all((0..2).map(|_| second.acquire())).await;
+        assert!(fair.iter().all(Result::is_ok));
+        let calls = store.acquire_calls();
+        let waited = tokio::time::timeout(Duration::from_secs(10), second.acquire()).await;
+        assert!(waited.is_err(), "every slot is held");
+        let polls = store.acquire_calls() - calls;
+        // One poll per extra_poll at most (per half of it, jittered); the series of a process
+        // below its fair part (poll_max 200 ms) would poll 50 to 100 times.
+        let extra = part.extra_poll.as_secs_f64();
+        let most = (10.0 / (extra / 2.0)) as u64 + 2;
+        assert!(
+            (5..=most).contains(&polls),
+            "{polls} polls, expected 5..={most}"
+        );
+        // A slot the first instance gives back still reaches the second within extra_poll.
+        drop(held);
+        first.settle().await;
+        let third = tokio::time::timeout(part.extra_poll * 2, second.acquire()).await;
+        assert!(matches!(third, Ok(Ok(_))), "a freed slot is taken");
     }
 
     #[tokio::test(start_paused = true)]
