@@ -29,7 +29,8 @@ log "starting moto on loopback"
 moto_port=$(python3 -c \
   'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 moto_log=$(mktemp)
-python3 -m moto.server -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+# moto with the atomicity DynamoDB and SQS guarantee (conditional writes, receives): see there.
+python3 scripts/moto_atomic.py -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
 moto_pid=$!
 stop_moto() {
   kill "$moto_pid" 2>/dev/null || true

@@ -14,19 +14,22 @@ worker a new TCP connection that no AWS endpoint makes it pay. moto's app runs u
 (`pip install waitress`) instead, a WSGI server that keeps HTTP/1.1 connections open; without
 it, the script says so and runs werkzeug.
 
-DynamoDB requests are handled one at a time. DynamoDB evaluates a condition expression and
-makes the write atomically per item; moto checks and writes in Python with no lock, so two
-conditional writes racing in two server threads can both pass (seen as two processes taking
-the same NetSuite slot, and a 429). Everything else is moto as the tests run it.
+DynamoDB requests, and SQS receives, sends and deletes, are handled one at a time, as the
+tests' moto handles them (`scripts/moto_atomic.py`: moto's conditional writes and receives
+are not atomic across its threads the way DynamoDB's and SQS's are). Everything else is moto as
+the tests run it.
 """
 
 import logging
+import os
 import sys
-import threading
 import time
 
-import moto.server
-from moto.sqs.models import Queue
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+
+import moto.server  # noqa: E402
+import moto_atomic  # noqa: E402
+from moto.sqs.models import Queue  # noqa: E402
 
 FRESH_FOR = 0.05
 
@@ -53,22 +56,8 @@ Queue._set_attributes = _set_attributes
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
-_dynamodb = threading.Lock()
-
-
-def _atomic_dynamodb(app):
-    def wrapped(environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with _dynamodb:
-                return list(app(environ, start_response))
-        return app(environ, start_response)
-
-    return wrapped
-
-
 def _serve(host, port, app, **_werkzeug_options):
     """moto's app under waitress when it is installed: HTTP/1.1 with persistent connections."""
-    app = _atomic_dynamodb(app)
     try:
         import waitress
     except ImportError:
@@ -79,7 +68,7 @@ def _serve(host, port, app, **_werkzeug_options):
 
 
 _run_simple = moto.server.run_simple
-moto.server.run_simple = _serve
+moto_atomic.serve(_serve)
 
 if __name__ == "__main__":
     moto.server.main(sys.argv[1:])

@@ -1,8 +1,9 @@
 //! The test harness for the AWS adapters: real SDK clients talking HTTP to a moto server on
 //! loopback. The test command starts one and exports `AWS_ENDPOINT_URL`; without it, the first
-//! test starts `python3 -m moto.server` on a free port, shares it with the tests running
-//! alongside, and the last one to finish kills it. A missing moto fails the tests; it never
-//! skips them.
+//! test starts one on a free port, shares it with the tests running alongside, and the last
+//! one to finish kills it. Either way it is `scripts/moto_atomic.py`: moto with DynamoDB's
+//! atomic conditional writes and SQS's one receiver per message. A missing moto fails the
+//! tests; it never skips them.
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -90,8 +91,12 @@ pub fn dedicated(script: &std::path::Path) -> Moto {
 }
 
 impl Server {
+    /// moto with DynamoDB's and SQS's atomicity (see the script), as the test command runs it.
     fn start() -> Server {
-        Self::start_with(&["-m", "moto.server"])
+        Self::start_with(&[concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scripts/moto_atomic.py"
+        )])
     }
 
     /// `python3 <launch...> -H 127.0.0.1 -p <free port>`.

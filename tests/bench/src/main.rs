@@ -2,8 +2,9 @@
 //!
 //! For each account limit C it starts the NetSuite simulator with latency L and limit C (429
 //! beyond it), a Chargebee simulator holding paid non-inventory invoices of known customers, a
-//! DynamoDB table and an SQS FIFO queue on a moto server, and W = max(2, ceil(C / 4)) worker
-//! *processes* (this binary with `worker`), as the template's `WorkerInstances` advises. Each
+//! DynamoDB table and an SQS FIFO queue on a moto server, and W worker *processes* (this binary
+//! with `worker`) as the template's `WorkerInstances` advises: about one per four slots, at
+//! least two, a divisor of C where there is one (2 for C = 5, 3 for 15, 5 for 20). Each
 //! stands in for one Lambda instance: it receives a batch of up to 10 messages, as the event
 //! source would invoke it, and runs the worker's own code on it (`drain_observed`, which also
 //! takes more messages from the queue while its slots have room), NetSuite slots leased from
@@ -132,6 +133,8 @@ struct RunResult {
     throughput_per_s: f64,
     ratio: f64,
     requests_per_invoice: f64,
+    /// The throughput phase's NetSuite requests by operation (the simulator's counts).
+    requests_by_operation: BTreeMap<String, u64>,
     rejected_429: u64,
     peak_in_flight: usize,
     /// How busy the account's C slots were during the throughput phase (time inside the
@@ -271,7 +274,7 @@ async fn bench(opts: Options) -> i32 {
     print_table(&results);
     if let Some(path) = &opts.json {
         let doc = json!({
-            "command": std::env::args().collect::<Vec<_>>().join(" "),
+            "command": command_line(),
             "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "results": results,
         });
@@ -318,11 +321,27 @@ async fn bench(opts: Options) -> i32 {
     0
 }
 
-/// Worker processes: enough batches in flight to keep C slots busy through batch tails.
-/// As the template advises for the worker's concurrency: an instance per four slots of the
-/// share (each keeps its slots busy by taking work from the queue), at least two.
+/// This run's command, the program by its name rather than where it was built.
+fn command_line() -> String {
+    std::env::args()
+        .enumerate()
+        .map(|(i, a)| match i {
+            0 => std::path::Path::new(&a)
+                .file_name()
+                .map_or(a.clone(), |n| n.to_string_lossy().into_owned()),
+            _ => a,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Worker processes, as the template advises for the worker's concurrency: about one instance
+/// per four slots of the share (each keeps its slots busy by taking work from the queue), at
+/// least two, and where one exists a number that divides the share, so that the instances'
+/// parts add up to it and none waits for a slot beyond its fair part.
 fn default_workers(limit: usize) -> usize {
-    limit.div_ceil(4).max(2)
+    let most = limit.div_ceil(4).max(2);
+    (2..=most).rev().find(|w| limit % w == 0).unwrap_or(most)
 }
 
 struct Children(Vec<Child>);
@@ -727,6 +746,9 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     ns.shutdown().await;
     cb.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+    // The next limit's run starts on a moto that holds nothing of this one.
+    let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+    let _ = dynamo.delete_table().table_name(&table).send().await;
 
     Ok(RunResult {
         limit,
@@ -737,6 +759,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         throughput_per_s: throughput,
         ratio: throughput / bound,
         requests_per_invoice: stats.total_requests as f64 / n as f64,
+        requests_by_operation: stats.requests_by_operation.clone(),
         rejected_429: stats.rejected_429 + lag_stats.rejected_429,
         peak_in_flight: stats.peak_in_flight.max(lag_stats.peak_in_flight),
         slot_utilization: stats.slot_busy.as_secs_f64() / (limit as f64 * elapsed),
@@ -789,6 +812,12 @@ fn print_result(r: &RunResult) {
         r.peak_in_flight,
         r.slot_utilization * 100.0
     );
+    let ops: Vec<String> = r
+        .requests_by_operation
+        .iter()
+        .map(|(op, count)| format!("{op} {count}"))
+        .collect();
+    println!("  NetSuite requests by operation: {}", ops.join(", "));
     if let (Some(p50), Some(p99)) = (r.lag_p50_ms, r.lag_p99_ms) {
         println!(
             "  lag at {:.1} invoices/s (80% of bound): p50 {} ms  p99 {} ms",
@@ -852,5 +881,20 @@ fn print_table(results: &[RunResult]) {
             r.worker_peak_rss_mb,
             r.cost_per_10k_invoices.total
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_workers;
+
+    #[test]
+    fn workers_divide_the_share_where_they_can() {
+        // C = 5 has no divisor near C / 4: two instances, one of them waits for a third slot.
+        assert_eq!(default_workers(5), 2);
+        assert_eq!(default_workers(10), 2);
+        assert_eq!(default_workers(15), 3);
+        assert_eq!(default_workers(20), 5);
+        assert_eq!(default_workers(1), 2);
     }
 }
