@@ -43,7 +43,7 @@ start() {
     || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5'
   cargo build -q -p netsuite-sim -p billing-sim -p billsync-cli
 
-  python3 -m moto.server -H 127.0.0.1 -p 5005 >"$state/moto.log" 2>&1 &
+  python3 scripts/moto_atomic.py -H 127.0.0.1 -p 5005 >"$state/moto.log" 2>&1 &
   echo $! >"$state/moto.pid"
   ./target/debug/netsuite-sim --port 8787 --seed-demo >"$state/netsuite-sim.log" 2>&1 &
   echo $! >"$state/netsuite-sim.pid"
