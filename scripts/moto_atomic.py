@@ -12,8 +12,8 @@ lock, so two requests at once can see what neither would see from the real servi
   by two workers at once). SQS receives, sends and deletes are handled one at a time here; a
   receive that long-polls lets go of its turn while it waits.
 
-Run it as moto's server: `python3 scripts/moto_atomic.py -H 127.0.0.1 -p 5000`.
-`serve(app_wrapper)` lets another launcher (the benchmark's) choose the WSGI server.
+Run it as moto's server: `python3 scripts/moto_atomic.py -H 127.0.0.1 -p 5000`. Another
+launcher (the benchmark's) imports it and passes its own WSGI server to `serve`.
 """
 
 import sys
@@ -84,18 +84,16 @@ for _name in (
         setattr(SQSBackend, _name, _one_at_a_time(getattr(SQSBackend, _name)))
 Queue.wait_for_messages = _wait_without_the_turn
 
-_run_simple = moto.server.run_simple
+# werkzeug's threaded server, as moto runs it.
+run_werkzeug = moto.server.run_simple
 
 
-def serve(run=None):
+def serve(run=run_werkzeug):
     """Makes moto's server run its app through `atomic_dynamodb`, under `run(host, port, app,
-    **options)` when given (werkzeug's threaded server otherwise)."""
+    **options)`."""
 
     def start(host, port, app, **options):
-        app = atomic_dynamodb(app)
-        if run is None:
-            return _run_simple(host, port, app, **options)
-        return run(host, port, app, **options)
+        return run(host, port, atomic_dynamodb(app), **options)
 
     moto.server.run_simple = start
 

@@ -25,7 +25,8 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(_here, "..", "..", "scripts"))
 
 import moto.server  # noqa: E402
 import moto_atomic  # noqa: E402
@@ -62,12 +63,11 @@ def _serve(host, port, app, **_werkzeug_options):
         import waitress
     except ImportError:
         print("waitress is not installed: each AWS call opens a connection", file=sys.stderr)
-        return _run_simple(host, port, app, **_werkzeug_options)
+        return moto_atomic.run_werkzeug(host, port, app, **_werkzeug_options)
     # Long polls hold a thread each for up to a second; every worker may have one waiting.
     waitress.serve(app, host=host, port=port, threads=64, ident="moto", _quiet=True)
 
 
-_run_simple = moto.server.run_simple
 moto_atomic.serve(_serve)
 
 if __name__ == "__main__":

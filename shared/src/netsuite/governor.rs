@@ -51,9 +51,10 @@
 //! (three store calls) that a short linger would cost per request. A lingering slot is held
 //! and counted like any other (the bound is unchanged); `settle` gives lingering slots back at
 //! once. When every slot is taken, waiting tasks poll the store with jittered, growing delays
-//! (`poll_min` doubling up to `poll_max`), never in a tight loop; the delay belongs to the process, not to one poller, so tasks that come and go while
-//! another instance holds the rest of the share do not each start the series again; at most
-//! as many pollers run as there are waiting tasks and free places under the limit.
+//! (`poll_min` doubling up to `poll_max`), never in a tight loop; the delay belongs to the
+//! process, not to one poller, so tasks that come and go while another instance holds the
+//! rest of the share do not each start the series again; at most as many pollers run as there
+//! are waiting tasks and free places under the limit.
 //!
 //! # Instances
 //! A worker instance with more invoices than slots takes slots as they come free; left alone,
@@ -718,8 +719,9 @@ impl Core {
         self.pump();
     }
 
-    /// Every slot was taken (or the store failed): the next poll waits, longer each time in a
-    /// row. A last wait that ended more than `poll_max` ago starts the series again.
+    /// Every slot was taken (or the store failed): the next poll waits. Below its fair part a
+    /// process waits longer each time in a row (a last wait that ended more than `poll_max`
+    /// ago starts the series again); holding it, it waits `extra_poll`.
     fn back_off_polling(&self) {
         let mut st = self.lock();
         let now = Instant::now();

@@ -794,6 +794,14 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     })
 }
 
+/// `key value, key value, ...`
+fn listed<V>(map: &BTreeMap<String, V>, value: impl Fn(&V) -> String) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k} {}", value(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn print_result(r: &RunResult) {
     println!(
         "C = {:>2}  L = {} ms  workers {}  N = {}",
@@ -812,12 +820,10 @@ fn print_result(r: &RunResult) {
         r.peak_in_flight,
         r.slot_utilization * 100.0
     );
-    let ops: Vec<String> = r
-        .requests_by_operation
-        .iter()
-        .map(|(op, count)| format!("{op} {count}"))
-        .collect();
-    println!("  NetSuite requests by operation: {}", ops.join(", "));
+    println!(
+        "  NetSuite requests by operation: {}",
+        listed(&r.requests_by_operation, u64::to_string)
+    );
     if let (Some(p50), Some(p99)) = (r.lag_p50_ms, r.lag_p99_ms) {
         println!(
             "  lag at {:.1} invoices/s (80% of bound): p50 {} ms  p99 {} ms",
@@ -845,12 +851,10 @@ fn print_result(r: &RunResult) {
         "  per invoice: DynamoDB {:.1} reads, {:.1} writes; SQS {:.2} requests; Lambda {:.2} invocations",
         u["dynamodb_read_units"], u["dynamodb_write_units"], u["sqs_requests"], u["lambda_invocations"]
     );
-    let calls: Vec<String> = r
-        .worker_calls_per_invoice
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.2}"))
-        .collect();
-    println!("  worker calls per invoice: {}", calls.join(", "));
+    println!(
+        "  worker calls per invoice: {}",
+        listed(&r.worker_calls_per_invoice, |v| format!("{v:.2}"))
+    );
     let c = &r.cost_per_10k_invoices;
     println!(
         "  AWS cost per 10,000 invoices: ${:.4} (Lambda {:.4}, DynamoDB {:.4}, SQS {:.4}, API Gateway {:.4})",
