@@ -1,6 +1,8 @@
 //! The billing-source port the sync engine reads through, and its Maxio implementation.
 //! The engine never trusts a webhook for amounts: it always reads the invoice here.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
@@ -46,6 +48,16 @@ impl BillingSource for ChargebeeClient {
         Ok(ChargebeeClient::customer(self, id).await?)
     }
 
+    async fn invoices(&self, uids: &[String]) -> HashMap<String, Invoice> {
+        match ChargebeeClient::invoices(self, uids).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, invoices = uids.len(), "reading invoices together failed; each is read on its own");
+                HashMap::new()
+            }
+        }
+    }
+
     async fn catalog_entry(&self, line: &Line) -> Result<Option<CatalogEntry>, SourceError> {
         match (line.entity_type.as_deref(), line.price_point_id.as_deref()) {
             (Some(kind), Some(id)) => Ok(self.catalog_entry(kind, id).await?),
@@ -79,6 +91,67 @@ pub trait BillingSource: Send + Sync {
     }
     /// A customer as billing holds it now.
     async fn customer(&self, id: &str) -> Result<Customer, SourceError>;
+    /// Several invoices read together, as [`invoice`](Self::invoice) reads each, where the
+    /// source can do that in fewer calls; an invoice left out is read on its own. Sources
+    /// without such a read return nothing.
+    async fn invoices(&self, _uids: &[String]) -> HashMap<String, Invoice> {
+        HashMap::new()
+    }
+}
+
+/// A source with one invoice already read (by [`BillingSource::invoices`], for a batch): the
+/// first read of that invoice is answered from it, everything else goes to the source.
+pub struct Preloaded<'a> {
+    source: &'a dyn BillingSource,
+    invoice: std::sync::Mutex<Option<Invoice>>,
+}
+
+impl<'a> Preloaded<'a> {
+    pub fn new(source: &'a dyn BillingSource, invoice: Option<Invoice>) -> Self {
+        Preloaded {
+            source,
+            invoice: std::sync::Mutex::new(invoice),
+        }
+    }
+
+    fn take(&self, uid: &str) -> Option<Invoice> {
+        let mut slot = self
+            .invoice
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Once only: a flow that reads again wants billing as it is by then.
+        slot.take_if(|i| i.uid == uid)
+    }
+}
+
+#[async_trait]
+impl BillingSource for Preloaded<'_> {
+    fn source(&self) -> Source {
+        self.source.source()
+    }
+
+    async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError> {
+        match self.take(uid) {
+            Some(invoice) => Ok(invoice),
+            None => self.source.invoice(uid).await,
+        }
+    }
+
+    async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {
+        self.source.credit_notes_for(invoice).await
+    }
+
+    async fn catalog_entry(&self, line: &Line) -> Result<Option<CatalogEntry>, SourceError> {
+        self.source.catalog_entry(line).await
+    }
+
+    async fn customer(&self, id: &str) -> Result<Customer, SourceError> {
+        self.source.customer(id).await
+    }
+
+    async fn invoices(&self, uids: &[String]) -> HashMap<String, Invoice> {
+        self.source.invoices(uids).await
+    }
 }
 
 /// Replaces an invoice's per-line discount and tax shares by their cent allocation against the

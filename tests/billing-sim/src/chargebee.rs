@@ -1,7 +1,8 @@
 //! A Chargebee API v2 simulator on loopback, for tests.
 //!
 //! It serves the reads a sync makes (`GET /api/v2/invoices/{id}`, `customers/{id}`,
-//! `credit_notes/{id}`, `transactions/{id}`, `item_prices/{id}`, `items/{id}` and the `events`
+//! `credit_notes/{id}`, `transactions/{id}`, `item_prices/{id}`, `items/{id}`, the lists of
+//! invoices, customers, credit notes and transactions filtered by `id[in]`, and the `events`
 //! list) with the wire shape pinned by `fixtures/chargebee/`: integer amounts in minor units,
 //! Unix-second dates, resources wrapped in a one-key envelope (`{"invoice": {...}}`), lists as
 //! `{"list": [{"event": {...}}], "next_offset": "..."}`. Unset fields are left out rather than
@@ -32,7 +33,7 @@
 //! 2. the concurrency gate: beyond `concurrency_limit` requests in flight, 429
 //!    `api_request_limit_exceeded`;
 //! 3. routing: 404 `resource_not_found` for unknown paths or records, 400 `invalid_request` for
-//!    a parameter the events list refuses.
+//!    a parameter a list refuses.
 //!
 //! # Money
 //! Every figure is an `i64` in minor units, and the identities of `fixtures/README.md` hold

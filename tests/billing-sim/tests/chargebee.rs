@@ -1191,3 +1191,72 @@ async fn adjusting_a_paid_invoice_panics() {
     sim.pay(&id, 10_000);
     sim.adjust(&id, 1);
 }
+
+#[tokio::test]
+async fn lists_filter_by_id_in_and_page_by_next_offset() {
+    let sim = started().await;
+    let ids: Vec<String> = (0..5)
+        .map(|k| sim.add_invoice(open_invoice(DATE + k)))
+        .collect();
+    let filter = |ids: &[&str]| {
+        let list = serde_json::to_string(ids).unwrap();
+        url::form_urlencoded::byte_serialize(list.as_bytes()).collect::<String>()
+    };
+
+    // Unknown ids are absent, not an error; each record comes in its one-key envelope.
+    let wanted = [ids[0].as_str(), ids[3].as_str(), "INV-NOPE"];
+    let (status, body) = get(&sim, &format!("invoices?id[in]={}", filter(&wanted))).await;
+    assert_eq!(status, 200, "{body}");
+    let got: BTreeSet<&str> = body["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["invoice"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, BTreeSet::from([ids[0].as_str(), ids[3].as_str()]));
+    assert!(body.get("next_offset").is_none(), "{body}");
+
+    // Two per page: three pages, every invoice once.
+    let all: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut seen = Vec::new();
+    let mut offset: Option<String> = None;
+    loop {
+        let mut path = format!("invoices?id[in]={}&limit=2", filter(&all));
+        if let Some(o) = &offset {
+            path.push_str(&format!("&offset={o}"));
+        }
+        let (status, body) = get(&sim, &path).await;
+        assert_eq!(status, 200, "{body}");
+        for e in body["list"].as_array().unwrap() {
+            seen.push(e["invoice"]["id"].as_str().unwrap().to_owned());
+        }
+        match body["next_offset"].as_str() {
+            Some(o) => offset = Some(o.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    let (status, body) = get(&sim, "customers?id[in]=%5B%22vogt%22%5D").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["list"][0]["customer"]["id"], "vogt");
+
+    // A malformed list and a filter the simulator does not apply are refused, not ignored.
+    let (status, body) = get(&sim, "invoices?id[in]=INV-1").await;
+    assert_eq!(
+        (status, body["param"].as_str()),
+        (400, Some("id[in]")),
+        "{body}"
+    );
+    let (status, body) = get(&sim, "invoices?status[is]=paid").await;
+    assert_eq!(
+        (status, body["param"].as_str()),
+        (400, Some("status[is]")),
+        "{body}"
+    );
+    let (status, _) = get(&sim, "transactions?limit=101").await;
+    assert_eq!(status, 400);
+}

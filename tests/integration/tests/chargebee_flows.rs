@@ -291,3 +291,170 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
     assert_eq!(customers.len(), 1);
     assert_eq!(customers[0]["email"], "ada@analytical.example.com");
 }
+
+/// A sync batch's invoices are read with one list call per kind of record, and each comes out
+/// exactly as reading it alone gives it; the worker uses that read for a batch's flows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use billsync::billing::model::Source;
+    use billsync::queue::local::LocalQueue;
+    use billsync::queue::{Reason, SyncMessage};
+    use billsync::secrets::{parse_secret, StaticSecrets};
+    use billsync::service::worker::{process, Delivery, MessageOutcome};
+    use billsync::service::Services;
+
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let cb = ChargebeeSim::start(ChargebeeSimConfig::default())
+        .await
+        .unwrap();
+    cb.add_customer("c1", None, "Ada", "Lovelace", "ada@example.com", "USD");
+    cb.add_customer(
+        "c2",
+        Some("Vogt GmbH"),
+        "Lena",
+        "Vogt",
+        "lena@example.com",
+        "USD",
+    );
+    let invoice = |customer: &str, date: i64, cents: i64| {
+        cb.add_invoice(CbInvoice {
+            customer_id: customer.into(),
+            currency: "USD".into(),
+            date,
+            lines: vec![CbLine {
+                entity_type: "adhoc".into(),
+                entity_id: None,
+                description: "Consulting".into(),
+                quantity: 1,
+                unit_amount: cents,
+                tax_rate_percent: 0,
+            }],
+            ..CbInvoice::default()
+        })
+    };
+    let paid = invoice("c1", 1_769_900_000, 10_000);
+    cb.pay(&paid, 10_000);
+    let refunded = invoice("c1", 1_769_900_100, 20_000);
+    cb.pay(&refunded, 20_000);
+    cb.refund(&refunded, 5_000);
+    let adjusted = invoice("c2", 1_769_900_200, 30_000);
+    cb.adjust(&adjusted, 1_000);
+    let partly_paid = invoice("c2", 1_769_900_300, 40_000);
+    cb.pay(&partly_paid, 15_000);
+    let ids = vec![
+        paid.clone(),
+        refunded.clone(),
+        adjusted.clone(),
+        partly_paid.clone(),
+        "inv_not_there".to_owned(),
+        paid.clone(),
+    ];
+
+    let c = cb.config();
+    let mut config = ChargebeeConfig::new(c.site.clone(), billsync::Secret::new(c.api_key.clone()));
+    config.base_url = Some(cb.base_url().parse().unwrap());
+    let client = ChargebeeClient::new(config).unwrap();
+    cb.reset_requests();
+    let together = client.invoices(&ids).await.unwrap();
+    assert_eq!(
+        cb.requests(),
+        BTreeMap::from(
+            ["invoices", "customers", "credit_notes", "transactions"].map(|r| (r.to_owned(), 1))
+        )
+    );
+    let mut keys: Vec<&String> = together.keys().collect();
+    keys.sort();
+    let mut expected = vec![&paid, &refunded, &adjusted, &partly_paid];
+    expected.sort();
+    assert_eq!(keys, expected);
+    for id in expected {
+        let alone = client.invoice(id).await.unwrap();
+        assert_eq!(together[id], alone, "{id}");
+    }
+    assert!(!together[&refunded].refunds.is_empty());
+    assert!(!together[&adjusted].credit_notes.is_empty());
+    // The payment's references come from its transaction, read in the transactions list.
+    assert!(
+        together[&paid].payments[0].gateway.is_some(),
+        "{:?}",
+        together[&paid].payments
+    );
+
+    // The worker reads its batch together and every flow still syncs once.
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    store
+        .put_settings(
+            &TenantSettings::from_value(&json!({
+                "tenant": "cb", "source": "chargebee", "site": c.site, "sync_start_date": "2020-01-01",
+                "items": {"custom_default": {"id": demo.item_services, "type": "service"},
+                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
+                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
+                "transactions": {"subsidiary": demo.subsidiary}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let nc = ns.config();
+    let secret = parse_secret(
+        &json!({
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": c.api_key, "webhook_username": c.webhook_username, "webhook_password": c.webhook_password,
+                        "base_url": cb.base_url()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (queue, _rx) = LocalQueue::new();
+    let services = Services::new(
+        store.clone(),
+        Arc::new(queue),
+        Arc::new(StaticSecrets::default().with("cb", secret)),
+    );
+    let batch: Vec<Delivery> = [&paid, &refunded, &adjusted, &partly_paid]
+        .iter()
+        .enumerate()
+        .map(|(k, id)| Delivery {
+            id: format!("m{k}"),
+            body: serde_json::to_string(&SyncMessage {
+                tenant: "cb".into(),
+                source: Source::Chargebee,
+                invoice_id: id.to_string(),
+                reason: Reason::Webhook,
+                dedup_id: format!("test-{id}"),
+            })
+            .unwrap(),
+        })
+        .collect();
+    cb.reset_requests();
+    let outcomes = process(&services, batch).await;
+    for (id, outcome) in &outcomes {
+        assert!(
+            matches!(outcome, MessageOutcome::Done(Some(o)) if o.error.is_none()),
+            "{id}: {outcome:?}"
+        );
+    }
+    assert_eq!(
+        cb.requests().get("invoices"),
+        Some(&1),
+        "{:?}",
+        cb.requests()
+    );
+    assert_eq!(
+        cb.requests().get("customers"),
+        Some(&1),
+        "{:?}",
+        cb.requests()
+    );
+    assert_eq!(ns.records("invoice").len(), 4);
+    assert_eq!(ns.records("customerPayment").len(), 3);
+    for id in [&paid, &refunded, &adjusted, &partly_paid] {
+        let flow = store.flow("cb", id).await.unwrap().unwrap();
+        assert_eq!(flow.value.status, FlowStatus::Synced, "{id}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Chargebee API v2 client: `https://<site>.chargebee.com/api/v2`, HTTP Basic with the API key
 //! as user name and an empty password, backoff on 429, events paged by `offset`/`next_offset`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{map, wire};
-use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice};
+use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice, Payment};
 use crate::retry::RetryPolicy;
 use crate::Secret;
 
@@ -123,6 +124,66 @@ struct TransactionEnvelope {
     transaction: wire::Transaction,
 }
 
+#[derive(Deserialize)]
+struct ListPage<E> {
+    list: Vec<E>,
+    next_offset: Option<String>,
+}
+
+/// The most records a Chargebee list call returns (`limit`), and so the most ids per `id[in]`.
+const LIST_MAX: usize = 100;
+
+fn no_customer(inv: &wire::Invoice) -> map::MapError {
+    map::MapError {
+        record: "invoice",
+        id: inv.id.clone(),
+        problem: "names no customer".into(),
+    }
+}
+
+/// Every credit note that concerns the invoice, once: refunds are paid out of the notes raised
+/// against it, and the flow posts them all as credit memos.
+fn note_ids(inv: &wire::Invoice) -> Vec<String> {
+    let mut ids: Vec<String> = inv
+        .issued_credit_notes
+        .iter()
+        .chain(&inv.adjustment_credit_notes)
+        .filter_map(|c| c.cn_id.clone())
+        .chain(inv.applied_credits.iter().filter_map(|c| c.cn_id.clone()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The invoice in the model, with its customer and its credit notes (payments still without
+/// their transactions' references).
+fn assemble(
+    inv: &wire::Invoice,
+    customer: Customer,
+    notes: Vec<CreditNote>,
+) -> Result<Invoice, ChargebeeError> {
+    if inv.customer_id.is_none() {
+        return Err(no_customer(inv).into());
+    }
+    let refunds = notes
+        .iter()
+        .filter(|cn| cn.origin_invoice_uids.contains(&inv.id))
+        .flat_map(|cn| cn.refunds.iter().cloned())
+        .collect();
+    let mut mapped = map::invoice(inv, customer, refunds)?;
+    mapped.credit_notes = notes;
+    Ok(mapped)
+}
+
+/// The invoice lists payments by id only; the transactions carry the references. Chargebee's
+/// mapping: memo = id at gateway, else the reference number.
+fn take_references(p: &mut Payment, t: &wire::Transaction) {
+    p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
+    p.reference = t.reference_number.clone();
+    p.gateway = t.gateway.clone();
+}
+
 struct Inner {
     http: reqwest::Client,
     root: Url,
@@ -188,46 +249,138 @@ impl ChargebeeClient {
         let inv = e.invoice;
         let customer = match inv.customer_id.as_deref() {
             Some(c) => self.customer(c).await?,
-            None => {
-                return Err(map::MapError {
-                    record: "invoice",
-                    id: inv.id,
-                    problem: "names no customer".into(),
-                }
-                .into())
-            }
+            None => return Err(no_customer(&inv).into()),
         };
-        // Every credit note that concerns the invoice, read once: refunds are paid out of the
-        // notes raised against it, and the flow posts them all as credit memos.
-        let mut ids: Vec<String> = inv
-            .issued_credit_notes
-            .iter()
-            .chain(&inv.adjustment_credit_notes)
-            .filter_map(|c| c.cn_id.clone())
-            .chain(inv.applied_credits.iter().filter_map(|c| c.cn_id.clone()))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let mut notes = Vec::with_capacity(ids.len());
-        for id in ids {
+        let mut notes = Vec::new();
+        for id in note_ids(&inv) {
             notes.push(self.credit_note(&id).await?);
         }
-        let refunds = notes
-            .iter()
-            .filter(|cn| cn.origin_invoice_uids.contains(&inv.id))
-            .flat_map(|cn| cn.refunds.iter().cloned())
-            .collect();
-        let mut mapped = map::invoice(&inv, customer, refunds)?;
-        mapped.credit_notes = notes;
-        // The invoice lists payments by id only; the transactions carry the references.
+        let mut mapped = assemble(&inv, customer, notes)?;
         for p in &mut mapped.payments {
             let t = self.transaction(&p.id).await?;
-            // Chargebee's mapping: memo = id at gateway, else the reference number.
-            p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
-            p.reference = t.reference_number.clone();
-            p.gateway = t.gateway.clone();
+            take_references(p, &t);
         }
         Ok(mapped)
+    }
+
+    /// Many invoices, each as [`invoice`](Self::invoice) reads it, in one list call per kind
+    /// of record (invoices, customers, credit notes, transactions) for up to 100 invoices
+    /// instead of three or more reads for each. Chargebee limits calls per minute per site
+    /// (150 on test sites, 1,000 or 3,500 on live plans), which reading invoice by invoice
+    /// would spend several times faster than NetSuite can take the invoices.
+    ///
+    /// Invoices the lists do not cover entirely (unknown or deleted, a record they name
+    /// missing, a figure that does not map) are left out: read one by one, they get the error
+    /// that says why.
+    pub async fn invoices(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Invoice>, ChargebeeError> {
+        let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+        let ids: Vec<&str> = wanted.iter().copied().collect();
+        let invoices: Vec<wire::Invoice> = self
+            .list_by_id::<InvoiceEnvelope>("invoices", &ids)
+            .await?
+            .into_iter()
+            .map(|e| e.invoice)
+            .filter(|i| wanted.contains(i.id.as_str()))
+            .collect();
+
+        let customer_ids: BTreeSet<&str> = invoices
+            .iter()
+            .filter_map(|i| i.customer_id.as_deref())
+            .collect();
+        let customers: HashMap<String, Customer> = self
+            .list_by_id::<CustomerEnvelope>(
+                "customers",
+                &customer_ids.into_iter().collect::<Vec<_>>(),
+            )
+            .await?
+            .into_iter()
+            .map(|e| (e.customer.id.clone(), map::customer(&e.customer)))
+            .collect();
+
+        let all_notes: BTreeSet<String> = invoices.iter().flat_map(note_ids).collect();
+        let all_notes: Vec<&str> = all_notes.iter().map(String::as_str).collect();
+        let notes: HashMap<String, CreditNote> = self
+            .list_by_id::<CreditNoteEnvelope>("credit_notes", &all_notes)
+            .await?
+            .into_iter()
+            .filter_map(|e| {
+                Some((
+                    e.credit_note.id.clone(),
+                    map::credit_note(&e.credit_note).ok()?,
+                ))
+            })
+            .collect();
+
+        let mut mapped: Vec<Invoice> = Vec::with_capacity(invoices.len());
+        for inv in &invoices {
+            let Some(customer) = inv.customer_id.as_deref().and_then(|c| customers.get(c)) else {
+                continue;
+            };
+            let Some(its_notes) = note_ids(inv)
+                .into_iter()
+                .map(|id| notes.get(&id).cloned())
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            if let Ok(m) = assemble(inv, customer.clone(), its_notes) {
+                mapped.push(m);
+            }
+        }
+
+        let txn_ids: BTreeSet<&str> = mapped
+            .iter()
+            .flat_map(|i| i.payments.iter().map(|p| p.id.as_str()))
+            .collect();
+        let txns: HashMap<String, wire::Transaction> = self
+            .list_by_id::<TransactionEnvelope>(
+                "transactions",
+                &txn_ids.into_iter().collect::<Vec<_>>(),
+            )
+            .await?
+            .into_iter()
+            .map(|e| (e.transaction.id.clone(), e.transaction))
+            .collect();
+        let mut out = HashMap::with_capacity(mapped.len());
+        'invoices: for mut inv in mapped {
+            for p in &mut inv.payments {
+                match txns.get(&p.id) {
+                    Some(t) => take_references(p, t),
+                    None => continue 'invoices,
+                }
+            }
+            out.insert(inv.uid.clone(), inv);
+        }
+        Ok(out)
+    }
+
+    /// Records of one resource by id, `LIST_MAX` ids per list call (`id[in]`).
+    async fn list_by_id<E: DeserializeOwned>(
+        &self,
+        resource: &str,
+        ids: &[&str],
+    ) -> Result<Vec<E>, ChargebeeError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LIST_MAX) {
+            let filter = serde_json::to_string(chunk).expect("a list of strings serializes");
+            let mut offset: Option<String> = None;
+            loop {
+                let mut q = vec![("id[in]", filter.clone()), ("limit", LIST_MAX.to_string())];
+                if let Some(o) = offset.take() {
+                    q.push(("offset", o));
+                }
+                let page: ListPage<E> = self.get(resource, &q).await?;
+                out.extend(page.list);
+                match page.next_offset.filter(|o| !o.is_empty()) {
+                    Some(o) => offset = Some(o),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The catalog entry an invoice line names: `entity_type` says where it lives (item prices

@@ -2,6 +2,7 @@
 //! concurrency gate and routing.
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     convert::Infallible,
     net::{Ipv4Addr, SocketAddr},
     sync::{
@@ -251,8 +252,13 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         })
         .collect();
     let st = ctx.shared.state();
+    let query = req.uri().query().unwrap_or("");
     let (key, map, id) = match segs.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["events"] => return events(&st, req.uri().query().unwrap_or("")),
+        ["events"] => return events(&st, query),
+        ["invoices"] => return list("invoice", &st.invoices, query),
+        ["customers"] => return list("customer", &st.customers, query),
+        ["credit_notes"] => return list("credit_note", &st.credit_notes, query),
+        ["transactions"] => return list("transaction", &st.transactions, query),
         ["invoices", id] => ("invoice", &st.invoices, id),
         ["customers", id] => ("customer", &st.customers, id),
         ["credit_notes", id] => ("credit_note", &st.credit_notes, id),
@@ -267,6 +273,58 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
         Some(doc) => json_response(StatusCode::OK, &json!({ key: doc })),
         None => not_found(&format!("Sorry, we couldn't find that {key}: {id}.")),
     }
+}
+
+/// A resource list filtered by id: `id[in]=["a","b"]` (a JSON-style list, as the client
+/// libraries send it) or `id[is]=a`, `limit` (1 to 100, default 10) and `offset` (the
+/// `next_offset` of the page before). Ids that match nothing are simply absent; other filters
+/// are refused so a client cannot believe a filter applied that the simulator ignored.
+fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
+    let mut ids: Option<Vec<String>> = None;
+    let mut limit = DEFAULT_LIMIT;
+    let mut after: Option<String> = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "id[in]" => match serde_json::from_str::<Vec<String>>(&v) {
+                Ok(list) => ids = Some(list),
+                Err(_) => return bad_request("id[in]", &format!("id[in] : invalid value {v:?}")),
+            },
+            "id[is]" => ids = Some(vec![v.into_owned()]),
+            "limit" => match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
+                _ => return bad_request("limit", "limit : must be between 1 and 100"),
+            },
+            "offset" => after = Some(v.into_owned()),
+            other => {
+                return bad_request(other, &format!("{other} : filter not supported"));
+            }
+        }
+    }
+    let mut matching: Vec<(&String, &Value)> = match &ids {
+        Some(ids) => {
+            let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
+            map.iter()
+                .filter(|(id, _)| wanted.contains(id.as_str()))
+                .collect()
+        }
+        None => map.iter().collect(),
+    };
+    if let Some(after) = &after {
+        matching.retain(|(id, _)| id.as_str() > after.as_str());
+    }
+    let more = matching.len() > limit;
+    matching.truncate(limit);
+    let list: Vec<Value> = matching
+        .iter()
+        .map(|(_, doc)| json!({ key: doc }))
+        .collect();
+    let mut body = json!({ "list": list });
+    if more {
+        if let Some((id, _)) = matching.last() {
+            body["next_offset"] = json!(id);
+        }
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 /// `next_offset`: the sort key of the last event served, `["<occurred_at ms>","<sequence>"]`.
