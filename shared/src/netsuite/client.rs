@@ -168,6 +168,9 @@ impl NetSuiteClient {
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            // The OAuth signature covers method and URL, so a redirected request could only
+            // fail or, for a write, turn into a GET: a 3xx is reported as the answer it is.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))

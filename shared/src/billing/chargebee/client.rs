@@ -214,6 +214,8 @@ impl ChargebeeClient {
         let root = config.root_url()?;
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            // The API answers where it is asked; a redirect would mean a misconfigured site.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ChargebeeError::Config(e.to_string()))?;
