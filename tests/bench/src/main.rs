@@ -38,10 +38,12 @@
 //! cargo run --release -p billsync-bench -- --invoices 2000 --latency-ms 100 --limits 5,10,15,20 \
 //!     --json docs/bench/results.json --chart docs/bench/throughput.svg
 //! cargo run -p billsync-bench -- --smoke      # what CI runs: small, fast, checks the bound
+//! cargo run --release -p billsync-bench -- floor   # CPU of one bare HTTP request here
 //! ```
 
 mod chart;
 mod count;
+mod floor;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -165,7 +167,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
          [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--json FILE] [--chart FILE] \
-         [--check] | --smoke"
+         [--check] | --smoke | floor"
     );
     std::process::exit(2)
 }
@@ -223,6 +225,10 @@ fn parse(args: &[String]) -> Options {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("floor") {
+        floor::run();
+        return;
+    }
     if args.first().map(String::as_str) == Some("worker") {
         // One thread, as the worker function runs (a Lambda of 512 MB has a third of a core).
         let runtime = tokio::runtime::Builder::new_current_thread()
