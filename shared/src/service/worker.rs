@@ -181,8 +181,7 @@ async fn run_pool<'a>(
                             .into_iter()
                             .map(|m| (Delivery { id: m.id, body: m.body }, m.receipt))
                             .collect();
-                        let deliveries: Vec<Delivery> = taken.iter().map(|(d, _)| d.clone()).collect();
-                        let read = read_together(services, &deliveries);
+                        let read = read_together(services, taken.iter().map(|(d, _)| d));
                         running.extend(taken.into_iter().map(|(d, receipt)| {
                             run(d, Origin::Taken(receipt), read.clone())
                         }));
@@ -218,10 +217,16 @@ async fn delete_taken(inbox: Option<&dyn Inbox>, finished: &mut Vec<String>) {
 type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Mutex<HashMap<(String, String), Invoice>>>>>;
 
 /// Reads the invoices a group of messages names together, tenant by tenant, where the
-/// tenant's billing source can ([`BillingSource::invoices`](crate::billing::source::BillingSource::invoices)): for ten Chargebee invoices, four
-/// list calls instead of thirty reads, which keeps a site's per-minute API allowance for the
-/// rest of its integrations. Each message waits for its group's read before its flow starts.
-fn read_together<'a>(services: &'a Services, group: &[Delivery]) -> ReadTogether<'a> {
+/// tenant's billing source can ([`BillingSource::invoices`]): for ten Chargebee invoices, at
+/// most four list calls instead of thirty reads or more, which keeps a site's per-minute API
+/// allowance for the rest of its integrations. Each message waits for its group's read before
+/// its flow starts.
+///
+/// [`BillingSource::invoices`]: crate::billing::source::BillingSource::invoices
+fn read_together<'a, 'd>(
+    services: &'a Services,
+    group: impl IntoIterator<Item = &'d Delivery>,
+) -> ReadTogether<'a> {
     let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for d in group {
         if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {

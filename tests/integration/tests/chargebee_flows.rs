@@ -1,6 +1,7 @@
 //! A Chargebee tenant end to end: the Chargebee mode of the billing simulator as the source,
 //! the NetSuite simulator as the target, the same engine and flows as Maxio.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use billing_sim::{CbInvoice, CbLine, ChargebeeSim, ChargebeeSimConfig};
@@ -8,10 +9,14 @@ use billsync::billing::chargebee::client::{ChargebeeClient, ChargebeeConfig};
 use billsync::flow::run::Engine;
 use billsync::flow::state::FlowStatus;
 use billsync::netsuite::{NetSuiteClient, NetSuiteConfig, RetryPolicy};
+use billsync::queue::local::LocalQueue;
+use billsync::queue::SyncMessage;
+use billsync::secrets::{parse_secret, StaticSecrets};
+use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::sqlite::SqliteStore;
 use billsync::store::Store;
-use netsuite_sim::{NetSuiteSim, SimConfig};
+use netsuite_sim::{DemoData, NetSuiteSim, SimConfig};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
@@ -30,6 +35,57 @@ async fn netsuite(ns: &NetSuiteSim) -> NetSuiteClient {
         max_delay: Duration::from_millis(10),
     };
     NetSuiteClient::new(config).unwrap()
+}
+
+fn chargebee(cb: &ChargebeeSim) -> ChargebeeClient {
+    let mut config = ChargebeeConfig::new(cb.config().site, cb.config().api_key.into());
+    config.base_url = Some(cb.base_url().parse().unwrap());
+    ChargebeeClient::new(config).unwrap()
+}
+
+/// A Chargebee tenant `cb` on the services the functions use: its settings in an in-memory
+/// store, its secret naming both simulators, a local queue.
+async fn chargebee_services(
+    ns: &NetSuiteSim,
+    demo: &DemoData,
+    cb: &ChargebeeSim,
+) -> (
+    Arc<SqliteStore>,
+    Services,
+    tokio::sync::mpsc::UnboundedReceiver<SyncMessage>,
+) {
+    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    store
+        .put_settings(
+            &TenantSettings::from_value(&json!({
+                "tenant": "cb", "source": "chargebee", "site": cb.config().site, "sync_start_date": "2020-01-01",
+                "items": {"custom_default": {"id": demo.item_services, "type": "service"},
+                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
+                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
+                "transactions": {"subsidiary": demo.subsidiary}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (nc, c) = (ns.config(), cb.config());
+    let secret = parse_secret(
+        &json!({
+            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+            "billing": {"api_key": c.api_key, "webhook_username": c.webhook_username, "webhook_password": c.webhook_password,
+                        "base_url": cb.base_url()}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (queue, rx) = LocalQueue::new();
+    let services = Services::new(
+        store.clone(),
+        Arc::new(queue),
+        Arc::new(StaticSecrets::default().with("cb", secret)),
+    );
+    (store, services, rx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,9 +147,7 @@ async fn a_chargebee_invoice_with_payment_and_refund_lands_in_netsuite_once() {
     .unwrap();
     let store = SqliteStore::in_memory().unwrap();
     store.put_settings(&settings).await.unwrap();
-    let mut cc = ChargebeeConfig::new(cb.config().site, cb.config().api_key.into());
-    cc.base_url = Some(cb.base_url().parse().unwrap());
-    let chargebee = ChargebeeClient::new(cc).unwrap();
+    let chargebee = chargebee(&cb);
     let ns_client = netsuite(&ns).await;
 
     let billed = chargebee.invoice(&invoice_id).await.unwrap();
@@ -149,14 +203,9 @@ async fn a_chargebee_invoice_with_payment_and_refund_lands_in_netsuite_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
-    use std::sync::Arc;
-
-    use billsync::queue::local::LocalQueue;
-    use billsync::secrets::{parse_secret, StaticSecrets};
     use billsync::service::intake::{self, WebhookRequest};
     use billsync::service::local::run_until_empty;
     use billsync::service::sweep::{sweep_tenant, CHARGEBEE_EVENTS_CURSOR};
-    use billsync::service::Services;
 
     let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
     let demo = ns.seed_demo();
@@ -187,38 +236,7 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
         ..CbInvoice::default()
     });
     cb.pay(&first, 10000);
-
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
-    store
-        .put_settings(
-            &TenantSettings::from_value(&json!({
-                "tenant": "cb", "source": "chargebee", "site": cb.config().site, "sync_start_date": "2020-01-01",
-                "items": {"custom_default": {"id": demo.item_services, "type": "service"},
-                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
-                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
-                "transactions": {"subsidiary": demo.subsidiary}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let (nc, c) = (ns.config(), cb.config());
-    let secret = parse_secret(
-        &json!({
-            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
-            "billing": {"api_key": c.api_key, "webhook_username": c.webhook_username, "webhook_password": c.webhook_password,
-                        "base_url": cb.base_url()}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (queue, mut rx) = LocalQueue::new();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(queue),
-        Arc::new(StaticSecrets::default().with("cb", secret)),
-    );
+    let (store, services, mut rx) = chargebee_services(&ns, &demo, &cb).await;
 
     // The sweep reads the events list from the start date and queues both invoices.
     let report = sweep_tenant(&services, "cb").await.unwrap();
@@ -297,14 +315,10 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind() {
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use billsync::billing::model::Source;
-    use billsync::queue::local::LocalQueue;
-    use billsync::queue::{Reason, SyncMessage};
-    use billsync::secrets::{parse_secret, StaticSecrets};
+    use billsync::queue::Reason;
     use billsync::service::worker::{process, Delivery, MessageOutcome};
-    use billsync::service::Services;
 
     let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
     let demo = ns.seed_demo();
@@ -354,10 +368,7 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
         paid.clone(),
     ];
 
-    let c = cb.config();
-    let mut config = ChargebeeConfig::new(c.site.clone(), billsync::Secret::new(c.api_key.clone()));
-    config.base_url = Some(cb.base_url().parse().unwrap());
-    let client = ChargebeeClient::new(config).unwrap();
+    let client = chargebee(&cb);
     cb.reset_requests();
     let together = client.invoices(&ids).await.unwrap();
     assert_eq!(
@@ -385,37 +396,7 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
     );
 
     // The worker reads its batch together and every flow still syncs once.
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
-    store
-        .put_settings(
-            &TenantSettings::from_value(&json!({
-                "tenant": "cb", "source": "chargebee", "site": c.site, "sync_start_date": "2020-01-01",
-                "items": {"custom_default": {"id": demo.item_services, "type": "service"},
-                          "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"}, "discount_item": demo.item_discount},
-                "payments": {"payment_instruments": true}, "refunds": {"account": demo.account_bank},
-                "transactions": {"subsidiary": demo.subsidiary}
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-    let nc = ns.config();
-    let secret = parse_secret(
-        &json!({
-            "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                         "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
-            "billing": {"api_key": c.api_key, "webhook_username": c.webhook_username, "webhook_password": c.webhook_password,
-                        "base_url": cb.base_url()}
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let (queue, _rx) = LocalQueue::new();
-    let services = Services::new(
-        store.clone(),
-        Arc::new(queue),
-        Arc::new(StaticSecrets::default().with("cb", secret)),
-    );
+    let (store, services, _rx) = chargebee_services(&ns, &demo, &cb).await;
     let batch: Vec<Delivery> = [&paid, &refunded, &adjusted, &partly_paid]
         .iter()
         .enumerate()

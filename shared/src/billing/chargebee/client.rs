@@ -133,14 +133,6 @@ struct ListPage<E> {
 /// The most records a Chargebee list call returns (`limit`), and so the most ids per `id[in]`.
 const LIST_MAX: usize = 100;
 
-fn no_customer(inv: &wire::Invoice) -> map::MapError {
-    map::MapError {
-        record: "invoice",
-        id: inv.id.clone(),
-        problem: "names no customer".into(),
-    }
-}
-
 /// Every credit note that concerns the invoice, once: refunds are paid out of the notes raised
 /// against it, and the flow posts them all as credit memos.
 fn note_ids(inv: &wire::Invoice) -> Vec<String> {
@@ -163,9 +155,6 @@ fn assemble(
     customer: Customer,
     notes: Vec<CreditNote>,
 ) -> Result<Invoice, ChargebeeError> {
-    if inv.customer_id.is_none() {
-        return Err(no_customer(inv).into());
-    }
     let refunds = notes
         .iter()
         .filter(|cn| cn.origin_invoice_uids.contains(&inv.id))
@@ -251,7 +240,14 @@ impl ChargebeeClient {
         let inv = e.invoice;
         let customer = match inv.customer_id.as_deref() {
             Some(c) => self.customer(c).await?,
-            None => return Err(no_customer(&inv).into()),
+            None => {
+                return Err(map::MapError {
+                    record: "invoice",
+                    id: inv.id,
+                    problem: "names no customer".into(),
+                }
+                .into())
+            }
         };
         let mut notes = Vec::new();
         for id in note_ids(&inv) {
