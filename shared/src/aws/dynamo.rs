@@ -21,15 +21,15 @@
 //! within a second. Everything that decides (reading a flow before advancing it) reads the base
 //! table strongly consistently, and every flow write is conditional on the version read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
-    KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType, TableStatus,
-    TimeToLiveSpecification,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
+    TableStatus, TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,7 +37,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::describe;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
-use crate::store::{CustomerLink, Store, StoreError, StoreResult};
+use crate::store::{CustomerLink, ManyRead, Store, StoreError, StoreResult};
 
 // The table's schema; `template.yaml` declares exactly these.
 
@@ -84,6 +84,13 @@ const CURSOR_PREFIX: &str = "CURSOR#";
 const WEBHOOK_PREFIX: &str = "WEBHOOK#";
 /// The index partition every `CONFIG` item is listed under.
 const TENANTS: &str = "TENANTS";
+
+/// BatchGetItem takes at most this many keys per call.
+const BATCH_GET_MAX: usize = 100;
+/// Calls per chunk of keys, the first included, while DynamoDB leaves some unprocessed.
+const BATCH_GET_ROUNDS: u32 = 3;
+/// The pause before asking again for unprocessed keys, times the round.
+const BATCH_GET_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How long [`create_table`] waits for a new table to become active.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -327,7 +334,7 @@ impl Store for DynamoStore {
         let Some(item) = self.get(tenant_pk(tenant), sk).await? else {
             return Ok(None);
         };
-        decode("customer link", string(&item, LINK, "customer link")?).map(Some)
+        decode_link(&item).map(Some)
     }
 
     async fn put_customer(
@@ -458,6 +465,81 @@ impl Store for DynamoStore {
                 _ => unavailable(e),
             })?;
         Ok(next)
+    }
+
+    /// BatchGetItem, a hundred keys per call, strongly consistent as [`Store::flow`] is. Keys
+    /// DynamoDB leaves unprocessed (throttling, or over 16 MB) are asked again twice, then left
+    /// out of the answer for their flows to read alone.
+    async fn read_many(
+        &self,
+        tenant: &str,
+        invoice_uids: &[String],
+        customer_ids: &[String],
+    ) -> StoreResult<ManyRead> {
+        let pk = tenant_pk(tenant);
+        let flow_sk = |uid: &String| format!("{INVOICE_PREFIX}{uid}");
+        let customer_sk = |id: &String| format!("{CUSTOMER_PREFIX}{id}");
+        // DynamoDB refuses a batch that names one key twice.
+        let mut sks: Vec<String> = invoice_uids.iter().map(flow_sk).collect();
+        sks.extend(customer_ids.iter().map(customer_sk));
+        sks.sort_unstable();
+        sks.dedup();
+        let mut found: HashMap<String, Item> = HashMap::new();
+        let mut unread: HashSet<String> = HashSet::new();
+        for chunk in sks.chunks(BATCH_GET_MAX) {
+            let mut keys: Vec<Item> = chunk.iter().map(|sk| key(pk.clone(), sk.clone())).collect();
+            for round in 0..BATCH_GET_ROUNDS {
+                if keys.is_empty() {
+                    break;
+                }
+                if round > 0 {
+                    tokio::time::sleep(BATCH_GET_BACKOFF * round).await;
+                }
+                let request = built(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(keys))
+                        .consistent_read(true)
+                        .build(),
+                )?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let sk = string(&item, SORT_KEY, "batch read")?.to_owned();
+                    found.insert(sk, item);
+                }
+                keys = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            for k in &keys {
+                unread.insert(string(k, SORT_KEY, "unprocessed key")?.to_owned());
+            }
+        }
+        let mut read = ManyRead::default();
+        for uid in invoice_uids {
+            let sk = flow_sk(uid);
+            if !unread.contains(&sk) {
+                let flow = found.get(&sk).map(decode_flow).transpose()?;
+                read.flows.insert(uid.clone(), flow);
+            }
+        }
+        for id in customer_ids {
+            if let Some(item) = found.get(&customer_sk(id)) {
+                read.customers.insert(id.clone(), decode_link(item)?);
+            }
+        }
+        Ok(read)
     }
 
     /// Unsettled statuses come from the listing index. Synced and skipped flows are not indexed
@@ -623,6 +705,10 @@ fn decode_flow(item: &Item) -> StoreResult<Versioned<FlowState>> {
         value: decode("flow state", string(item, STATE, "flow state")?)?,
         version,
     })
+}
+
+fn decode_link(item: &Item) -> StoreResult<CustomerLink> {
+    decode("customer link", string(item, LINK, "customer link")?)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {

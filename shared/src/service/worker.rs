@@ -20,6 +20,7 @@ use crate::billing::model::Invoice;
 use crate::billing::source::Preloaded;
 use crate::flow::run::{Engine, Outcome};
 use crate::queue::{Inbox, QueueError, SyncMessage, Taken};
+use crate::store::group::GroupStore;
 
 /// How long before its deadline an invocation stops taking more messages, so that what it
 /// took can finish in time.
@@ -212,17 +213,25 @@ async fn delete_taken(inbox: Option<&dyn Inbox>, finished: &mut Vec<String>) {
     finished.clear();
 }
 
-/// Invoices of a group of messages read together, by (tenant, invoice id); each is taken out
-/// by its message's flow.
-type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Mutex<HashMap<(String, String), Invoice>>>>>;
+/// What a group of messages taken together read at once: the invoices they name, by (tenant,
+/// invoice id), each taken out by its message's flow; and, through the group's store, their
+/// flows and their customers' links.
+struct Group<'a> {
+    invoices: Mutex<HashMap<(String, String), Invoice>>,
+    store: GroupStore<'a>,
+}
 
-/// Reads the invoices a group of messages names together, tenant by tenant, where the
+type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Group<'a>>>>;
+
+/// Reads what a group of messages needs together, tenant by tenant: the invoices, where the
 /// tenant's billing source can ([`BillingSource::invoices`]): for ten Chargebee invoices, at
 /// most four list calls instead of thirty reads or more, which keeps a site's per-minute API
-/// allowance for the rest of its integrations. Each message waits for its group's read before
-/// its flow starts.
+/// allowance for the rest of its integrations; then their flows and customer links in one
+/// store read ([`Store::read_many`]: one DynamoDB BatchGetItem instead of two GetItems per
+/// invoice). Each message waits for its group's read before its flow starts.
 ///
 /// [`BillingSource::invoices`]: crate::billing::source::BillingSource::invoices
+/// [`Store::read_many`]: crate::store::Store::read_many
 fn read_together<'a, 'd>(
     services: &'a Services,
     group: impl IntoIterator<Item = &'d Delivery>,
@@ -236,7 +245,10 @@ fn read_together<'a, 'd>(
         }
     }
     async move {
-        let mut read = HashMap::new();
+        let group = Group {
+            invoices: Mutex::default(),
+            store: GroupStore::new(services.store.as_ref()),
+        };
         // One invoice alone costs the same either way; its flow reads it.
         for (tenant, uids) in by_tenant.into_iter().filter(|(_, u)| u.len() > 1) {
             let Ok(settings) = services.settings(&tenant).await else {
@@ -245,11 +257,20 @@ fn read_together<'a, 'd>(
             let Ok(clients) = services.clients(&settings).await else {
                 continue;
             };
-            for (uid, invoice) in clients.billing.invoices(&uids).await {
-                read.insert((tenant.clone(), uid), invoice);
-            }
+            let invoices = clients.billing.invoices(&uids).await;
+            let customers: Vec<String> = invoices.values().map(|i| i.customer.id.clone()).collect();
+            group.store.read(&tenant, &uids, &customers).await;
+            let mut read = group
+                .invoices
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            read.extend(
+                invoices
+                    .into_iter()
+                    .map(|(uid, i)| ((tenant.clone(), uid), i)),
+            );
         }
-        Arc::new(Mutex::new(read))
+        Arc::new(group)
     }
     .boxed()
     .shared()
@@ -283,15 +304,16 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         Ok(c) => c,
         Err(e) => return MessageOutcome::Retry(e.to_string()),
     };
-    let invoice = read
-        .await
+    let group = read.await;
+    let invoice = group
+        .invoices
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .remove(&(message.tenant.clone(), message.invoice_id.clone()));
     let billing = Preloaded::new(clients.billing.as_ref(), invoice);
     let engine = Engine {
         netsuite: &clients.netsuite,
-        store: services.store.as_ref(),
+        store: &group.store,
         billing: &billing,
     };
     if let Some(customer_id) = message.customer_id() {

@@ -41,6 +41,7 @@ pub async fn run<S: Store + 'static>(store: &S) {
     item_links_round_trip(store).await;
     flow_versions_are_conditional(store).await;
     flows_by_status_and_counts(store).await;
+    many_read_together(store).await;
     cursors(store).await;
     deliveries_are_deduplicated(store).await;
 }
@@ -226,6 +227,40 @@ async fn flows_by_status_and_counts<S: Store>(store: &S) {
     assert_eq!(count(FlowStatus::Error), 1);
     assert_eq!(count(FlowStatus::Parked), 1);
     assert_eq!(count(FlowStatus::Pending), 0);
+}
+
+/// What [`Store::read_many`] answers is what the single reads would; keys may repeat, and
+/// more than one batch call's worth (100 on DynamoDB) are read.
+async fn many_read_together<S: Store>(store: &S) {
+    let t = tenant("many");
+    let v = store.save_flow(&t, &flow("inv_a", 1), None).await.unwrap();
+    let mut b = flow("inv_b", 2);
+    b.status = FlowStatus::Synced;
+    store.save_flow(&t, &b, None).await.unwrap();
+    let link = CustomerLink {
+        netsuite_id: "107".into(),
+        currencies: vec!["USD".into()],
+        fingerprint: None,
+    };
+    store.put_customer(&t, "c1", &link).await.unwrap();
+    store
+        .save_flow(&tenant("other"), &flow("inv_c", 3), None)
+        .await
+        .unwrap();
+
+    let mut uids: Vec<String> = (0..150).map(|i| format!("inv_none_{i}")).collect();
+    uids.extend(["inv_a", "inv_b", "inv_c", "inv_a"].map(String::from));
+    let customers = ["c1", "c2", "c1"].map(String::from);
+    let read = store.read_many(&t, &uids, &customers).await.unwrap();
+    assert_eq!(read.flows.len(), 153, "every distinct invoice is answered");
+    let a = read.flows["inv_a"].as_ref().expect("inv_a has a flow");
+    assert_eq!((a.version, &a.value), (v, &flow("inv_a", 1)));
+    let b_read = read.flows["inv_b"].as_ref().expect("inv_b has a flow");
+    assert_eq!(b_read.value.status, FlowStatus::Synced);
+    assert!(read.flows["inv_c"].is_none(), "another tenant's flow");
+    assert!(read.flows["inv_none_149"].is_none());
+    assert_eq!(read.customers.len(), 1, "only linked customers");
+    assert_eq!(read.customers["c1"], link);
 }
 
 async fn cursors<S: Store>(store: &S) {

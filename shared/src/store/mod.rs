@@ -2,6 +2,7 @@
 //! webhook delivery de-duplication. One embedded implementation ([`sqlite`]) for local runs and
 //! tests, one on DynamoDB for AWS; both pass [`conformance`].
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,6 +13,9 @@ use crate::settings::{ItemRef, TenantSettings};
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod conformance;
+#[cfg(any(test, feature = "test-support"))]
+pub mod counting;
+pub mod group;
 pub mod sqlite;
 
 /// The NetSuite customer a billing customer is linked to.
@@ -39,6 +43,17 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What one [`Store::read_many`] found, as fresh as [`Store::flow`] and [`Store::customer`]
+/// would have answered at the time.
+#[derive(Clone, Debug, Default)]
+pub struct ManyRead {
+    /// Per invoice the store answered for: its flow, or `None` when it has none yet. An
+    /// invoice left out was not read (its flow must be read alone).
+    pub flows: HashMap<String, Option<Versioned<FlowState>>>,
+    /// The customers that have a link. A customer left out may have none or was not read.
+    pub customers: HashMap<String, CustomerLink>,
+}
 
 /// Persistence for everything billsync remembers. Implementations must make
 /// [`Store::save_flow`] atomic and conditional, so two workers never both advance one invoice.
@@ -74,6 +89,20 @@ pub trait Store: Send + Sync {
         state: &FlowState,
         expected: Option<u64>,
     ) -> StoreResult<u64>;
+    /// The flows of several invoices and the links of several customers of one tenant, in
+    /// as few round trips as the store allows (one BatchGetItem per hundred keys on
+    /// DynamoDB). Each answer is what [`Store::flow`] or [`Store::customer`] would have
+    /// returned; whatever the store could not read in time is left out, and read alone later.
+    /// The default reads nothing.
+    async fn read_many(
+        &self,
+        tenant: &str,
+        invoice_uids: &[String],
+        customer_ids: &[String],
+    ) -> StoreResult<ManyRead> {
+        let _ = (tenant, invoice_uids, customer_ids);
+        Ok(ManyRead::default())
+    }
     /// Flows in a status, oldest update first, at most `limit`.
     async fn flows_with_status(
         &self,

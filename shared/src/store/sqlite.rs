@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{CustomerLink, Store, StoreError, StoreResult};
+use super::{CustomerLink, ManyRead, Store, StoreError, StoreResult};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
 
@@ -95,6 +95,25 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult
     })
 }
 
+fn flow_row(c: &Connection, tenant: &str, uid: &str) -> rusqlite::Result<Option<(String, i64)>> {
+    c.prepare_cached("SELECT state, version FROM flows WHERE tenant = ?1 AND invoice = ?2")?
+        .query_row([tenant, uid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+fn link_row(c: &Connection, tenant: &str, billing_id: &str) -> rusqlite::Result<Option<String>> {
+    c.prepare_cached("SELECT link FROM customers WHERE tenant = ?1 AND billing_id = ?2")?
+        .query_row([tenant, billing_id], |r| r.get(0))
+        .optional()
+}
+
+fn versioned((state, version): (String, i64)) -> StoreResult<Versioned<FlowState>> {
+    Ok(Versioned {
+        value: decode("flow state", &state)?,
+        version: version as u64,
+    })
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("store records always serialize")
 }
@@ -151,14 +170,8 @@ impl Store for SqliteStore {
     }
 
     async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>> {
-        let (tenant, id) = (tenant.to_owned(), billing_id.to_owned());
-        let link: Option<String> = self
-            .with(move |c| {
-                c.prepare_cached("SELECT link FROM customers WHERE tenant = ?1 AND billing_id = ?2")
-                    .and_then(|mut s| s.query_row([&tenant, &id], |r| r.get(0)))
-                    .optional()
-                    .map_err(unavailable)
-            })
+        let link = self
+            .with(|c| link_row(c, tenant, billing_id).map_err(unavailable))
             .await?;
         link.map(|l| decode("customer link", &l)).transpose()
     }
@@ -217,24 +230,46 @@ impl Store for SqliteStore {
         tenant: &str,
         invoice_uid: &str,
     ) -> StoreResult<Option<Versioned<FlowState>>> {
-        let (tenant, uid) = (tenant.to_owned(), invoice_uid.to_owned());
-        let row: Option<(String, i64)> = self
-            .with(move |c| {
-                c.prepare_cached(
-                    "SELECT state, version FROM flows WHERE tenant = ?1 AND invoice = ?2",
-                )
-                .and_then(|mut s| s.query_row([&tenant, &uid], |r| Ok((r.get(0)?, r.get(1)?))))
-                .optional()
-                .map_err(unavailable)
+        let row = self
+            .with(|c| flow_row(c, tenant, invoice_uid).map_err(unavailable))
+            .await?;
+        row.map(versioned).transpose()
+    }
+
+    /// One lock and one read transaction for the lot, so the answers are one snapshot.
+    async fn read_many(
+        &self,
+        tenant: &str,
+        invoice_uids: &[String],
+        customer_ids: &[String],
+    ) -> StoreResult<ManyRead> {
+        let (flows, links) = self
+            .with(|c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                let mut flows = Vec::with_capacity(invoice_uids.len());
+                for uid in invoice_uids {
+                    flows.push((uid, flow_row(&tx, tenant, uid).map_err(unavailable)?));
+                }
+                let mut links = Vec::with_capacity(customer_ids.len());
+                for id in customer_ids {
+                    if let Some(link) = link_row(&tx, tenant, id).map_err(unavailable)? {
+                        links.push((id, link));
+                    }
+                }
+                tx.finish().map_err(unavailable)?;
+                Ok((flows, links))
             })
             .await?;
-        row.map(|(s, v)| {
-            Ok(Versioned {
-                value: decode("flow state", &s)?,
-                version: v as u64,
-            })
-        })
-        .transpose()
+        let mut read = ManyRead::default();
+        for (uid, row) in flows {
+            read.flows
+                .insert(uid.clone(), row.map(versioned).transpose()?);
+        }
+        for (id, link) in links {
+            read.customers
+                .insert(id.clone(), decode("customer link", &link)?);
+        }
+        Ok(read)
     }
 
     async fn save_flow(
@@ -296,14 +331,7 @@ impl Store for SqliteStore {
                 rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
             })
             .await?;
-        rows.into_iter()
-            .map(|(s, v)| {
-                Ok(Versioned {
-                    value: decode("flow state", &s)?,
-                    version: v as u64,
-                })
-            })
-            .collect()
+        rows.into_iter().map(versioned).collect()
     }
 
     async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {

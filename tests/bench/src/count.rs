@@ -5,13 +5,20 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use billsync::store::counting::CountingStore;
 use serde::{Deserialize, Serialize};
+
+/// The counter of keys asked for by BatchGetItem calls.
+const BATCH_GET_KEYS: &str = "dynamodb:BatchGetItem keys";
 
 /// AWS calls by `service:operation`, e.g. `dynamodb:PutItem`.
 #[derive(Clone, Debug, Default)]
@@ -26,18 +33,41 @@ impl AwsCalls {
     }
 
     pub fn count(&self, key: &str) {
+        self.add(key, 1);
+    }
+
+    pub fn add(&self, key: &str, n: u64) {
         *self
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key.to_owned())
-            .or_default() += 1;
+            .or_default() += n;
     }
 }
 
 impl Intercept for AwsCalls {
     fn name(&self) -> &'static str {
         "AwsCalls"
+    }
+
+    // A batch read is billed per key: counted under `dynamodb:BatchGetItem keys`.
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(input) = context.input().downcast_ref::<BatchGetItemInput>() {
+            let keys = input
+                .request_items()
+                .into_iter()
+                .flat_map(|items| items.values())
+                .map(|k| k.keys().len() as u64)
+                .sum();
+            self.add(BATCH_GET_KEYS, keys);
+        }
+        Ok(())
     }
 
     // Once per attempt, as AWS bills retried requests too; the operation's metadata is in the
@@ -73,9 +103,10 @@ impl Units {
         for (key, n) in calls {
             let (service, op) = key.split_once(':').unwrap_or(("", key));
             match service {
-                "dynamodb" if matches!(op, "GetItem" | "Query" | "Scan" | "BatchGetItem") => {
+                "dynamodb" if matches!(op, "GetItem" | "Query" | "Scan" | "BatchGetItem keys") => {
                     u.dynamo_reads += n
                 }
+                "dynamodb" if op == "BatchGetItem" => {}
                 "dynamodb" if !matches!(op, "CreateTable" | "DescribeTable") => {
                     u.dynamo_writes += n
                 }
@@ -84,6 +115,15 @@ impl Units {
             }
         }
         u
+    }
+
+    /// What the calls a [`CountingStore`] counted would cost on DynamoDB.
+    pub fn of_store<S>(store: &CountingStore<S>) -> Units {
+        Units {
+            dynamo_reads: store.reads(),
+            dynamo_writes: store.writes(),
+            sqs_requests: 0,
+        }
     }
 
     pub fn add(self, o: Units) -> Units {
@@ -112,142 +152,4 @@ fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A store that counts its reads and writes as DynamoDB would bill them (one request unit per
-/// call: every record billsync keeps is under 1 KB to write and 4 KB to read), for runs that
-/// keep flows in a shared SQLite file instead of on moto.
-pub struct CountingStore<S> {
-    inner: S,
-    reads: std::sync::atomic::AtomicU64,
-    writes: std::sync::atomic::AtomicU64,
-    /// Calls by `store:<method>`, for the breakdown per invoice.
-    calls: AwsCalls,
-}
-
-impl<S> CountingStore<S> {
-    pub fn new(inner: S) -> Self {
-        CountingStore {
-            inner,
-            reads: Default::default(),
-            writes: Default::default(),
-            calls: AwsCalls::default(),
-        }
-    }
-
-    pub fn units(&self) -> Units {
-        use std::sync::atomic::Ordering::Relaxed;
-        Units {
-            dynamo_reads: self.reads.load(Relaxed),
-            dynamo_writes: self.writes.load(Relaxed),
-            sqs_requests: 0,
-        }
-    }
-
-    /// Calls by `store:<method>`.
-    pub fn calls(&self) -> BTreeMap<String, u64> {
-        self.calls.snapshot()
-    }
-
-    fn read(&self, method: &str) {
-        self.reads
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.calls.count(&format!("store:{method}"));
-    }
-
-    fn write(&self, method: &str) {
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.calls.count(&format!("store:{method}"));
-    }
-}
-
-mod store_impl {
-    use std::time::Duration;
-
-    use async_trait::async_trait;
-    use billsync::flow::state::{FlowState, FlowStatus, Versioned};
-    use billsync::settings::{ItemRef, TenantSettings};
-    use billsync::store::{CustomerLink, Store, StoreResult};
-
-    use super::CountingStore;
-
-    #[async_trait]
-    impl<S: Store> Store for CountingStore<S> {
-        async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
-            self.read("settings");
-            self.inner.settings(tenant).await
-        }
-        async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
-            self.write("put_settings");
-            self.inner.put_settings(settings).await
-        }
-        async fn tenants(&self) -> StoreResult<Vec<String>> {
-            self.read("tenants");
-            self.inner.tenants().await
-        }
-        async fn customer(&self, tenant: &str, id: &str) -> StoreResult<Option<CustomerLink>> {
-            self.read("customer");
-            self.inner.customer(tenant, id).await
-        }
-        async fn put_customer(
-            &self,
-            tenant: &str,
-            id: &str,
-            link: &CustomerLink,
-        ) -> StoreResult<()> {
-            self.write("put_customer");
-            self.inner.put_customer(tenant, id, link).await
-        }
-        async fn item_link(&self, tenant: &str, id: &str) -> StoreResult<Option<ItemRef>> {
-            self.read("item_link");
-            self.inner.item_link(tenant, id).await
-        }
-        async fn put_item_link(&self, tenant: &str, id: &str, item: &ItemRef) -> StoreResult<()> {
-            self.write("put_item_link");
-            self.inner.put_item_link(tenant, id, item).await
-        }
-        async fn flow(&self, tenant: &str, uid: &str) -> StoreResult<Option<Versioned<FlowState>>> {
-            self.read("flow");
-            self.inner.flow(tenant, uid).await
-        }
-        async fn save_flow(
-            &self,
-            tenant: &str,
-            state: &FlowState,
-            expected: Option<u64>,
-        ) -> StoreResult<u64> {
-            self.write("save_flow");
-            self.inner.save_flow(tenant, state, expected).await
-        }
-        async fn flows_with_status(
-            &self,
-            tenant: &str,
-            status: FlowStatus,
-            limit: usize,
-        ) -> StoreResult<Vec<Versioned<FlowState>>> {
-            self.read("flows_with_status");
-            self.inner.flows_with_status(tenant, status, limit).await
-        }
-        async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {
-            self.read("flow_counts");
-            self.inner.flow_counts(tenant).await
-        }
-        async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
-            self.read("cursor");
-            self.inner.cursor(tenant, name).await
-        }
-        async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()> {
-            self.write("put_cursor");
-            self.inner.put_cursor(tenant, name, value).await
-        }
-        async fn forget_delivery(&self, tenant: &str, id: &str) -> StoreResult<()> {
-            self.write("forget_delivery");
-            self.inner.forget_delivery(tenant, id).await
-        }
-        async fn first_delivery(&self, tenant: &str, id: &str, ttl: Duration) -> StoreResult<bool> {
-            self.write("first_delivery");
-            self.inner.first_delivery(tenant, id, ttl).await
-        }
-    }
 }

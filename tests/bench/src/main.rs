@@ -65,8 +65,9 @@ use netsuite_sim::{NetSuiteSim, SimConfig};
 use serde::Serialize;
 use serde_json::json;
 
+use billsync::store::counting::CountingStore;
 use billsync::store::sqlite::SqliteStore;
-use count::{AwsCalls, CountingStore, Units};
+use count::{AwsCalls, Units};
 use worker::{unix_ms, WorkerArgs, WorkerReport};
 
 const TENANT: &str = "bench";
@@ -723,7 +724,9 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     let busy_s: f64 = reports.iter().map(|r| r.busy_ms as f64 / 1000.0).sum();
     let batches: u64 = reports.iter().map(|r| r.batches).sum();
     let own = Units::of(&calls.snapshot());
-    let own = counted.as_ref().map_or(own, |c| own.add(c.units()));
+    let own = counted
+        .as_ref()
+        .map_or(own, |c| own.add(Units::of_store(c)));
     let units = reports.iter().fold(own, |u, r| u.add(r.units));
     let mut worker_calls: BTreeMap<String, f64> = BTreeMap::new();
     for r in &reports {

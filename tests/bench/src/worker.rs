@@ -17,7 +17,8 @@ use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::worker::{drain_observed, Delivery, MessageOutcome, DRAIN_MARGIN};
 use serde::{Deserialize, Serialize};
 
-use crate::count::{rusage, AwsCalls, CountingStore, Units};
+use crate::count::{rusage, AwsCalls, Units};
+use billsync::store::counting::CountingStore;
 use billsync::store::sqlite::SqliteStore;
 
 /// The worker function's timeout in template.yaml.
@@ -211,7 +212,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     report.aws_calls = calls.snapshot();
     report.units = Units::of(&report.aws_calls);
     if let Some(s) = &sqlite {
-        report.units = report.units.add(s.units());
+        report.units = report.units.add(Units::of_store(s));
         report.aws_calls.extend(s.calls());
     }
     report.synced_at = synced_at

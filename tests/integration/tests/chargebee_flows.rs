@@ -14,6 +14,7 @@ use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
+use billsync::store::counting::CountingStore;
 use billsync::store::sqlite::SqliteStore;
 use billsync::store::Store;
 use netsuite_sim::{DemoData, NetSuiteSim, SimConfig};
@@ -50,11 +51,11 @@ async fn chargebee_services(
     demo: &DemoData,
     cb: &ChargebeeSim,
 ) -> (
-    Arc<SqliteStore>,
+    Arc<CountingStore<SqliteStore>>,
     Services,
     tokio::sync::mpsc::UnboundedReceiver<SyncMessage>,
 ) {
-    let store = Arc::new(SqliteStore::in_memory().unwrap());
+    let store = Arc::new(CountingStore::new(SqliteStore::in_memory().unwrap()));
     store
         .put_settings(
             &TenantSettings::from_value(&json!({
@@ -397,22 +398,23 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
 
     // The worker reads its batch together and every flow still syncs once.
     let (store, services, _rx) = chargebee_services(&ns, &demo, &cb).await;
-    let batch: Vec<Delivery> = [&paid, &refunded, &adjusted, &partly_paid]
-        .iter()
-        .enumerate()
-        .map(|(k, id)| Delivery {
-            id: format!("m{k}"),
-            body: serde_json::to_string(&SyncMessage {
-                tenant: "cb".into(),
-                source: Source::Chargebee,
-                invoice_id: id.to_string(),
-                reason: Reason::Webhook,
-                dedup_id: format!("test-{id}"),
-            })
-            .unwrap(),
+    let message = |id: &String| Delivery {
+        id: format!("m-{id}"),
+        body: serde_json::to_string(&SyncMessage {
+            tenant: "cb".into(),
+            source: Source::Chargebee,
+            invoice_id: id.to_string(),
+            reason: Reason::Webhook,
+            dedup_id: format!("test-{id}"),
         })
+        .unwrap(),
+    };
+    let batch: Vec<Delivery> = [&paid, &refunded, &adjusted, &partly_paid]
+        .into_iter()
+        .map(message)
         .collect();
     cb.reset_requests();
+    store.reset();
     let outcomes = process(&services, batch).await;
     for (id, outcome) in &outcomes {
         assert!(
@@ -432,10 +434,42 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
         "{:?}",
         cb.requests()
     );
+    // The group's flows come from one store read, none is read alone.
+    assert_eq!(store.count("read_many"), 1, "{:?}", store.calls());
+    assert_eq!(store.count("flow"), 0, "{:?}", store.calls());
+    assert_eq!(store.count("save_flow"), 4, "{:?}", store.calls());
     assert_eq!(ns.records("invoice").len(), 4);
     assert_eq!(ns.records("customerPayment").len(), 3);
     for id in [&paid, &refunded, &adjusted, &partly_paid] {
         let flow = store.flow("cb", id).await.unwrap().unwrap();
         assert_eq!(flow.value.status, FlowStatus::Synced, "{id}");
     }
+
+    // Now both customers are linked: a next group reads its flows and both links in one
+    // store read, and its flows read nothing more (but their settings, which these services
+    // keep no copy of).
+    let more = [
+        invoice("c1", 1_769_900_400, 5_000),
+        invoice("c2", 1_769_900_500, 6_000),
+    ];
+    cb.pay(&more[0], 5_000);
+    cb.pay(&more[1], 6_000);
+    let batch = more.iter().map(message).collect();
+    store.reset();
+    let outcomes = process(&services, batch).await;
+    assert!(outcomes
+        .iter()
+        .all(|(_, o)| matches!(o, MessageOutcome::Done(Some(o)) if o.error.is_none())));
+    assert_eq!(
+        store.calls(),
+        BTreeMap::from(
+            [
+                ("store:read_many", 1),
+                ("store:save_flow", 2),
+                ("store:settings", 3)
+            ]
+            .map(|(k, n)| (k.to_owned(), n))
+        )
+    );
+    assert_eq!(ns.records("customer").len(), 2, "no customer twice");
 }
