@@ -138,6 +138,7 @@ async fn run_pool<'a>(
         .collect();
     let mut results = Vec::new();
     let mut finished: Vec<String> = Vec::new();
+    let mut deleting = FuturesUnordered::new();
     let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
     let mut queue_empty = false;
     // A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
@@ -167,12 +168,15 @@ async fn run_pool<'a>(
                         if !matches!(outcome, MessageOutcome::Retry(_)) {
                             finished.push(receipt);
                         }
+                        // Deleted alongside the flows in progress, which a queue call
+                        // awaited here would hold up.
                         if finished.len() >= TAKE {
-                            delete_taken(inbox.as_deref(), &mut finished).await;
+                            deleting.push(delete_taken(inbox.clone(), std::mem::take(&mut finished)));
                         }
                     }
                 }
             }
+            Some(()) = deleting.next(), if !deleting.is_empty() => {}
             got = async { taking.as_mut().expect("checked by the guard").await }, if taking.is_some() => {
                 taking = None;
                 match got {
@@ -195,7 +199,8 @@ async fn run_pool<'a>(
             }
         }
     }
-    delete_taken(inbox.as_deref(), &mut finished).await;
+    deleting.push(delete_taken(inbox.clone(), finished));
+    while deleting.next().await.is_some() {}
     // Shared NetSuite slots go back to the table before the function returns and is frozen.
     services.settle_governors().await;
     results
@@ -203,14 +208,13 @@ async fn run_pool<'a>(
 
 /// Deletes finished taken messages; a failed delete only means SQS delivers them again, and
 /// their flows, already synced, then cost nothing in NetSuite.
-async fn delete_taken(inbox: Option<&dyn Inbox>, finished: &mut Vec<String>) {
+async fn delete_taken(inbox: Option<Arc<dyn Inbox>>, finished: Vec<String>) {
     let Some(inbox) = inbox.filter(|_| !finished.is_empty()) else {
         return;
     };
-    if let Err(e) = inbox.delete(finished).await {
+    if let Err(e) = inbox.delete(&finished).await {
         tracing::warn!(error = %e, "could not delete finished messages; they will be delivered again");
     }
-    finished.clear();
 }
 
 /// What a group of messages taken together read at once: the invoices they name, by (tenant,

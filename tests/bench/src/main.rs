@@ -417,16 +417,22 @@ async fn wait_for_payments(ns: &NetSuiteSim, want: u64, timeout: Duration) -> Re
     let t0 = Instant::now();
     let mut last = (0u64, Instant::now());
     let trace = std::env::var_os("BENCH_TRACE").is_some();
+    // Requests in flight, sampled every turn: their mean over a second is how busy the slots were.
+    let mut in_flight = (0usize, 0usize);
     while payments(ns) < want {
+        if trace {
+            in_flight = (in_flight.0 + ns.stats().in_flight, in_flight.1 + 1);
+        }
         if trace && last.1.elapsed() >= Duration::from_secs(1) {
             let p = payments(ns);
             eprintln!(
-                "  t={:>5.1}s payments {p} (+{}) in flight {}",
+                "  t={:>5.1}s payments {p} (+{}) in flight {:.1} on average",
                 t0.elapsed().as_secs_f64(),
                 p - last.0,
-                ns.stats().in_flight
+                in_flight.0 as f64 / in_flight.1.max(1) as f64
             );
             last = (p, Instant::now());
+            in_flight = (0, 0);
         }
         if Instant::now() > deadline {
             return Err(format!(
@@ -642,6 +648,8 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     let backlog = BACKLOG_PER_SLOT * limit;
     let mut next = 0usize;
     let mut intake = FuturesUnordered::new();
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    let mut traced = Instant::now();
     while next < burst.len() || !intake.is_empty() {
         while next < burst.len()
             && intake.len() < INTAKE_CONCURRENCY
@@ -654,8 +662,23 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
             Some(r) = intake.next(), if !intake.is_empty() => record(r)?,
             _ = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
+        if trace && traced.elapsed() >= Duration::from_secs(1) {
+            eprintln!(
+                "  t={:>5.1}s intake {next} payments {} in flight {}",
+                started.elapsed().as_secs_f64(),
+                payments(&ns),
+                ns.stats().in_flight
+            );
+            traced = Instant::now();
+        }
     }
     drop(intake);
+    if trace {
+        eprintln!(
+            "  t={:>5.1}s all webhooks in",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let budget = Duration::from_secs_f64(60.0 + 4.0 * n as f64 / bound);
     wait_for_payments(&ns, n as u64, budget).await?;
     let elapsed = started.elapsed().as_secs_f64();

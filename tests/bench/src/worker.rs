@@ -137,6 +137,24 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let synced_at = Mutex::new(BTreeMap::new());
     let mut report = WorkerReport::default();
     let trace = std::env::var_os("BENCH_TRACE").is_some();
+    if trace {
+        // Reports the event loop held up (a blocking call on this thread) for 30 ms or more.
+        tokio::spawn(async {
+            let mut at = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let late = at.elapsed().saturating_sub(Duration::from_millis(10));
+                if late >= Duration::from_millis(30) {
+                    eprintln!(
+                        "{} worker {}: event loop held up {late:?}",
+                        unix_ms(),
+                        std::process::id()
+                    );
+                }
+                at = Instant::now();
+            }
+        });
+    }
     let mut last_end = Instant::now();
     // CPU spent polling as the event source: AWS's, not the function's. Written after every
     // poll so the bench can take it out of each phase's CPU.

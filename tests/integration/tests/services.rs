@@ -301,3 +301,86 @@ async fn a_worker_batch_reports_exactly_the_retryable_messages() {
         .is_empty());
     assert_eq!(env.ns.records("salesOrder").len(), 2);
 }
+
+/// Taken messages whose delete does not return until every taken flow is synced: the worker
+/// must keep its flows (and its taking) going while a delete is under way, or it never ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_go_on_while_finished_messages_are_deleted() {
+    use billsync::billing::model::Source;
+    use billsync::flow::state::FlowStatus;
+    use billsync::queue::{Inbox, Reason, Taken};
+    use billsync::service::worker::drain_batch;
+    use billsync::store::sqlite::SqliteStore;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    struct SlowDeletes {
+        takes: Mutex<VecDeque<Vec<Taken>>>,
+        store: Arc<SqliteStore>,
+        uids: Vec<String>,
+        deleted: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Inbox for SlowDeletes {
+        async fn take(&self, _max: usize) -> Result<Vec<Taken>, QueueError> {
+            Ok(self.takes.lock().unwrap().pop_front().unwrap_or_default())
+        }
+        async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+            loop {
+                let mut synced = 0;
+                for uid in &self.uids {
+                    let flow = self.store.flow("acme", uid).await.unwrap();
+                    synced +=
+                        usize::from(flow.is_some_and(|f| f.value.status == FlowStatus::Synced));
+                }
+                if synced == self.uids.len() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            self.deleted.lock().unwrap().extend_from_slice(receipts);
+            Ok(())
+        }
+    }
+
+    let env = env().await;
+    let uids: Vec<String> = (0..20).map(|_| issue(&env.bill)).collect();
+    let taken: Vec<Taken> = uids
+        .iter()
+        .map(|uid| Taken {
+            id: format!("m-{uid}"),
+            body: serde_json::to_string(&SyncMessage {
+                tenant: "acme".into(),
+                source: Source::Maxio,
+                invoice_id: uid.clone(),
+                reason: Reason::Webhook,
+                dedup_id: format!("d-{uid}"),
+            })
+            .unwrap(),
+            receipt: format!("r-{uid}"),
+        })
+        .collect();
+    let inbox = Arc::new(SlowDeletes {
+        takes: Mutex::new(taken.chunks(10).map(<[Taken]>::to_vec).collect()),
+        store: env.store.clone(),
+        uids: uids.clone(),
+        deleted: Mutex::default(),
+    });
+    let services = env.services.with_inbox(inbox.clone());
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Generous: the wait only ends early; without concurrent deletes it never ends.
+    let retries = tokio::time::timeout(
+        Duration::from_secs(60),
+        drain_batch(&services, Vec::new(), until),
+    )
+    .await
+    .expect("the worker finished while a delete was waiting for its flows");
+    assert!(retries.is_empty());
+    let mut deleted = inbox.deleted.lock().unwrap().clone();
+    deleted.sort();
+    let mut receipts: Vec<String> = taken.iter().map(|t| t.receipt.clone()).collect();
+    receipts.sort();
+    assert_eq!(deleted, receipts, "every taken message deleted once");
+}

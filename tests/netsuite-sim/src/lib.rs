@@ -10,12 +10,13 @@
 //! 1. OAuth verification (401 `INVALID_LOGIN`; the reason goes to [`NetSuiteSim::login_audit`]);
 //! 2. routing (404 for unknown record types or paths, 405 for unsupported methods);
 //! 3. the concurrency gate (429 when `concurrency_limit` requests are already in flight);
-//! 4. the configured latency, slept while holding the slot;
-//! 5. [`Fault::ServerError`], then [`Fault::MissingPermission`];
-//! 6. the operation itself. Writes validate in this order: reference fields of the request body,
+//! 4. [`Fault::ServerError`], then [`Fault::MissingPermission`];
+//! 5. the operation itself. Writes validate in this order: reference fields of the request body,
 //!    mandatory fields (built-in ones and [`Fault::RequiredField`]), record rules (lines, totals,
 //!    applications), [`Fault::InactiveCustomer`], [`Fault::InvalidSubsidiary`],
 //!    [`Fault::ClosedTaxPeriod`], external-id uniqueness;
+//! 6. the configured latency: the answer leaves `latency` after the request passed the gate,
+//!    the work of steps 4 and 5 included, and the slot is held until then;
 //! 7. [`Fault::CommitThenDrop`] on a successful write: the connection closes without a response.
 //!
 //! `Stats::total_requests` counts every REST request including 401 and 429 answers;
@@ -60,7 +61,8 @@ pub struct SimConfig {
     pub token_secret: String,
     /// Requests beyond this many in flight are answered 429.
     pub concurrency_limit: usize,
-    /// Added to each REST request while it holds its concurrency slot.
+    /// How long after passing the concurrency gate a REST request is answered, its processing
+    /// included; it holds its slot until then.
     pub latency: Duration,
     /// Largest accepted distance between `oauth_timestamp` and the server clock.
     pub max_clock_skew: Duration,

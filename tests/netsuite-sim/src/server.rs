@@ -308,10 +308,9 @@ async fn rest(
         Ok(slot) => slot,
         Err(limit) => return error_response(&ApiError::too_many_requests(limit)),
     };
-    let latency = inner.world().config.latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    // The answer leaves `latency` after the request took its slot, the work included: the
+    // response time a client measures, which the slot is held for and no longer.
+    let answer_at = tokio::time::Instant::now() + inner.world().config.latency;
 
     let result = {
         let mut w = inner.world();
@@ -343,6 +342,7 @@ async fn rest(
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     };
+    tokio::time::sleep_until(answer_at).await;
     drop(slot);
     if committed_write && {
         let mut w = inner.world();
