@@ -31,10 +31,6 @@ impl<S> CountingStore<S> {
         }
     }
 
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
     /// Read request units so far.
     pub fn reads(&self) -> u64 {
         self.reads.load(Relaxed)
