@@ -16,7 +16,8 @@
 //!    applications), [`Fault::InactiveCustomer`], [`Fault::InvalidSubsidiary`],
 //!    [`Fault::ClosedTaxPeriod`], external-id uniqueness;
 //! 6. the configured latency: the answer leaves `latency` after the request passed the gate,
-//!    the work of steps 4 and 5 included, and the slot is held until then;
+//!    the work of steps 4 and 5 included, and the slot is held until then (timed by a thread
+//!    of its own to within tens of microseconds, not tokio's millisecond timer);
 //! 7. [`Fault::CommitThenDrop`] on a successful write: the connection closes without a response.
 //!
 //! `Stats::total_requests` counts every REST request including 401 and 429 answers;
@@ -25,6 +26,7 @@
 
 mod admin;
 mod apply;
+mod clock;
 mod demo;
 mod error;
 mod money;

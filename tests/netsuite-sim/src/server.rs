@@ -310,7 +310,7 @@ async fn rest(
     };
     // The answer leaves `latency` after the request took its slot, the work included: the
     // response time a client measures, which the slot is held for and no longer.
-    let answer_at = tokio::time::Instant::now() + inner.world().config.latency;
+    let answer_at = std::time::Instant::now() + inner.world().config.latency;
 
     let result = {
         let mut w = inner.world();
@@ -342,7 +342,7 @@ async fn rest(
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     };
-    tokio::time::sleep_until(answer_at).await;
+    crate::clock::until(answer_at).await;
     drop(slot);
     if committed_write && {
         let mut w = inner.world();
