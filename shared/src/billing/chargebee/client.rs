@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::try_join_all;
 use futures::stream::{self, Stream, TryStreamExt};
 use reqwest::header::{ACCEPT, RETRY_AFTER};
 use serde::de::DeserializeOwned;
@@ -238,8 +239,21 @@ impl ChargebeeClient {
     pub async fn invoice(&self, id: &str) -> Result<Invoice, ChargebeeError> {
         let e: InvoiceEnvelope = self.get(&format!("invoices/{}", seg(id)), &[]).await?;
         let inv = e.invoice;
-        let customer = match inv.customer_id.as_deref() {
-            Some(c) => self.customer(c).await?,
+        // The customer, the credit notes and the payments' transactions are read side by
+        // side: one round trip after the invoice's instead of one after another.
+        let note_ids = note_ids(&inv);
+        let txn_ids: Vec<&str> = inv
+            .linked_payments
+            .iter()
+            .filter(|p| p.txn_status.as_deref().is_none_or(|s| s == "success"))
+            .filter_map(|p| p.txn_id.as_deref())
+            .collect();
+        let (customer, notes, txns) = match inv.customer_id.as_deref() {
+            Some(c) => futures::try_join!(
+                self.customer(c),
+                try_join_all(note_ids.iter().map(|id| self.credit_note(id))),
+                try_join_all(txn_ids.iter().map(|id| self.transaction(id))),
+            )?,
             None => {
                 return Err(map::MapError {
                     record: "invoice",
@@ -249,14 +263,12 @@ impl ChargebeeClient {
                 .into())
             }
         };
-        let mut notes = Vec::new();
-        for id in note_ids(&inv) {
-            notes.push(self.credit_note(&id).await?);
-        }
         let mut mapped = assemble(&inv, customer, notes)?;
         for p in &mut mapped.payments {
-            let t = self.transaction(&p.id).await?;
-            take_references(p, &t);
+            match txns.iter().find(|t| t.id == p.id) {
+                Some(t) => take_references(p, t),
+                None => take_references(p, &self.transaction(&p.id).await?),
+            }
         }
         Ok(mapped)
     }
