@@ -24,11 +24,12 @@
 //!    from its intake to the moment its flow is synced (its payment, the last record, is in
 //!    NetSuite). p50 and p99.
 //!
-//! The workers report their CPU time and peak memory (`getrusage`), the Lambda duration they
-//! spent on batches, every DynamoDB and SQS call (an SDK interceptor) and every store call;
-//! the bench turns those into calls per invoice and an AWS cost per 10,000 invoices at the
-//! on-demand prices below. Figures are printed, and written as JSON and as an SVG chart of
-//! throughput against C when asked. `BENCH_TRACE=1` prints progress as it goes.
+//! The bench reads the worker processes' CPU time and wake-ups (voluntary context switches)
+//! per phase from /proc. The workers report their CPU time and peak memory (`getrusage`), the
+//! Lambda duration they spent on batches, every DynamoDB and SQS call (an SDK interceptor) and
+//! every store call; the bench turns those into calls per invoice and an AWS cost per 10,000
+//! invoices at the on-demand prices below. Figures are printed, and written as JSON and as an
+//! SVG chart of throughput against C when asked. `BENCH_TRACE=1` prints progress as it goes.
 //!
 //! moto runs through `moto_server.py` (see there: it computes a queue's attributes at most
 //! every 50 ms, which moto otherwise does per message handled); `--plain-moto` runs it as the
@@ -156,6 +157,11 @@ struct RunResult {
     /// Whole worker processes, their event source polling included, per phase.
     process_cpu_ms_per_invoice_throughput: f64,
     process_cpu_ms_per_invoice_lag: Option<f64>,
+    /// Times the worker processes went to sleep waiting and were woken again (voluntary
+    /// context switches), per invoice, per phase, polling included: on an idle process each
+    /// one meets cold caches, which is most of what an invoice costs here.
+    worker_wakeups_per_invoice_throughput: f64,
+    worker_wakeups_per_invoice_lag: Option<f64>,
     worker_peak_rss_mb: f64,
     aws_units_per_invoice: BTreeMap<String, f64>,
     /// What the workers called per invoice: AWS operations, store methods (SQLite runs) and
@@ -370,6 +376,20 @@ impl Children {
             })
             .sum();
         Duration::from_secs_f64(secs)
+    }
+
+    /// Voluntary context switches of the worker processes so far (from /proc; Linux).
+    fn wakeups(&self) -> u64 {
+        self.0
+            .iter()
+            .filter_map(|c| std::fs::read_to_string(format!("/proc/{}/status", c.id())).ok())
+            .filter_map(|status| {
+                let line = status
+                    .lines()
+                    .find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+                line.split_whitespace().nth(1)?.parse::<u64>().ok()
+            })
+            .sum()
     }
 }
 
@@ -643,6 +663,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     // moto's SQS scans its whole queue for every message it hands out, so a queue of
     // thousands would measure moto, not billsync (SQS itself has no such cost).
     let cpu_before = children.cpu();
+    let wakeups_before = children.wakeups();
     let polling_before = worker::polling_cpu(&report_paths);
     let started = Instant::now();
     let backlog = BACKLOG_PER_SLOT * limit;
@@ -683,6 +704,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     wait_for_payments(&ns, n as u64, budget).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_burst = children.cpu().saturating_sub(cpu_before);
+    let wakeups_burst = children.wakeups().saturating_sub(wakeups_before);
     let polling_burst = worker::polling_cpu(&report_paths).saturating_sub(polling_before);
     let stats = ns.stats();
     let throughput = n as f64 / elapsed;
@@ -713,6 +735,9 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     }
     let lag_stats = ns.stats();
     let cpu_steady = children.cpu().saturating_sub(cpu_before + cpu_burst);
+    let wakeups_steady = children
+        .wakeups()
+        .saturating_sub(wakeups_before + wakeups_burst);
     let polling_steady =
         worker::polling_cpu(&report_paths).saturating_sub(polling_before + polling_burst);
 
@@ -805,6 +830,8 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
             .then(|| per_invoice(cpu_steady.saturating_sub(polling_steady))),
         process_cpu_ms_per_invoice_throughput: per_invoice(cpu_burst),
         process_cpu_ms_per_invoice_lag: opts.lag.then(|| per_invoice(cpu_steady)),
+        worker_wakeups_per_invoice_throughput: wakeups_burst as f64 / n as f64,
+        worker_wakeups_per_invoice_lag: opts.lag.then(|| wakeups_steady as f64 / n as f64),
         worker_peak_rss_mb: rss as f64 / 1024.0,
         aws_units_per_invoice: BTreeMap::from([
             (
@@ -876,6 +903,13 @@ fn print_result(r: &RunResult) {
         r.process_cpu_ms_per_invoice_throughput,
         r.process_cpu_ms_per_invoice_lag
             .map(|l| format!(", {l:.3} at 80% load"))
+            .unwrap_or_default(),
+    );
+    println!(
+        "  worker wake-ups (voluntary context switches, polling included): {:.2}/invoice draining{}",
+        r.worker_wakeups_per_invoice_throughput,
+        r.worker_wakeups_per_invoice_lag
+            .map(|l| format!(", {l:.2} at 80% load"))
             .unwrap_or_default(),
     );
     let u = &r.aws_units_per_invoice;
