@@ -242,12 +242,7 @@ impl ChargebeeClient {
         // The customer, the credit notes and the payments' transactions are read side by
         // side: one round trip after the invoice's instead of one after another.
         let note_ids = note_ids(&inv);
-        let txn_ids: Vec<&str> = inv
-            .linked_payments
-            .iter()
-            .filter(|p| p.txn_status.as_deref().is_none_or(|s| s == "success"))
-            .filter_map(|p| p.txn_id.as_deref())
-            .collect();
+        let txn_ids: Vec<String> = map::settled_payments(&inv).map(|(_, id)| id).collect();
         let (customer, notes, txns) = match inv.customer_id.as_deref() {
             Some(c) => futures::try_join!(
                 self.customer(c),
@@ -264,10 +259,10 @@ impl ChargebeeClient {
             }
         };
         let mut mapped = assemble(&inv, customer, notes)?;
+        // The payments are `settled_payments`, so each one's transaction was read above.
         for p in &mut mapped.payments {
-            match txns.iter().find(|t| t.id == p.id) {
-                Some(t) => take_references(p, t),
-                None => take_references(p, &self.transaction(&p.id).await?),
+            if let Some(t) = txns.iter().find(|t| t.id == p.id) {
+                take_references(p, t);
             }
         }
         Ok(mapped)

@@ -28,6 +28,17 @@ fn text(v: &Option<String>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The invoice's payments the sync books, each with its transaction id: those that succeeded
+/// (or carry no status) and name a transaction.
+pub(crate) fn settled_payments(
+    inv: &wire::Invoice,
+) -> impl Iterator<Item = (&wire::LinkedPayment, String)> {
+    inv.linked_payments
+        .iter()
+        .filter(|p| p.txn_status.as_deref().is_none_or(|s| s == "success"))
+        .filter_map(|p| Some((p, text(&p.txn_id)?)))
+}
+
 pub(crate) fn timestamp(secs: i64) -> Option<DateTime<FixedOffset>> {
     DateTime::from_timestamp(secs, 0).map(|t| t.fixed_offset())
 }
@@ -242,14 +253,11 @@ pub fn invoice(
         },
         lines: lines(&inv.line_items, &currency, tax_inclusive),
         taxes: taxes(&inv.taxes, &inv.line_item_taxes, &currency),
-        payments: inv
-            .linked_payments
-            .iter()
-            .filter(|p| p.txn_status.as_deref().is_none_or(|s| s == "success"))
-            .filter_map(|p| {
+        payments: settled_payments(inv)
+            .map(|(p, id)| {
                 let applied = m(p.applied_amount);
-                Some(Payment {
-                    id: text(&p.txn_id)?,
+                Payment {
+                    id,
                     amount: applied,
                     original_amount: p
                         .txn_amount
@@ -265,7 +273,7 @@ pub fn invoice(
                     reference: None,
                     prepayment: false,
                     gateway: None,
-                })
+                }
             })
             .collect(),
         refunds,
