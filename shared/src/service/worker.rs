@@ -32,6 +32,12 @@ pub const DRAIN_MARGIN: Duration = Duration::from_secs(30);
 const DRAIN_DEPTH_PER_SLOT: usize = 3;
 /// SQS hands out at most ten messages per receive; the worker takes full batches only.
 const TAKE: usize = 10;
+/// After a take that found less than a full batch (no backlog: the queue is being served as
+/// fast as it fills), the next take waits this long while work is in progress, so that a
+/// trickle of webhooks is read in groups: one receive, one billing read per record kind and
+/// one store read for several invoices instead of each. Below full load that adds at most this
+/// to an invoice's lag; a backlog always fills the batch and is taken at once.
+const TRICKLE_PAUSE: Duration = Duration::from_millis(500);
 
 /// One queue message as the queue hands it over.
 #[derive(Debug, Clone)]
@@ -141,6 +147,7 @@ async fn run_pool<'a>(
     let mut deleting = FuturesUnordered::new();
     let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
     let mut queue_empty = false;
+    let mut take_after: Option<Instant> = None;
     // A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
     // more work now would meet it too, and the queue brings it back later.
     let mut troubled = false;
@@ -152,7 +159,16 @@ async fn run_pool<'a>(
                 !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
             if taking.is_none() && may_take && running.len() + TAKE <= depth {
                 let inbox = inbox.clone();
-                taking = Some(async move { inbox.take(TAKE).await }.boxed());
+                let pause = take_after.filter(|_| !running.is_empty());
+                taking = Some(
+                    async move {
+                        if let Some(at) = pause {
+                            tokio::time::sleep_until(at).await;
+                        }
+                        inbox.take(TAKE).await
+                    }
+                    .boxed(),
+                );
             }
         }
         if running.is_empty() && taking.is_none() {
@@ -182,6 +198,7 @@ async fn run_pool<'a>(
                 match got {
                     Ok(messages) => {
                         queue_empty = messages.is_empty();
+                        take_after = (messages.len() < TAKE).then(|| Instant::now() + TRICKLE_PAUSE);
                         let taken: Vec<(Delivery, String)> = messages
                             .into_iter()
                             .map(|m| (Delivery { id: m.id, body: m.body }, m.receipt))

@@ -302,13 +302,28 @@ async fn a_worker_batch_reports_exactly_the_retryable_messages() {
     assert_eq!(env.ns.records("salesOrder").len(), 2);
 }
 
+/// A queue message for one of the tenant's invoices, as the worker takes it.
+fn taken(uid: &str) -> billsync::queue::Taken {
+    billsync::queue::Taken {
+        id: format!("m-{uid}"),
+        body: serde_json::to_string(&SyncMessage {
+            tenant: "acme".into(),
+            source: billsync::billing::model::Source::Maxio,
+            invoice_id: uid.to_owned(),
+            reason: billsync::queue::Reason::Webhook,
+            dedup_id: format!("d-{uid}"),
+        })
+        .unwrap(),
+        receipt: format!("r-{uid}"),
+    }
+}
+
 /// Taken messages whose delete does not return until every taken flow is synced: the worker
 /// must keep its flows (and its taking) going while a delete is under way, or it never ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flows_go_on_while_finished_messages_are_deleted() {
-    use billsync::billing::model::Source;
     use billsync::flow::state::FlowStatus;
-    use billsync::queue::{Inbox, Reason, Taken};
+    use billsync::queue::{Inbox, Taken};
     use billsync::service::worker::drain_batch;
     use billsync::store::sqlite::SqliteStore;
     use std::collections::VecDeque;
@@ -347,21 +362,7 @@ async fn flows_go_on_while_finished_messages_are_deleted() {
 
     let env = env().await;
     let uids: Vec<String> = (0..20).map(|_| issue(&env.bill)).collect();
-    let taken: Vec<Taken> = uids
-        .iter()
-        .map(|uid| Taken {
-            id: format!("m-{uid}"),
-            body: serde_json::to_string(&SyncMessage {
-                tenant: "acme".into(),
-                source: Source::Maxio,
-                invoice_id: uid.clone(),
-                reason: Reason::Webhook,
-                dedup_id: format!("d-{uid}"),
-            })
-            .unwrap(),
-            receipt: format!("r-{uid}"),
-        })
-        .collect();
+    let taken: Vec<Taken> = uids.iter().map(|u| taken(u)).collect();
     let inbox = Arc::new(SlowDeletes {
         takes: Mutex::new(taken.chunks(10).map(<[Taken]>::to_vec).collect()),
         store: env.store.clone(),
@@ -383,4 +384,60 @@ async fn flows_go_on_while_finished_messages_are_deleted() {
     let mut receipts: Vec<String> = taken.iter().map(|t| t.receipt.clone()).collect();
     receipts.sort();
     assert_eq!(deleted, receipts, "every taken message deleted once");
+}
+
+/// Below full load the queue hands out less than a batch per take; the worker then lets the
+/// next arrivals gather for a moment before taking again, while its flows run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickle_of_messages_is_taken_in_groups() {
+    use billsync::queue::{Inbox, Taken};
+    use billsync::service::worker::drain_batch;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    struct Trickle {
+        takes: Mutex<VecDeque<Vec<Taken>>>,
+        /// When each take was asked for and when the one before it had answered.
+        asked: Mutex<Vec<Instant>>,
+        answered: Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl Inbox for Trickle {
+        async fn take(&self, _max: usize) -> Result<Vec<Taken>, QueueError> {
+            self.asked.lock().unwrap().push(Instant::now());
+            let next = self.takes.lock().unwrap().pop_front().unwrap_or_default();
+            self.answered.lock().unwrap().push(Instant::now());
+            Ok(next)
+        }
+        async fn delete(&self, _receipts: &[String]) -> Result<(), QueueError> {
+            Ok(())
+        }
+    }
+
+    let env = env().await;
+    let uids: Vec<String> = (0..3).map(|_| issue(&env.bill)).collect();
+    let inbox = Arc::new(Trickle {
+        takes: Mutex::new(uids.iter().map(|u| vec![taken(u)]).collect()),
+        asked: Mutex::default(),
+        answered: Mutex::default(),
+    });
+    let services = env.services.with_inbox(inbox.clone());
+    // A batch of one keeps work in progress while the first take is answered.
+    let first = billsync::service::worker::Delivery {
+        id: "m-0".into(),
+        body: taken(&issue(&env.bill)).body,
+    };
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+    assert!(drain_batch(&services, vec![first], until).await.is_empty());
+    let (asked, answered) = (inbox.asked.lock().unwrap(), inbox.answered.lock().unwrap());
+    assert!(asked.len() >= 2, "{} takes", asked.len());
+    // Each take after a part batch waited, unless nothing was in progress any more.
+    let waited = asked
+        .windows(2)
+        .zip(answered.iter())
+        .filter(|(pair, answer)| pair[1].duration_since(**answer) >= Duration::from_millis(500))
+        .count();
+    assert!(waited >= 1, "no take waited after a part batch");
 }
