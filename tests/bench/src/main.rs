@@ -32,8 +32,9 @@
 //! SVG chart of throughput against C when asked. `BENCH_TRACE=1` prints progress as it goes.
 //!
 //! moto runs through `moto_server.py` (see there: it computes a queue's attributes at most
-//! every 50 ms, which moto otherwise does per message handled); `--plain-moto` runs it as the
-//! tests do, or uses `AWS_ENDPOINT_URL`.
+//! every 50 ms, which moto otherwise does per message handled, and queries one partition of a
+//! table, not all of it), one process for DynamoDB and one for SQS; `--plain-moto` runs one
+//! as the tests do, or uses `AWS_ENDPOINT_URL`.
 //!
 //! ```text
 //! cargo run --release -p billsync-bench -- --invoices 2000 --latency-ms 100 --limits 5,10,15,20 \
@@ -272,17 +273,19 @@ fn main() {
 }
 
 async fn bench(opts: Options) -> i32 {
-    let moto = if opts.plain_moto {
-        moto::server()
+    // DynamoDB and SQS on two moto processes: each answers one request at a time in Python
+    // (one interpreter lock), and in one process the queue's calls and the table's wait for
+    // each other, which AWS's services never do.
+    let script = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/moto_server.py"));
+    let (moto, moto_sqs) = if opts.plain_moto {
+        (moto::server(), None)
     } else {
-        moto::dedicated(&PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/moto_server.py"
-        )))
+        (moto::dedicated(&script), Some(moto::dedicated(&script)))
     };
+    let sqs_endpoint = moto_sqs.as_ref().unwrap_or(&moto).endpoint().to_owned();
     let mut results = Vec::new();
     for &limit in &opts.limits {
-        match run_once(&moto, &opts, limit).await {
+        match run_once(&moto, &sqs_endpoint, &opts, limit).await {
             Ok(r) => {
                 print_result(&r);
                 results.push(r);
@@ -518,7 +521,12 @@ fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     Some(sorted[rank - 1])
 }
 
-async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<RunResult, String> {
+async fn run_once(
+    moto: &moto::Moto,
+    sqs_endpoint: &str,
+    opts: &Options,
+    limit: usize,
+) -> Result<RunResult, String> {
     let n = opts.invoices;
     let bound = limit as f64 / (opts.latency.as_secs_f64() * R);
     let workers = opts.workers.unwrap_or_else(|| default_workers(limit));
@@ -564,7 +572,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
     // The AWS side on moto: table, FIFO queue, tenant settings and secret.
     let sdk = worker::sdk_config(moto.endpoint()).await;
     let calls = AwsCalls::default();
-    let (dynamo, sqs) = worker::clients(&sdk, &calls);
+    let (dynamo, sqs) = worker::clients(&sdk, sqs_endpoint, &calls);
     let table = moto::unique("bench");
     create_table(&dynamo, &table).await.map_err(|x| e(&x))?;
     let queue_url = sqs
@@ -663,6 +671,7 @@ async fn run_once(moto: &moto::Moto, opts: &Options, limit: usize) -> Result<Run
         let report = dir.join(format!("worker-{w}.json"));
         let args = WorkerArgs {
             endpoint: moto.endpoint().to_owned(),
+            sqs_endpoint: sqs_endpoint.to_owned(),
             table: table.clone(),
             queue_url: queue_url.clone(),
             secrets: secrets_path.clone(),

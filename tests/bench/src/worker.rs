@@ -28,6 +28,8 @@ const LAMBDA_TIMEOUT: Duration = Duration::from_secs(120);
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WorkerArgs {
     pub endpoint: String,
+    /// SQS's endpoint, when the queue is on a moto process of its own.
+    pub sqs_endpoint: String,
     pub table: String,
     pub queue_url: String,
     /// `{tenant: secret}` as the tenant secrets are stored.
@@ -79,6 +81,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// DynamoDB and SQS clients whose calls are counted.
 pub fn clients(
     sdk: &aws_config::SdkConfig,
+    sqs_endpoint: &str,
     calls: &AwsCalls,
 ) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
@@ -88,6 +91,7 @@ pub fn clients(
     );
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(sdk)
+            .endpoint_url(sqs_endpoint)
             .interceptor(calls.clone())
             .build(),
     );
@@ -110,7 +114,7 @@ pub fn read_secrets(path: &PathBuf) -> Result<StaticSecrets, String> {
 pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let sdk = sdk_config(&args.endpoint).await;
     let calls = AwsCalls::default();
-    let (dynamo, sqs) = clients(&sdk, &calls);
+    let (dynamo, sqs) = clients(&sdk, &args.sqs_endpoint, &calls);
     let sqlite = match &args.sqlite {
         Some(path) => Some(Arc::new(CountingStore::new(
             SqliteStore::open(path).map_err(|e| e.to_string())?,
