@@ -31,13 +31,19 @@ pub const DRAIN_MARGIN: Duration = Duration::from_secs(30);
 /// reading billing or saving state), plus room for a full batch of ten taken at once.
 const DRAIN_DEPTH_PER_SLOT: usize = 3;
 /// SQS hands out at most ten messages per receive; the worker takes full batches only.
-const TAKE: usize = 10;
+pub const TAKE: usize = 10;
 /// After a take that found less than a full batch (no backlog: the queue is being served as
 /// fast as it fills), the next take waits this long while work is in progress, so that a
 /// trickle of webhooks is read in groups: one receive, one billing read per record kind and
 /// one store read for several invoices instead of each. Below full load that adds at most this
 /// to an invoice's lag; a backlog always fills the batch and is taken at once.
 const TRICKLE_PAUSE: Duration = Duration::from_millis(500);
+
+/// Messages a process holds in progress at once while draining, given the NetSuite slots it
+/// may hold: [`DRAIN_DEPTH_PER_SLOT`] per slot and room for a batch taken at once.
+pub fn drain_depth(held_slots: usize) -> usize {
+    DRAIN_DEPTH_PER_SLOT * held_slots + TAKE
+}
 
 /// One queue message as the queue hands it over.
 #[derive(Debug, Clone)]
@@ -153,7 +159,7 @@ async fn run_pool<'a>(
     let mut troubled = false;
     loop {
         if let Some(inbox) = &inbox {
-            let depth = DRAIN_DEPTH_PER_SLOT * services.held_slots_cap() + TAKE;
+            let depth = drain_depth(services.held_slots_cap());
             // After an empty answer, ask again only while work is still in progress.
             let may_take =
                 !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;

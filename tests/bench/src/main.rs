@@ -59,6 +59,7 @@ use billsync::aws::dynamo::{create_table, DynamoStore};
 use billsync::aws::moto;
 use billsync::aws::sqs::SqsQueue;
 use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::worker::{drain_depth, TAKE};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::Store;
@@ -80,13 +81,10 @@ const CUSTOMERS: usize = 20;
 /// Webhook calls in flight at once while the burst is delivered.
 const INTAKE_CONCURRENCY: usize = 32;
 /// Invoices queued and not yet synced during the throughput phase, beyond what the workers hold
-/// in progress (three per slot and a batch each, as the worker drains): two full batches per
-/// worker, so every take finds a full batch, as it does behind a real backlog, and few enough
-/// that moto's per-message scans of the queue stay cheap.
+/// in progress (`service::worker::drain_depth`): two full batches per worker, so every take
+/// finds a full batch, as it does behind a real backlog, and few enough that moto's
+/// per-message scans of the queue stay cheap.
 const BACKLOG_BATCHES_PER_WORKER: usize = 2;
-/// The worker's depth while draining, per slot it may hold and per process (`service::worker`).
-const HELD_PER_SLOT: usize = 3;
-const BATCH: usize = 10;
 
 /// AWS on-demand prices, us-east-1, as published for 2025 (USD).
 mod price {
@@ -721,8 +719,8 @@ async fn run_once(
     let steal_before = CpuTimes::now();
     let polling_before = worker::polling_cpu(&report_paths);
     let started = Instant::now();
-    let backlog = workers * (HELD_PER_SLOT * limit.div_ceil(workers) + BATCH)
-        + workers * BACKLOG_BATCHES_PER_WORKER * BATCH;
+    let backlog =
+        workers * (drain_depth(limit.div_ceil(workers)) + BACKLOG_BATCHES_PER_WORKER * TAKE);
     let mut next = 0usize;
     let mut intake = FuturesUnordered::new();
     let trace = std::env::var_os("BENCH_TRACE").is_some();
