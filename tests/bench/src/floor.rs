@@ -77,35 +77,56 @@ pub fn run() {
     println!("|---:|---:|---:|---:|---:|");
     rt.block_on(async {
         let client = reqwest::Client::new();
-        for delay_ms in [0u64, 100] {
-            for in_flight in [1usize, 5, 50] {
-                let per_task = if delay_ms == 0 { 4000 / in_flight } else { 40 };
-                let url = format!("http://{addr}/{delay_ms}");
-                // Warm the connections up first.
-                send_all(&client, &url, &body, in_flight, 2).await;
-                let (cpu, wall) = (thread_cpu(), Instant::now());
-                send_all(&client, &url, &body, in_flight, per_task).await;
-                let n = (in_flight * per_task) as f64;
-                println!(
-                    "| {delay_ms} ms | {in_flight} | {} | {:.0} us | {:.0} us |",
-                    in_flight * per_task,
-                    (thread_cpu() - cpu).as_secs_f64() * 1e6 / n,
-                    wall.elapsed().as_secs_f64() * 1e6 / n
-                );
-            }
+        // Staggered: the tasks start a fraction of the answer time apart, so their answers
+        // arrive one at a time, as a worker's do (each invoice's requests follow its own
+        // previous answer); otherwise equal delays make the answers arrive together.
+        let runs = [
+            (0u64, 1usize, false),
+            (0, 5, false),
+            (0, 50, false),
+            (100, 1, false),
+            (100, 5, false),
+            (100, 5, true),
+            (100, 50, false),
+            (100, 50, true),
+        ];
+        for (delay_ms, in_flight, stagger) in runs {
+            let per_task = if delay_ms == 0 { 4000 / in_flight } else { 40 };
+            let url = format!("http://{addr}/{delay_ms}");
+            let gap = if stagger {
+                Duration::from_millis(delay_ms) / in_flight as u32
+            } else {
+                Duration::ZERO
+            };
+            // Warm the connections up first.
+            send_all(&client, &url, &body, in_flight, 2, Duration::ZERO).await;
+            let (cpu, wall) = (thread_cpu(), Instant::now());
+            send_all(&client, &url, &body, in_flight, per_task, gap).await;
+            let n = (in_flight * per_task) as f64;
+            let label = if stagger { " staggered" } else { "" };
+            println!(
+                "| {delay_ms} ms | {in_flight}{label} | {} | {:.0} us | {:.0} us |",
+                in_flight * per_task,
+                (thread_cpu() - cpu).as_secs_f64() * 1e6 / n,
+                wall.elapsed().as_secs_f64() * 1e6 / n
+            );
         }
     });
+    raw_tcp(&rt);
 }
 
-/// `in_flight` tasks, each sending `each` requests one after the other.
+/// `in_flight` tasks, each sending `each` requests one after the other, task `i` starting
+/// `i * gap` after the first.
 async fn send_all(
     client: &reqwest::Client,
     url: &str,
     body: &Bytes,
     in_flight: usize,
     each: usize,
+    gap: Duration,
 ) {
-    let tasks = (0..in_flight).map(|_| async move {
+    let tasks = (0..in_flight).map(|i| async move {
+        tokio::time::sleep(gap * i as u32).await;
         for _ in 0..each {
             let resp = client
                 .post(url)
@@ -118,4 +139,79 @@ async fn send_all(
         }
     });
     futures::future::join_all(tasks).await;
+}
+
+/// The same staggered 100 ms exchange over plain TCP sockets on the same runtime, no HTTP
+/// client or server: what a wake-up for one answer costs on this machine before any library
+/// work.
+fn raw_tcp(rt: &tokio::runtime::Runtime) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const REQUEST: usize = 1500;
+    const ANSWER: usize = 300;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let server = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        server.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let _ = tx.send(listener.local_addr().expect("a bound address"));
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = vec![0u8; REQUEST];
+                    while stream.read_exact(&mut request).await.is_ok() {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if stream.write_all(&[b'y'; ANSWER]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    });
+    let addr = rx.recv().expect("the server thread starts");
+    println!();
+    println!("the same without HTTP (tokio TCP sockets, 100 ms answers):");
+    println!("| in flight | requests | CPU/request |");
+    println!("|---:|---:|---:|");
+    rt.block_on(async move {
+        for (in_flight, stagger) in [(1usize, false), (5, false), (5, true)] {
+            let each = 40;
+            let gap = if stagger {
+                Duration::from_millis(100) / in_flight as u32
+            } else {
+                Duration::ZERO
+            };
+            let streams = futures::future::join_all((0..in_flight).map(|_| async move {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .expect("the loopback server accepts");
+                let _ = stream.set_nodelay(true);
+                stream
+            }))
+            .await;
+            let cpu = thread_cpu();
+            let tasks = streams
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut stream)| async move {
+                    tokio::time::sleep(gap * i as u32).await;
+                    let mut answer = vec![0u8; ANSWER];
+                    for _ in 0..each {
+                        stream.write_all(&[b'x'; REQUEST]).await.expect("a write");
+                        stream.read_exact(&mut answer).await.expect("an answer");
+                    }
+                });
+            futures::future::join_all(tasks).await;
+            let label = if stagger { " staggered" } else { "" };
+            println!(
+                "| {in_flight}{label} | {} | {:.0} us |",
+                in_flight * each,
+                (thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * each) as f64
+            );
+        }
+    });
 }
