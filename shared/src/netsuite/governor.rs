@@ -50,7 +50,8 @@
 //! load, where the next invoice is a fraction of a second away, it saves the release and take
 //! (three store calls) that a short linger would cost per request. A lingering slot is held
 //! and counted like any other (the bound is unchanged); `settle` gives lingering slots back at
-//! once. When every slot is taken, waiting tasks poll the store with jittered, growing delays
+//! once. A slot taken up again within its linger stops its timer, so an idle worker is not
+//! woken for a linger that no longer matters. When every slot is taken, waiting tasks poll the store with jittered, growing delays
 //! (`poll_min` doubling up to `poll_max`), never in a tight loop; the delay belongs to the
 //! process, not to one poller, so tasks that come and go while another instance holds the
 //! rest of the share do not each start the series again; at most as many pollers run as there
@@ -470,13 +471,32 @@ struct State {
     fetching: usize,
     /// Shared backend: the lease of each held slot.
     leases: HashMap<usize, Lease>,
-    /// Shared backend: held slots no permit uses, lingering (slot, lease id, whether for
-    /// `fair_linger`).
-    idle: Vec<(usize, u64, bool)>,
+    /// Shared backend: held slots no permit uses, lingering.
+    idle: Vec<Idle>,
     keeper_running: bool,
     /// Releases to the store still running.
     releases: Vec<JoinHandle<()>>,
     counters: Counters,
+}
+
+/// A held slot that no permit uses, lingering before it goes back to the store.
+struct Idle {
+    slot: usize,
+    lease: u64,
+    /// Whether it lingers for `fair_linger` (within the process's fair part).
+    fair: bool,
+    /// The timer that gives it back. Aborted when the slot is used again, so that an idle
+    /// worker is not woken for a linger that no longer matters: at steady load nearly every
+    /// finished request leaves a slot lingering, and each timer left to fire was a wake-up.
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Idle {
+    fn stop_timer(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.abort();
+        }
+    }
 }
 
 impl State {
@@ -496,7 +516,10 @@ struct Core {
 enum Next {
     HandOff(Waiter, u64),
     Release(Option<String>),
-    Linger(Duration),
+    /// The slot lingers, its timer started.
+    Linger,
+    /// The slot was to linger, but there is no runtime to time it: give it back now.
+    ReleaseIdle,
 }
 
 impl Core {
@@ -544,14 +567,16 @@ impl Core {
                     let ttl = self.config.lease_ttl;
                     while !st.waiters.is_empty() {
                         let limit = st.limit;
-                        let usable = st.idle.iter().position(|&(slot, lease, _)| {
-                            slot < limit
-                                && st.leases.get(&slot).is_some_and(|l| {
-                                    l.id == lease && !l.lost && l.deadline > now + ttl / 4
+                        let usable = st.idle.iter().position(|i| {
+                            i.slot < limit
+                                && st.leases.get(&i.slot).is_some_and(|l| {
+                                    l.id == i.lease && !l.lost && l.deadline > now + ttl / 4
                                 })
                         });
                         let Some(at) = usable else { break };
-                        let (slot, lease, _) = st.idle.swap_remove(at);
+                        let mut idle = st.idle.swap_remove(at);
+                        idle.stop_timer();
+                        let (slot, lease) = (idle.slot, idle.lease);
                         let waiter = st.waiters.pop_front().expect("checked non-empty");
                         st.counters.handoffs += 1;
                         lingering.push((waiter, slot, st.epoch, lease));
@@ -633,13 +658,33 @@ impl Core {
                     // Within its fair part the process keeps the slot longer: no other
                     // instance's fair part needs it, and at steady load the next invoice
                     // comes before the store round trips a release and a take would cost.
-                    let fair = st.idle.iter().filter(|i| i.2).count() < self.config.fair_held;
-                    st.idle.push((slot, lease, fair));
-                    Next::Linger(if fair {
+                    let fair = st.idle.iter().filter(|i| i.fair).count() < self.config.fair_held;
+                    let linger = if fair {
                         self.config.fair_linger
                     } else {
                         self.config.linger
-                    })
+                    };
+                    match self.linger_timer(slot, lease, linger) {
+                        Some(timer) => {
+                            st.idle.push(Idle {
+                                slot,
+                                lease,
+                                fair,
+                                timer: Some(timer),
+                            });
+                            Next::Linger
+                        }
+                        // No runtime to time the linger on: give the slot back at once.
+                        None => {
+                            st.idle.push(Idle {
+                                slot,
+                                lease,
+                                fair,
+                                timer: None,
+                            });
+                            Next::ReleaseIdle
+                        }
+                    }
                 }
                 popped => {
                     if let Some(waiter) = popped {
@@ -670,24 +715,29 @@ impl Core {
             Next::HandOff(waiter, epoch) => self.deliver(waiter, slot, epoch, lease),
             Next::Release(Some(token)) => self.release_to_store(slot, token),
             Next::Release(None) => {}
-            Next::Linger(linger) => self.expire_later(slot, lease, linger),
+            Next::Linger => {}
+            Next::ReleaseIdle => self.release_idle(Some((slot, lease))),
         }
         self.pump();
     }
 
-    /// After `linger`, a slot still idle goes back to the store.
-    fn expire_later(self: &Arc<Self>, slot: usize, lease: u64, linger: Duration) {
-        let Ok(handle) = Handle::try_current() else {
-            self.release_idle(Some((slot, lease)));
-            return;
-        };
+    /// Starts the timer after which a lingering slot, if still idle, goes back to the store;
+    /// `None` without an async runtime.
+    fn linger_timer(
+        self: &Arc<Self>,
+        slot: usize,
+        lease: u64,
+        linger: Duration,
+    ) -> Option<tokio::task::AbortHandle> {
+        let handle = Handle::try_current().ok()?;
         let core = Arc::downgrade(self);
-        handle.spawn(async move {
+        let task = handle.spawn(async move {
             tokio::time::sleep(linger).await;
             if let Some(core) = core.upgrade() {
                 core.release_idle(Some((slot, lease)));
             }
         });
+        Some(task.abort_handle())
     }
 
     /// Releases one idle slot (if it is still idle under that lease), or all of them.
@@ -697,11 +747,17 @@ impl Core {
             let chosen: Vec<(usize, u64)> = st
                 .idle
                 .iter()
-                .map(|&(slot, lease, _)| (slot, lease))
+                .map(|i| (i.slot, i.lease))
                 .filter(|x| which.is_none_or(|one| *x == one))
                 .collect();
-            st.idle
-                .retain(|&(slot, lease, _)| !chosen.contains(&(slot, lease)));
+            st.idle.retain_mut(|i| {
+                let keep = !chosen.contains(&(i.slot, i.lease));
+                if !keep {
+                    // The timer that fired ends by itself; others (on settle) need not fire.
+                    i.stop_timer();
+                }
+                keep
+            });
             let mut tokens = Vec::new();
             for (slot, lease) in chosen {
                 st.held -= 1;
@@ -1407,6 +1463,33 @@ mod tests {
         // A lingering slot goes back at once when the batch settles (Lambda freezes).
         drop(_q);
         other.settle().await;
+        assert_eq!(store.live("ACCT"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lingering_slot_used_again_leaves_no_timer_behind() {
+        let store = Arc::new(MemorySlotStore::new());
+        let g = Governor::shared(config(1), "ACCT", store.clone());
+        let tasks = || Handle::current().metrics().num_alive_tasks();
+        drop(g.acquire().await.unwrap());
+        let lingering = tasks();
+        // A steady stream of requests: each leaves the slot lingering, the next takes it up.
+        for _ in 0..50 {
+            let p = g.acquire().await.unwrap();
+            drop(p);
+        }
+        tokio::task::yield_now().await;
+        assert_eq!(
+            store.acquire_calls(),
+            1,
+            "the slot was reused, never taken again"
+        );
+        assert_eq!(
+            tasks(),
+            lingering,
+            "one linger timer at a time, not one per request left to fire"
+        );
+        g.settle().await;
         assert_eq!(store.live("ACCT"), 0);
     }
 
