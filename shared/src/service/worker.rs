@@ -37,7 +37,7 @@ pub const TAKE: usize = 10;
 /// trickle of webhooks is read in groups: one receive, one billing read per record kind and
 /// one store read for several invoices instead of each. Below full load that adds at most this
 /// to an invoice's lag; a backlog always fills the batch and is taken at once.
-const TRICKLE_PAUSE: Duration = Duration::from_millis(500);
+const TRICKLE_PAUSE: Duration = Duration::from_millis(1000);
 
 /// Messages a process holds in progress at once while draining, given the NetSuite slots it
 /// may hold: [`DRAIN_DEPTH_PER_SLOT`] per slot and room for a batch taken at once.
