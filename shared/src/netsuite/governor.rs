@@ -51,11 +51,11 @@
 //! (three store calls) that a short linger would cost per request. A lingering slot is held
 //! and counted like any other (the bound is unchanged); `settle` gives lingering slots back at
 //! once. A slot taken up again within its linger stops its timer, so an idle worker is not
-//! woken for a linger that no longer matters. When every slot is taken, waiting tasks poll the store with jittered, growing delays
-//! (`poll_min` doubling up to `poll_max`), never in a tight loop; the delay belongs to the
-//! process, not to one poller, so tasks that come and go while another instance holds the
-//! rest of the share do not each start the series again; at most as many pollers run as there
-//! are waiting tasks and free places under the limit.
+//! woken for a linger that no longer matters. When every slot is taken, waiting tasks poll
+//! the store with jittered, growing delays (`poll_min` doubling up to `poll_max`), never in a
+//! tight loop; the delay belongs to the process, not to one poller, so tasks that come and go
+//! while another instance holds the rest of the share do not each start the series again; at
+//! most as many pollers run as there are waiting tasks and free places under the limit.
 //!
 //! # Instances
 //! A worker instance with more invoices than slots takes slots as they come free; left alone,
@@ -664,27 +664,20 @@ impl Core {
                     } else {
                         self.config.linger
                     };
-                    match self.linger_timer(slot, lease, linger) {
-                        Some(timer) => {
-                            st.idle.push(Idle {
-                                slot,
-                                lease,
-                                fair,
-                                timer: Some(timer),
-                            });
-                            Next::Linger
-                        }
-                        // No runtime to time the linger on: give the slot back at once.
-                        None => {
-                            st.idle.push(Idle {
-                                slot,
-                                lease,
-                                fair,
-                                timer: None,
-                            });
-                            Next::ReleaseIdle
-                        }
-                    }
+                    let timer = self.linger_timer(slot, lease, linger);
+                    // No runtime to time the linger on: the slot goes back at once.
+                    let next = if timer.is_some() {
+                        Next::Linger
+                    } else {
+                        Next::ReleaseIdle
+                    };
+                    st.idle.push(Idle {
+                        slot,
+                        lease,
+                        fair,
+                        timer,
+                    });
+                    next
                 }
                 popped => {
                     if let Some(waiter) = popped {

@@ -40,7 +40,13 @@ async fn answer(req: Request<hyper::body::Incoming>) -> Result<Response<Full<Byt
     Ok(resp)
 }
 
-fn start_server() -> std::net::SocketAddr {
+/// Serves each loopback connection with `serve` on a thread and runtime of its own, as the
+/// simulated NetSuite runs apart from the worker.
+fn serve_on_thread<F, Fut>(serve: F) -> std::net::SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -53,15 +59,19 @@ fn start_server() -> std::net::SocketAddr {
                 .expect("a loopback port");
             let _ = tx.send(listener.local_addr().expect("a bound address"));
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service_fn(answer))
-                        .await;
-                });
+                tokio::spawn(serve(stream));
             }
         });
     });
     rx.recv().expect("the server thread starts")
+}
+
+fn start_server() -> std::net::SocketAddr {
+    serve_on_thread(|stream| async move {
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(answer))
+            .await;
+    })
 }
 
 pub fn run() {
@@ -148,31 +158,15 @@ fn raw_tcp(rt: &tokio::runtime::Runtime) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const REQUEST: usize = 1500;
     const ANSWER: usize = 300;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let server = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
-        server.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("a loopback port");
-            let _ = tx.send(listener.local_addr().expect("a bound address"));
-            while let Ok((mut stream, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut request = vec![0u8; REQUEST];
-                    while stream.read_exact(&mut request).await.is_ok() {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        if stream.write_all(&[b'y'; ANSWER]).await.is_err() {
-                            break;
-                        }
-                    }
-                });
+    let addr = serve_on_thread(|mut stream| async move {
+        let mut request = vec![0u8; REQUEST];
+        while stream.read_exact(&mut request).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if stream.write_all(&[b'y'; ANSWER]).await.is_err() {
+                break;
             }
-        });
+        }
     });
-    let addr = rx.recv().expect("the server thread starts");
     println!();
     println!("the same without HTTP (tokio TCP sockets, 100 ms answers):");
     println!("| in flight | requests | CPU/request |");
