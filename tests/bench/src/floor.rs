@@ -49,10 +49,7 @@ where
 {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime");
+        let rt = one_thread();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -74,14 +71,23 @@ fn start_server() -> std::net::SocketAddr {
     })
 }
 
-pub fn run() {
-    let addr = start_server();
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A runtime on the calling thread, as the worker runs.
+fn one_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime");
-    // About the size of a sales order's JSON.
-    let body = Bytes::from(vec![b'x'; 1500]);
+        .expect("a tokio runtime")
+}
+
+/// A request body about the size of a sales order's JSON.
+fn order_body() -> Bytes {
+    Bytes::from(vec![b'x'; 1500])
+}
+
+pub fn run() {
+    let addr = start_server();
+    let rt = one_thread();
+    let body = order_body();
     println!("client CPU per request (reqwest, one thread, loopback):");
     println!("| answer after | in flight | requests | CPU/request | wall/request |");
     println!("|---:|---:|---:|---:|---:|");
@@ -122,7 +128,154 @@ pub fn run() {
             );
         }
     });
+    client_settings(&rt, addr, &body);
+    hyper_direct(&rt, addr);
     raw_tcp(&rt);
+}
+
+/// The 100 ms exchange alone and 5 staggered, through reqwest clients built three ways: the
+/// default, as the NetSuite client builds it (timeouts, no redirects), and that with HTTP/1
+/// only and no proxy look-up.
+fn client_settings(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, body: &Bytes) {
+    let netsuite = || {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+    };
+    let clients = [
+        ("default", reqwest::Client::new()),
+        ("as NetSuite's", netsuite().build().expect("a client")),
+        (
+            "as NetSuite's, HTTP/1 only, no proxy",
+            netsuite()
+                .http1_only()
+                .no_proxy()
+                .build()
+                .expect("a client"),
+        ),
+    ];
+    println!();
+    println!("reqwest clients built three ways, 100 ms answers:");
+    println!("| client | alone | 5 staggered |");
+    println!("|---|---:|---:|");
+    rt.block_on(async {
+        for (name, client) in clients {
+            let url = format!("http://{addr}/100");
+            let mut row = Vec::new();
+            for (in_flight, gap) in [(1usize, Duration::ZERO), (5, Duration::from_millis(20))] {
+                send_all(&client, &url, body, in_flight, 2, Duration::ZERO).await;
+                let cpu = thread_cpu();
+                send_all(&client, &url, body, in_flight, 40, gap).await;
+                row.push((thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * 40) as f64);
+            }
+            println!("| {name} | {:.0} us | {:.0} us |", row[0], row[1]);
+        }
+    });
+}
+
+/// The same 100 ms exchange through hyper's connection-level HTTP/1 client (one connection per
+/// task, no pool, no middleware): how much of a request's cost is the client stack above hyper.
+fn hyper_direct(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr) {
+    println!();
+    println!(
+        "the same with hyper's own HTTP/1 client (one connection each, no pool), 100 ms answers:"
+    );
+    connection_rows(
+        rt,
+        move || async move {
+            let stream = connect_nodelay(addr).await;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("an HTTP/1 handshake");
+            tokio::spawn(conn);
+            sender
+        },
+        move |mut sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>| async move {
+            let req = Request::post(format!("http://{addr}/100"))
+                .header("content-type", "application/json")
+                .header("host", addr.to_string())
+                .body(Full::new(Bytes::from_static(&[b'x'; 1500])))
+                .expect("a request");
+            let resp = sender.send_request(req).await.expect("an answer");
+            let _ = resp.into_body().collect().await;
+            sender
+        },
+    );
+}
+
+/// A loopback connection that sends small writes at once, as HTTP clients set theirs.
+async fn connect_nodelay(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the loopback server accepts");
+    let _ = stream.set_nodelay(true);
+    stream
+}
+
+/// Prints rows of client CPU per exchange for 1, 5 and 5 staggered connections, each made by
+/// `connect` and used by `exchange` (which hands the connection back) 40 times in a row.
+fn connection_rows<C, CF, E, EF>(rt: &tokio::runtime::Runtime, connect: CF, exchange: EF)
+where
+    CF: Fn() -> C,
+    C: std::future::Future,
+    EF: Fn(C::Output) -> E + Copy,
+    E: std::future::Future<Output = C::Output>,
+{
+    println!("| in flight | requests | CPU/request |");
+    println!("|---:|---:|---:|");
+    rt.block_on(async move {
+        for (in_flight, stagger) in [(1usize, false), (5, false), (5, true)] {
+            let each = 40;
+            let gap = if stagger {
+                Duration::from_millis(100) / in_flight as u32
+            } else {
+                Duration::ZERO
+            };
+            let conns = futures::future::join_all((0..in_flight).map(|_| connect())).await;
+            let cpu = thread_cpu();
+            let tasks = conns
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut conn)| async move {
+                    tokio::time::sleep(gap * i as u32).await;
+                    for _ in 0..each {
+                        conn = exchange(conn).await;
+                    }
+                });
+            futures::future::join_all(tasks).await;
+            let label = if stagger { " staggered" } else { "" };
+            println!(
+                "| {in_flight}{label} | {} | {:.0} us |",
+                in_flight * each,
+                (thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * each) as f64
+            );
+        }
+    });
+}
+
+/// The machine's scale for the worker's CPU figures: client CPU per bare reqwest request
+/// whose 100 ms answer is the only one in flight (the floor's first 100 ms row: every answer
+/// meets cold caches), on a thread and runtime of its own. Worker CPU per invoice from two
+/// machines compares in multiples of this, not in milliseconds.
+pub fn lone_request_us() -> f64 {
+    std::thread::spawn(|| {
+        let addr = start_server();
+        let rt = one_thread();
+        let body = order_body();
+        rt.block_on(async {
+            let client = reqwest::Client::new();
+            let url = format!("http://{addr}/100");
+            let (in_flight, each) = (1, 40);
+            send_all(&client, &url, &body, in_flight, 2, Duration::ZERO).await;
+            let cpu = thread_cpu();
+            send_all(&client, &url, &body, in_flight, each, Duration::ZERO).await;
+            (thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * each) as f64
+        })
+    })
+    .join()
+    .expect("the calibration thread finishes")
 }
 
 /// `in_flight` tasks, each sending `each` requests one after the other, task `i` starting
@@ -169,43 +322,14 @@ fn raw_tcp(rt: &tokio::runtime::Runtime) {
     });
     println!();
     println!("the same without HTTP (tokio TCP sockets, 100 ms answers):");
-    println!("| in flight | requests | CPU/request |");
-    println!("|---:|---:|---:|");
-    rt.block_on(async move {
-        for (in_flight, stagger) in [(1usize, false), (5, false), (5, true)] {
-            let each = 40;
-            let gap = if stagger {
-                Duration::from_millis(100) / in_flight as u32
-            } else {
-                Duration::ZERO
-            };
-            let streams = futures::future::join_all((0..in_flight).map(|_| async move {
-                let stream = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .expect("the loopback server accepts");
-                let _ = stream.set_nodelay(true);
-                stream
-            }))
-            .await;
-            let cpu = thread_cpu();
-            let tasks = streams
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut stream)| async move {
-                    tokio::time::sleep(gap * i as u32).await;
-                    let mut answer = vec![0u8; ANSWER];
-                    for _ in 0..each {
-                        stream.write_all(&[b'x'; REQUEST]).await.expect("a write");
-                        stream.read_exact(&mut answer).await.expect("an answer");
-                    }
-                });
-            futures::future::join_all(tasks).await;
-            let label = if stagger { " staggered" } else { "" };
-            println!(
-                "| {in_flight}{label} | {} | {:.0} us |",
-                in_flight * each,
-                (thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * each) as f64
-            );
-        }
-    });
+    connection_rows(
+        rt,
+        move || connect_nodelay(addr),
+        |mut stream: tokio::net::TcpStream| async move {
+            let mut answer = [0u8; ANSWER];
+            stream.write_all(&[b'x'; REQUEST]).await.expect("a write");
+            stream.read_exact(&mut answer).await.expect("an answer");
+            stream
+        },
+    );
 }

@@ -174,6 +174,10 @@ struct RunResult {
     /// time shows as idle NetSuite slots and dearer wake-ups.
     host_steal_pct_throughput: f64,
     host_steal_pct_lag: Option<f64>,
+    /// The machine's scale (`floor::lone_request_us`, measured before the runs): client
+    /// CPU of one bare reqwest request whose answer arrives alone. Worker CPU per invoice
+    /// divided by it compares across machines; milliseconds do not.
+    machine_request_us: f64,
     worker_peak_rss_mb: f64,
     aws_units_per_invoice: BTreeMap<String, f64>,
     /// What the workers called per invoice: AWS operations, store methods (SQLite runs) and
@@ -275,6 +279,13 @@ fn main() {
 }
 
 async fn bench(opts: Options) -> i32 {
+    // Before moto starts, on a quiet machine, so the scale is the machine's own.
+    let machine_request_us = tokio::task::spawn_blocking(floor::lone_request_us)
+        .await
+        .unwrap_or_default();
+    println!(
+        "machine scale: a bare reqwest request answered alone costs {machine_request_us:.0} us of client CPU here (billsync-bench floor, 1 in flight)"
+    );
     // DynamoDB and SQS on two moto processes: each answers one request at a time in Python
     // (one interpreter lock), and in one process the queue's calls and the table's wait for
     // each other, which AWS's services never do.
@@ -288,7 +299,8 @@ async fn bench(opts: Options) -> i32 {
     let mut results = Vec::new();
     for &limit in &opts.limits {
         match run_once(&moto, &sqs_endpoint, &opts, limit).await {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.machine_request_us = machine_request_us;
                 print_result(&r);
                 results.push(r);
             }
@@ -897,6 +909,8 @@ async fn run_once(
         worker_wakeups_per_invoice_lag: opts.lag.then(|| wakeups_steady as f64 / n as f64),
         host_steal_pct_throughput: steal_burst.steal_pct_since(&steal_before),
         host_steal_pct_lag: opts.lag.then(|| steal_steady.steal_pct_since(&steal_burst)),
+        // Measured once per bench, before any run; `bench` fills it in.
+        machine_request_us: 0.0,
         worker_peak_rss_mb: rss as f64 / 1024.0,
         aws_units_per_invoice: BTreeMap::from([
             (
@@ -977,6 +991,16 @@ fn print_result(r: &RunResult) {
             .map(|l| format!(", {l:.2} at 80% load"))
             .unwrap_or_default(),
     );
+    if r.machine_request_us > 0.0 {
+        println!(
+            "  worker CPU per invoice in bare requests answered alone ({:.0} us here): {:.1} draining{}",
+            r.machine_request_us,
+            r.worker_cpu_ms_per_invoice_throughput * 1000.0 / r.machine_request_us,
+            r.worker_cpu_ms_per_invoice_lag
+                .map(|l| format!(", {:.1} at 80% load", l * 1000.0 / r.machine_request_us))
+                .unwrap_or_default(),
+        );
+    }
     println!(
         "  CPU time stolen by the host: {:.1}% draining{}",
         r.host_steal_pct_throughput,
