@@ -130,6 +130,7 @@ pub fn run() {
     });
     client_settings(&rt, addr, &body);
     hyper_direct(&rt, addr);
+    hyper_pooled(&rt, addr);
     raw_tcp(&rt);
 }
 
@@ -212,6 +213,33 @@ async fn connect_nodelay(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
         .expect("the loopback server accepts");
     let _ = stream.set_nodelay(true);
     stream
+}
+
+/// The same through hyper-util's pooled client, the layer reqwest sends through: which part of
+/// reqwest's cost is the pool and which its own layers.
+fn hyper_pooled(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr) {
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    use hyper_util::rt::TokioExecutor;
+    println!();
+    println!(
+        "the same with hyper-util's pooled client (what reqwest sends through), 100 ms answers:"
+    );
+    let client: Client<HttpConnector, Full<Bytes>> = {
+        let _guard = rt.enter();
+        Client::builder(TokioExecutor::new()).build_http()
+    };
+    type Pooled = Client<HttpConnector, Full<Bytes>>;
+    let post = move |client: Pooled| async move {
+        let req = Request::post(format!("http://{addr}/100"))
+            .header("content-type", "application/json")
+            .body(Full::new(order_body()))
+            .expect("a request");
+        let resp = client.request(req).await.expect("an answer");
+        let _ = resp.into_body().collect().await;
+        client
+    };
+    // Each task's first request opens its connection, before the clock starts.
+    connection_rows(rt, || post(client.clone()), post);
 }
 
 /// Prints rows of client CPU per exchange for 1, 5 and 5 staggered connections, each made by
