@@ -164,16 +164,25 @@ impl NetSuiteClient {
     }
 
     fn http_client(config: &NetSuiteConfig) -> Result<reqwest::Client, NetSuiteError> {
+        Self::http_builder(config.connect_timeout, config.request_timeout)
+            .build()
+            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))
+    }
+
+    /// The HTTP client settings NetSuite requests go out with (the benchmark's floor measures
+    /// a bare client built the same way).
+    pub fn http_builder(
+        connect_timeout: Duration,
+        request_timeout: Duration,
+    ) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
+            .connect_timeout(connect_timeout)
+            .timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             // The OAuth signature covers method and URL, so a redirected request could only
             // fail or, for a write, turn into a GET: a 3xx is reported as the answer it is.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))
     }
 
     /// Uses an existing `reqwest::Client` (to share one pool across clients), with a local

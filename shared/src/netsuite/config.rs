@@ -109,6 +109,11 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
+/// How long a connection to NetSuite may take to open, unless configured.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one NetSuite request may take, unless configured.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 impl NetSuiteConfig {
     pub fn new(account_id: AccountId, credentials: Credentials) -> Self {
         NetSuiteConfig {
@@ -116,8 +121,8 @@ impl NetSuiteConfig {
             credentials,
             base_url: None,
             concurrency: 4,
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(120),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             retry: RetryPolicy::default(),
         }
     }

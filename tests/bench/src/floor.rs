@@ -13,6 +13,9 @@ use http_body_util::{BodyExt, Full};
 use hyper::{server::conn::http1, service::service_fn, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use billsync::netsuite::client::NetSuiteClient;
+use billsync::netsuite::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
+
 /// CPU time (user + system) of the calling thread.
 fn thread_cpu() -> Duration {
     // SAFETY: getrusage writes into the struct we own; RUSAGE_THREAD is valid on Linux.
@@ -114,17 +117,11 @@ pub fn run() {
             } else {
                 Duration::ZERO
             };
-            // Warm the connections up first.
-            send_all(&client, &url, &body, in_flight, 2, Duration::ZERO).await;
-            let (cpu, wall) = (thread_cpu(), Instant::now());
-            send_all(&client, &url, &body, in_flight, per_task, gap).await;
-            let n = (in_flight * per_task) as f64;
+            let (cpu_us, wall_us) = measure(&client, &url, &body, in_flight, per_task, gap).await;
             let label = if stagger { " staggered" } else { "" };
             println!(
-                "| {delay_ms} ms | {in_flight}{label} | {} | {:.0} us | {:.0} us |",
+                "| {delay_ms} ms | {in_flight}{label} | {} | {cpu_us:.0} us | {wall_us:.0} us |",
                 in_flight * per_task,
-                (thread_cpu() - cpu).as_secs_f64() * 1e6 / n,
-                wall.elapsed().as_secs_f64() * 1e6 / n
             );
         }
     });
@@ -138,13 +135,8 @@ pub fn run() {
 /// default, as the NetSuite client builds it (timeouts, no redirects), and that with HTTP/1
 /// only and no proxy look-up.
 fn client_settings(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, body: &Bytes) {
-    let netsuite = || {
-        reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .redirect(reqwest::redirect::Policy::none())
-    };
+    let netsuite =
+        || NetSuiteClient::http_builder(DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT);
     let clients = [
         ("default", reqwest::Client::new()),
         ("as NetSuite's", netsuite().build().expect("a client")),
@@ -162,16 +154,12 @@ fn client_settings(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, bod
     println!("| client | alone | 5 staggered |");
     println!("|---|---:|---:|");
     rt.block_on(async {
+        let url = format!("http://{addr}/100");
         for (name, client) in clients {
-            let url = format!("http://{addr}/100");
-            let mut row = Vec::new();
-            for (in_flight, gap) in [(1usize, Duration::ZERO), (5, Duration::from_millis(20))] {
-                send_all(&client, &url, body, in_flight, 2, Duration::ZERO).await;
-                let cpu = thread_cpu();
-                send_all(&client, &url, body, in_flight, 40, gap).await;
-                row.push((thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * 40) as f64);
-            }
-            println!("| {name} | {:.0} us | {:.0} us |", row[0], row[1]);
+            let (alone, _) = measure(&client, &url, body, 1, 40, Duration::ZERO).await;
+            let (staggered, _) =
+                measure(&client, &url, body, 5, 40, Duration::from_millis(20)).await;
+            println!("| {name} | {alone:.0} us | {staggered:.0} us |");
         }
     });
 }
@@ -197,7 +185,7 @@ fn hyper_direct(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr) {
             let req = Request::post(format!("http://{addr}/100"))
                 .header("content-type", "application/json")
                 .header("host", addr.to_string())
-                .body(Full::new(Bytes::from_static(&[b'x'; 1500])))
+                .body(Full::new(order_body()))
                 .expect("a request");
             let resp = sender.send_request(req).await.expect("an answer");
             let _ = resp.into_body().collect().await;
@@ -224,11 +212,11 @@ fn hyper_pooled(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr) {
     println!(
         "the same with hyper-util's pooled client (what reqwest sends through), 100 ms answers:"
     );
-    let client: Client<HttpConnector, Full<Bytes>> = {
+    type Pooled = Client<HttpConnector, Full<Bytes>>;
+    let client: Pooled = {
         let _guard = rt.enter();
         Client::builder(TokioExecutor::new()).build_http()
     };
-    type Pooled = Client<HttpConnector, Full<Bytes>>;
     let post = move |client: Pooled| async move {
         let req = Request::post(format!("http://{addr}/100"))
             .header("content-type", "application/json")
@@ -293,43 +281,50 @@ pub fn lone_request_us() -> f64 {
         let rt = one_thread();
         let body = order_body();
         rt.block_on(async {
-            let client = reqwest::Client::new();
             let url = format!("http://{addr}/100");
-            let (in_flight, each) = (1, 40);
-            send_all(&client, &url, &body, in_flight, 2, Duration::ZERO).await;
-            let cpu = thread_cpu();
-            send_all(&client, &url, &body, in_flight, each, Duration::ZERO).await;
-            (thread_cpu() - cpu).as_secs_f64() * 1e6 / (in_flight * each) as f64
+            measure(&reqwest::Client::new(), &url, &body, 1, 40, Duration::ZERO)
+                .await
+                .0
         })
     })
     .join()
     .expect("the calibration thread finishes")
 }
 
-/// `in_flight` tasks, each sending `each` requests one after the other, task `i` starting
-/// `i * gap` after the first.
-async fn send_all(
+/// Client CPU and wall time per request (microseconds) of `in_flight` tasks, each sending
+/// `each` requests one after the other, task `i` starting `i * gap` after the first; the
+/// connections are warmed up first, off the clock.
+async fn measure(
     client: &reqwest::Client,
     url: &str,
     body: &Bytes,
     in_flight: usize,
     each: usize,
     gap: Duration,
-) {
-    let tasks = (0..in_flight).map(|i| async move {
-        tokio::time::sleep(gap * i as u32).await;
-        for _ in 0..each {
-            let resp = client
-                .post(url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await
-                .expect("the loopback server answers");
-            let _ = resp.bytes().await;
-        }
-    });
-    futures::future::join_all(tasks).await;
+) -> (f64, f64) {
+    let send_all = |each: usize, gap: Duration| {
+        futures::future::join_all((0..in_flight).map(move |i| async move {
+            tokio::time::sleep(gap * i as u32).await;
+            for _ in 0..each {
+                let resp = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("the loopback server answers");
+                let _ = resp.bytes().await;
+            }
+        }))
+    };
+    send_all(2, Duration::ZERO).await;
+    let (cpu, wall) = (thread_cpu(), Instant::now());
+    send_all(each, gap).await;
+    let n = (in_flight * each) as f64;
+    (
+        (thread_cpu() - cpu).as_secs_f64() * 1e6 / n,
+        wall.elapsed().as_secs_f64() * 1e6 / n,
+    )
 }
 
 /// The same staggered 100 ms exchange over plain TCP sockets on the same runtime, no HTTP

@@ -298,9 +298,8 @@ async fn bench(opts: Options) -> i32 {
     let sqs_endpoint = moto_sqs.as_ref().unwrap_or(&moto).endpoint().to_owned();
     let mut results = Vec::new();
     for &limit in &opts.limits {
-        match run_once(&moto, &sqs_endpoint, &opts, limit).await {
-            Ok(mut r) => {
-                r.machine_request_us = machine_request_us;
+        match run_once(&moto, &sqs_endpoint, &opts, limit, machine_request_us).await {
+            Ok(r) => {
                 print_result(&r);
                 results.push(r);
             }
@@ -543,6 +542,7 @@ async fn run_once(
     sqs_endpoint: &str,
     opts: &Options,
     limit: usize,
+    machine_request_us: f64,
 ) -> Result<RunResult, String> {
     let n = opts.invoices;
     let bound = limit as f64 / (opts.latency.as_secs_f64() * R);
@@ -909,8 +909,7 @@ async fn run_once(
         worker_wakeups_per_invoice_lag: opts.lag.then(|| wakeups_steady as f64 / n as f64),
         host_steal_pct_throughput: steal_burst.steal_pct_since(&steal_before),
         host_steal_pct_lag: opts.lag.then(|| steal_steady.steal_pct_since(&steal_burst)),
-        // Measured once per bench, before any run; `bench` fills it in.
-        machine_request_us: 0.0,
+        machine_request_us,
         worker_peak_rss_mb: rss as f64 / 1024.0,
         aws_units_per_invoice: BTreeMap::from([
             (
