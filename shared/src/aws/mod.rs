@@ -16,7 +16,10 @@ pub mod sqs;
 pub mod moto;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 
 pub use dynamo::{create_table, DynamoStore};
@@ -41,9 +44,34 @@ pub const WORKER_INSTANCES_ENV: &str = "WORKER_INSTANCES";
 /// settings change reaches every instance within this.
 pub const SETTINGS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How long one attempt of an AWS call may take before it is abandoned (and retried by the
+/// SDK's standard retry policy). DynamoDB and SQS answer in milliseconds; the longest wait is
+/// an SQS receive's 1 s long poll.
+pub const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an AWS call may take with its retries.
+pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The SDK configuration every client is built from, loaded once at start-up.
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    sdk_loader().load().await
+}
+
+/// aws-config's loader with billsync's settings, before endpoint, region and credentials.
+///
+/// Calls are bounded by [`AWS_ATTEMPT_TIMEOUT`] and [`AWS_CALL_TIMEOUT`] instead of the SDK's
+/// stalled-stream protection: that guards a body which stops moving (it was made for large
+/// S3 transfers), not an answer that never starts, and it costs about 20% of the client CPU
+/// of a small DynamoDB call (`billsync-bench floor`), which the worker makes about once per
+/// invoice.
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
+                .operation_timeout(AWS_CALL_TIMEOUT)
+                .build(),
+        )
 }
 
 /// A setting the process was started without.
@@ -241,5 +269,45 @@ mod tests {
             services.secrets.tenant_secret("acme").await,
             Err(crate::secrets::SecretError::NotFound(_))
         ));
+    }
+
+    /// A table endpoint that accepts connections and never answers: without a bound, the
+    /// worker would wait on it until Lambda's timeout, holding its NetSuite slots.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_gets_no_answer_ends_at_the_call_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        let sdk = sdk_loader()
+            .endpoint_url(format!("http://{addr}"))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        assert!(!sdk
+            .stalled_stream_protection()
+            .is_some_and(|s| s.is_enabled()));
+        let started = tokio::time::Instant::now();
+        let result = aws_sdk_dynamodb::Client::new(&sdk)
+            .get_item()
+            .table_name("billsync")
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("t".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("s".into()))
+            .send()
+            .await;
+        let waited = started.elapsed();
+        assert!(result.is_err(), "no answer is an error");
+        assert!(
+            waited >= AWS_ATTEMPT_TIMEOUT && waited <= AWS_CALL_TIMEOUT + Duration::from_secs(1),
+            "ended after {waited:?}"
+        );
+        silent.abort();
     }
 }

@@ -3,7 +3,9 @@
 //! requests to a hyper server on another thread, which answers at once or after 100 ms (as the
 //! simulated NetSuite does), with 1, 5 or 50 requests in flight; the client thread's own CPU
 //! time (`RUSAGE_THREAD`) per request is printed. It is the scale against which the worker's
-//! CPU per invoice is read: an idle process pays for every wake-up in cold caches.
+//! CPU per invoice is read: an idle process pays for every wake-up in cold caches. Then the
+//! same exchange through the layers below reqwest and over bare TCP, and a DynamoDB PutItem
+//! through the AWS SDK as aws-config's defaults and as billsync's loader configure it.
 
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
@@ -129,6 +131,7 @@ pub fn run() {
     hyper_direct(&rt, addr);
     hyper_pooled(&rt, addr);
     raw_tcp(&rt);
+    sdk_rows(&rt);
 }
 
 /// The 100 ms exchange alone and 5 staggered, through reqwest clients built three ways: the
@@ -355,4 +358,88 @@ fn raw_tcp(rt: &tokio::runtime::Runtime) {
             stream
         },
     );
+}
+
+/// Answers every request with `{}` after 100 ms, as DynamoDB answers a PutItem.
+fn start_dynamodb_like() -> std::net::SocketAddr {
+    serve_on_thread(|stream| async move {
+        let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
+            let _ = req.into_body().collect().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+            resp.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            Ok::<_, Infallible>(resp)
+        });
+        let _ = http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    })
+}
+
+/// Client CPU of a flow-sized conditional DynamoDB PutItem through the AWS SDK, its 100 ms
+/// answer alone, with the SDK configured by aws-config's defaults and by billsync's loader.
+fn sdk_rows(rt: &tokio::runtime::Runtime) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let addr = start_dynamodb_like();
+    let endpoint = format!("http://{addr}");
+    println!();
+    println!("aws-sdk-dynamodb PutItem (1.3 kB item, conditional), 100 ms answers, alone:");
+    println!("| SDK configured by | CPU/call |");
+    println!("|---|---:|");
+    rt.block_on(async {
+        let credentials =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "floor");
+        let configs = [
+            (
+                "aws-config's defaults",
+                aws_config::defaults(aws_config::BehaviorVersion::latest()),
+            ),
+            ("billsync's loader", billsync::aws::sdk_loader()),
+        ];
+        let mut clients = Vec::new();
+        for (name, loader) in configs {
+            let sdk = loader
+                .endpoint_url(&endpoint)
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(credentials.clone())
+                .load()
+                .await;
+            clients.push((name, aws_sdk_dynamodb::Client::new(&sdk), Duration::ZERO));
+        }
+        let put = |client: &aws_sdk_dynamodb::Client| {
+            client
+                .put_item()
+                .table_name("billsync")
+                .item("pk", AttributeValue::S("tenant#acme".into()))
+                .item("sk", AttributeValue::S("invoice#1".into()))
+                .item("state", AttributeValue::S("x".repeat(1300)))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .send()
+        };
+        for (_, client, _) in &clients {
+            for _ in 0..2 {
+                put(client).await.expect("the loopback server answers");
+            }
+        }
+        // Alternating rounds, so that neither configuration gets the quieter moments.
+        const ROUNDS: u32 = 4;
+        const EACH: u32 = 10;
+        for _ in 0..ROUNDS {
+            for (_, client, spent) in &mut clients {
+                let cpu = thread_cpu();
+                for _ in 0..EACH {
+                    put(client).await.expect("the loopback server answers");
+                }
+                *spent += thread_cpu() - cpu;
+            }
+        }
+        for (name, _, spent) in clients {
+            let us = spent.as_secs_f64() * 1e6 / f64::from(ROUNDS * EACH);
+            println!("| {name} | {us:.0} us |");
+        }
+    });
 }
