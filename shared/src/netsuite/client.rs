@@ -182,6 +182,9 @@ impl NetSuiteClient {
             // The OAuth signature covers method and URL, so a redirected request could only
             // fail or, for a write, turn into a GET: a 3xx is reported as the answer it is.
             .redirect(reqwest::redirect::Policy::none())
+            // Every attempt is this client's own, signed with a new nonce and judged by its
+            // error policy; reqwest's retry layer would resend a copy with the old nonce.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
     }
 
