@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use aws_config::{Region, SdkConfig};
+use aws_config::{ConfigLoader, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
 /// Generous: importing moto takes a few seconds on a busy machine.
@@ -32,16 +32,19 @@ impl Moto {
         &self.endpoint
     }
 
-    /// Fixed dummy credentials and region on the loader, so parallel tests never touch the
-    /// process environment.
+    /// billsync's SDK configuration for this server.
     pub async fn sdk_config(&self) -> SdkConfig {
-        super::sdk_loader()
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
+        on_local(super::sdk_loader(), &self.endpoint).load().await
     }
+}
+
+/// `loader` pointed at a local AWS-API server, with fixed dummy credentials and region, so
+/// parallel tests and benchmark processes never touch the process environment.
+pub fn on_local(loader: ConfigLoader, endpoint: &str) -> ConfigLoader {
+    loader
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "local"))
 }
 
 /// The moto server for this test: `AWS_ENDPOINT_URL` when set, else one started here.

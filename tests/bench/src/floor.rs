@@ -68,12 +68,21 @@ where
     rx.recv().expect("the server thread starts")
 }
 
-fn start_server() -> std::net::SocketAddr {
-    serve_on_thread(|stream| async move {
+/// An HTTP/1 server on a thread of its own answering every request with `handler`.
+fn serve_http<F, Fut>(handler: F) -> std::net::SocketAddr
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Copy + Send + 'static,
+    Fut: std::future::Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    serve_on_thread(move |stream| async move {
         let _ = http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service_fn(answer))
+            .serve_connection(TokioIo::new(stream), service_fn(handler))
             .await;
     })
+}
+
+fn start_server() -> std::net::SocketAddr {
+    serve_http(answer)
 }
 
 /// A runtime on the calling thread, as the worker runs.
@@ -373,37 +382,30 @@ fn raw_tcp(rt: &tokio::runtime::Runtime) {
 }
 
 /// Answers every request with `{}` after 100 ms, as DynamoDB answers a PutItem.
-fn start_dynamodb_like() -> std::net::SocketAddr {
-    serve_on_thread(|stream| async move {
-        let svc = service_fn(|req: Request<hyper::body::Incoming>| async move {
-            let _ = req.into_body().collect().await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
-            resp.headers_mut().insert(
-                hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
-            );
-            Ok::<_, Infallible>(resp)
-        });
-        let _ = http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), svc)
-            .await;
-    })
+async fn answer_as_dynamodb(
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let _ = req.into_body().collect().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut resp = Response::new(Full::new(Bytes::from_static(b"{}")));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    Ok(resp)
 }
 
 /// Client CPU of a flow-sized conditional DynamoDB PutItem through the AWS SDK, its 100 ms
 /// answer alone, with the SDK configured by aws-config's defaults and by billsync's loader.
 fn sdk_rows(rt: &tokio::runtime::Runtime) {
     use aws_sdk_dynamodb::types::AttributeValue;
-    let addr = start_dynamodb_like();
+    let addr = serve_http(answer_as_dynamodb);
     let endpoint = format!("http://{addr}");
     println!();
     println!("aws-sdk-dynamodb PutItem (1.3 kB item, conditional), 100 ms answers, alone:");
     println!("| SDK configured by | CPU/call |");
     println!("|---|---:|");
     rt.block_on(async {
-        let credentials =
-            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "floor");
         let configs = [
             (
                 "aws-config's defaults",
@@ -413,10 +415,7 @@ fn sdk_rows(rt: &tokio::runtime::Runtime) {
         ];
         let mut clients = Vec::new();
         for (name, loader) in configs {
-            let sdk = loader
-                .endpoint_url(&endpoint)
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(credentials.clone())
+            let sdk = billsync::aws::moto::on_local(loader, &endpoint)
                 .load()
                 .await;
             clients.push((name, aws_sdk_dynamodb::Client::new(&sdk), Duration::ZERO));

@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::Region;
-use aws_sdk_dynamodb::config::Credentials;
+use billsync::aws::moto::on_local;
 use billsync::aws::AwsSettings;
 use billsync::flow::state::FlowStatus;
 use billsync::queue::SyncMessage;
@@ -70,12 +69,7 @@ pub fn unix_ms() -> u64 {
 }
 
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    billsync::aws::sdk_loader()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "bench"))
-        .load()
-        .await
+    on_local(billsync::aws::sdk_loader(), endpoint).load().await
 }
 
 /// DynamoDB and SQS clients whose calls are counted.
