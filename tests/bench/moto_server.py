@@ -19,12 +19,18 @@ A query of the table by partition key reads that partition's items, as DynamoDB 
 from the same table as every flow and webhook: as the table grows, each lease query cost moto
 tens of milliseconds (60 ms at 4,000 items here), all of it in line with everyone's calls.
 
+A transaction (TransactWriteItems, a group of flows saved together) backs up the items it
+names, to restore them if it is cancelled; moto 5 deep-copies every table the transaction
+names instead, the whole table, which at the bench's table sizes took longer than DynamoDB
+takes to answer and held up every other DynamoDB call behind it.
+
 DynamoDB requests, and SQS receives, sends and deletes, are handled one at a time, as the
 tests' moto handles them (`scripts/moto_atomic.py`: moto's conditional writes and receives
 are not atomic across its threads the way DynamoDB's and SQS's are). Everything else is moto as
 the tests run it.
 """
 
+import copy
 import logging
 import os
 import sys
@@ -35,6 +41,9 @@ sys.path.insert(0, os.path.join(_here, "..", "..", "scripts"))
 
 import moto.server  # noqa: E402
 import moto_atomic  # noqa: E402
+import moto.dynamodb.models as dynamodb_models  # noqa: E402
+from moto.dynamodb.models import DynamoDBBackend  # noqa: E402
+from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: E402
 from moto.dynamodb.models.table import Table  # noqa: E402
 from moto.sqs.models import Queue  # noqa: E402
 
@@ -77,6 +86,50 @@ def _query_one_partition(self, hash_key, *args, **kwargs):
         del self.all_items
 
 
+class _TablesNotCopied:
+    """The `copy` module as moto's DynamoDB backend sees it: a table "copied" for a
+    transaction's rollback is the table itself, and `_transact` restores the named items."""
+
+    @staticmethod
+    def deepcopy(value, *args, **kwargs):
+        if isinstance(value, Table):
+            return value
+        return copy.deepcopy(value, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact(self, transact_items):
+    saved = []
+    for entry in transact_items:
+        try:
+            _, op = next(iter(entry.items()))
+            table = self.tables[op["TableName"]]
+            attrs = op.get("Key") or op["Item"]
+            hash_key = DynamoType(attrs[table.hash_key_attr])
+            range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+        except (KeyError, StopIteration, AttributeError, TypeError):
+            continue  # malformed: moto refuses it before writing anything
+        saved.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, item in reversed(saved):
+            if item is None:
+                table.delete_item(hash_key, range_key)
+            elif range_key is not None:
+                table.items[hash_key][range_key] = item
+            else:
+                table.items[hash_key] = item
+        raise
+
+
+dynamodb_models.copy = _TablesNotCopied()
+DynamoDBBackend.transact_write_items = _transact
 Table.query = _query_one_partition
 Queue.attributes = property(_attributes)
 Queue._set_attributes = _set_attributes

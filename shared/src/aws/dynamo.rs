@@ -25,11 +25,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::BuildError;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, IndexStatus,
-    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, ScalarAttributeType,
-    TableStatus, TimeToLiveSpecification,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -37,7 +38,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::describe;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
-use crate::store::{CustomerLink, ManyRead, Store, StoreError, StoreResult};
+use crate::store::{CustomerLink, FlowSave, ManyRead, Store, StoreError, StoreResult};
 
 // The table's schema; `template.yaml` declares exactly these.
 
@@ -92,6 +93,12 @@ const BATCH_GET_ROUNDS: u32 = 3;
 /// The pause before asking again for unprocessed keys, times the round.
 const BATCH_GET_BACKOFF: Duration = Duration::from_millis(50);
 
+/// TransactWriteItems takes at most this many items per call.
+const TRANSACT_MAX: usize = 100;
+/// Calls per chunk of flow saves, the first included, while DynamoDB cancels the transaction
+/// for some of its items.
+const TRANSACT_ROUNDS: u32 = 3;
+
 /// How long [`create_table`] waits for a new table to become active.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -113,6 +120,143 @@ pub struct DynamoStore {
     table: String,
 }
 
+/// Creating a flow: only where none exists.
+const CREATE_CONDITION: &str = "attribute_not_exists(#pk)";
+/// Advancing a flow: only from the version read. On a missing item `version` is absent, so
+/// the condition fails as a conflict too.
+const ADVANCE_CONDITION: &str = "#version = :expected";
+
+/// One flow save as DynamoDB takes it, for UpdateItem/PutItem or a transaction alike.
+struct FlowWrite {
+    /// `(tenant, uid)`: one item, which a transaction may name only once.
+    uid_key: (String, String),
+    expected: Option<u64>,
+    next: u64,
+    op: WriteOp,
+}
+
+enum WriteOp {
+    /// A new flow's whole item.
+    Create(Item),
+    Advance(FlowUpdate),
+}
+
+struct FlowUpdate {
+    key: Item,
+    expression: &'static str,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl FlowWrite {
+    fn new(tenant: &str, state: &FlowState, expected: Option<u64>) -> StoreResult<Self> {
+        let uid = &state.invoice_uid;
+        let (pk, sk) = (tenant_pk(tenant), format!("{INVOICE_PREFIX}{uid}"));
+        let updated = timestamp(state.updated_at);
+        let listing = listed_status(state.status).then(|| {
+            (
+                status_partition(tenant, state.status),
+                format!("{updated}#{uid}"),
+            )
+        });
+        let next = expected.map_or(1, |v| v + 1);
+        let json = encode(state)?;
+        let uid_key = (tenant.to_owned(), uid.clone());
+
+        let Some(v) = expected else {
+            let mut item = key(pk, sk);
+            item.insert(STATE.into(), s(json));
+            item.insert(VERSION.into(), n(next));
+            item.insert(STATUS.into(), s(state.status.as_str()));
+            item.insert(UPDATED_AT.into(), s(updated));
+            if let Some((lpk, lsk)) = listing {
+                item.insert(LIST_INDEX_PARTITION_KEY.into(), s(lpk));
+                item.insert(LIST_INDEX_SORT_KEY.into(), s(lsk));
+            }
+            return Ok(FlowWrite {
+                uid_key,
+                expected,
+                next,
+                op: WriteOp::Create(item),
+            });
+        };
+
+        let mut values = HashMap::from([
+            (":state".to_owned(), s(json)),
+            (":next".to_owned(), n(next)),
+            (":status".to_owned(), s(state.status.as_str())),
+            (":updated".to_owned(), s(updated)),
+            (":expected".to_owned(), n(v)),
+        ]);
+        // A settled flow leaves the listing index: its index attributes are removed.
+        let expression = match listing {
+            Some((lpk, lsk)) => {
+                values.insert(":lpk".into(), s(lpk));
+                values.insert(":lsk".into(), s(lsk));
+                "SET #state = :state, #version = :next, #status = :status, \
+                 #updated = :updated, #lpk = :lpk, #lsk = :lsk"
+            }
+            None => {
+                "SET #state = :state, #version = :next, #status = :status, \
+                 #updated = :updated REMOVE #lpk, #lsk"
+            }
+        };
+        let names = HashMap::from([
+            ("#state".to_owned(), STATE.to_owned()),
+            ("#version".to_owned(), VERSION.to_owned()),
+            ("#status".to_owned(), STATUS.to_owned()),
+            ("#updated".to_owned(), UPDATED_AT.to_owned()),
+            ("#lpk".to_owned(), LIST_INDEX_PARTITION_KEY.to_owned()),
+            ("#lsk".to_owned(), LIST_INDEX_SORT_KEY.to_owned()),
+        ]);
+        Ok(FlowWrite {
+            uid_key,
+            expected,
+            next,
+            op: WriteOp::Advance(FlowUpdate {
+                key: key(pk, sk),
+                expression,
+                names,
+                values,
+            }),
+        })
+    }
+
+    fn conflict(&self) -> StoreError {
+        StoreError::Conflict {
+            what: format!("flow of invoice {}", self.uid_key.1),
+            expected: self.expected,
+        }
+    }
+
+    fn transact_item(&self, table: &str) -> StoreResult<TransactWriteItem> {
+        Ok(match &self.op {
+            WriteOp::Create(item) => TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item.clone()))
+                        .condition_expression(CREATE_CONDITION)
+                        .expression_attribute_names("#pk", PARTITION_KEY)
+                        .build(),
+                )?)
+                .build(),
+            WriteOp::Advance(u) => TransactWriteItem::builder()
+                .update(built(
+                    Update::builder()
+                        .table_name(table)
+                        .set_key(Some(u.key.clone()))
+                        .update_expression(u.expression)
+                        .condition_expression(ADVANCE_CONDITION)
+                        .set_expression_attribute_names(Some(u.names.clone()))
+                        .set_expression_attribute_values(Some(u.values.clone()))
+                        .build(),
+                )?)
+                .build(),
+        })
+    }
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -123,6 +267,102 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// Writes `writes` (distinct items, at most [`TRANSACT_MAX`]) in one transaction, and
+    /// again without the items whose condition failed when DynamoDB cancels it for them.
+    /// Answers each by its index.
+    async fn transact(&self, writes: &[(usize, FlowWrite)]) -> Vec<(usize, StoreResult<u64>)> {
+        let mut answers = Vec::with_capacity(writes.len());
+        let mut left: Vec<&(usize, FlowWrite)> = writes.iter().collect();
+        for round in 1..=TRANSACT_ROUNDS {
+            if left.is_empty() {
+                break;
+            }
+            let items: StoreResult<Vec<TransactWriteItem>> = left
+                .iter()
+                .map(|(_, w)| w.transact_item(&self.table))
+                .collect();
+            let sent = match items {
+                Ok(items) => {
+                    self.client
+                        .transact_write_items()
+                        .set_transact_items(Some(items))
+                        .send()
+                        .await
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    answers.extend(
+                        left.iter()
+                            .map(|(i, _)| (*i, Err(StoreError::Unavailable(message.clone())))),
+                    );
+                    return answers;
+                }
+            };
+            let e = match sent {
+                Ok(_) => {
+                    answers.extend(left.iter().map(|(i, w)| (*i, Ok(w.next))));
+                    return answers;
+                }
+                Err(e) => e,
+            };
+            let reasons: Vec<Option<String>> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().len() == left.len() =>
+                {
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code().map(str::to_owned))
+                        .collect()
+                }
+                _ => {
+                    let message = describe(e);
+                    answers.extend(
+                        left.iter()
+                            .map(|(i, _)| (*i, Err(StoreError::Unavailable(message.clone())))),
+                    );
+                    return answers;
+                }
+            };
+            // Per item: `None` held and is sent again; a failed condition is that flow's
+            // conflict; anything else (a concurrent transaction on the item, throttling) is
+            // sent again, and unavailable after the last round.
+            let mut again = Vec::new();
+            for (write, code) in left.into_iter().zip(reasons) {
+                match code.as_deref() {
+                    Some("ConditionalCheckFailed") => {
+                        answers.push((write.0, Err(write.1.conflict())))
+                    }
+                    None | Some("None") => again.push(write),
+                    Some(other) if round < TRANSACT_ROUNDS => {
+                        tracing::debug!(
+                            code = other,
+                            "flow save in a cancelled transaction is sent again"
+                        );
+                        again.push(write)
+                    }
+                    Some(other) => answers.push((
+                        write.0,
+                        Err(StoreError::Unavailable(format!(
+                            "flow of invoice {}: transaction cancelled ({other})",
+                            write.1.uid_key.1
+                        ))),
+                    )),
+                }
+            }
+            left = again;
+        }
+        answers.extend(left.iter().map(|(i, w)| {
+            (
+                *i,
+                Err(StoreError::Unavailable(format!(
+                    "flow of invoice {}: transaction cancelled {TRANSACT_ROUNDS} times",
+                    w.uid_key.1
+                ))),
+            )
+        }));
+        answers
     }
 
     async fn get(&self, pk: String, sk: String) -> StoreResult<Option<Item>> {
@@ -380,91 +620,84 @@ impl Store for DynamoStore {
         state: &FlowState,
         expected: Option<u64>,
     ) -> StoreResult<u64> {
-        let uid = &state.invoice_uid;
-        let (pk, sk) = (tenant_pk(tenant), format!("{INVOICE_PREFIX}{uid}"));
-        let updated = timestamp(state.updated_at);
-        let listing = listed_status(state.status).then(|| {
-            (
-                status_partition(tenant, state.status),
-                format!("{updated}#{uid}"),
-            )
-        });
-        let next = expected.map_or(1, |v| v + 1);
-        let json = encode(state)?;
-        let conflict = || StoreError::Conflict {
-            what: format!("flow of invoice {uid}"),
-            expected,
-        };
-
-        let Some(v) = expected else {
-            let mut item = key(pk, sk);
-            item.insert(STATE.into(), s(json));
-            item.insert(VERSION.into(), n(next));
-            item.insert(STATUS.into(), s(state.status.as_str()));
-            item.insert(UPDATED_AT.into(), s(updated));
-            if let Some((lpk, lsk)) = listing {
-                item.insert(LIST_INDEX_PARTITION_KEY.into(), s(lpk));
-                item.insert(LIST_INDEX_SORT_KEY.into(), s(lsk));
-            }
-            self.client
+        let write = FlowWrite::new(tenant, state, expected)?;
+        let (next, conflict) = (write.next, write.conflict());
+        // (whether the condition failed, what went wrong)
+        let sent: Result<(), (bool, String)> = match write.op {
+            WriteOp::Create(item) => self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#pk)")
+                .condition_expression(CREATE_CONDITION)
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .send()
                 .await
-                .map_err(|e| match e.as_service_error() {
-                    Some(se) if se.is_conditional_check_failed_exception() => conflict(),
-                    _ => unavailable(e),
-                })?;
-            return Ok(next);
+                .map(drop)
+                .map_err(refusal),
+            WriteOp::Advance(u) => self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(u.key))
+                .update_expression(u.expression)
+                .condition_expression(ADVANCE_CONDITION)
+                .set_expression_attribute_names(Some(u.names))
+                .set_expression_attribute_values(Some(u.values))
+                .send()
+                .await
+                .map(drop)
+                .map_err(refusal),
         };
+        match sent {
+            Ok(()) => Ok(next),
+            Err((true, _)) => Err(conflict),
+            Err((false, message)) => Err(StoreError::Unavailable(message)),
+        }
+    }
 
-        let mut values = HashMap::from([
-            (":state".to_owned(), s(json)),
-            (":next".to_owned(), n(next)),
-            (":status".to_owned(), s(state.status.as_str())),
-            (":updated".to_owned(), s(updated)),
-            (":expected".to_owned(), n(v)),
-        ]);
-        // A settled flow leaves the listing index: its index attributes are removed.
-        let update = match listing {
-            Some((lpk, lsk)) => {
-                values.insert(":lpk".into(), s(lpk));
-                values.insert(":lsk".into(), s(lsk));
-                "SET #state = :state, #version = :next, #status = :status, \
-                 #updated = :updated, #lpk = :lpk, #lsk = :lsk"
+    /// One save alone is [`Store::save_flow`]; several go in TransactWriteItems calls of up to
+    /// a hundred, each item with its own version condition, as BatchWriteItem could not carry.
+    /// A transaction is all or nothing: when DynamoDB cancels it, the items whose condition
+    /// failed are conflicts and the rest are sent again without them.
+    async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
+        if saves.len() <= 1 {
+            let mut answers = Vec::new();
+            for save in saves {
+                answers.push(self.save_flow(save.tenant, save.state, save.expected).await);
             }
-            None => {
-                "SET #state = :state, #version = :next, #status = :status, \
-                 #updated = :updated REMOVE #lpk, #lsk"
+            return answers;
+        }
+        let mut answers: Vec<Option<StoreResult<u64>>> = saves.iter().map(|_| None).collect();
+        let mut writes = Vec::new();
+        for (i, save) in saves.iter().enumerate() {
+            match FlowWrite::new(save.tenant, save.state, save.expected) {
+                Ok(w) => writes.push((i, w)),
+                Err(e) => answers[i] = Some(Err(e)),
             }
-        };
-        let names = HashMap::from([
-            ("#state".to_owned(), STATE.to_owned()),
-            ("#version".to_owned(), VERSION.to_owned()),
-            ("#status".to_owned(), STATUS.to_owned()),
-            ("#updated".to_owned(), UPDATED_AT.to_owned()),
-            ("#lpk".to_owned(), LIST_INDEX_PARTITION_KEY.to_owned()),
-            ("#lsk".to_owned(), LIST_INDEX_SORT_KEY.to_owned()),
-        ]);
-        // On a missing item `version` is absent, so the condition fails as a conflict too.
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .update_expression(update)
-            .condition_expression("#version = :expected")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => conflict(),
-                _ => unavailable(e),
-            })?;
-        Ok(next)
+        }
+        // A transaction may not name one item twice: a second save of a flow waits for the
+        // next call (and, conditional on the version the first replaces, is a conflict).
+        while !writes.is_empty() {
+            let mut seen = HashSet::new();
+            let (now, later): (Vec<_>, Vec<_>) = writes
+                .into_iter()
+                .partition(|(_, w)| seen.insert(w.uid_key.clone()));
+            writes = later;
+            for chunk in now.chunks(TRANSACT_MAX) {
+                for (i, answer) in self.transact(chunk).await {
+                    answers[i] = Some(answer);
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(StoreError::Unavailable("flow save not made".into()))))
+            .collect()
+    }
+
+    fn flow_saves_per_call(&self) -> usize {
+        TRANSACT_MAX
     }
 
     /// BatchGetItem, a hundred keys per call, strongly consistent as [`Store::flow`] is. Keys
@@ -717,6 +950,17 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult
 
 fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| corrupt("record to write", e))
+}
+
+/// Whether DynamoDB refused a write on its condition, and what went wrong.
+fn refusal<E, R>(e: SdkError<E, R>) -> (bool, String)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let failed = e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException");
+    (failed, describe(e))
 }
 
 fn corrupt(what: &str, message: impl std::fmt::Display) -> StoreError {

@@ -40,9 +40,14 @@ pub const TAKE: usize = 10;
 const TRICKLE_PAUSE: Duration = Duration::from_millis(1000);
 
 /// Messages a process holds in progress at once while draining, given the NetSuite slots it
-/// may hold: [`DRAIN_DEPTH_PER_SLOT`] per slot and room for a batch taken at once.
-pub fn drain_depth(held_slots: usize) -> usize {
-    DRAIN_DEPTH_PER_SLOT * held_slots + TAKE
+/// may hold: [`DRAIN_DEPTH_PER_SLOT`] per slot and room for a batch taken at once. Where a
+/// group's flows save together ([`GroupStore`]), room for one batch more: a group done with
+/// NetSuite and waiting for its save would otherwise keep the next take back and leave slots
+/// without requests (at C = 5 on DynamoDB, 96.5% of the bound instead of 97.7%).
+///
+/// [`GroupStore`]: crate::store::group::GroupStore
+pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
+    DRAIN_DEPTH_PER_SLOT * held_slots + TAKE + if saves_together { TAKE } else { 0 }
 }
 
 /// One queue message as the queue hands it over.
@@ -140,7 +145,10 @@ async fn run_pool<'a>(
 ) -> Vec<(String, MessageOutcome)> {
     let run = |d: Delivery, origin: Origin, read: ReadTogether<'a>| async move {
         let span = tracing::info_span!("message", message_id = %d.id);
-        let r = one(services, &d, read).instrument(span).await;
+        let r = one(services, &d, read.clone()).instrument(span).await;
+        // The rest of the group saves without waiting for this one. Its read is done (the
+        // flow awaited it) or is nothing to wait for.
+        read.await.store.flow_done();
         (d, origin, r)
     };
     let read = read_together(services, &batch);
@@ -159,7 +167,10 @@ async fn run_pool<'a>(
     let mut troubled = false;
     loop {
         if let Some(inbox) = &inbox {
-            let depth = drain_depth(services.held_slots_cap());
+            let depth = drain_depth(
+                services.held_slots_cap(),
+                services.store.flow_saves_per_call() > 1,
+            );
             // After an empty answer, ask again only while work is still in progress.
             let may_take =
                 !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
@@ -255,7 +266,10 @@ type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Group<'a>>>>;
 /// most four list calls instead of thirty reads or more, which keeps a site's per-minute API
 /// allowance for the rest of its integrations; then their flows and customer links in one
 /// store read ([`Store::read_many`]: one DynamoDB BatchGetItem instead of two GetItems per
-/// invoice). Each message waits for its group's read before its flow starts.
+/// invoice). Each message waits for its group's read before its flow starts, and on
+/// DynamoDB the group's flows save together ([`GroupStore`]).
+///
+/// [`GroupStore`]: crate::store::group::GroupStore
 ///
 /// [`BillingSource::invoices`]: crate::billing::source::BillingSource::invoices
 /// [`Store::read_many`]: crate::store::Store::read_many
@@ -264,7 +278,9 @@ fn read_together<'a, 'd>(
     group: impl IntoIterator<Item = &'d Delivery>,
 ) -> ReadTogether<'a> {
     let mut by_tenant: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut messages = 0;
     for d in group {
+        messages += 1;
         if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {
             if m.invoice_id != SWEEP && m.customer_id().is_none() {
                 by_tenant.entry(m.tenant).or_default().push(m.invoice_id);
@@ -274,7 +290,7 @@ fn read_together<'a, 'd>(
     async move {
         let group = Group {
             invoices: Mutex::default(),
-            store: GroupStore::new(services.store.as_ref()),
+            store: GroupStore::for_flows(services.store.as_ref(), messages),
         };
         // One invoice alone costs the same either way; its flow reads it.
         for (tenant, uids) in by_tenant.into_iter().filter(|(_, u)| u.len() > 1) {

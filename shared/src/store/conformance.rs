@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use super::{CustomerLink, Store, StoreError};
+use super::{CustomerLink, FlowSave, Store, StoreError};
 use crate::billing::model::Source;
 use crate::flow::state::{ErrorEntry, FlowState, FlowStatus};
 use crate::settings::TenantSettings;
@@ -40,6 +40,7 @@ pub async fn run<S: Store + 'static>(store: &S) {
     customers_round_trip(store).await;
     item_links_round_trip(store).await;
     flow_versions_are_conditional(store).await;
+    flows_saved_together(store).await;
     flows_by_status_and_counts(store).await;
     many_read_together(store).await;
     cursors(store).await;
@@ -157,6 +158,110 @@ async fn flow_versions_are_conditional<S: Store>(store: &S) {
     let read = store.flow(&t, "inv_1").await.unwrap().unwrap();
     assert_eq!(read.version, v2);
     assert_eq!(read.value, state);
+}
+
+/// Saves made together are each what a save alone would be: new flows, advances, a stale
+/// version refused for its own flow only, two tenants, one flow twice, and settled flows
+/// leaving the listing.
+async fn flows_saved_together<S: Store>(store: &S) {
+    let (t, u) = (tenant("together"), tenant("together-other"));
+    let old = flow("inv_old", 0);
+    let v_old = store.save_flow(&t, &old, None).await.unwrap();
+    let mut moved = flow("inv_moved", 0);
+    let v_moved = store.save_flow(&t, &moved, None).await.unwrap();
+    moved.sales_order_id = Some("700".into());
+    let v_moved2 = store.save_flow(&t, &moved, Some(v_moved)).await.unwrap();
+
+    let mut advanced = old.clone();
+    advanced.status = FlowStatus::Synced;
+    advanced.sales_order_id = Some("812".into());
+    let (new_t, new_u) = (flow("inv_new", 1), flow("inv_new", 2));
+    let mut stale = moved.clone();
+    stale.sales_order_id = Some("from a stale read".into());
+    let mut twice = flow("inv_twice", 3);
+    let twice_first = twice.clone();
+    twice.sales_order_id = Some("second".into());
+    let answers = store
+        .save_flows(&[
+            FlowSave {
+                tenant: &t,
+                state: &advanced,
+                expected: Some(v_old),
+            },
+            FlowSave {
+                tenant: &t,
+                state: &new_t,
+                expected: None,
+            },
+            FlowSave {
+                tenant: &t,
+                state: &stale,
+                expected: Some(v_moved),
+            },
+            FlowSave {
+                tenant: &u,
+                state: &new_u,
+                expected: None,
+            },
+            FlowSave {
+                tenant: &t,
+                state: &twice_first,
+                expected: None,
+            },
+            // Made from the same read as the one before it: refused once that is written.
+            FlowSave {
+                tenant: &t,
+                state: &twice,
+                expected: None,
+            },
+        ])
+        .await;
+    assert_eq!(answers.len(), 6, "{answers:?}");
+    assert_eq!(answers[0].as_ref().unwrap(), &(v_old + 1));
+    assert_eq!(answers[1].as_ref().unwrap(), &1);
+    assert!(
+        matches!(answers[2], Err(StoreError::Conflict { expected: Some(v), .. }) if v == v_moved),
+        "{:?}",
+        answers[2]
+    );
+    assert_eq!(answers[3].as_ref().unwrap(), &1);
+    assert_eq!(answers[4].as_ref().unwrap(), &1);
+    assert!(
+        matches!(answers[5], Err(StoreError::Conflict { .. })),
+        "{:?}",
+        answers[5]
+    );
+
+    let read = |tenant: &str, uid: &str| {
+        let (tenant, uid) = (tenant.to_owned(), uid.to_owned());
+        async move { store.flow(&tenant, &uid).await.unwrap().unwrap() }
+    };
+    let got = read(&t, "inv_old").await;
+    assert_eq!((got.version, &got.value), (v_old + 1, &advanced));
+    assert_eq!(read(&t, "inv_new").await.value, new_t);
+    assert_eq!(read(&u, "inv_new").await.value, new_u);
+    let kept = read(&t, "inv_moved").await;
+    assert_eq!(
+        (kept.version, &kept.value),
+        (v_moved2, &moved),
+        "the stale save wrote nothing"
+    );
+    assert_eq!(read(&t, "inv_twice").await.value, twice_first);
+    let pending = store
+        .flows_with_status(&t, FlowStatus::Pending, 10)
+        .await
+        .unwrap();
+    let mut uids: Vec<&str> = pending
+        .iter()
+        .map(|f| f.value.invoice_uid.as_str())
+        .collect();
+    uids.sort_unstable();
+    assert_eq!(
+        uids,
+        ["inv_moved", "inv_new", "inv_twice"],
+        "the synced flow left the listing"
+    );
+    assert!(store.save_flows(&[]).await.is_empty());
 }
 
 async fn flows_by_status_and_counts<S: Store>(store: &S) {

@@ -1,7 +1,7 @@
 //! A store that counts what is asked of it, for tests and the benchmark: calls by method, and
 //! the request units DynamoDB would bill for them (one per record read or written: every
 //! record billsync keeps is under 1 KB to write and 4 KB to read; a batch read is billed per
-//! key asked for, found or not).
+//! key asked for, found or not; a transactional write two per item).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CustomerLink, ManyRead, Store, StoreResult};
+use super::{CustomerLink, FlowSave, ManyRead, Store, StoreResult};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
 
@@ -19,6 +19,7 @@ pub struct CountingStore<S> {
     reads: AtomicU64,
     writes: AtomicU64,
     calls: Mutex<BTreeMap<String, u64>>,
+    saves_per_call: Option<usize>,
 }
 
 impl<S> CountingStore<S> {
@@ -28,6 +29,16 @@ impl<S> CountingStore<S> {
             reads: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             calls: Mutex::default(),
+            saves_per_call: None,
+        }
+    }
+
+    /// One that says it saves up to `n` flows per call, as a store with round trips does, so
+    /// that tests over a local store see flows saved together.
+    pub fn saving_together(inner: S, n: usize) -> Self {
+        CountingStore {
+            saves_per_call: Some(n),
+            ..Self::new(inner)
         }
     }
 
@@ -129,6 +140,22 @@ impl<S: Store> Store for CountingStore<S> {
     ) -> StoreResult<u64> {
         self.write("save_flow");
         self.inner.save_flow(tenant, state, expected).await
+    }
+    async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
+        // Saves made together in one call are a transaction, billed two units each.
+        let per_save = if saves.len() > 1 && self.flow_saves_per_call() > 1 {
+            2
+        } else {
+            1
+        };
+        self.writes
+            .fetch_add(per_save * saves.len() as u64, Relaxed);
+        self.call("save_flows");
+        self.inner.save_flows(saves).await
+    }
+    fn flow_saves_per_call(&self) -> usize {
+        self.saves_per_call
+            .unwrap_or_else(|| self.inner.flow_saves_per_call())
     }
     async fn read_many(
         &self,

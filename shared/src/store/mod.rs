@@ -55,6 +55,14 @@ pub struct ManyRead {
     pub customers: HashMap<String, CustomerLink>,
 }
 
+/// One flow save of [`Store::save_flows`]: what [`Store::save_flow`] takes.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowSave<'s> {
+    pub tenant: &'s str,
+    pub state: &'s FlowState,
+    pub expected: Option<u64>,
+}
+
 /// Persistence for everything billsync remembers. Implementations must make
 /// [`Store::save_flow`] atomic and conditional, so two workers never both advance one invoice.
 #[async_trait]
@@ -89,6 +97,23 @@ pub trait Store: Send + Sync {
         state: &FlowState,
         expected: Option<u64>,
     ) -> StoreResult<u64>;
+    /// Several flow saves, each as [`Store::save_flow`] would make it and answered in order,
+    /// in as few round trips as the store allows. A save whose condition fails is a
+    /// [`StoreError::Conflict`] for that flow alone; the others are still written. The default
+    /// saves one after another.
+    async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
+        let mut answers = Vec::with_capacity(saves.len());
+        for save in saves {
+            answers.push(self.save_flow(save.tenant, save.state, save.expected).await);
+        }
+        answers
+    }
+    /// How many flow saves [`Store::save_flows`] makes in one round trip: above one, a group
+    /// of flows saves together ([`group`]). One where a save is local and costs no round
+    /// trip.
+    fn flow_saves_per_call(&self) -> usize {
+        1
+    }
     /// The flows of several invoices and the links of several customers of one tenant, in
     /// as few round trips as the store allows (one BatchGetItem per hundred keys on
     /// DynamoDB). Each answer is what [`Store::flow`] or [`Store::customer`] would have

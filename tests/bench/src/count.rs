@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::batch_get_item::BatchGetItemInput;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
@@ -19,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 /// The counter of keys asked for by BatchGetItem calls.
 const BATCH_GET_KEYS: &str = "dynamodb:BatchGetItem keys";
+/// The counter of items written by TransactWriteItems calls.
+const TRANSACT_ITEMS: &str = "dynamodb:TransactWriteItems items";
 
 /// AWS calls by `service:operation`, e.g. `dynamodb:PutItem`.
 #[derive(Clone, Debug, Default)]
@@ -51,7 +54,8 @@ impl Intercept for AwsCalls {
         "AwsCalls"
     }
 
-    // A batch read is billed per key: counted under `dynamodb:BatchGetItem keys`.
+    // A batch read is billed per key: counted under `dynamodb:BatchGetItem keys`; a
+    // transaction per item, twice: under `dynamodb:TransactWriteItems items`.
     fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
@@ -66,6 +70,9 @@ impl Intercept for AwsCalls {
                 .map(|k| k.keys().len() as u64)
                 .sum();
             self.add(BATCH_GET_KEYS, keys);
+        }
+        if let Some(input) = context.input().downcast_ref::<TransactWriteItemsInput>() {
+            self.add(TRANSACT_ITEMS, input.transact_items().len() as u64);
         }
         Ok(())
     }
@@ -92,7 +99,8 @@ impl Intercept for AwsCalls {
 pub struct Units {
     /// DynamoDB read request units (strongly consistent reads of items under 4 KB: one each).
     pub dynamo_reads: u64,
-    /// DynamoDB write request units (writes of items under 1 KB: one each).
+    /// DynamoDB write request units (writes of items under 1 KB: one each, two in a
+    /// transaction).
     pub dynamo_writes: u64,
     pub sqs_requests: u64,
 }
@@ -106,7 +114,9 @@ impl Units {
                 "dynamodb" if matches!(op, "GetItem" | "Query" | "Scan" | "BatchGetItem keys") => {
                     u.dynamo_reads += n
                 }
-                "dynamodb" if op == "BatchGetItem" => {}
+                "dynamodb" if op == "BatchGetItem" || op == "TransactWriteItems" => {}
+                // A transactional write is billed two units per item.
+                "dynamodb" if op == "TransactWriteItems items" => u.dynamo_writes += 2 * n,
                 "dynamodb" if !matches!(op, "CreateTable" | "DescribeTable") => {
                     u.dynamo_writes += n
                 }

@@ -738,8 +738,9 @@ async fn run_once(
     let steal_before = CpuTimes::now();
     let polling_before = worker::polling_cpu(&report_paths);
     let started = Instant::now();
-    let backlog =
-        workers * (drain_depth(limit.div_ceil(workers)) + BACKLOG_BATCHES_PER_WORKER * TAKE);
+    let backlog = workers
+        * (drain_depth(limit.div_ceil(workers), opts.dynamodb_store)
+            + BACKLOG_BATCHES_PER_WORKER * TAKE);
     let mut next = 0usize;
     let mut intake = FuturesUnordered::new();
     let trace = std::env::var_os("BENCH_TRACE").is_some();

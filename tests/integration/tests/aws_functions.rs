@@ -2,22 +2,121 @@
 //! moto server on loopback (the test command starts it), with both simulators behind. A signed
 //! webhook goes through the real queue and ends as NetSuite records.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use base64::Engine as _;
 use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
 use billsync::aws::moto;
-use billsync::aws::{create_table, AwsSettings};
+use billsync::aws::{create_table, AwsSettings, SecretsManagerSource, SECRET_CACHE_TTL};
 use billsync::billing::model::Source;
+use billsync::flow::state::FlowStatus;
 use billsync::queue::{Reason, SyncMessage};
+use billsync::secrets::CachedSecrets;
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
+/// The IAM actions that authorize the AWS calls a function's clients sent.
+#[derive(Clone, Debug, Default)]
+struct Actions(Arc<Mutex<BTreeSet<String>>>);
+
+impl Actions {
+    fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Intercept for Actions {
+    fn name(&self) -> &'static str {
+        "Actions"
+    }
+
+    // DynamoDB, SQS and Secrets Manager all name the operation in `X-Amz-Target`.
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let (prefix, op) = target.split_once('.').unwrap_or(("", target));
+        let service = match prefix {
+            p if p.starts_with("DynamoDB") => "dynamodb",
+            "AmazonSQS" => "sqs",
+            p => p,
+        };
+        let mut actions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if op == "TransactWriteItems" {
+            // Authorized as the actions it carries.
+            let body: Value = serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
+            for item in body["TransactItems"].as_array().into_iter().flatten() {
+                for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    let action = match kind.as_str() {
+                        "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                        other => format!("{other}Item"),
+                    };
+                    actions.insert(format!("dynamodb:{action}"));
+                }
+            }
+        } else {
+            // SQS's batch calls are authorized as their single action.
+            let op = match service {
+                "sqs" => op.strip_suffix("Batch").unwrap_or(op),
+                _ => op,
+            };
+            actions.insert(format!("{service}:{op}"));
+        }
+        Ok(())
+    }
+}
+
+/// The actions `template.yaml` grants `function` (its `Action: [...]` lists).
+fn policy_actions(function: &str) -> BTreeSet<String> {
+    let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
+    let template = std::fs::read_to_string(path).unwrap();
+    let mut inside = false;
+    let mut granted = BTreeSet::new();
+    for line in template.lines() {
+        // A resource: two spaces in, under `Resources:`.
+        if line.len() > 2 && line.starts_with("  ") && !line[2..].starts_with(' ') {
+            inside = line.trim() == format!("{function}:");
+            continue;
+        }
+        if let Some(list) = inside
+            .then(|| line.trim().strip_prefix("Action: ["))
+            .flatten()
+        {
+            let list = list.trim_end_matches(']');
+            granted.extend(list.split(',').map(|a| a.trim().to_owned()));
+        }
+    }
+    assert!(!granted.is_empty(), "no policy found for {function}");
+    granted
+}
+
+#[track_caller]
+fn assert_allowed(function: &str, used: &BTreeSet<String>) {
+    let granted = policy_actions(function);
+    let missing: Vec<&String> = used.difference(&granted).collect();
+    assert!(
+        missing.is_empty(),
+        "{function} called {missing:?}, which its policy in template.yaml does not grant (it grants {granted:?})"
+    );
+}
+
 struct Aws {
     _moto: moto::Moto,
+    /// Every AWS call of `services`, as IAM actions.
+    actions: Actions,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     services: Services,
@@ -75,7 +174,30 @@ async fn aws() -> Aws {
         secret_prefix: prefix,
         worker_instances: 1,
     };
-    let services = settings.services(&config);
+    let actions = Actions::default();
+    let services = settings.services_on(
+        aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(actions.clone())
+                .build(),
+        ),
+        aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .interceptor(actions.clone())
+                .build(),
+        ),
+        Arc::new(CachedSecrets::new(
+            SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::from_conf(
+                    aws_sdk_secretsmanager::config::Builder::from(&config)
+                        .interceptor(actions.clone())
+                        .build(),
+                ),
+                &settings.secret_prefix,
+            ),
+            SECRET_CACHE_TTL,
+        )),
+    );
     let tenant = TenantSettings::from_value(&json!({
         "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
         "items": {
@@ -89,8 +211,10 @@ async fn aws() -> Aws {
     }))
     .unwrap();
     services.store.put_settings(&tenant).await.unwrap();
+    actions.take();
     Aws {
         _moto: moto,
+        actions,
         sqs,
         queue_url,
         services,
@@ -275,6 +399,28 @@ async fn an_invocation_takes_the_rest_of_the_queue_until_its_margin() {
         env.receive().await.records.is_empty(),
         "what it took is deleted (the batch's own messages are Lambda's to delete)"
     );
+    // Flows of one group saved together (TransactWriteItems): each is in the table, synced,
+    // and a second run of each finds nothing to do.
+    for uid in &uids {
+        let flow = env.services.store.flow("acme", uid).await.unwrap().unwrap();
+        assert_eq!(flow.value.status, FlowStatus::Synced, "{uid}");
+        assert!(flow.value.sales_order_id.is_some(), "{uid}");
+    }
+    // Not the same deduplication ids: a FIFO queue would drop those as repeats.
+    let again: Vec<SyncMessage> = uids
+        .iter()
+        .map(|u| SyncMessage {
+            dedup_id: format!("again-{u}"),
+            ..message(u)
+        })
+        .collect();
+    env.services.queue.send(&again).await.unwrap();
+    let batch = env.receive().await;
+    assert!(!batch.records.is_empty());
+    let r = billsync_worker::handle(&env.services, batch, deadline()).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(env.ns.records("salesOrder").len(), 23, "nothing made twice");
+    assert!(env.receive().await.records.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,4 +461,54 @@ async fn a_taken_message_that_fails_for_now_comes_back_from_the_queue() {
 /// A worker invocation's deadline, as Lambda gives it with the template's 120 s timeout.
 fn deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(120)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
+    let env = aws().await;
+    let uids: Vec<String> = (0..4).map(|_| env.invoice()).collect();
+
+    for uid in &uids {
+        let (id, body, sig) = env.bill.webhook_body(&WebhookEvent::InvoiceIssued {
+            invoice_uid: uid.clone(),
+        });
+        let r = billsync_webhook::handle(&env.services, env.webhook(&body, &sig, &id.to_string()))
+            .await;
+        assert_eq!(r.status_code, 200);
+    }
+    assert_allowed("WebhookFunction", &env.actions.take());
+
+    // A group of invoices read and saved together, slots leased, the rest taken and deleted.
+    let batch = env.receive().await;
+    assert!(batch.records.len() > 1);
+    let r = billsync_worker::handle(&env.services, batch, deadline()).await;
+    assert!(r.batch_item_failures.is_empty());
+    assert_eq!(env.ns.records("salesOrder").len(), 4);
+    let used = env.actions.take();
+    for call in [
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "sqs:ReceiveMessage",
+    ] {
+        assert!(
+            used.contains(call),
+            "the worker's run made no {call}: {used:?}"
+        );
+    }
+    assert_allowed("WorkerFunction", &used);
+
+    let swept = billsync_sweep::handle(&env.services, json!({"tenant": "acme"})).await;
+    assert!(swept.is_ok(), "{swept:?}");
+    billsync_sweep::handle(&env.services, event("sweep-scheduled.json"))
+        .await
+        .unwrap();
+    assert_allowed("SweepFunction", &env.actions.take());
+
+    for name in ["retry-list.json", "retry-all-failed.json"] {
+        let request = serde_json::from_value(event(name)).unwrap();
+        billsync_retry::handle(&env.services, request)
+            .await
+            .unwrap();
+    }
+    assert_allowed("RetryFunction", &env.actions.take());
 }
