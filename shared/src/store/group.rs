@@ -33,9 +33,9 @@ use crate::settings::{ItemRef, TenantSettings};
 
 type Key = (String, String);
 
-/// The longest a flow's save waits for the rest of its group. Half a second: at the bench's
-/// 80% load at C = 5 an instance finishes about seven invoices a second, so a save goes with
-/// two or three others, and the wait stays a small part of an invoice's lag.
+/// The longest a flow's save waits for the rest of its group. Most groups end sooner, when
+/// every flow still running waits to save (in the benchmark about eight flows a transaction);
+/// a second instead of half gathered no more and doubled the median lag at 80% load.
 pub const SAVE_WINDOW: Duration = Duration::from_millis(500);
 
 /// A [`Store`] that answers from a group's read where it can, saves the group's flows
