@@ -69,6 +69,9 @@ log "template: cfn-lint and least-privilege policies"
 cfn-lint template.yaml
 python3 infra/check_policies.py template.yaml
 
+log "the benchmark's moto: transactions roll back as DynamoDB's do"
+python3 tests/bench/moto_server_check.py
+
 log "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --profile ci

@@ -292,11 +292,7 @@ impl DynamoStore {
                         .await
                 }
                 Err(e) => {
-                    let message = e.to_string();
-                    answers.extend(
-                        left.iter()
-                            .map(|(i, _)| (*i, Err(StoreError::Unavailable(message.clone())))),
-                    );
+                    answers.extend(all_unavailable(&left, &e.to_string()));
                     return answers;
                 }
             };
@@ -317,11 +313,7 @@ impl DynamoStore {
                         .collect()
                 }
                 _ => {
-                    let message = describe(e);
-                    answers.extend(
-                        left.iter()
-                            .map(|(i, _)| (*i, Err(StoreError::Unavailable(message.clone())))),
-                    );
+                    answers.extend(all_unavailable(&left, &describe(e)));
                     return answers;
                 }
             };
@@ -353,15 +345,10 @@ impl DynamoStore {
             }
             left = again;
         }
-        answers.extend(left.iter().map(|(i, w)| {
-            (
-                *i,
-                Err(StoreError::Unavailable(format!(
-                    "flow of invoice {}: transaction cancelled {TRANSACT_ROUNDS} times",
-                    w.uid_key.1
-                ))),
-            )
-        }));
+        answers.extend(all_unavailable(
+            &left,
+            &format!("transaction cancelled {TRANSACT_ROUNDS} times"),
+        ));
         answers
     }
 
@@ -622,8 +609,7 @@ impl Store for DynamoStore {
     ) -> StoreResult<u64> {
         let write = FlowWrite::new(tenant, state, expected)?;
         let (next, conflict) = (write.next, write.conflict());
-        // (whether the condition failed, what went wrong)
-        let sent: Result<(), (bool, String)> = match write.op {
+        match write.op {
             WriteOp::Create(item) => self
                 .client
                 .put_item()
@@ -634,7 +620,7 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map(drop)
-                .map_err(refusal),
+                .map_err(|e| refused(e, conflict)),
             WriteOp::Advance(u) => self
                 .client
                 .update_item()
@@ -647,13 +633,9 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map(drop)
-                .map_err(refusal),
-        };
-        match sent {
-            Ok(()) => Ok(next),
-            Err((true, _)) => Err(conflict),
-            Err((false, message)) => Err(StoreError::Unavailable(message)),
-        }
+                .map_err(|e| refused(e, conflict)),
+        }?;
+        Ok(next)
     }
 
     /// One save alone is [`Store::save_flow`]; several go in TransactWriteItems calls of up to
@@ -661,12 +643,10 @@ impl Store for DynamoStore {
     /// A transaction is all or nothing: when DynamoDB cancels it, the items whose condition
     /// failed are conflicts and the rest are sent again without them.
     async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
-        if saves.len() <= 1 {
-            let mut answers = Vec::new();
-            for save in saves {
-                answers.push(self.save_flow(save.tenant, save.state, save.expected).await);
-            }
-            return answers;
+        match saves {
+            [] => return Vec::new(),
+            [one] => return vec![self.save_flow(one.tenant, one.state, one.expected).await],
+            _ => {}
         }
         let mut answers: Vec<Option<StoreResult<u64>>> = saves.iter().map(|_| None).collect();
         let mut writes = Vec::new();
@@ -952,15 +932,30 @@ fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| corrupt("record to write", e))
 }
 
-/// Whether DynamoDB refused a write on its condition, and what went wrong.
-fn refusal<E, R>(e: SdkError<E, R>) -> (bool, String)
+/// `conflict` when DynamoDB refused a write on its condition, else the store unavailable.
+fn refused<E, R>(e: SdkError<E, R>, conflict: StoreError) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let failed = e.as_service_error().and_then(ProvideErrorMetadata::code)
-        == Some("ConditionalCheckFailedException");
-    (failed, describe(e))
+    if e.as_service_error().and_then(ProvideErrorMetadata::code)
+        == Some("ConditionalCheckFailedException")
+    {
+        conflict
+    } else {
+        unavailable(e)
+    }
+}
+
+/// Every save of `writes` answered as the store unavailable, for `why`.
+fn all_unavailable(writes: &[&(usize, FlowWrite)], why: &str) -> Vec<(usize, StoreResult<u64>)> {
+    writes
+        .iter()
+        .map(|(i, w)| {
+            let message = format!("flow of invoice {}: {why}", w.uid_key.1);
+            (*i, Err(StoreError::Unavailable(message)))
+        })
+        .collect()
 }
 
 fn corrupt(what: &str, message: impl std::fmt::Display) -> StoreError {

@@ -113,13 +113,25 @@ impl AwsSettings {
     /// every function instance; the queue is also the worker's inbox; settings are kept for
     /// [`SETTINGS_CACHE_TTL`].
     pub fn services(&self, config: &SdkConfig) -> Services {
-        let secrets = SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(config),
-            &self.secret_prefix,
-        );
-        self.services_on(
+        self.services_from_clients(
             aws_sdk_dynamodb::Client::new(config),
             aws_sdk_sqs::Client::new(config),
+            aws_sdk_secretsmanager::Client::new(config),
+        )
+    }
+
+    /// [`AwsSettings::services`] on clients of the caller's (the tests watch every call its
+    /// clients make).
+    pub fn services_from_clients(
+        &self,
+        dynamodb: aws_sdk_dynamodb::Client,
+        sqs: aws_sdk_sqs::Client,
+        secretsmanager: aws_sdk_secretsmanager::Client,
+    ) -> Services {
+        let secrets = SecretsManagerSource::new(secretsmanager, &self.secret_prefix);
+        self.services_on(
+            dynamodb,
+            sqs,
             Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
         )
     }

@@ -20,7 +20,7 @@ use crate::billing::model::Invoice;
 use crate::billing::source::Preloaded;
 use crate::flow::run::{Engine, Outcome};
 use crate::queue::{Inbox, QueueError, SyncMessage, Taken};
-use crate::store::group::GroupStore;
+use crate::store::group::{saves_together, GroupStore};
 
 /// How long before its deadline an invocation stops taking more messages, so that what it
 /// took can finish in time.
@@ -44,8 +44,6 @@ const TRICKLE_PAUSE: Duration = Duration::from_millis(1000);
 /// group's flows save together ([`GroupStore`]), room for one batch more: a group done with
 /// NetSuite and waiting for its save would otherwise keep the next take back and leave slots
 /// without requests (at C = 5 on DynamoDB, 96.5% of the bound instead of 97.7%).
-///
-/// [`GroupStore`]: crate::store::group::GroupStore
 pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
     DRAIN_DEPTH_PER_SLOT * held_slots + TAKE + if saves_together { TAKE } else { 0 }
 }
@@ -169,7 +167,7 @@ async fn run_pool<'a>(
         if let Some(inbox) = &inbox {
             let depth = drain_depth(
                 services.held_slots_cap(),
-                services.store.flow_saves_per_call() > 1,
+                saves_together(services.store.as_ref()),
             );
             // After an empty answer, ask again only while work is still in progress.
             let may_take =
@@ -268,8 +266,6 @@ type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Group<'a>>>>;
 /// store read ([`Store::read_many`]: one DynamoDB BatchGetItem instead of two GetItems per
 /// invoice). Each message waits for its group's read before its flow starts, and on
 /// DynamoDB the group's flows save together ([`GroupStore`]).
-///
-/// [`GroupStore`]: crate::store::group::GroupStore
 ///
 /// [`BillingSource::invoices`]: crate::billing::source::BillingSource::invoices
 /// [`Store::read_many`]: crate::store::Store::read_many

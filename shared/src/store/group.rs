@@ -65,12 +65,12 @@ struct PendingSave {
     answer: oneshot::Sender<StoreResult<u64>>,
 }
 
-impl<'a> GroupStore<'a> {
-    /// A group whose flows save one by one.
-    pub fn new(inner: &'a dyn Store) -> Self {
-        Self::for_flows(inner, 0)
-    }
+/// Whether a group's flows save together on `store`: where a save is a round trip.
+pub fn saves_together(store: &dyn Store) -> bool {
+    store.flow_saves_per_call() > 1
+}
 
+impl<'a> GroupStore<'a> {
     /// A group of `flows` flows, each of which calls [`GroupStore::flow_done`] when finished,
     /// saving together where the store gains by it.
     pub fn for_flows(inner: &'a dyn Store, flows: usize) -> Self {
@@ -114,7 +114,7 @@ impl<'a> GroupStore<'a> {
                 .due
                 .get_or_insert_with(|| Instant::now() + SAVE_WINDOW);
         }
-        self.changed.notify_waiters();
+        // No one else need wake: if this save completes the batch, this flow writes it below.
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -259,7 +259,7 @@ impl Store for GroupStore<'_> {
         // A flow saved without having been read first must not later be answered from the
         // group's read: that version is gone.
         lock(&self.flows).remove(&key(tenant, &state.invoice_uid));
-        if self.inner.flow_saves_per_call() > 1 && self.open.load(Ordering::SeqCst) > 1 {
+        if saves_together(self.inner) && self.open.load(Ordering::SeqCst) > 1 {
             self.save_together(tenant, state, expected).await
         } else {
             self.inner.save_flow(tenant, state, expected).await
@@ -341,7 +341,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let group = GroupStore::new(&store);
+        let group = GroupStore::for_flows(&store, 1);
         let uids = ["inv_1".to_owned(), "inv_2".to_owned()];
         group.read("t", &uids, &[]).await;
         // Moved on by another worker after the group read it.
@@ -366,7 +366,7 @@ mod tests {
     async fn a_customer_link_is_the_group_read_or_the_groups_own_last_write() {
         let store = SqliteStore::in_memory().unwrap();
         store.put_customer("t", "c1", &link("7")).await.unwrap();
-        let group = GroupStore::new(&store);
+        let group = GroupStore::for_flows(&store, 1);
         group
             .read("t", &[], &["c1".to_owned(), "c2".to_owned()])
             .await;

@@ -13,11 +13,10 @@ use aws_sdk_dynamodb::error::BoxError;
 use base64::Engine as _;
 use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
 use billsync::aws::moto;
-use billsync::aws::{create_table, AwsSettings, SecretsManagerSource, SECRET_CACHE_TTL};
+use billsync::aws::{create_table, AwsSettings};
 use billsync::billing::model::Source;
 use billsync::flow::state::FlowStatus;
 use billsync::queue::{Reason, SyncMessage};
-use billsync::secrets::CachedSecrets;
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
@@ -175,7 +174,7 @@ async fn aws() -> Aws {
         worker_instances: 1,
     };
     let actions = Actions::default();
-    let services = settings.services_on(
+    let services = settings.services_from_clients(
         aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
                 .interceptor(actions.clone())
@@ -186,17 +185,11 @@ async fn aws() -> Aws {
                 .interceptor(actions.clone())
                 .build(),
         ),
-        Arc::new(CachedSecrets::new(
-            SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::from_conf(
-                    aws_sdk_secretsmanager::config::Builder::from(&config)
-                        .interceptor(actions.clone())
-                        .build(),
-                ),
-                &settings.secret_prefix,
-            ),
-            SECRET_CACHE_TTL,
-        )),
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&config)
+                .interceptor(actions.clone())
+                .build(),
+        ),
     );
     let tenant = TenantSettings::from_value(&json!({
         "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
