@@ -128,8 +128,25 @@ pub fn from_netsuite(step: &str, error: &NetSuiteError, now: DateTime<Utc>) -> E
             format!("Find customer internal id {key} in NetSuite and uncheck Inactive; in a multi-subsidiary account enable Multi-Subsidiary Customer (Setup > Company > Enable Features). Then retry."),
         );
     }
+    match error.kind() {
+        ErrorKind::CannotInitialize => return e(
+            "NetSuite will not make this record from its source (the sales order is not fulfilled yet, or already billed or closed; or the deposit is fully applied), and holds no record with billsync's external id for it.",
+            "Open the source record named in the detail in NetSuite: if it still has to ship, fulfil it; if a person billed, closed or applied it by hand, delete or void that record so billing's own can be made, then retry.".into(),
+        ),
+        ErrorKind::NotOpen => return e(
+            "The invoice or credit this record applies to is no longer open in NetSuite (paid, credited or voided there), and NetSuite holds no record with billsync's external id for this one.",
+            "Open the document named in the detail in NetSuite and see what closed it: if a payment or credit was entered by hand, delete it and retry, so the books carry billing's own record.".into(),
+        ),
+        _ => {}
+    }
+    let item_path = error.api().is_some_and(|a| {
+        a.details
+            .iter()
+            .any(|d| d.path.as_deref().is_some_and(|p| p.starts_with("item.")))
+    });
     if detail.contains("for the following field: item")
-        || (code == Some("INVALID_KEY_OR_REF") && detail.contains("item"))
+        || (code == Some("INVALID_KEY_OR_REF")
+            && (item_path || detail.contains("Invalid item reference")))
     {
         return e(
             "A NetSuite item in the item mapping does not exist or cannot be used.",
@@ -324,5 +341,52 @@ mod tests {
         );
         assert_eq!(flow.code.as_deref(), Some("NO_SYNC_FLOW"));
         assert!(flow.detail.starts_with("No sync flow defined"));
+    }
+
+    fn at(mut e: NetSuiteError, path: &str) -> NetSuiteError {
+        if let NetSuiteError::Api(a) = &mut e {
+            a.details[0].path = Some(path.into());
+        }
+        e
+    }
+
+    #[test]
+    fn a_used_up_source_or_closed_document_is_not_an_item_problem() {
+        let now = Utc::now();
+        let billed = from_netsuite(
+            "create invoice from sales order",
+            &ns(
+                400,
+                "USER_ERROR",
+                "You can not initialize invoice: invalid reference 7281.",
+            ),
+            now,
+        );
+        assert!(billed.cause.contains("already billed"), "{billed:?}");
+        for detail in [
+            "Unable to find a matching line for sub-list apply with key: [doc,line] and value: [12345,null].",
+            "Error while accessing a resource. Invalid apply reference key 12345.",
+        ] {
+            let paid = from_netsuite(
+                "create customer payment",
+                &at(ns(400, "INVALID_KEY_OR_REF", detail), "apply.items[0].doc"),
+                now,
+            );
+            assert!(paid.cause.contains("no longer open"), "{paid:?}");
+            assert!(!paid.cause.contains("item mapping"), "{paid:?}");
+        }
+        let item = from_netsuite(
+            "create sales order",
+            &at(
+                ns(
+                    400,
+                    "INVALID_KEY_OR_REF",
+                    "Error while accessing a resource. Invalid item reference key 999.",
+                ),
+                "item.items[0].item",
+            ),
+            now,
+        );
+        assert!(item.cause.contains("item mapping"), "{item:?}");
     }
 }

@@ -85,6 +85,14 @@ pub struct ListEntry {
     pub id: String,
 }
 
+/// A record a create asked for: its internal id, and whether NetSuite already held it under
+/// the body's external id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    pub id: String,
+    pub existed: bool,
+}
+
 /// The largest SuiteQL page NetSuite serves.
 pub const SUITEQL_MAX_PAGE: u64 = 1000;
 
@@ -228,6 +236,17 @@ impl NetSuiteClient {
         record_type: RecordType,
         body: &T,
     ) -> Result<String, NetSuiteError> {
+        Ok(self.create_or_find(record_type, body).await?.id)
+    }
+
+    /// Like [`Self::create`], also telling whether the record is new or was already there
+    /// under the body's external id (made by an earlier run, or by another billing record's
+    /// flow that shares it, as the invoices of one payment do).
+    pub async fn create_or_find<T: Serialize + ?Sized>(
+        &self,
+        record_type: RecordType,
+        body: &T,
+    ) -> Result<Created, NetSuiteError> {
         let body = to_json(body)?;
         let replay = replay_for(record_type, &body);
         let url = self.record_url(record_type, None, &[]);
@@ -239,7 +258,7 @@ impl NetSuiteClient {
             replay,
             suiteql: false,
         };
-        self.created_id(call).await
+        self.created(call).await
     }
 
     /// Reads a record.
@@ -536,16 +555,20 @@ impl NetSuiteClient {
     }
 
     async fn created_id(&self, call: Call) -> Result<String, NetSuiteError> {
+        Ok(self.created(call).await?.id)
+    }
+
+    async fn created(&self, call: Call) -> Result<Created, NetSuiteError> {
         let operation = call.operation.clone();
         match self.execute(call).await? {
-            Outcome::AlreadyThere(id) => Ok(id),
-            Outcome::Response(response) => {
-                location_id(&response).ok_or_else(|| NetSuiteError::Protocol {
+            Outcome::AlreadyThere(id) => Ok(Created { id, existed: true }),
+            Outcome::Response(response) => location_id(&response)
+                .map(|id| Created { id, existed: false })
+                .ok_or_else(|| NetSuiteError::Protocol {
                     operation,
                     message: "NetSuite did not say where the new record is (no Location header)"
                         .into(),
-                })
-            }
+                }),
         }
     }
 
@@ -571,8 +594,14 @@ impl NetSuiteClient {
 
             // A taken external id means an earlier attempt (this call's, or a run that died
             // before it could remember the answer) was saved: external ids are deterministic per
-            // billing record, so that record is the one this create stands for.
-            if error.kind() == ErrorKind::Duplicate {
+            // billing record, so that record is the one this create stands for. A transform
+            // whose source is used up, or an apply line whose document is no longer open, is
+            // what NetSuite answers instead when that earlier attempt consumed the source
+            // (the order billed, the invoice paid): the record is found the same way.
+            if matches!(
+                error.kind(),
+                ErrorKind::Duplicate | ErrorKind::CannotInitialize | ErrorKind::NotOpen
+            ) {
                 if let Replay::ByExternalId {
                     record_type,
                     external_id,

@@ -73,6 +73,13 @@ impl ApiError {
         }
     }
 
+    /// Whether any detail contains one of `phrases`.
+    fn says(&self, phrases: &[&str]) -> bool {
+        self.details
+            .iter()
+            .any(|d| phrases.iter().any(|p| d.detail.contains(p)))
+    }
+
     /// The first error code, e.g. `USER_ERROR`.
     pub fn code(&self) -> Option<&str> {
         self.details.iter().find_map(|d| d.code.as_deref())
@@ -106,14 +113,30 @@ impl ApiError {
             (404, _) | (_, "NONEXISTENT_ID" | "RECORD_NOT_FOUND" | "RCRD_DSNT_EXIST") => {
                 ErrorKind::NotFound
             }
-            (_, "INVALID_KEY_OR_REF") => ErrorKind::InvalidReference,
             (_, "DUP_RCRD" | "DUPLICATE_RECORD") => ErrorKind::Duplicate,
+            (_, "INVALID_INITIALIZE_REF") => ErrorKind::CannotInitialize,
+            _ if self.says(CANNOT_INITIALIZE) => ErrorKind::CannotInitialize,
+            _ if self.says(NOT_OPEN) => ErrorKind::NotOpen,
+            (_, "INVALID_KEY_OR_REF") => ErrorKind::InvalidReference,
             (s, _) if s >= 500 => ErrorKind::Server,
             (400..=499, _) => ErrorKind::Validation,
             _ => ErrorKind::Unexpected,
         }
     }
 }
+
+/// NetSuite's words when a transform's source cannot give the target now: an order not
+/// shipped yet, already billed or closed, a deposit fully applied. SOAP's code for it is
+/// `INVALID_INITIALIZE_REF`; REST's code is unconfirmed, its text the same.
+const CANNOT_INITIALIZE: &[&str] = &["You can not initialize"];
+
+/// NetSuite's words when an apply line names a document that is not open any more (paid,
+/// credited, voided): it is no longer on the record's apply sublist. The first is the observed
+/// REST text; the second the older wording some accounts answer with.
+const NOT_OPEN: &[&str] = &[
+    "Unable to find a matching line for sub-list apply",
+    "Invalid apply reference key",
+];
 
 /// Codes NetSuite uses when the account's concurrent-request limit is exceeded. REST answers
 /// 429; RESTlets and SOAP have their own codes, which an account-wide limit can surface too.
@@ -138,6 +161,13 @@ pub enum ErrorKind {
     /// `INVALID_KEY_OR_REF`: a referenced record is missing, inactive or in another subsidiary.
     InvalidReference,
     Duplicate,
+    /// A transform refused because its source cannot give the target (an order not shipped
+    /// yet or already billed, a deposit fully applied): when billsync made the target before,
+    /// it exists under its external id.
+    CannotInitialize,
+    /// An apply line names a document that is no longer open (already paid or credited):
+    /// when billsync applied it before, its record exists under its external id.
+    NotOpen,
     /// Over the account's concurrency limit.
     Concurrency,
     /// 5xx.

@@ -10,7 +10,7 @@ pub mod governor;
 pub mod money;
 pub mod records;
 
-pub use client::{GetOptions, ListPage, NetSuiteClient, RecordKey, SuiteQlPage};
+pub use client::{Created, GetOptions, ListPage, NetSuiteClient, RecordKey, SuiteQlPage};
 pub use config::{AccountId, ConfigError, Credentials, NetSuiteConfig, RetryPolicy};
 pub use error::{ApiError, ErrorClass, ErrorDetail, ErrorKind, NetSuiteError, TransportKind};
 pub use governor::{Governor, GovernorConfig, GovernorError, GovernorStats, Permit, SlotStore};

@@ -281,7 +281,7 @@ async fn inventory_order_waits_for_fulfilment_and_takes_a_deposit() {
         )
         .await
         .unwrap_err();
-    assert_eq!(early.kind(), ErrorKind::Validation, "{early}");
+    assert_eq!(early.kind(), ErrorKind::CannotInitialize, "{early}");
     assert_eq!(early.class(), ErrorClass::NeedsPerson);
 
     let deposit = CashTransaction {

@@ -317,8 +317,8 @@ pub(crate) fn validate(
                 .and_then(RefKey::parse)
                 .ok_or_else(|| ApiError::invalid_value("null", "doc", &doc_path))?;
             // Only open documents of this customer appear on the sublist; anything else is a
-            // key the sublist does not have (wording unconfirmed).
-            let not_listed = || ApiError::invalid_ref(name, key.shown(), &doc_path);
+            // key the sublist does not have.
+            let not_listed = || ApiError::no_matching_line(name, key.shown(), &doc_path);
             let found = match &key {
                 RefKey::Id(s) => s.parse::<u64>().ok().and_then(|id| {
                     store

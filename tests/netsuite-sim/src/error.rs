@@ -74,6 +74,20 @@ impl ApiError {
         .at(path)
     }
 
+    /// An apply line naming a document the record's sublist does not list (not open, another
+    /// customer's, the wrong type). The wording is the one integrators report from live
+    /// accounts; the code is unconfirmed.
+    pub(crate) fn no_matching_line(sublist: &str, key: &str, path: &str) -> Self {
+        Self::new(
+            400,
+            "USER_ERROR",
+            format!(
+                "Unable to find a matching line for sub-list {sublist} with key: [doc,line] and value: [{key},null]."
+            ),
+        )
+        .at(path)
+    }
+
     /// A value NetSuite cannot accept for the field. The wording follows Oracle's documented
     /// example for an unknown line item, which uses this older prefix.
     pub(crate) fn invalid_value(value: &str, field: &str, path: &str) -> Self {

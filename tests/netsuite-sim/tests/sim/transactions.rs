@@ -236,7 +236,15 @@ async fn payments_reduce_amount_remaining_until_paid_in_full() {
         )
         .await;
     assert_eq!(closed.status, 400);
-    assert_eq!(closed.error().0, "INVALID_KEY_OR_REF");
+    assert_eq!(closed.error().0, "USER_ERROR");
+    assert!(
+        closed
+            .error()
+            .1
+            .starts_with("Unable to find a matching line for sub-list apply with key: [doc,line]"),
+        "{:?}",
+        closed.error()
+    );
 
     // Deleting a payment re-opens what it paid.
     let d = client
