@@ -56,6 +56,43 @@ pub fn scope(invoice: &Invoice, settings: &TenantSettings) -> Scope {
     Scope::Sync
 }
 
+/// Where an inventory sales order stands, as its status tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OrderStage {
+    /// Everything shipped: the invoice can be made (Pending Billing, or Billed already).
+    Shipped,
+    /// Not shipped, or only in part: the seed invoices once the order is fulfilled.
+    Waiting(String),
+    /// NetSuite will never bill it as it stands (cancelled, closed, or a status billsync does
+    /// not know): a person must look.
+    Stopped(String),
+}
+
+/// Reads a sales order's `status` as NetSuite gives it: `{id, refName}` by default, the bare
+/// letter with `simpleEnumFormat`, or SuiteQL's `SalesOrd:X` form. The letters are
+/// NetSuite's sales order statuses (A Pending Approval ... H Closed).
+pub fn order_stage(status: Option<&serde_json::Value>) -> OrderStage {
+    use serde_json::Value;
+    let raw = match status {
+        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).unwrap_or(""),
+        Some(Value::String(s)) => s.as_str(),
+        _ => "",
+    };
+    let letter = raw.trim().strip_prefix("SalesOrd:").unwrap_or(raw.trim());
+    match letter {
+        "F" | "G" => OrderStage::Shipped,
+        "A" => OrderStage::Waiting("is pending approval".into()),
+        "B" => OrderStage::Waiting("is not fulfilled yet (status B, Pending Fulfillment)".into()),
+        "D" | "E" => OrderStage::Waiting(format!(
+            "is only partly fulfilled (status {letter}); billsync makes the invoice once every line has shipped"
+        )),
+        "C" => OrderStage::Stopped("was cancelled in NetSuite (status C)".into()),
+        "H" => OrderStage::Stopped("was closed in NetSuite before it was billed (status H)".into()),
+        "" => OrderStage::Stopped("has no status in NetSuite's answer".into()),
+        other => OrderStage::Stopped(format!("has a status billsync does not know (`{other}`)")),
+    }
+}
+
 fn reference(id: &Option<NsId>) -> Option<RecordRef> {
     id.as_ref().map(|i| RecordRef::id(i.as_str()))
 }
@@ -236,6 +273,19 @@ fn credit_note_memo(cn: &CreditNote) -> String {
 /// Applies a credit memo to one more invoice (billing allocated the note there).
 pub fn credit_application(invoice_id: &str, amount: Decimal) -> SalesTransaction {
     SalesTransaction {
+        apply: Some(Sublist::from(vec![ApplyLine {
+            doc: RecordRef::id(invoice_id),
+            apply: true,
+            amount,
+        }])),
+        ..Default::default()
+    }
+}
+
+/// The change that adds an invoice to an existing customer payment's apply list (a keyed
+/// sublist: the line for this invoice is added or updated, the others stay as they are).
+pub fn payment_application(invoice_id: &str, amount: Decimal) -> CashTransaction {
+    CashTransaction {
         apply: Some(Sublist::from(vec![ApplyLine {
             doc: RecordRef::id(invoice_id),
             apply: true,
@@ -503,7 +553,10 @@ fn received(
     }
 }
 
-/// A customer payment applied to the NetSuite invoice.
+/// A customer payment for a whole billing transaction, applied to this invoice for what
+/// billing applied here. The transaction's other invoices add themselves to its apply list as
+/// they reach NetSuite ([`payment_application`]); until then the rest is unapplied, as the
+/// money is in billing.
 pub fn payment(
     invoice: &Invoice,
     p: &Payment,
@@ -513,6 +566,7 @@ pub fn payment(
     currency: Option<&NsId>,
 ) -> CashTransaction {
     let mut t = received(invoice, p, Kind::Payment, settings, customer_id, currency);
+    t.payment = Some(p.original_amount.max(p.amount));
     t.auto_apply = Some(false);
     t.apply = Some(Sublist::from(vec![ApplyLine {
         doc: RecordRef::id(invoice_id),
@@ -628,6 +682,46 @@ mod tests {
 
     use super::*;
     use crate::billing::model::{Consolidation, InvoiceStatus, PaymentMethod, Source, Totals};
+
+    #[test]
+    fn order_status_in_every_shape_netsuite_gives() {
+        use serde_json::json;
+        for v in [
+            json!({"id": "F", "refName": "Pending Billing"}),
+            json!("F"),
+            json!("SalesOrd:G"),
+        ] {
+            assert_eq!(order_stage(Some(&v)), OrderStage::Shipped, "{v}");
+        }
+        for v in [
+            json!({"id": "B"}),
+            json!("A"),
+            json!("D"),
+            json!({"id": "E"}),
+        ] {
+            assert!(
+                matches!(order_stage(Some(&v)), OrderStage::Waiting(_)),
+                "{v}"
+            );
+        }
+        let OrderStage::Waiting(partial) = order_stage(Some(&json!("D"))) else {
+            panic!()
+        };
+        assert!(partial.contains("partly fulfilled"), "{partial}");
+        for v in [
+            json!("C"),
+            json!({"id": "H"}),
+            json!("pendingBilling"),
+            json!(null),
+            json!({"refName": "x"}),
+        ] {
+            assert!(
+                matches!(order_stage(Some(&v)), OrderStage::Stopped(_)),
+                "{v}"
+            );
+        }
+        assert!(matches!(order_stage(None), OrderStage::Stopped(_)));
+    }
 
     fn settings() -> TenantSettings {
         TenantSettings::from_value(&serde_json::json!({

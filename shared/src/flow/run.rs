@@ -7,14 +7,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::build::{self, Scope};
+use super::build::{self, OrderStage, Scope};
 use super::errors::{self, FlowProblem};
 use super::ids;
 use super::lines::{item_for, plan_credit_lines, plan_lines};
 use super::state::{ErrorEntry, FlowState, FlowStatus, Versioned};
 use crate::billing::model::{CatalogEntry, CreditNote, Invoice, Line, LineKind};
 use crate::billing::source::BillingSource;
-use crate::netsuite::records::{RecordType, SalesTransaction};
+use crate::netsuite::records::RecordType;
 use crate::netsuite::{GetOptions, NetSuiteClient, NetSuiteError, RecordKey};
 use crate::settings::{CustomerMatch, ItemCreation, ItemRef, NsId, TenantSettings};
 use crate::store::{CustomerLink, Store, StoreError};
@@ -258,50 +258,47 @@ impl Engine<'_> {
             }
         };
 
-        if run.state.inventory && run.state.invoice_id.is_none() {
-            for p in &invoice.payments {
-                if run.state.deposits.contains_key(&p.id) || run.state.payments.contains_key(&p.id)
-                {
-                    continue;
-                }
-                let body = build::deposit(
-                    &invoice,
-                    p,
-                    settings,
-                    &customer_id,
-                    &so_id,
-                    currency.as_ref(),
-                );
-                let id = self
-                    .netsuite
-                    .create(RecordType::CustomerDeposit, &body)
-                    .await
-                    .map_err(|e| Self::failed("create customer deposit", &e))?;
-                run.state.deposits.insert(p.id.clone(), id.clone());
-                self.remember(run, RecordType::CustomerDeposit, &id).await?;
-            }
-            if !run.state.fulfilled {
-                let so: SalesTransaction = self
-                    .netsuite
-                    .get_with(
-                        RecordType::SalesOrder,
-                        &RecordKey::id(&so_id),
-                        &GetOptions {
-                            fields: vec!["status".into()],
-                            ..Default::default()
-                        },
+        if run.state.inventory && run.state.invoice_id.is_none() && !run.state.fulfilled {
+            let so: serde_json::Value = self
+                .netsuite
+                .get_with(
+                    RecordType::SalesOrder,
+                    &RecordKey::id(&so_id),
+                    &GetOptions {
+                        fields: vec!["status".into()],
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| Self::failed("check fulfilment", &e))?;
+            match build::order_stage(so.get("status")) {
+                OrderStage::Shipped => run.state.fulfilled = true,
+                OrderStage::Waiting(why) => {
+                    // Money collected before fulfilment is a deposit on the order (the seed);
+                    // once NetSuite shows the order shipped it is a payment on the invoice.
+                    self.deposits(
+                        run,
+                        settings,
+                        &invoice,
+                        &customer_id,
+                        &so_id,
+                        currency.as_ref(),
                     )
-                    .await
-                    .map_err(|e| Self::failed("check fulfilment", &e))?;
-                // F: Pending Billing (shipped), G: Billed, H: Closed.
-                let status = so.status.and_then(|s| s.id).unwrap_or_default();
-                if !matches!(status.as_str(), "F" | "G" | "H") {
+                    .await?;
                     return Err(Stop::Waiting(
                         FlowStatus::AwaitingFulfilment,
-                        format!("sales order {so_id} is not fulfilled yet (status {status})"),
+                        format!("sales order {so_id} {why}"),
                     ));
                 }
-                run.state.fulfilled = true;
+                OrderStage::Stopped(why) => {
+                    return Err(Self::problem(
+                        "check fulfilment",
+                        FlowProblem::Mapping {
+                            detail: format!("sales order {so_id} {why}"),
+                            fix: "Open the sales order in NetSuite: reopen it if it was closed by mistake, or void the invoice in billing if the sale is off; then retry.".into(),
+                        },
+                    ));
+                }
             }
         }
 
@@ -328,42 +325,12 @@ impl Engine<'_> {
 
         for p in &invoice.payments {
             if let Some(dep_id) = run.state.deposits.get(&p.id).cloned() {
-                if run.state.deposit_applications.contains_key(&p.id) {
-                    continue;
+                if !run.state.deposit_applications.contains_key(&p.id) {
+                    self.apply_deposit(run, settings, p, &dep_id).await?;
                 }
-                let body = build::deposit_application(p, settings, &invoice_id);
-                let id = self
-                    .netsuite
-                    .transform(
-                        RecordType::CustomerDeposit,
-                        &dep_id,
-                        RecordType::DepositApplication,
-                        &body,
-                        &[],
-                    )
-                    .await
-                    .map_err(|e| Self::failed("apply customer deposit", &e))?;
-                run.state
-                    .deposit_applications
-                    .insert(p.id.clone(), id.clone());
-                self.remember(run, RecordType::DepositApplication, &id)
-                    .await?;
             } else if !run.state.payments.contains_key(&p.id) {
-                let body = build::payment(
-                    &invoice,
-                    p,
-                    settings,
-                    &customer_id,
-                    &invoice_id,
-                    currency.as_ref(),
-                );
-                let id = self
-                    .netsuite
-                    .create(RecordType::CustomerPayment, &body)
-                    .await
-                    .map_err(|e| Self::failed("create customer payment", &e))?;
-                run.state.payments.insert(p.id.clone(), id.clone());
-                self.remember(run, RecordType::CustomerPayment, &id).await?;
+                self.pay(run, settings, &invoice, p, &customer_id, currency.as_ref())
+                    .await?;
             }
         }
 
@@ -505,6 +472,134 @@ impl Engine<'_> {
                 .credit_memo_fingerprints
                 .insert(cn.uid.clone(), digest);
         }
+        Ok(())
+    }
+
+    /// Customer deposits on the sales order for the payments billing took before fulfilment.
+    /// A payment NetSuite already holds as a customer payment (a run from a lost or emptied
+    /// store, after fulfilment) is not taken twice.
+    async fn deposits(
+        &self,
+        run: &mut Run<'_>,
+        settings: &TenantSettings,
+        invoice: &Invoice,
+        customer_id: &str,
+        so_id: &str,
+        currency: Option<&NsId>,
+    ) -> Result<(), Stop> {
+        for p in &invoice.payments {
+            if run.state.deposits.contains_key(&p.id) || run.state.payments.contains_key(&p.id) {
+                continue;
+            }
+            let as_payment = ids::transaction(settings, ids::Kind::Payment, &p.id);
+            if let Some(id) = self
+                .netsuite
+                .find_id_by_external_id(RecordType::CustomerPayment, &as_payment)
+                .await
+                .map_err(|e| Self::failed("find customer payment", &e))?
+            {
+                run.state.payments.insert(p.id.clone(), id);
+                continue;
+            }
+            let body = build::deposit(invoice, p, settings, customer_id, so_id, currency);
+            let id = self
+                .netsuite
+                .create(RecordType::CustomerDeposit, &body)
+                .await
+                .map_err(|e| Self::failed("create customer deposit", &e))?;
+            run.state.deposits.insert(p.id.clone(), id.clone());
+            self.remember(run, RecordType::CustomerDeposit, &id).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a payment's customer deposit to the invoice (a deposit application).
+    async fn apply_deposit(
+        &self,
+        run: &mut Run<'_>,
+        settings: &TenantSettings,
+        p: &crate::billing::model::Payment,
+        dep_id: &str,
+    ) -> Result<(), Stop> {
+        let invoice_id = run
+            .state
+            .invoice_id
+            .clone()
+            .expect("deposits are applied once the invoice exists");
+        let body = build::deposit_application(p, settings, &invoice_id);
+        let id = self
+            .netsuite
+            .transform(
+                RecordType::CustomerDeposit,
+                dep_id,
+                RecordType::DepositApplication,
+                &body,
+                &[],
+            )
+            .await
+            .map_err(|e| Self::failed("apply customer deposit", &e))?;
+        run.state
+            .deposit_applications
+            .insert(p.id.clone(), id.clone());
+        self.remember(run, RecordType::DepositApplication, &id)
+            .await
+    }
+
+    /// Books this invoice's part of a billing payment: the transaction's one customer payment,
+    /// created for the whole transaction, or extended to this invoice when another invoice of
+    /// the transaction made it. For an inventory invoice a deposit NetSuite already holds for
+    /// the payment (a lost or emptied store) is applied instead of paying twice.
+    async fn pay(
+        &self,
+        run: &mut Run<'_>,
+        settings: &TenantSettings,
+        invoice: &Invoice,
+        p: &crate::billing::model::Payment,
+        customer_id: &str,
+        currency: Option<&NsId>,
+    ) -> Result<(), Stop> {
+        let invoice_id = run
+            .state
+            .invoice_id
+            .clone()
+            .expect("payments are booked once the invoice exists");
+        let invoice_id = invoice_id.as_str();
+        if run.state.inventory {
+            let as_deposit = ids::transaction(settings, ids::Kind::Deposit, &p.id);
+            if let Some(dep_id) = self
+                .netsuite
+                .find_id_by_external_id(RecordType::CustomerDeposit, &as_deposit)
+                .await
+                .map_err(|e| Self::failed("find customer deposit", &e))?
+            {
+                run.state.deposits.insert(p.id.clone(), dep_id.clone());
+                return self.apply_deposit(run, settings, p, &dep_id).await;
+            }
+        }
+        let body = build::payment(invoice, p, settings, customer_id, invoice_id, currency);
+        let made = self
+            .netsuite
+            .create_or_find(RecordType::CustomerPayment, &body)
+            .await
+            .map_err(|e| Self::failed("create customer payment", &e))?;
+        run.state.payments.insert(p.id.clone(), made.id.clone());
+        if !made.existed {
+            return self
+                .remember(run, RecordType::CustomerPayment, &made.id)
+                .await;
+        }
+        // Made by another invoice of the transaction (or an earlier run of this one): the
+        // apply line for this invoice is added, or set again to billing's amount.
+        self.netsuite
+            .patch(
+                RecordType::CustomerPayment,
+                &RecordKey::id(&made.id),
+                &build::payment_application(invoice_id, p.amount),
+                &[],
+            )
+            .await
+            .map_err(|e| Self::failed("apply customer payment", &e))?;
+        run.state.updated_at = Utc::now();
         Ok(())
     }
 

@@ -539,6 +539,18 @@ impl BillingSim {
         self.inner.state().pay(invoice_uid, amount, method, None)
     }
 
+    /// One payment transaction for several invoices of one customer, each paid the amount
+    /// given (Maxio's `POST /invoices/payments.json`). Returns the shared transaction id.
+    pub fn pay_many(
+        &self,
+        parts: &[(&str, Decimal)],
+        method: PaymentKind,
+    ) -> Result<u64, SimError> {
+        let parts: Vec<(String, Decimal)> =
+            parts.iter().map(|(u, a)| ((*u).to_owned(), *a)).collect();
+        self.inner.state().pay_invoices(&parts, method, None)
+    }
+
     /// Refunds part or all of a payment (`refund_invoice` event, with the credit note the refund
     /// creates). Returns the refund's transaction id.
     pub fn refund(

@@ -867,33 +867,68 @@ impl State {
         kind: PaymentKind,
         at: Option<Time>,
     ) -> Result<u64, SimError> {
-        let index = self.index_of(uid)?;
-        let inv = self.invoices[index].current.clone();
-        if inv.fixed.level == Level::Child {
-            return Err(reject(format!(
-                "invoice {uid} is a segment of {}: pay the consolidated invoice",
-                inv.fixed
-                    .parent
-                    .as_ref()
-                    .map(|p| p.uid.as_str())
-                    .unwrap_or("?")
-            )));
+        self.pay_invoices(&[(uid.to_owned(), amount)], kind, at)
+    }
+
+    /// One payment transaction spread over several invoices of one customer (Maxio's Record
+    /// Payment for Multiple Invoices): every invoice gets its own payment entry with the
+    /// shared transaction id, the whole amount as `original_amount` and its part as
+    /// `applied_amount`.
+    pub fn pay_invoices(
+        &mut self,
+        parts: &[(String, Decimal)],
+        kind: PaymentKind,
+        at: Option<Time>,
+    ) -> Result<u64, SimError> {
+        if parts.is_empty() {
+            return Err(reject("a payment names at least one invoice"));
         }
-        if !matches!(inv.status, Status::Open | Status::Processing) {
-            return Err(reject(format!(
-                "invoice {uid} is {} and takes no payment",
-                inv.status.as_str()
-            )));
+        let mut indexes = Vec::with_capacity(parts.len());
+        for (uid, amount) in parts {
+            let index = self.index_of(uid)?;
+            let inv = &self.invoices[index].current;
+            if inv.fixed.level == Level::Child {
+                return Err(reject(format!(
+                    "invoice {uid} is a segment of {}: pay the consolidated invoice",
+                    inv.fixed
+                        .parent
+                        .as_ref()
+                        .map(|p| p.uid.as_str())
+                        .unwrap_or("?")
+                )));
+            }
+            if !matches!(inv.status, Status::Open | Status::Processing) {
+                return Err(reject(format!(
+                    "invoice {uid} is {} and takes no payment",
+                    inv.status.as_str()
+                )));
+            }
+            if *amount <= Decimal::ZERO || *amount != cents(*amount) {
+                return Err(reject("a payment is a positive amount in whole cents"));
+            }
+            if *amount > inv.due() {
+                return Err(reject(format!(
+                    "the payment {amount} exceeds the amount due {}",
+                    crate::money::fmt(inv.due())
+                )));
+            }
+            if indexes.contains(&index) {
+                return Err(reject(format!("invoice {uid} is named twice")));
+            }
+            if let Some(&first) = indexes.first() {
+                let a: &InvoiceState = &self.invoices[first].current;
+                if a.fixed.customer.id != inv.fixed.customer.id
+                    || a.fixed.currency != inv.fixed.currency
+                {
+                    return Err(reject(
+                        "one payment pays invoices of one customer in one currency",
+                    ));
+                }
+            }
+            indexes.push(index);
         }
-        if amount <= Decimal::ZERO || amount != cents(amount) {
-            return Err(reject("a payment is a positive amount in whole cents"));
-        }
-        if amount > inv.due() {
-            return Err(reject(format!(
-                "the payment {amount} exceeds the amount due {}",
-                crate::money::fmt(inv.due())
-            )));
-        }
+        let total: Decimal = parts.iter().map(|(_, a)| *a).sum();
+        let inv = self.invoices[indexes[0]].current.clone();
         let t = self.tick(at);
         let transaction_id = self.next_transaction();
         let customer = inv.fixed.customer.clone();
@@ -929,7 +964,7 @@ impl State {
             uid,
             transaction_id,
             time: t,
-            original: amount,
+            original: total,
             applied,
             kind,
             memo: memo.clone(),
@@ -939,23 +974,26 @@ impl State {
             parent_invoice_number: parent_number,
         };
 
-        // A consolidated invoice's payment settles its segments first, oldest first.
-        let children = self.invoices[index].children.clone();
-        let mut left = amount;
-        for ci in children {
-            let child = self.invoices[ci].current.clone();
-            let share = left.min(child.due());
-            if share <= Decimal::ZERO {
-                continue;
+        for (&index, (_, amount)) in indexes.iter().zip(parts) {
+            let inv = self.invoices[index].current.clone();
+            // A consolidated invoice's payment settles its segments first, oldest first.
+            let children = self.invoices[index].children.clone();
+            let mut left = *amount;
+            for ci in children {
+                let child = self.invoices[ci].current.clone();
+                let share = left.min(child.due());
+                if share <= Decimal::ZERO {
+                    continue;
+                }
+                left -= share;
+                let uid = self.uid("pmt");
+                let p = payment(uid, share, Some(inv.fixed.number));
+                self.apply_payment(ci, child, p, t);
             }
-            left -= share;
             let uid = self.uid("pmt");
-            let p = payment(uid, share, Some(inv.fixed.number));
-            self.apply_payment(ci, child, p, t);
+            let p = payment(uid, *amount, None);
+            self.apply_payment(index, inv, p, t);
         }
-        let uid = self.uid("pmt");
-        let p = payment(uid, amount, None);
-        self.apply_payment(index, inv, p, t);
         Ok(transaction_id)
     }
 

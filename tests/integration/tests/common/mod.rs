@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod local;
+pub mod world;
 
 use std::time::Duration;
 
