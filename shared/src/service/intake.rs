@@ -90,7 +90,6 @@ fn maxio_delivery(
     let delivery = webhook::receive(
         req.body,
         (req.header)(webhook::SIGNATURE_HEADER).as_deref(),
-        (req.header)(webhook::WEBHOOK_ID_HEADER).as_deref(),
         key,
     )
     .map_err(Refusal::Webhook)?;

@@ -95,6 +95,25 @@ async fn intake_queues_signed_webhooks_once_and_nothing_on_refusal() {
         (again.status, again.message.as_str()),
         (200, "duplicate delivery")
     );
+    // A captured signed body replayed under fresh, unsigned webhook ids is the same delivery.
+    env.bill.reset_stats();
+    for fresh in 0..200 {
+        let r = post(
+            &env,
+            "acme",
+            &body,
+            Some(&sig),
+            Some(&format!("replay-{fresh}")),
+        )
+        .await;
+        assert_eq!((r.status, r.message.as_str()), (200, "duplicate delivery"));
+    }
+    assert!(drain(&mut env.rx).is_empty(), "replays queue nothing");
+    assert_eq!(
+        env.bill.stats().total_requests,
+        0,
+        "and read nothing from billing"
+    );
 
     let mut tampered = body.clone();
     tampered[5] ^= 1;

@@ -13,8 +13,6 @@ use crate::Secret;
 
 /// Header carrying `hex(HMAC-SHA256(shared key, raw body))`.
 pub const SIGNATURE_HEADER: &str = "X-Chargify-Webhook-Signature-Hmac-Sha-256";
-/// Header carrying the webhook id, stable across Maxio's retries and replays.
-pub const WEBHOOK_ID_HEADER: &str = "X-Chargify-Webhook-Id";
 /// Bodies larger than this are refused before any work is done on them.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// Nesting deeper than this is not something Maxio sends.
@@ -268,7 +266,7 @@ pub enum MaxioEvent {
 /// One accepted delivery.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// For de-duplication: the `X-Chargify-Webhook-Id` header, else the body's `id`.
+    /// For de-duplication: the body's `id` (signed; the same on Maxio's retries).
     pub delivery_id: String,
     pub event: MaxioEvent,
     pub site_subdomain: Option<String>,
@@ -280,7 +278,6 @@ pub struct Delivery {
 pub fn receive(
     body: &[u8],
     signature: Option<&str>,
-    webhook_id_header: Option<&str>,
     shared_key: &Secret,
 ) -> Result<Delivery, WebhookError> {
     verify(body, signature, shared_key)?;
@@ -289,10 +286,13 @@ pub fn receive(
         .text(&["event"])
         .ok_or_else(|| WebhookError::MissingField("event".into()))?
         .to_owned();
-    let delivery_id = webhook_id_header
+    // The body's id, which the signature covers: Maxio sends the same id (also in the
+    // unsigned X-Chargify-Webhook-Id header) on every retry and replay, and a replay of a
+    // captured body under a fresh header is still the same delivery.
+    let delivery_id = form
+        .text(&["id"])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .or_else(|| form.text(&["id"]))
         .ok_or_else(|| WebhookError::MissingField("id".into()))?
         .to_owned();
     let own = |path: &[&str]| form.text(path).map(str::to_owned);
@@ -355,7 +355,7 @@ mod tests {
 
     fn deliver(body: &str) -> Result<Delivery, WebhookError> {
         let sig = sign(body.as_bytes(), &key());
-        receive(body.as_bytes(), Some(&sig), None, &key())
+        receive(body.as_bytes(), Some(&sig), &key())
     }
 
     #[test]
@@ -382,18 +382,18 @@ mod tests {
     fn signature_errors() {
         let body = b"id=1&event=customer_update&payload[customer][id]=7";
         assert_eq!(
-            receive(body, None, None, &key()),
+            receive(body, None, &key()),
             Err(WebhookError::MissingSignature)
         );
         let sig = sign(body, &key());
         let mut changed = body.to_vec();
         changed[3] = b'2';
         assert_eq!(
-            receive(&changed, Some(&sig), None, &key()),
+            receive(&changed, Some(&sig), &key()),
             Err(WebhookError::BadSignature)
         );
         assert_eq!(
-            receive(body, Some(&sig.to_uppercase()), None, &key())
+            receive(body, Some(&sig.to_uppercase()), &key())
                 .unwrap()
                 .event,
             MaxioEvent::CustomerUpdate {
@@ -404,11 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn the_header_id_wins_for_deduplication() {
+    fn the_signed_body_id_names_the_delivery() {
         let body = b"id=1&event=signup_success";
         let sig = sign(body, &key());
-        let d = receive(body, Some(&sig), Some("wh-777"), &key()).unwrap();
-        assert_eq!(d.delivery_id, "wh-777");
+        let d = receive(body, Some(&sig), &key()).unwrap();
+        assert_eq!(d.delivery_id, "1");
         assert_eq!(
             d.event,
             MaxioEvent::Ignored {
@@ -432,13 +432,13 @@ mod tests {
             assert_eq!(e.http_status(), want, "{body}: {e}");
         }
         let big = vec![b'a'; MAX_BODY_BYTES + 1];
-        let e = receive(&big, Some("00"), None, &key()).unwrap_err();
+        let e = receive(&big, Some("00"), &key()).unwrap_err();
         assert!(matches!(e, WebhookError::TooLarge { .. }));
         assert_eq!(e.http_status(), 413);
         let invalid_utf8 = b"id=1&event=\xff\xfe";
         let sig = sign(invalid_utf8, &key());
         assert_eq!(
-            receive(invalid_utf8, Some(&sig), None, &key())
+            receive(invalid_utf8, Some(&sig), &key())
                 .unwrap_err()
                 .http_status(),
             400
@@ -451,14 +451,14 @@ mod tests {
         #[test]
         fn never_panics_on_arbitrary_bytes(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
             let sig = sign(&body, &key());
-            let _ = receive(&body, Some(&sig), None, &key());
+            let _ = receive(&body, Some(&sig), &key());
         }
 
         // Text made of the characters that matter to the form grammar.
         #[test]
         fn never_panics_on_form_like_text(body in "[a-z_\\[\\]=&%0-9A-F+]{0,400}") {
             let sig = sign(body.as_bytes(), &key());
-            let _ = receive(body.as_bytes(), Some(&sig), Some("7"), &key());
+            let _ = receive(body.as_bytes(), Some(&sig), &key());
         }
     }
 }
