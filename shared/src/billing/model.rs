@@ -361,6 +361,17 @@ pub struct CreditNote {
     pub refunds: Vec<Refund>,
 }
 
+impl CreditNote {
+    /// What billing applied of this note to one invoice.
+    pub fn applied_to(&self, invoice_uid: &str) -> Decimal {
+        self.applications
+            .iter()
+            .filter(|a| a.invoice_uid == invoice_uid)
+            .map(|a| a.amount)
+            .sum()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CatalogKind {

@@ -204,30 +204,36 @@ impl BillingSource for MaxioClient {
     }
 
     async fn credit_notes_for(&self, invoice: &Invoice) -> Result<Vec<CreditNote>, SourceError> {
-        let mut uids: Vec<String> = invoice
+        // Notes raised on this invoice: a refund is paid out of one, and one applied to
+        // another invoice or to none is booked from here. Maxio lists them by subscription,
+        // with their applications.
+        let mut notes: Vec<CreditNote> = match invoice.subscription_id.as_deref() {
+            Some(sub) => {
+                self.credit_notes_for_subscription(Some(sub))
+                    .try_filter(|cn| {
+                        std::future::ready(
+                            cn.origin_invoice_uids.contains(&invoice.uid)
+                                || cn.applications.iter().any(|a| a.invoice_uid == invoice.uid),
+                        )
+                    })
+                    .try_collect()
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        // Notes applied here from elsewhere (another subscription's invoice).
+        let mut missing: Vec<&str> = invoice
             .credits
             .iter()
-            .map(|c| c.credit_note_id.clone())
+            .map(|c| c.credit_note_id.as_str())
+            .filter(|uid| !notes.iter().any(|n| n.uid == *uid))
             .collect();
-        if !invoice.refunds.is_empty() {
-            // A Maxio refund is paid out of a credit note raised against the invoice.
-            let raised: Vec<CreditNote> = self
-                .credit_notes_for_subscription(invoice.subscription_id.as_deref())
-                .try_collect()
-                .await?;
-            uids.extend(
-                raised
-                    .into_iter()
-                    .filter(|cn| cn.origin_invoice_uids.contains(&invoice.uid))
-                    .map(|cn| cn.uid),
-            );
+        missing.sort_unstable();
+        missing.dedup();
+        for uid in missing {
+            notes.push(self.credit_note(uid).await?);
         }
-        uids.sort();
-        uids.dedup();
-        let mut notes = Vec::with_capacity(uids.len());
-        for uid in uids {
-            notes.push(self.credit_note(&uid).await?);
-        }
+        notes.sort_by(|a, b| a.uid.cmp(&b.uid));
         Ok(notes)
     }
 }

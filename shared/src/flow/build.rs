@@ -617,12 +617,7 @@ pub fn credit_memo(
     invoice_id: &str,
     lines: &LinePlan,
 ) -> SalesTransaction {
-    let applied: Decimal = cn
-        .applications
-        .iter()
-        .filter(|a| a.invoice_uid == invoice_uid)
-        .map(|a| a.amount)
-        .sum();
+    let applied = cn.applied_to(invoice_uid);
     let mut body = SalesTransaction {
         external_id: Some(ids::transaction(settings, Kind::CreditMemo, &cn.uid)),
         tran_id: tran_id(settings, &cn.number),

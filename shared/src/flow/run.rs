@@ -334,12 +334,10 @@ impl Engine<'_> {
             }
         }
 
-        // Credits applied here, refunds paid out of notes, or notes issued against this invoice
-        // (a source that reads notes with the invoice lists them).
-        let needs_notes = !invoice.credits.is_empty()
-            || !invoice.refunds.is_empty()
-            || !invoice.credit_notes.is_empty();
-        let notes: Vec<CreditNote> = if needs_notes {
+        // Notes raised on this invoice (applied here, elsewhere or nowhere) and notes raised
+        // elsewhere and applied here. A source that reads notes with the invoice answers from
+        // it; Maxio lists them.
+        let notes: Vec<CreditNote> =
             self.billing.credit_notes_for(&invoice).await.map_err(|e| {
                 Self::problem(
                     "read credit notes",
@@ -348,43 +346,17 @@ impl Engine<'_> {
                         retryable: e.retryable,
                     },
                 )
-            })?
-        } else {
-            Vec::new()
-        };
+            })?;
         for cn in &notes {
-            // A note raised against another invoice and allocated here belongs to that
-            // invoice's flow; this one only adds itself to the memo's apply list.
-            let foreign = !cn.origin_invoice_uids.is_empty()
-                && !cn.origin_invoice_uids.contains(&invoice.uid);
-            if foreign {
-                self.apply_foreign_credit(run, cn, &invoice.uid, &invoice_id)
+            let raised_here =
+                cn.origin_invoice_uids.is_empty() || cn.origin_invoice_uids.contains(&invoice.uid);
+            if raised_here {
+                self.book_credit_note(run, settings, cn, &invoice.uid, &invoice_id)
                     .await?;
-                continue;
+            } else {
+                self.apply_foreign_credit(run, settings, cn, &invoice.uid, &invoice_id)
+                    .await?;
             }
-            if run.state.credit_memos.contains_key(&cn.uid) {
-                continue;
-            }
-            let cn_lines = plan_credit_lines(cn, settings)
-                .map_err(|p| Self::problem("map credit note lines", FlowProblem::Lines(p)))?;
-            let body = build::credit_memo(cn, settings, &invoice.uid, &invoice_id, &cn_lines);
-            let id = self
-                .netsuite
-                .transform(
-                    RecordType::Invoice,
-                    &invoice_id,
-                    RecordType::CreditMemo,
-                    &body,
-                    &["item"],
-                )
-                .await
-                .map_err(|e| Self::failed("create credit memo", &e))?;
-            run.state.credit_memos.insert(cn.uid.clone(), id.clone());
-            run.state.credit_memo_fingerprints.insert(
-                cn.uid.clone(),
-                build::fingerprint(&build::credit_memo_update(cn, settings)),
-            );
-            self.remember(run, RecordType::CreditMemo, &id).await?;
         }
 
         for r in &invoice.refunds {
@@ -603,70 +575,198 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Adds this invoice to the apply list of a credit memo made for another invoice's credit
-    /// note. Waits (parked) until that memo exists.
-    async fn apply_foreign_credit(
+    /// The credit memo of a note raised on this invoice: made from the invoice, applied here
+    /// for what billing applied here; left unapplied, as customer credit, for the rest (the
+    /// invoices it was applied to add themselves). Found instead when another invoice's flow
+    /// made it first.
+    async fn book_credit_note(
         &self,
         run: &mut Run<'_>,
+        settings: &TenantSettings,
         cn: &CreditNote,
         invoice_uid: &str,
         invoice_id: &str,
     ) -> Result<(), Stop> {
-        if run.state.credit_applications.contains_key(&cn.uid) {
+        if let Some(memo_id) = run.state.credit_memos.get(&cn.uid).cloned() {
+            return self
+                .follow_application(run, cn, &memo_id, invoice_uid, invoice_id)
+                .await;
+        }
+        let made = self
+            .credit_memo(settings, cn, invoice_id, invoice_uid, invoice_id)
+            .await?;
+        run.state
+            .credit_applied
+            .insert(cn.uid.clone(), cn.applied_to(invoice_uid));
+        run.state
+            .credit_memos
+            .insert(cn.uid.clone(), made.id.clone());
+        run.state.credit_memo_fingerprints.insert(
+            cn.uid.clone(),
+            build::fingerprint(&build::credit_memo_update(cn, settings)),
+        );
+        if made.existed {
+            run.state.updated_at = Utc::now();
             return Ok(());
         }
-        let amount: rust_decimal::Decimal = cn
-            .applications
-            .iter()
-            .filter(|a| a.invoice_uid == invoice_uid)
-            .map(|a| a.amount)
-            .sum();
+        self.remember(run, RecordType::CreditMemo, &made.id).await
+    }
+
+    /// Makes (or finds) a note's credit memo from the NetSuite invoice it was raised on,
+    /// applied to `apply_to` for what billing applied to `apply_uid`; when it already existed,
+    /// sets that one apply line on it.
+    async fn credit_memo(
+        &self,
+        settings: &TenantSettings,
+        cn: &CreditNote,
+        origin_id: &str,
+        apply_uid: &str,
+        apply_to: &str,
+    ) -> Result<crate::netsuite::Created, Stop> {
+        let cn_lines = plan_credit_lines(cn, settings)
+            .map_err(|p| Self::problem("map credit note lines", FlowProblem::Lines(p)))?;
+        let body = build::credit_memo(cn, settings, apply_uid, apply_to, &cn_lines);
+        let made = self
+            .netsuite
+            .transform_or_find(
+                RecordType::Invoice,
+                origin_id,
+                RecordType::CreditMemo,
+                &body,
+                &["item"],
+            )
+            .await
+            .map_err(|e| Self::failed("create credit memo", &e))?;
+        let amount = cn.applied_to(apply_uid);
+        if made.existed && !amount.is_zero() {
+            self.apply_credit(&made.id, apply_to, amount).await?;
+        }
+        Ok(made)
+    }
+
+    async fn apply_credit(
+        &self,
+        memo_id: &str,
+        invoice_id: &str,
+        amount: rust_decimal::Decimal,
+    ) -> Result<(), Stop> {
+        self.netsuite
+            .patch(
+                RecordType::CreditMemo,
+                &RecordKey::id(memo_id),
+                &build::credit_application(invoice_id, amount),
+                &[],
+            )
+            .await
+            .map_err(|e| Self::failed("apply credit memo", &e))
+    }
+
+    /// Adds this invoice to the apply list of the credit memo of a note raised on another
+    /// invoice. When no memo exists yet and that invoice is in NetSuite, this flow makes the
+    /// memo from it; until that invoice reaches NetSuite the credit waits (parked).
+    async fn apply_foreign_credit(
+        &self,
+        run: &mut Run<'_>,
+        settings: &TenantSettings,
+        cn: &CreditNote,
+        invoice_uid: &str,
+        invoice_id: &str,
+    ) -> Result<(), Stop> {
+        if let Some(memo_id) = run.state.credit_applications.get(&cn.uid).cloned() {
+            return self
+                .follow_application(run, cn, &memo_id, invoice_uid, invoice_id)
+                .await;
+        }
+        let amount = cn.applied_to(invoice_uid);
         if amount.is_zero() {
             return Ok(());
         }
         let tenant = run.settings.tenant.clone();
-        // The owning flow's record of the memo, else NetSuite's (a flow on another worker).
+        // The origin flow's record of the memo and of its invoice, else NetSuite's.
         let mut memo_id = None;
+        let mut origin_id = None;
         for origin in &cn.origin_invoice_uids {
             if let Some(flow) = self.store.flow(&tenant, origin).await? {
-                if let Some(id) = flow.value.credit_memos.get(&cn.uid) {
-                    memo_id = Some(id.clone());
-                    break;
-                }
+                memo_id = memo_id.or_else(|| flow.value.credit_memos.get(&cn.uid).cloned());
+                origin_id = origin_id.or(flow.value.invoice_id);
             }
         }
         if memo_id.is_none() {
-            let external_id = ids::transaction(run.settings, ids::Kind::CreditMemo, &cn.uid);
+            let external_id = ids::transaction(settings, ids::Kind::CreditMemo, &cn.uid);
             memo_id = self
                 .netsuite
                 .find_id_by_external_id(RecordType::CreditMemo, &external_id)
                 .await
                 .map_err(|e| Self::failed("find credit memo", &e))?;
         }
-        let Some(memo_id) = memo_id else {
-            return Err(Stop::Waiting(
-                FlowStatus::Parked,
-                format!(
-                    "credit note {} waits for its invoice {} to reach NetSuite",
-                    cn.uid,
-                    cn.origin_invoice_uids.join(", ")
-                ),
-            ));
+        let memo_id = match memo_id {
+            Some(id) => {
+                self.apply_credit(&id, invoice_id, amount).await?;
+                id
+            }
+            None => {
+                if origin_id.is_none() {
+                    for origin in &cn.origin_invoice_uids {
+                        let external_id = ids::transaction(settings, ids::Kind::Invoice, origin);
+                        origin_id = self
+                            .netsuite
+                            .find_id_by_external_id(RecordType::Invoice, &external_id)
+                            .await
+                            .map_err(|e| Self::failed("find invoice", &e))?;
+                        if origin_id.is_some() {
+                            break;
+                        }
+                    }
+                }
+                let Some(origin_id) = origin_id else {
+                    return Err(Stop::Waiting(
+                        FlowStatus::Parked,
+                        format!(
+                            "credit note {} waits for its invoice {} to reach NetSuite",
+                            cn.uid,
+                            cn.origin_invoice_uids.join(", ")
+                        ),
+                    ));
+                };
+                let made = self
+                    .credit_memo(settings, cn, &origin_id, invoice_uid, invoice_id)
+                    .await?;
+                if !made.existed {
+                    run.created.push((RecordType::CreditMemo, made.id.clone()));
+                }
+                made.id
+            }
         };
-        self.netsuite
-            .patch(
-                RecordType::CreditMemo,
-                &RecordKey::id(&memo_id),
-                &build::credit_application(invoice_id, amount),
-                &[],
-            )
-            .await
-            .map_err(|e| Self::failed("apply credit memo", &e))?;
         run.state
             .credit_applications
             .insert(cn.uid.clone(), memo_id);
+        run.state.credit_applied.insert(cn.uid.clone(), amount);
         run.state.updated_at = Utc::now();
         self.save(run).await?;
+        Ok(())
+    }
+
+    /// A note already on NetSuite whose application to this invoice billing has changed
+    /// since it was written (applied again later): the memo's line for this invoice is set to
+    /// billing's amount. Flows from before this was kept take the current amount as written.
+    async fn follow_application(
+        &self,
+        run: &mut Run<'_>,
+        cn: &CreditNote,
+        memo_id: &str,
+        invoice_uid: &str,
+        invoice_id: &str,
+    ) -> Result<(), Stop> {
+        let want = cn.applied_to(invoice_uid);
+        match run.state.credit_applied.get(&cn.uid) {
+            Some(had) if *had != want => {
+                self.apply_credit(memo_id, invoice_id, want).await?;
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        run.state.credit_applied.insert(cn.uid.clone(), want);
+        run.state.updated_at = Utc::now();
         Ok(())
     }
 

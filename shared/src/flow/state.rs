@@ -108,6 +108,10 @@ pub struct FlowState {
     /// note id -> the NetSuite credit memo whose apply list now names this invoice.
     #[serde(default)]
     pub credit_applications: BTreeMap<String, String>,
+    /// Billing credit note id -> what of it billing had applied to this invoice when that
+    /// was last written to the memo's apply list (a later application is added).
+    #[serde(default)]
+    pub credit_applied: BTreeMap<String, rust_decimal::Decimal>,
     /// Digest of the invoice fields billing may change after posting (due date, PO number,
     /// addresses) as last written to NetSuite.
     #[serde(default)]
@@ -144,6 +148,7 @@ impl FlowState {
             refunds: BTreeMap::new(),
             credit_memos: BTreeMap::new(),
             credit_applications: BTreeMap::new(),
+            credit_applied: BTreeMap::new(),
             header_fingerprint: None,
             credit_memo_fingerprints: BTreeMap::new(),
             attempts: 0,

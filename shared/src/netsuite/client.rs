@@ -407,6 +407,22 @@ impl NetSuiteClient {
         body: &T,
         replace: &[&str],
     ) -> Result<String, NetSuiteError> {
+        Ok(self
+            .transform_or_find(source, source_id, target, body, replace)
+            .await?
+            .id)
+    }
+
+    /// Like [`Self::transform`], also telling whether the target was already there under the
+    /// body's external id.
+    pub async fn transform_or_find<T: Serialize + ?Sized>(
+        &self,
+        source: RecordType,
+        source_id: &str,
+        target: RecordType,
+        body: &T,
+        replace: &[&str],
+    ) -> Result<Created, NetSuiteError> {
         let body = to_json(body)?;
         let replay = replay_for(target, &body);
         let mut url = self.record_url(source, Some(&RecordKey::id(source_id)), &[]);
@@ -426,7 +442,7 @@ impl NetSuiteClient {
             replay,
             suiteql: false,
         };
-        self.created_id(call).await
+        self.created(call).await
     }
 
     /// One page of record ids (`GET /record/v1/<type>?limit=&offset=`).
@@ -552,10 +568,6 @@ impl NetSuiteClient {
             }
         }
         url
-    }
-
-    async fn created_id(&self, call: Call) -> Result<String, NetSuiteError> {
-        Ok(self.created(call).await?.id)
     }
 
     async fn created(&self, call: Call) -> Result<Created, NetSuiteError> {

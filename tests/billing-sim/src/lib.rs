@@ -577,6 +577,32 @@ impl BillingSim {
             .credit_note(invoice_uid, amount, memo, None)
     }
 
+    /// Raises a credit note for `amount` (tax included) on an invoice and leaves it
+    /// unapplied (`create_credit_note`). Returns the credit note's uid.
+    pub fn raise_credit_note(
+        &self,
+        invoice_uid: &str,
+        amount: Decimal,
+        memo: &str,
+    ) -> Result<String, SimError> {
+        self.inner
+            .state()
+            .raise_credit_note(invoice_uid, amount, memo, None)
+    }
+
+    /// Applies part of a credit note's remaining amount to an open invoice of its customer,
+    /// the one it was raised on or another (`apply_credit_note` on that invoice).
+    pub fn apply_credit_note(
+        &self,
+        credit_note_uid: &str,
+        invoice_uid: &str,
+        amount: Decimal,
+    ) -> Result<(), SimError> {
+        self.inner
+            .state()
+            .apply_credit_note(credit_note_uid, invoice_uid, amount, None)
+    }
+
     /// Voids an open invoice without payments or credits (`void_invoice` event). Like Maxio,
     /// consolidated invoices and their segments cannot be voided.
     pub fn void(&self, invoice_uid: &str) -> Result<(), SimError> {

@@ -1150,6 +1150,33 @@ impl State {
         memo: &str,
         at: Option<Time>,
     ) -> Result<String, SimError> {
+        let inv = self.invoices[self.index_of(uid)?].current.clone();
+        if !matches!(inv.status, Status::Open | Status::Processing) {
+            return Err(reject(format!(
+                "invoice {uid} is {}: nothing is due to credit",
+                inv.status.as_str()
+            )));
+        }
+        if amount > inv.due() {
+            return Err(reject(format!(
+                "a credit note is a positive amount in whole cents, at most the amount due {}",
+                crate::money::fmt(inv.due())
+            )));
+        }
+        let cn_uid = self.raise_credit_note(uid, amount, memo, at)?;
+        self.apply_credit_note(&cn_uid, uid, amount, at)?;
+        Ok(cn_uid)
+    }
+
+    /// A credit note raised on an invoice and left unapplied (`create_credit_note`): its
+    /// remaining amount is the customer's to apply later, anywhere.
+    pub fn raise_credit_note(
+        &mut self,
+        uid: &str,
+        amount: Decimal,
+        memo: &str,
+        at: Option<Time>,
+    ) -> Result<String, SimError> {
         let index = self.index_of(uid)?;
         let inv = self.invoices[index].current.clone();
         // A credit on a segment would leave its consolidated invoice's due behind.
@@ -1158,16 +1185,16 @@ impl State {
                 "invoice {uid} is part of a consolidated invoice: credit notes apply to plain invoices"
             )));
         }
-        if !matches!(inv.status, Status::Open | Status::Processing) {
+        if !matches!(inv.status, Status::Open | Status::Processing | Status::Paid) {
             return Err(reject(format!(
-                "invoice {uid} is {}: nothing is due to credit",
+                "invoice {uid} is {}: it takes no credit note",
                 inv.status.as_str()
             )));
         }
-        if amount <= Decimal::ZERO || amount != cents(amount) || amount > inv.due() {
+        if amount <= Decimal::ZERO || amount != cents(amount) || amount > inv.total() {
             return Err(reject(format!(
-                "a credit note is a positive amount in whole cents, at most the amount due {}",
-                crate::money::fmt(inv.due())
+                "a credit note is a positive amount in whole cents, at most the invoice total {}",
+                crate::money::fmt(inv.total())
             )));
         }
         let memo = if memo.trim().is_empty() {
@@ -1175,52 +1202,101 @@ impl State {
         } else {
             memo.to_owned()
         };
-        // Created...
         let t1 = self.tick(at);
         let fixed = self.new_credit_note(&inv.fixed, amount, &memo, t1);
         let cn_uid = fixed.uid.clone();
         let open = Arc::new(CreditNoteState {
-            fixed: fixed.clone(),
+            fixed,
             applied_date: None,
             applications: Vec::new(),
             refunds: Vec::new(),
         });
-        let cn_index = self.store_credit_note(open.clone());
+        self.store_credit_note(open.clone());
         let mut next = (*inv).clone();
         next.updated_at = t1;
-        let state = self.set_invoice(index, next.clone());
+        let state = self.set_invoice(index, next);
         self.push_event(t1, state, EventData::CreateCreditNote { credit_note: open });
-        // ...then applied to the invoice.
-        let t2 = self.tick(Some(t1));
+        Ok(cn_uid)
+    }
+
+    /// Applies part of a credit note's remaining amount to an open invoice of the same
+    /// customer and currency, the one it was raised on or another (`apply_credit_note` on
+    /// that invoice).
+    pub fn apply_credit_note(
+        &mut self,
+        cn_uid: &str,
+        invoice_uid: &str,
+        amount: Decimal,
+        at: Option<Time>,
+    ) -> Result<(), SimError> {
+        let cn_index = *self
+            .cn_index
+            .get(cn_uid)
+            .ok_or_else(|| not_found("credit note", cn_uid))?;
+        let cn = self.credit_notes[cn_index].clone();
+        let index = self.index_of(invoice_uid)?;
+        let inv = self.invoices[index].current.clone();
+        if inv.fixed.level != Level::None {
+            return Err(reject(format!(
+                "invoice {invoice_uid} is part of a consolidated invoice: credit notes apply to plain invoices"
+            )));
+        }
+        if !matches!(inv.status, Status::Open | Status::Processing) {
+            return Err(reject(format!(
+                "invoice {invoice_uid} is {}: nothing is due to credit",
+                inv.status.as_str()
+            )));
+        }
+        if inv.fixed.customer.id != cn.fixed.invoice.customer.id
+            || inv.fixed.currency != cn.fixed.invoice.currency
+        {
+            return Err(reject(
+                "a credit note applies to its customer's invoices in its currency",
+            ));
+        }
+        let remaining = cn.fixed.totals.total() - cn.applied();
+        if amount <= Decimal::ZERO
+            || amount != cents(amount)
+            || amount > inv.due()
+            || amount > remaining
+        {
+            return Err(reject(format!(
+                "an application is a positive amount in whole cents, at most the amount due {} and the credit remaining {}",
+                crate::money::fmt(inv.due()),
+                crate::money::fmt(remaining)
+            )));
+        }
+        let t = self.tick(at);
         let credit = CreditRec {
             uid: self.uid("cdt"),
-            credit_note_number: fixed.number,
-            credit_note_uid: cn_uid.clone(),
-            time: t2,
-            memo: memo.clone(),
+            credit_note_number: cn.fixed.number,
+            credit_note_uid: cn_uid.to_owned(),
+            time: t,
+            memo: cn.fixed.memo.clone(),
             amount,
         };
-        self.credit_notes[cn_index] = Arc::new(CreditNoteState {
-            fixed,
-            applied_date: Some(t2.date_naive()),
-            applications: vec![CnApplication {
-                uid: credit.uid.clone(),
-                time: t2,
-                invoice_uid: uid.to_owned(),
-                memo,
-                amount,
-            }],
-            refunds: Vec::new(),
+        let mut note = (*cn).clone();
+        note.applications.push(CnApplication {
+            uid: credit.uid.clone(),
+            time: t,
+            invoice_uid: invoice_uid.to_owned(),
+            memo: cn.fixed.memo.clone(),
+            amount,
         });
+        if note.applied() == note.fixed.totals.total() {
+            note.applied_date = Some(t.date_naive());
+        }
+        self.credit_notes[cn_index] = Arc::new(note);
+        let mut next = (*inv).clone();
         next.credits.push(credit.clone());
-        next.updated_at = t2;
+        next.updated_at = t;
         if next.due().is_zero() {
             next.status = Status::Paid;
-            next.paid_date = Some(t2.date_naive());
+            next.paid_date = Some(t.date_naive());
         }
         let state = self.set_invoice(index, next);
-        self.push_event(t2, state, EventData::ApplyCreditNote { credit });
-        Ok(cn_uid)
+        self.push_event(t, state, EventData::ApplyCreditNote { credit });
+        Ok(())
     }
 
     /// A credit note for `amount`, tax included: one line crediting the invoice's main charge,

@@ -325,3 +325,86 @@ async fn a_payment_taken_after_netsuite_fulfilled_the_order_is_a_payment() {
     assert_eq!(w.ns.records("customerPayment").len(), 1);
     assert_balances_match(&w, &[uid]);
 }
+
+/// The apply lines of a NetSuite credit memo as (invoice id, amount).
+fn memo_applied(memo: &Value) -> Vec<(String, Decimal)> {
+    match memo["apply"]["items"].as_array() {
+        Some(_) => applied(memo),
+        None => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_credit_note_applied_to_another_invoice_is_booked_there() {
+    for origin_first in [true, false] {
+        let w = world(|_| {}).await;
+        let a = w.bill.issue_invoice(plan_invoice(&w, 5, dec!(1)));
+        let b = w.bill.issue_invoice(plan_invoice(&w, 6, dec!(1)));
+        let cn = w
+            .bill
+            .raise_credit_note(&a, dec!(20.00), "Goodwill")
+            .unwrap();
+        w.bill.apply_credit_note(&cn, &b, dec!(20.00)).unwrap();
+        if !origin_first {
+            // The credit waits for the invoice it was raised on; the sweep runs it again.
+            let out = w.sync(&b).await;
+            assert_eq!(out.status, FlowStatus::Parked, "{out:?}");
+            let state = w.store.flow("acme", &b).await.unwrap().unwrap().value;
+            assert!(state.reason.unwrap().contains(&a));
+        }
+        for uid in [&a, &b] {
+            let out = w.sync(uid).await;
+            assert_eq!(out.status, FlowStatus::Synced, "{uid}: {out:?}");
+        }
+        let memos = w.ns.records("creditMemo");
+        assert_eq!(memos.len(), 1, "one credit memo per credit note");
+        let memo = &memos[0];
+        assert_eq!(memo["externalId"], format!("bs-acme-cm-{cn}"));
+        assert_eq!(memo["createdFrom"]["id"], ns_invoice(&w, &a)["id"]);
+        assert_eq!(money(&memo["total"]), dec!(20.00));
+        assert_eq!(
+            memo_applied(memo),
+            vec![(
+                ns_invoice(&w, &b)["id"].as_str().unwrap().to_owned(),
+                dec!(20.00)
+            )]
+        );
+        assert_balances_match(&w, &[a.clone(), b.clone()]);
+        let before = w.counts();
+        for uid in [&a, &b] {
+            assert!(w.sync(uid).await.created.is_empty());
+        }
+        assert_eq!(w.counts(), before);
+    }
+}
+
+#[tokio::test]
+async fn an_unapplied_credit_note_is_customer_credit_in_netsuite() {
+    let w = world(|_| {}).await;
+    let a = w.bill.issue_invoice(plan_invoice(&w, 5, dec!(1)));
+    let cn = w
+        .bill
+        .raise_credit_note(&a, dec!(15.00), "Service credit")
+        .unwrap();
+    let out = w.sync(&a).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1, "the note is booked, not dropped");
+    assert_eq!(memos[0]["externalId"], format!("bs-acme-cm-{cn}"));
+    assert_eq!(money(&memos[0]["total"]), dec!(15.00));
+    assert_eq!(money(&memos[0]["unapplied"]), dec!(15.00));
+    assert_balances_match(&w, std::slice::from_ref(&a));
+
+    // Applied later, partly here and partly to a new invoice.
+    let b = w.bill.issue_invoice(plan_invoice(&w, 8, dec!(1)));
+    w.bill.apply_credit_note(&cn, &a, dec!(5.00)).unwrap();
+    w.bill.apply_credit_note(&cn, &b, dec!(10.00)).unwrap();
+    for uid in [&a, &b] {
+        let out = w.sync(uid).await;
+        assert_eq!(out.status, FlowStatus::Synced, "{uid}: {out:?}");
+    }
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1);
+    assert_eq!(money(&memos[0]["unapplied"]), dec!(0));
+    assert_balances_match(&w, &[a, b]);
+}

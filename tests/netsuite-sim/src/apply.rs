@@ -169,9 +169,10 @@ pub(crate) fn recompute(store: &mut Store, stamp: &str, only: &HashSet<u64>) {
                         },
                     ),
                 ],
+                // The REST schema names a memo's open amount `unapplied`.
                 CreditMemo => vec![
                     ("applied", money::to_json(consumed)),
-                    ("amountRemaining", money::to_json(remaining)),
+                    ("unapplied", money::to_json(remaining)),
                     (
                         "status",
                         if remaining <= Decimal::ZERO {

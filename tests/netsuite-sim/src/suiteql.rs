@@ -643,7 +643,8 @@ fn build_rows(store: &Store, table: &str) -> Vec<Row> {
                         r.get("status")
                     };
                     let remaining = match rt {
-                        RecordType::Invoice | RecordType::CreditMemo => get(r, "amountRemaining"),
+                        RecordType::Invoice => get(r, "amountRemaining"),
+                        RecordType::CreditMemo => get(r, "unapplied"),
                         _ => None,
                     };
                     let total = get(r, "total").or_else(|| get(r, "payment"));

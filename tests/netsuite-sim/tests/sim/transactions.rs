@@ -276,7 +276,7 @@ async fn credit_memos_deposits_and_refunds_consume_balances() {
     assert_eq!(memo["createdFrom"]["id"], inv);
     assert_eq!(dec(&memo["total"]), Decimal::new(30, 0));
     assert_eq!(dec(&memo["applied"]), Decimal::new(10, 0));
-    assert_eq!(dec(&memo["amountRemaining"]), Decimal::new(20, 0));
+    assert_eq!(dec(&memo["unapplied"]), Decimal::new(20, 0));
     assert_eq!(
         dec(&sim.record("invoice", &inv).unwrap()["amountRemaining"]),
         Decimal::new(4620, 2)
@@ -328,7 +328,7 @@ async fn credit_memos_deposits_and_refunds_consume_balances() {
         Decimal::new(25, 0)
     );
     let memo = sim.record("creditMemo", &cm).unwrap();
-    assert_eq!(dec(&memo["amountRemaining"]), Decimal::ZERO);
+    assert_eq!(dec(&memo["unapplied"]), Decimal::ZERO);
     assert_eq!(memo["status"]["id"], "B");
     assert_eq!(
         dec(&sim.record("customerDeposit", &dep).unwrap()["unapplied"]),
@@ -354,7 +354,7 @@ async fn credit_memos_deposits_and_refunds_consume_balances() {
         .await;
     assert_eq!(sim.record("invoice", &inv2).unwrap()["status"]["id"], "B");
     assert_eq!(
-        dec(&sim.record("creditMemo", &cm2).unwrap()["amountRemaining"]),
+        dec(&sim.record("creditMemo", &cm2).unwrap()["unapplied"]),
         Decimal::ZERO
     );
 }
