@@ -185,6 +185,10 @@ pub struct TenantSettings {
     pub items: ItemSettings,
     /// Skip invoices for zero dollars (trials, free plans); fully discounted ones still sync.
     pub skip_zero_dollar: bool,
+    /// An invoice voided in billing after it reached NetSuite is reversed there by a credit
+    /// memo made from the invoice (NetSuite's REST API cannot void); off, it is an error-log
+    /// entry for a person.
+    pub reverse_voids: bool,
     /// For subscription groups: sync the consolidated parent or the segments.
     pub subscription_groups: Consolidation,
     pub revenue_recognition: Option<RevRecFields>,
@@ -589,11 +593,13 @@ impl TenantSettings {
                 "invoices",
                 &[
                     "skip_zero_dollar",
+                    "reverse_voids",
                     "subscription_groups",
                     "revenue_recognition",
                 ],
             );
             let skip_zero_dollar = r.bool(inv, "skip_zero_dollar", "invoices.", false);
+            let reverse_voids = r.bool(inv, "reverse_voids", "invoices.", true);
             let groups = r.enum_value(
                 inv,
                 "subscription_groups",
@@ -851,6 +857,7 @@ impl TenantSettings {
                         create_missing,
                     },
                     skip_zero_dollar,
+                    reverse_voids,
                     subscription_groups: groups,
                     revenue_recognition,
                     customer_match,
@@ -913,6 +920,7 @@ impl TenantSettings {
             },
             "invoices": {
                 "skip_zero_dollar": self.skip_zero_dollar,
+                "reverse_voids": self.reverse_voids,
                 "subscription_groups": self.subscription_groups,
                 "revenue_recognition": self.revenue_recognition,
             },

@@ -641,6 +641,35 @@ pub fn credit_memo(
     body
 }
 
+/// The body of the invoice -> credit memo transform that reverses a NetSuite invoice billing
+/// voided after sync: the invoice's own lines, applied to it for its whole amount.
+pub fn void_reversal(
+    invoice: &Invoice,
+    settings: &TenantSettings,
+    invoice_id: &str,
+    total: Decimal,
+) -> SalesTransaction {
+    let mut body = SalesTransaction {
+        external_id: Some(ids::transaction(settings, Kind::VoidReversal, &invoice.uid)),
+        memo: Some(format!(
+            "Reverses invoice {} voided in billing",
+            invoice.number.as_deref().unwrap_or(&invoice.uid)
+        )),
+        auto_apply: Some(false),
+        apply: Some(Sublist::from(vec![ApplyLine {
+            doc: RecordRef::id(invoice_id),
+            apply: true,
+            amount: total,
+        }])),
+        ..Default::default()
+    };
+    body.custom_fields.set(
+        settings.custom_fields.transaction_site.clone(),
+        settings.site.clone(),
+    );
+    body
+}
+
 /// A customer refund paying out a credit memo's unapplied amount.
 pub fn refund(
     invoice: &Invoice,

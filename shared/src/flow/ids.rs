@@ -14,6 +14,8 @@ pub enum Kind {
     Payment,
     Refund,
     CreditMemo,
+    /// The credit memo reversing an invoice voided after sync.
+    VoidReversal,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Kind::Payment => "pmt",
             Kind::Refund => "rfd",
             Kind::CreditMemo => "cm",
+            Kind::VoidReversal => "void",
         }
     }
 }

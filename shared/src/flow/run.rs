@@ -200,12 +200,23 @@ impl Engine<'_> {
                 )
             })?;
 
-        let nothing_yet = run.state.sales_order_id.is_none();
         if let Scope::Skip(reason) = build::scope(&invoice, settings) {
-            if nothing_yet {
+            let voided = matches!(
+                invoice.status,
+                crate::billing::model::InvoiceStatus::Voided
+                    | crate::billing::model::InvoiceStatus::Canceled
+            );
+            if run.state.sales_order_id.is_none() && voided {
+                // A store that lost this flow: NetSuite tells whether it was posted.
+                self.find_posted(run, &invoice.uid).await?;
+            }
+            if run.state.sales_order_id.is_none() {
                 return Err(Stop::Waiting(FlowStatus::Skipped, reason));
             }
-            // Already in NetSuite: billing changed afterwards (e.g. voided); keep what exists.
+            if voided {
+                return self.reverse_void(run, &invoice).await;
+            }
+            // Already in NetSuite: billing changed a setting's view of it; keep what exists.
             tracing::warn!(invoice = %invoice.uid, %reason, "invoice left scope after it was synced");
         }
         if invoice.lines.is_empty() && !invoice.totals.total.is_zero() {
@@ -445,6 +456,106 @@ impl Engine<'_> {
                 .insert(cn.uid.clone(), digest);
         }
         Ok(())
+    }
+
+    /// Fills in the sales order, invoice and void reversal NetSuite holds for a billing
+    /// invoice, found by their external ids.
+    async fn find_posted(&self, run: &mut Run<'_>, uid: &str) -> Result<(), Stop> {
+        let settings = run.settings;
+        let find = |rt: RecordType, kind: ids::Kind| {
+            let eid = ids::transaction(settings, kind, uid);
+            async move {
+                self.netsuite
+                    .find_id_by_external_id(rt, &eid)
+                    .await
+                    .map_err(|e| Self::failed("find posted records", &e))
+            }
+        };
+        run.state.sales_order_id = find(RecordType::SalesOrder, ids::Kind::SalesOrder).await?;
+        if run.state.sales_order_id.is_some() {
+            run.state.invoice_id = find(RecordType::Invoice, ids::Kind::Invoice).await?;
+        }
+        if run.state.invoice_id.is_some() {
+            run.state.reversal_id = find(RecordType::CreditMemo, ids::Kind::VoidReversal).await?;
+        }
+        Ok(())
+    }
+
+    /// An invoice voided in billing after billsync posted it. NetSuite's REST API has no void:
+    /// an open, untouched NetSuite invoice is reversed by a credit memo made from it for its
+    /// whole amount; anything else (only an order, deposits, payments or credits applied, the
+    /// tenant's setting off) is an error entry naming the NetSuite record and what to do.
+    async fn reverse_void(&self, run: &mut Run<'_>, invoice: &Invoice) -> Result<(), Stop> {
+        let step = "reverse void";
+        if run.state.reversal_id.is_some() {
+            return Ok(());
+        }
+        let person =
+            |detail: String, fix: String| Self::problem(step, FlowProblem::Mapping { detail, fix });
+        let Some(ns_invoice) = run.state.invoice_id.clone() else {
+            let so = run.state.sales_order_id.clone().unwrap_or_default();
+            return Err(person(
+                format!("invoice {} was voided in billing after billsync made sales order {so} in NetSuite", invoice.uid),
+                format!("Close sales order {so} in NetSuite (and refund or reapply any customer deposit on it), then mark this invoice handled; billsync does not close orders itself."),
+            ));
+        };
+        if !run.settings.reverse_voids {
+            return Err(person(
+                format!("invoice {} was voided in billing after it was posted as NetSuite invoice {ns_invoice}", invoice.uid),
+                format!("Void or credit NetSuite invoice {ns_invoice} by hand, or set invoices.reverse_voids to true and retry."),
+            ));
+        }
+        let posted: serde_json::Value = self
+            .netsuite
+            .get_with(
+                RecordType::Invoice,
+                &RecordKey::id(&ns_invoice),
+                &GetOptions {
+                    fields: vec!["total".into(), "amountRemaining".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| Self::failed(step, &e))?;
+        let amount = |k: &str| {
+            posted.get(k).and_then(|v| {
+                v.to_string()
+                    .trim_matches('"')
+                    .parse::<rust_decimal::Decimal>()
+                    .ok()
+            })
+        };
+        let (Some(total), Some(open)) = (amount("total"), amount("amountRemaining")) else {
+            return Err(person(
+                format!(
+                    "NetSuite invoice {ns_invoice} did not show its total and amount remaining"
+                ),
+                "Check the token role can read invoices, then retry.".into(),
+            ));
+        };
+        if open != total {
+            return Err(person(
+                format!("invoice {} was voided in billing, but NetSuite invoice {ns_invoice} has {} of {total} paid or credited", invoice.uid, total - open),
+                format!("Unapply or refund what was applied to NetSuite invoice {ns_invoice}, then retry so billsync reverses it; or credit it by hand."),
+            ));
+        }
+        let body = build::void_reversal(invoice, run.settings, &ns_invoice, total);
+        let made = self
+            .netsuite
+            .transform_or_find(
+                RecordType::Invoice,
+                &ns_invoice,
+                RecordType::CreditMemo,
+                &body,
+                &[],
+            )
+            .await
+            .map_err(|e| Self::failed(step, &e))?;
+        run.state.reversal_id = Some(made.id.clone());
+        if made.existed {
+            return Ok(());
+        }
+        self.remember(run, RecordType::CreditMemo, &made.id).await
     }
 
     /// Customer deposits on the sales order for the payments billing took before fulfilment.

@@ -112,6 +112,9 @@ pub struct FlowState {
     /// was last written to the memo's apply list (a later application is added).
     #[serde(default)]
     pub credit_applied: BTreeMap<String, rust_decimal::Decimal>,
+    /// The credit memo that reversed the NetSuite invoice after billing voided it.
+    #[serde(default)]
+    pub reversal_id: Option<String>,
     /// Digest of the invoice fields billing may change after posting (due date, PO number,
     /// addresses) as last written to NetSuite.
     #[serde(default)]
@@ -149,6 +152,7 @@ impl FlowState {
             credit_memos: BTreeMap::new(),
             credit_applications: BTreeMap::new(),
             credit_applied: BTreeMap::new(),
+            reversal_id: None,
             header_fingerprint: None,
             credit_memo_fingerprints: BTreeMap::new(),
             attempts: 0,

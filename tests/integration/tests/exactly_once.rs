@@ -408,3 +408,66 @@ async fn an_unapplied_credit_note_is_customer_credit_in_netsuite() {
     assert_eq!(money(&memos[0]["unapplied"]), dec!(0));
     assert_balances_match(&w, &[a, b]);
 }
+
+#[tokio::test]
+async fn a_void_after_sync_is_reversed_in_netsuite() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(plan_invoice(&w, 5, dec!(2)));
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+    let posted = ns_invoice(&w, &uid);
+    w.bill.void(&uid).unwrap();
+
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1, "the void reaches NetSuite");
+    assert_eq!(memos[0]["externalId"], format!("bs-acme-void-{uid}"));
+    assert_eq!(memos[0]["createdFrom"]["id"], posted["id"]);
+    assert_eq!(money(&memos[0]["total"]), money(&posted["total"]));
+    assert_eq!(money(&ns_invoice(&w, &uid)["amountRemaining"]), dec!(0));
+    let before = w.counts();
+    assert!(w.sync(&uid).await.created.is_empty());
+    assert_eq!(w.counts(), before);
+
+    // From an empty store the reversal is found, not made again.
+    let empty = SqliteStore::in_memory().unwrap();
+    empty.put_settings(&w.settings).await.unwrap();
+    let out = sync_with(&w, &empty, &uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert_eq!(w.counts(), before);
+}
+
+#[tokio::test]
+async fn a_void_netsuite_cannot_take_back_by_itself_is_an_error_for_a_person() {
+    // The tenant keeps reversals for people.
+    let w = world(|d| d["invoices"] = json!({"reverse_voids": false})).await;
+    let uid = w.bill.issue_invoice(plan_invoice(&w, 5, dec!(1)));
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+    w.bill.void(&uid).unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    let e = out.error.unwrap();
+    let id = ns_invoice(&w, &uid)["id"].as_str().unwrap().to_owned();
+    assert!(
+        e.detail.contains(&id) && e.fix.contains("reverse_voids"),
+        "{e:?}"
+    );
+    assert!(w.ns.records("creditMemo").is_empty());
+
+    // An inventory order not yet invoiced: the order is named for a person to close.
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(hardware_invoice(&w, 5));
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::AwaitingFulfilment);
+    w.bill.void(&uid).unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    let so = w.ns.records("salesOrder")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = out.error.unwrap();
+    assert!(
+        e.detail.contains(&so) && e.fix.contains("Close sales order"),
+        "{e:?}"
+    );
+}
