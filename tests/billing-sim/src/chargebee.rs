@@ -974,6 +974,16 @@ impl NoteKind {
     }
 
     /// A reduction of the unpaid part of its own invoice; `adjusted` from the start.
+    fn write_off() -> NoteKind {
+        NoteKind {
+            note_type: "adjustment",
+            status: "adjusted",
+            reason_code: "write_off",
+            create_reason_code: "Write Off",
+            line_description: "Write off".into(),
+        }
+    }
+
     fn adjustment(line_description: String) -> NoteKind {
         NoteKind {
             note_type: "adjustment",

@@ -578,6 +578,38 @@ async fn a_credit_note_allocated_to_another_invoice_is_applied_there() {
     assert_eq!(writes(&w.ns), before);
 }
 
+#[tokio::test]
+async fn a_write_off_after_sync_closes_the_netsuite_invoice() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let settings = w.settings(json!({})).await;
+    let inv = w.invoice(
+        "halvorsen",
+        vec![CbLine {
+            entity_type: "adhoc".into(),
+            entity_id: None,
+            ..plan_line("-", 12000, 0)
+        }],
+    );
+    w.cb.pay(&inv, 2000);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let cn = w.cb.write_off(&inv);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1, "the write-off reaches NetSuite");
+    assert_eq!(memos[0]["externalId"], format!("CB-cm-{cn}"));
+    assert_eq!(money(&memos[0]["total"]), Decimal::new(10000, 2));
+    let ns_inv = w.ns.records("invoice")[0].clone();
+    assert_eq!(money(&ns_inv["amountRemaining"]), Decimal::ZERO);
+    let billed = w.chargebee.invoice(&inv).await.unwrap();
+    assert_eq!(billed.totals.due, Decimal::ZERO);
+    let before = writes(&w.ns);
+    w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(writes(&w.ns), before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_product_catalog_1_site_gets_items_from_its_plans_and_addons() {
     let w = World::start().await;

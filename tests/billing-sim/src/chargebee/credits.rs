@@ -1,6 +1,7 @@
 //! Credit notes that settle invoices rather than pay money back: a refundable note allocated
 //! to an open invoice ([`ChargebeeSim::credit`]), and an adjustment note that lowers what its
-//! own unpaid invoice asks for ([`ChargebeeSim::adjust`]).
+//! own unpaid invoice asks for ([`ChargebeeSim::adjust`]), a bad-debt write-off among them
+//! ([`ChargebeeSim::write_off`], counted in `write_off_amount` instead).
 //!
 //! The invoice tells the two apart: refundable credits count in `credits_applied` (listed in
 //! `applied_credits`), adjustments in `amount_adjusted` (listed in `adjustment_credit_notes`);
@@ -118,6 +119,43 @@ impl ChargebeeSim {
             credit_note_ref(&cn),
         );
         push(&mut invoice["issued_credit_notes"], credit_note_ref(&cn));
+        push(&mut cn["allocations"], allocation(invoice, amount, at));
+        emit(&mut st, cn, invoice_id)
+    }
+}
+
+impl ChargebeeSim {
+    /// Writes off what the open invoice still asks for as bad debt (`POST
+    /// /invoices/{id}/write_off`): an adjustment credit note with reason `write_off` for the
+    /// amount due, allocated to the invoice, which is then `paid` with that amount as its
+    /// `write_off_amount`. Emits `credit_note_created`, then `invoice_updated`. Returns the
+    /// credit note id.
+    ///
+    /// # Panics
+    /// If the invoice does not exist or asks for nothing.
+    pub fn write_off(&self, invoice_id: &str) -> String {
+        let site = self.shared.config.site.clone();
+        let mut st = self.shared.state();
+        let invoice = st
+            .invoices
+            .get(invoice_id)
+            .unwrap_or_else(|| panic!("invoice {invoice_id} does not exist"))
+            .clone();
+        let amount = as_i64(&invoice["amount_due"]);
+        check_settlable(&invoice, amount);
+        let mut cn = st.new_credit_note(&site, &invoice, amount, NoteKind::write_off());
+        let at = as_i64(&cn["date"]);
+        cn["amount_allocated"] = json!(amount);
+        cn["amount_available"] = json!(0);
+
+        let version = st.resource_version(at);
+        let invoice = st.invoices.get_mut(invoice_id).expect("checked above");
+        settle(invoice, amount, at, version);
+        invoice["write_off_amount"] = json!(amount);
+        push(
+            &mut invoice["adjustment_credit_notes"],
+            credit_note_ref(&cn),
+        );
         push(&mut cn["allocations"], allocation(invoice, amount, at));
         emit(&mut st, cn, invoice_id)
     }
