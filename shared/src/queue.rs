@@ -1,6 +1,6 @@
-//! The work queue port: a message names one invoice to look at, nothing more (the worker reads
-//! the current state itself). On AWS it is an SQS FIFO queue grouped per invoice; locally, an
-//! in-process channel.
+//! The work queue port: a message names one subject to look at (an invoice, a customer, a
+//! sweep), nothing more (the worker reads the current state itself). On AWS it is an SQS FIFO
+//! queue grouped per subject; locally, an in-process channel.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -17,37 +17,131 @@ pub enum Reason {
     Retry,
 }
 
-/// One unit of work: sync this invoice of this tenant.
+/// What a message asks the worker to look at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Subject {
+    /// A billing invoice: run its flow.
+    Invoice { id: String },
+    /// A billing customer changed: keep the NetSuite customer billsync made in step.
+    Customer { id: String },
+    /// Run the tenant's sweep now (an event that names no invoice).
+    Sweep,
+}
+
+impl Subject {
+    pub fn invoice(id: impl Into<String>) -> Self {
+        Subject::Invoice { id: id.into() }
+    }
+
+    /// The billing invoice, for an invoice subject.
+    pub fn invoice_id(&self) -> Option<&str> {
+        match self {
+            Subject::Invoice { id } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The key messages of one subject are ordered by: an invoice's own id (as before
+    /// subjects were typed), so old and new messages of one invoice share a group.
+    fn key(&self) -> String {
+        match self {
+            Subject::Invoice { id } => id.clone(),
+            Subject::Customer { id } => format!("customer:{id}"),
+            Subject::Sweep => "*".into(),
+        }
+    }
+}
+
+/// One unit of work for a tenant: a subject to look at, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "WireMessage")]
 pub struct SyncMessage {
     pub tenant: String,
     pub source: Source,
-    pub invoice_id: String,
+    pub subject: Subject,
     pub reason: Reason,
     /// Identifies the triggering event (webhook delivery, invoice event, retry request), so the
     /// queue drops a second copy of the same trigger.
     pub dedup_id: String,
 }
 
-/// A message whose invoice id starts with this carries a customer change rather than an
-/// invoice: "keep the NetSuite customer in step" (no billing invoice id contains a colon).
-pub const CUSTOMER_SUBJECT: &str = "customer:";
+/// A message as read from the queue: the typed subject, or the untyped invoice id of messages
+/// queued before subjects were typed (`*` for a sweep, `customer:<id>` for a customer).
+#[derive(Deserialize)]
+struct WireMessage {
+    tenant: String,
+    source: Source,
+    #[serde(default)]
+    subject: Option<Subject>,
+    #[serde(default)]
+    invoice_id: Option<String>,
+    reason: Reason,
+    dedup_id: String,
+}
+
+impl From<WireMessage> for SyncMessage {
+    fn from(w: WireMessage) -> Self {
+        let subject = w.subject.unwrap_or_else(|| {
+            let id = w.invoice_id.unwrap_or_default();
+            match id.strip_prefix("customer:") {
+                _ if id == "*" => Subject::Sweep,
+                Some(customer) => Subject::Customer {
+                    id: customer.to_owned(),
+                },
+                None => Subject::Invoice { id },
+            }
+        });
+        SyncMessage {
+            tenant: w.tenant,
+            source: w.source,
+            subject,
+            reason: w.reason,
+            dedup_id: w.dedup_id,
+        }
+    }
+}
 
 impl SyncMessage {
-    /// The billing customer of a customer-change message.
-    pub fn customer_id(&self) -> Option<&str> {
-        self.invoice_id.strip_prefix(CUSTOMER_SUBJECT)
+    /// A message about one invoice.
+    pub fn invoice(
+        tenant: impl Into<String>,
+        source: Source,
+        invoice_id: impl Into<String>,
+        reason: Reason,
+        dedup_id: impl Into<String>,
+    ) -> Self {
+        SyncMessage {
+            tenant: tenant.into(),
+            source,
+            subject: Subject::invoice(invoice_id),
+            reason,
+            dedup_id: dedup_id.into(),
+        }
     }
 
-    /// Messages of one invoice are processed in order, one at a time.
+    /// The billing invoice of an invoice message.
+    pub fn invoice_id(&self) -> Option<&str> {
+        self.subject.invoice_id()
+    }
+
+    /// The billing customer of a customer-change message.
+    pub fn customer_id(&self) -> Option<&str> {
+        match &self.subject {
+            Subject::Customer { id } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Messages of one subject are processed in order, one at a time.
     pub fn group_id(&self) -> String {
-        format!("{}:{}", self.tenant, self.invoice_id)
+        format!("{}:{}", self.tenant, self.subject.key())
     }
 
     /// A deduplication id within SQS's rules (at most 128 characters of printable ASCII),
-    /// specific to this invoice.
+    /// specific to this subject.
     pub fn deduplication_id(&self) -> String {
-        let raw = format!("{}:{}:{}", self.tenant, self.invoice_id, self.dedup_id);
+        let raw = format!("{}:{}:{}", self.tenant, self.subject.key(), self.dedup_id);
         let clean: String = raw.chars().filter(|c| c.is_ascii_graphic()).collect();
         if clean.len() <= 128 {
             clean
@@ -159,13 +253,7 @@ mod tests {
     use super::*;
 
     fn msg(dedup: &str) -> SyncMessage {
-        SyncMessage {
-            tenant: "acme".into(),
-            source: Source::Maxio,
-            invoice_id: "inv_1".into(),
-            reason: Reason::Webhook,
-            dedup_id: dedup.into(),
-        }
+        SyncMessage::invoice("acme", Source::Maxio, "inv_1", Reason::Webhook, dedup)
     }
 
     #[test]
@@ -202,11 +290,33 @@ mod tests {
     }
 
     #[test]
-    fn messages_are_plain_json() {
+    fn messages_are_plain_json_with_a_typed_subject() {
         let json = serde_json::to_value(msg("e-1")).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"tenant": "acme", "source": "maxio", "invoice_id": "inv_1", "reason": "webhook", "dedup_id": "e-1"})
+            serde_json::json!({"tenant": "acme", "source": "maxio", "subject": {"kind": "invoice", "id": "inv_1"}, "reason": "webhook", "dedup_id": "e-1"})
         );
+        let back: SyncMessage = serde_json::from_value(json).unwrap();
+        assert_eq!(back, msg("e-1"));
+    }
+
+    #[test]
+    fn messages_queued_before_subjects_were_typed_still_read() {
+        let old = |id: &str| {
+            serde_json::from_value::<SyncMessage>(serde_json::json!(
+                {"tenant": "acme", "source": "maxio", "invoice_id": id, "reason": "sweep", "dedup_id": "e-1"}
+            ))
+            .unwrap()
+        };
+        assert_eq!(old("inv_1").subject, Subject::invoice("inv_1"));
+        assert_eq!(old("*").subject, Subject::Sweep);
+        assert_eq!(
+            old("customer:42").subject,
+            Subject::Customer { id: "42".into() }
+        );
+        // Same FIFO group and deduplication id as the typed message of the same subject.
+        assert_eq!(old("inv_1").group_id(), msg("x").group_id());
+        assert_eq!(old("customer:42").group_id(), "acme:customer:42");
+        assert_eq!(old("*").group_id(), "acme:*");
     }
 }

@@ -258,13 +258,13 @@ mod tests {
                 .as_deref(),
             Some("7")
         );
-        let message = SyncMessage {
-            tenant: "acme".into(),
-            source: crate::billing::model::Source::Maxio,
-            invoice_id: "inv_1".into(),
-            reason: Reason::Sweep,
-            dedup_id: "e-1".into(),
-        };
+        let message = SyncMessage::invoice(
+            "acme",
+            crate::billing::model::Source::Maxio,
+            "inv_1",
+            Reason::Sweep,
+            "e-1",
+        );
         services
             .queue
             .send(std::slice::from_ref(&message))

@@ -189,13 +189,7 @@ mod tests {
     use crate::queue::Reason;
 
     fn msg(invoice: &str, dedup: &str) -> SyncMessage {
-        SyncMessage {
-            tenant: "acme".into(),
-            source: Source::Maxio,
-            invoice_id: invoice.into(),
-            reason: Reason::Webhook,
-            dedup_id: dedup.into(),
-        }
+        SyncMessage::invoice("acme", Source::Maxio, invoice, Reason::Webhook, dedup)
     }
 
     async fn fifo_queue(client: &Client) -> String {

@@ -6,15 +6,11 @@ use std::time::Duration;
 use super::{ServiceError, Services};
 use crate::billing::maxio::webhook::{self, MaxioEvent, WebhookError};
 use crate::billing::model::Source;
-use crate::queue::CUSTOMER_SUBJECT;
-use crate::queue::{Reason, SyncMessage};
+use crate::queue::{Reason, Subject, SyncMessage};
 use crate::secrets::TenantSecret;
 
 /// How long a delivery id is remembered: longer than any sender's retry schedule.
 pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// A marker invoice id: "run the sweep for this tenant now" (for events that name no invoice).
-pub const SWEEP: &str = "*";
 
 /// One webhook request, as any HTTP front end hands it over.
 pub struct WebhookRequest<'a> {
@@ -78,11 +74,12 @@ impl From<ServiceError> for Refusal {
     }
 }
 
-/// A Maxio delivery: signature, then the invoice it names (or a sweep request).
+/// A Maxio delivery: signature, then the subject it names (an invoice, a customer, or a sweep
+/// for an event that names no invoice).
 fn maxio_delivery(
     req: &WebhookRequest<'_>,
     secret: &TenantSecret,
-) -> Result<(String, Option<String>), Refusal> {
+) -> Result<(String, Option<Subject>), Refusal> {
     let key =
         secret.billing.webhook_key.as_ref().ok_or_else(|| {
             Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant))
@@ -93,29 +90,29 @@ fn maxio_delivery(
         key,
     )
     .map_err(Refusal::Webhook)?;
-    let invoice = match &delivery.event {
-        MaxioEvent::InvoiceIssued { invoice_uid } => Some(invoice_uid.clone()),
+    let subject = match &delivery.event {
+        MaxioEvent::InvoiceIssued { invoice_uid } => Some(Subject::invoice(invoice_uid)),
         MaxioEvent::PaymentSuccess {
             invoice_uid: Some(uid),
             ..
-        } => Some(uid.clone()),
+        } => Some(Subject::invoice(uid)),
         // A payment or refund that names no invoice: the sweep finds it among invoice events.
         MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
-            Some(SWEEP.to_owned())
+            Some(Subject::Sweep)
         }
-        MaxioEvent::CustomerUpdate { customer_id } => {
-            Some(format!("{CUSTOMER_SUBJECT}{customer_id}"))
-        }
+        MaxioEvent::CustomerUpdate { customer_id } => Some(Subject::Customer {
+            id: customer_id.clone(),
+        }),
         MaxioEvent::CustomerCreate { .. } | MaxioEvent::Ignored { .. } => None,
     };
-    Ok((delivery.delivery_id, invoice))
+    Ok((delivery.delivery_id, subject))
 }
 
-/// A Chargebee delivery: Basic credentials, then the invoice the event concerns.
+/// A Chargebee delivery: Basic credentials, then the subject the event concerns.
 fn chargebee_delivery(
     req: &WebhookRequest<'_>,
     secret: &TenantSecret,
-) -> Result<(String, Option<String>), Refusal> {
+) -> Result<(String, Option<Subject>), Refusal> {
     use crate::billing::chargebee::webhook as cb;
     let (Some(user), Some(pass)) = (
         &secret.billing.webhook_username,
@@ -133,16 +130,14 @@ fn chargebee_delivery(
         pass,
     )
     .map_err(|e| Refusal::Other(e.http_status(), e.to_string()))?;
-    let invoice = match delivery.event {
-        cb::ChargebeeEvent::Invoice { invoice_id } => Some(invoice_id),
+    let subject = match delivery.event {
+        cb::ChargebeeEvent::Invoice { invoice_id } => Some(Subject::invoice(invoice_id)),
         // A change to a customer billsync already created updates it; a new customer waits
         // for its first invoice.
-        cb::ChargebeeEvent::Customer { customer_id } => {
-            Some(format!("{CUSTOMER_SUBJECT}{customer_id}"))
-        }
+        cb::ChargebeeEvent::Customer { customer_id } => Some(Subject::Customer { id: customer_id }),
         cb::ChargebeeEvent::Ignored { .. } => None,
     };
-    Ok((delivery.delivery_id, invoice))
+    Ok((delivery.delivery_id, subject))
 }
 
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
@@ -175,11 +170,11 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         .tenant_secret(req.tenant)
         .await
         .map_err(ServiceError::from)?;
-    let (delivery_id, invoice) = match source {
+    let (delivery_id, subject) = match source {
         Source::Maxio => maxio_delivery(req, &secret)?,
         Source::Chargebee => chargebee_delivery(req, &secret)?,
     };
-    let Some(invoice_id) = invoice else {
+    let Some(subject) = subject else {
         tracing::info!(tenant = req.tenant, delivery = %delivery_id, "webhook acknowledged, nothing to sync");
         return Ok(WebhookResponse::refuse(200, "ignored"));
     };
@@ -196,7 +191,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     let message = SyncMessage {
         tenant: tenant.to_owned(),
         source,
-        invoice_id,
+        subject,
         reason: Reason::Webhook,
         dedup_id: format!("wh-{}", delivery_id),
     };

@@ -95,12 +95,14 @@ pub async fn handle(
     let request = fresh_dedup_id("retry");
     let messages: Vec<SyncMessage> = invoices
         .iter()
-        .map(|uid| SyncMessage {
-            tenant: req.tenant.clone(),
-            source: settings.source,
-            invoice_id: uid.clone(),
-            reason: Reason::Retry,
-            dedup_id: request.clone(),
+        .map(|uid| {
+            SyncMessage::invoice(
+                req.tenant.clone(),
+                settings.source,
+                uid.clone(),
+                Reason::Retry,
+                request.clone(),
+            )
         })
         .collect();
     for chunk in messages.chunks(100) {

@@ -103,16 +103,19 @@ async fn sweep_maxio_events(
                 continue;
             };
             // One message per invoice per page is enough: the worker reads the whole invoice.
-            if messages.iter().any(|m| m.invoice_id == uid) {
+            if messages
+                .iter()
+                .any(|m| m.invoice_id() == Some(uid.as_str()))
+            {
                 continue;
             }
-            messages.push(SyncMessage {
-                tenant: tenant.to_owned(),
-                source: Source::Maxio,
-                invoice_id: uid,
-                reason: Reason::Sweep,
-                dedup_id: format!("ev-{}", e.id),
-            });
+            messages.push(SyncMessage::invoice(
+                tenant,
+                Source::Maxio,
+                uid,
+                Reason::Sweep,
+                format!("ev-{}", e.id),
+            ));
         }
         services.queue.send(&messages).await?;
         report.invoices_queued += messages.len();
@@ -175,14 +178,17 @@ async fn sweep_chargebee_events(
         let mut messages: Vec<SyncMessage> = Vec::new();
         for e in &page {
             if let Some(ChargebeeEvent::Invoice { invoice_id }) = classify(e) {
-                if !messages.iter().any(|m| m.invoice_id == invoice_id) {
-                    messages.push(SyncMessage {
-                        tenant: tenant.to_owned(),
-                        source: Source::Chargebee,
+                if !messages
+                    .iter()
+                    .any(|m| m.invoice_id() == Some(invoice_id.as_str()))
+                {
+                    messages.push(SyncMessage::invoice(
+                        tenant,
+                        Source::Chargebee,
                         invoice_id,
-                        reason: Reason::Sweep,
-                        dedup_id: format!("ev-{}", e.id),
-                    });
+                        Reason::Sweep,
+                        format!("ev-{}", e.id),
+                    ));
                 }
             }
         }
@@ -224,17 +230,20 @@ async fn queue_waiting(
         let messages: Vec<SyncMessage> = flows
             .iter()
             .filter(|f| due(&f.value, now))
-            .map(|f| SyncMessage {
-                tenant: tenant.to_owned(),
-                source: f.value.source,
-                invoice_id: f.value.invoice_uid.clone(),
-                reason: if status == FlowStatus::AwaitingFulfilment {
+            .map(|f| {
+                let reason = if status == FlowStatus::AwaitingFulfilment {
                     Reason::Fulfilment
                 } else {
                     Reason::Retry
-                },
+                };
                 // A new id per sweep: each sweep's re-check must not be dropped as a repeat.
-                dedup_id: run.clone(),
+                SyncMessage::invoice(
+                    tenant,
+                    f.value.source,
+                    f.value.invoice_uid.clone(),
+                    reason,
+                    run.clone(),
+                )
             })
             .collect();
         for chunk in messages.chunks(100) {

@@ -13,13 +13,12 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::intake::SWEEP;
 use super::sweep::sweep_tenant;
 use super::Services;
 use crate::billing::model::Invoice;
 use crate::billing::source::Preloaded;
 use crate::flow::run::{Engine, Outcome};
-use crate::queue::{Inbox, QueueError, SyncMessage, Taken};
+use crate::queue::{Inbox, QueueError, Subject, SyncMessage, Taken};
 use crate::store::group::{saves_together, GroupStore};
 
 /// How long before its deadline an invocation stops taking more messages, so that what it
@@ -278,8 +277,11 @@ fn read_together<'a, 'd>(
     for d in group {
         messages += 1;
         if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {
-            if m.invoice_id != SWEEP && m.customer_id().is_none() {
-                by_tenant.entry(m.tenant).or_default().push(m.invoice_id);
+            if let Some(uid) = m.invoice_id() {
+                by_tenant
+                    .entry(m.tenant.clone())
+                    .or_default()
+                    .push(uid.to_owned());
             }
         }
     }
@@ -323,7 +325,7 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
             return MessageOutcome::Poison(e.to_string());
         }
     };
-    if message.invoice_id == SWEEP {
+    if message.subject == Subject::Sweep {
         return match sweep_tenant(services, &message.tenant).await {
             Ok(report) => {
                 tracing::info!(?report, "sweep on request");
@@ -348,7 +350,10 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         .invoices
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .remove(&(message.tenant.clone(), message.invoice_id.clone()));
+        .remove(&(
+            message.tenant.clone(),
+            message.invoice_id().unwrap_or_default().to_owned(),
+        ));
     let billing = Preloaded::new(clients.billing.as_ref(), invoice);
     let engine = Engine {
         netsuite: &clients.netsuite,
@@ -369,7 +374,10 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
             Err(e) => MessageOutcome::Retry(e.to_string()),
         };
     }
-    match engine.sync_invoice(&settings, &message.invoice_id).await {
+    let Some(invoice_id) = message.invoice_id() else {
+        return MessageOutcome::Poison(format!("no work for subject {:?}", message.subject));
+    };
+    match engine.sync_invoice(&settings, invoice_id).await {
         Ok(outcome) if outcome.retry => MessageOutcome::Retry(
             outcome
                 .error
@@ -379,7 +387,7 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         ),
         Ok(outcome) => {
             if let Some(e) = &outcome.error {
-                tracing::warn!(tenant = %message.tenant, invoice = %message.invoice_id, step = %e.step, cause = %e.cause, "invoice needs a person");
+                tracing::warn!(tenant = %message.tenant, invoice = %invoice_id, step = %e.step, cause = %e.cause, "invoice needs a person");
             }
             MessageOutcome::Done(Some(outcome))
         }

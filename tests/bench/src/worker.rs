@@ -185,11 +185,12 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         let results = drain_observed(&services, batch, until, |d, outcome| {
             if let MessageOutcome::Done(Some(o)) = outcome {
                 if o.status == FlowStatus::Synced {
-                    if let Ok(m) = serde_json::from_str::<SyncMessage>(&d.body) {
+                    let message = serde_json::from_str::<SyncMessage>(&d.body).ok();
+                    if let Some(uid) = message.as_ref().and_then(SyncMessage::invoice_id) {
                         synced_at
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .insert(m.invoice_id, unix_ms());
+                            .insert(uid.to_owned(), unix_ms());
                     }
                 }
             }

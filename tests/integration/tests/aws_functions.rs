@@ -354,13 +354,13 @@ async fn a_batch_with_a_poisoned_and_a_retryable_message_reports_only_the_retrya
 }
 
 fn message(uid: &str) -> SyncMessage {
-    SyncMessage {
-        tenant: "acme".into(),
-        source: Source::Maxio,
-        invoice_id: uid.into(),
-        reason: Reason::Webhook,
-        dedup_id: format!("d-{uid}"),
-    }
+    SyncMessage::invoice(
+        "acme",
+        Source::Maxio,
+        uid,
+        Reason::Webhook,
+        format!("d-{uid}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -276,7 +276,7 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
     assert_eq!(post("Basic d3Jvbmc6d3Jvbmc=".into()).await.status, 401);
     let r = post(auth).await;
     assert_eq!((r.status, r.queued.len()), (200, 1), "{r:?}");
-    assert_eq!(r.queued[0].invoice_id, second);
+    assert_eq!(r.queued[0].invoice_id(), Some(second.as_str()));
     run_until_empty(&services, &mut rx, |_, _| {}).await;
     assert_eq!(ns.records("customerPayment").len(), 2);
 
@@ -400,13 +400,13 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
     let (store, services, _rx) = chargebee_services(&ns, &demo, &cb).await;
     let message = |id: &String| Delivery {
         id: format!("m-{id}"),
-        body: serde_json::to_string(&SyncMessage {
-            tenant: "cb".into(),
-            source: Source::Chargebee,
-            invoice_id: id.to_string(),
-            reason: Reason::Webhook,
-            dedup_id: format!("test-{id}"),
-        })
+        body: serde_json::to_string(&SyncMessage::invoice(
+            "cb",
+            Source::Chargebee,
+            id.as_str(),
+            Reason::Webhook,
+            format!("test-{id}"),
+        ))
         .unwrap(),
     };
     let batch: Vec<Delivery> = [&paid, &refunded, &adjusted, &partly_paid]

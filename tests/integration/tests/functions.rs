@@ -63,7 +63,7 @@ async fn webhook_handler_queues_a_signed_delivery_and_refuses_a_forged_one() {
     assert_eq!(r.status_code, 200, "{}", body_text(&r));
     let queued = drain(&mut env.rx);
     assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].invoice_id, uid);
+    assert_eq!(queued[0].invoice_id(), Some(uid.as_str()));
 
     raw["headers"]["x-chargify-webhook-signature-hmac-sha-256"] = json!("00".repeat(32));
     raw["headers"]["x-chargify-webhook-id"] = json!("forged-1");

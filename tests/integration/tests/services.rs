@@ -88,7 +88,7 @@ async fn intake_queues_signed_webhooks_once_and_nothing_on_refusal() {
     assert_eq!(r.status, 200, "{r:?}");
     let queued = drain(&mut env.rx);
     assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].invoice_id, uid);
+    assert_eq!(queued[0].invoice_id(), Some(uid.as_str()));
 
     let again = post(&env, "acme", &body, Some(&sig), Some(&id)).await;
     assert_eq!(
@@ -166,7 +166,7 @@ async fn a_payment_webhook_without_an_invoice_asks_for_a_sweep() {
         assert_eq!(r.status, 200);
         let q = drain(&mut env.rx);
         assert_eq!(q.len(), 1);
-        assert_eq!(q[0].invoice_id, intake::SWEEP);
+        assert_eq!(q[0].subject, billsync::queue::Subject::Sweep);
     }
 }
 
@@ -325,13 +325,13 @@ async fn a_worker_batch_reports_exactly_the_retryable_messages() {
 fn taken(uid: &str) -> billsync::queue::Taken {
     billsync::queue::Taken {
         id: format!("m-{uid}"),
-        body: serde_json::to_string(&SyncMessage {
-            tenant: "acme".into(),
-            source: billsync::billing::model::Source::Maxio,
-            invoice_id: uid.to_owned(),
-            reason: billsync::queue::Reason::Webhook,
-            dedup_id: format!("d-{uid}"),
-        })
+        body: serde_json::to_string(&SyncMessage::invoice(
+            "acme",
+            billsync::billing::model::Source::Maxio,
+            uid,
+            billsync::queue::Reason::Webhook,
+            format!("d-{uid}"),
+        ))
         .unwrap(),
         receipt: format!("r-{uid}"),
     }
