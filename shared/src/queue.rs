@@ -27,6 +27,8 @@ pub enum Subject {
     Customer { id: String },
     /// Run the tenant's sweep now (an event that names no invoice).
     Sweep,
+    /// Compare NetSuite's figures for the invoices billsync posted with billing's.
+    ReadBack,
 }
 
 impl Subject {
@@ -49,6 +51,7 @@ impl Subject {
             Subject::Invoice { id } => id.clone(),
             Subject::Customer { id } => format!("customer:{id}"),
             Subject::Sweep => "*".into(),
+            Subject::ReadBack => "read-back".into(),
         }
     }
 }

@@ -55,14 +55,31 @@ pub(crate) fn namespace(settings: &TenantSettings) -> String {
     }
 }
 
+/// What every external id of `kind` in the tenant's namespace starts with.
+pub fn prefix(settings: &TenantSettings, kind: Kind) -> String {
+    format!("{}-{}-", namespace(settings), kind.tag())
+}
+
 /// External id of a transaction created for a billing record.
 pub fn transaction(settings: &TenantSettings, kind: Kind, billing_id: &str) -> String {
-    format!(
-        "{}-{}-{}",
-        namespace(settings),
-        kind.tag(),
-        clean(billing_id)
-    )
+    format!("{}{}", prefix(settings, kind), clean(billing_id))
+}
+
+/// The billing id behind a transaction external id of `kind` (the reverse of
+/// [`transaction`]), or `None` for an external id of another kind or tenant.
+pub fn billing_id(settings: &TenantSettings, kind: Kind, external_id: &str) -> Option<String> {
+    let rest = external_id.strip_prefix(&prefix(settings, kind))?;
+    match rest.strip_prefix("x--") {
+        None if !rest.is_empty() => Some(rest.to_owned()),
+        None => None,
+        Some(hex) => {
+            let bytes = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                .collect::<Option<Vec<u8>>>()?;
+            String::from_utf8(bytes).ok()
+        }
+    }
 }
 
 /// External id of a customer: the billing customer id itself (as the Maxio guide requires),
@@ -135,6 +152,18 @@ mod tests {
             transaction(&p, Kind::Invoice, "INV-1025"),
             "CB-Customer-inv-INV-1025"
         );
+    }
+
+    #[test]
+    fn billing_ids_come_back_from_external_ids() {
+        let s = settings(None);
+        for uid in ["inv_9qzk3w7m2x4bd", "a.b", "x--612e62", "ünï cödé"] {
+            let eid = transaction(&s, Kind::Invoice, uid);
+            assert_eq!(billing_id(&s, Kind::Invoice, &eid).as_deref(), Some(uid));
+            assert_eq!(billing_id(&s, Kind::SalesOrder, &eid), None);
+        }
+        assert_eq!(billing_id(&s, Kind::Invoice, "other-inv-1"), None);
+        assert_eq!(billing_id(&s, Kind::Invoice, "bs-acme-inv-x--6"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::build::{self, OrderStage, Scope};
 use super::errors::{self, FlowProblem};
 use super::ids;
 use super::lines::{item_for, plan_credit_lines, plan_lines};
-use super::state::{ErrorEntry, FlowState, FlowStatus, Versioned};
+use super::state::{ErrorEntry, FlowState, FlowStatus, Posted, Versioned};
 use crate::billing::model::{CatalogEntry, CreditNote, Invoice, Line, LineKind};
 use crate::billing::source::BillingSource;
 use crate::netsuite::records::RecordType;
@@ -402,7 +402,12 @@ impl Engine<'_> {
         }
 
         self.follow_updates(run, &invoice, &invoice_id, &notes, settings)
-            .await
+            .await?;
+        run.state.posted = Some(Posted {
+            total: invoice.totals.total,
+            due: invoice.totals.due,
+        });
+        Ok(())
     }
 
     /// Billing changed a posted document (Chargebee "update invoice details", a credit note
@@ -552,6 +557,10 @@ impl Engine<'_> {
             .await
             .map_err(|e| Self::failed(step, &e))?;
         run.state.reversal_id = Some(made.id.clone());
+        run.state.posted = Some(Posted {
+            total,
+            due: rust_decimal::Decimal::ZERO,
+        });
         if made.existed {
             return Ok(());
         }

@@ -112,6 +112,10 @@ pub struct FlowState {
     /// was last written to the memo's apply list (a later application is added).
     #[serde(default)]
     pub credit_applied: BTreeMap<String, rust_decimal::Decimal>,
+    /// Billing's figures for the invoice when its NetSuite records were last completed: what
+    /// the read-back expects NetSuite's invoice to show.
+    #[serde(default)]
+    pub posted: Option<Posted>,
     /// The credit memo that reversed the NetSuite invoice after billing voided it.
     #[serde(default)]
     pub reversal_id: Option<String>,
@@ -153,6 +157,7 @@ impl FlowState {
             credit_applications: BTreeMap::new(),
             credit_applied: BTreeMap::new(),
             reversal_id: None,
+            posted: None,
             header_fingerprint: None,
             credit_memo_fingerprints: BTreeMap::new(),
             attempts: 0,
@@ -161,6 +166,15 @@ impl FlowState {
             updated_at: now,
         }
     }
+}
+
+/// What NetSuite's invoice should show once billsync has posted everything billing holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posted {
+    /// The invoice total.
+    pub total: rust_decimal::Decimal,
+    /// What is still open on it (billing's amount due).
+    pub due: rust_decimal::Decimal,
 }
 
 /// A stored value with the version its conditional writes are checked against.

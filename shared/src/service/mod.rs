@@ -3,6 +3,7 @@
 
 pub mod intake;
 pub mod local;
+pub mod readback;
 pub mod retry;
 pub mod sweep;
 pub mod worker;

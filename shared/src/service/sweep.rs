@@ -2,6 +2,7 @@
 //! since the tenant's cursor and queue each affected invoice; then queue the flows that are
 //! waiting on NetSuite (fulfilment), on a parent (parked) or on a retry that is now due.
 //! The cursor moves only after the page's invoices are queued, so a crash re-reads, never skips.
+//! Last it queues a read-back of NetSuite's figures ([`super::readback`]).
 
 use chrono::Utc;
 use futures::TryStreamExt;
@@ -12,7 +13,7 @@ use crate::billing::maxio::client::{EventsSince, MaxioClient};
 use crate::billing::model::Source;
 use crate::flow::run::due;
 use crate::flow::state::FlowStatus;
-use crate::queue::{fresh_dedup_id, Reason, SyncMessage};
+use crate::queue::{fresh_dedup_id, Reason, Subject, SyncMessage};
 use crate::settings::TenantSettings;
 
 /// The cursor of Maxio's invoice events stream.
@@ -46,6 +47,17 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
         Source::Chargebee => sweep_chargebee_events(services, &settings, &mut report).await?,
     }
     queue_waiting(services, &settings, &mut report).await?;
+    // After this sweep's invoices, in a group of its own: NetSuite's figures against billing's.
+    services
+        .queue
+        .send(&[SyncMessage {
+            tenant: tenant.to_owned(),
+            source: settings.source,
+            subject: Subject::ReadBack,
+            reason: Reason::Sweep,
+            dedup_id: fresh_dedup_id("read-back"),
+        }])
+        .await?;
     services
         .store
         .put_cursor(tenant, LAST_SWEEP_CURSOR, &Utc::now().to_rfc3339())

@@ -13,6 +13,7 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::readback::read_back;
 use super::sweep::sweep_tenant;
 use super::Services;
 use crate::billing::model::Invoice;
@@ -341,6 +342,15 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         }
         Err(e) => return MessageOutcome::Retry(e.to_string()),
     };
+    if message.subject == Subject::ReadBack {
+        return match read_back(services, &settings).await {
+            Ok(report) => {
+                tracing::info!(?report, "read-back");
+                MessageOutcome::Done(None)
+            }
+            Err(e) => MessageOutcome::Retry(e.to_string()),
+        };
+    }
     let clients = match services.clients(&settings).await {
         Ok(c) => c,
         Err(e) => return MessageOutcome::Retry(e.to_string()),

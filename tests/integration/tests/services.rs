@@ -227,7 +227,16 @@ async fn the_sweep_advances_its_cursor_only_after_queueing() {
     assert_eq!(report.events_read, total_events - 200);
     assert!(report.invoices_queued > 0);
     let queued = drain(&mut env.rx);
-    assert_eq!(queued.len(), report.invoices_queued + report.waiting_queued);
+    let (invoices, rest): (Vec<_>, Vec<_>) = queued.iter().partition(|m| m.invoice_id().is_some());
+    assert_eq!(
+        invoices.len(),
+        report.invoices_queued + report.waiting_queued
+    );
+    assert_eq!(
+        rest.iter().map(|m| &m.subject).collect::<Vec<_>>(),
+        [&billsync::queue::Subject::ReadBack],
+        "and a read-back after them"
+    );
     let second = sweep_tenant(&env.services, "acme").await.unwrap();
     assert_eq!((second.events_read, second.invoices_queued), (0, 0));
     assert_eq!(second.cursor_after, report.cursor_after);
@@ -459,4 +468,64 @@ async fn a_trickle_of_messages_is_taken_in_groups() {
         .filter(|(pair, answer)| pair[1].duration_since(**answer) >= Duration::from_millis(500))
         .count();
     assert!(waited >= 1, "no take waited after a part batch");
+}
+
+#[tokio::test]
+async fn the_read_back_flags_what_netsuite_shows_differently_from_billing() {
+    let mut env = env().await;
+    let paid = issue(&env.bill);
+    env.bill
+        .pay(&paid, dec!(10), PaymentKind::CreditCard)
+        .unwrap();
+    let open = issue(&env.bill);
+    sweep_tenant(&env.services, "acme").await.unwrap();
+    let batch: Vec<Delivery> = drain(&mut env.rx)
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Delivery {
+            id: format!("m{i}"),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert!(process_batch(&env.services, batch).await.is_empty());
+    for uid in [&paid, &open] {
+        let flow = env.store.flow("acme", uid).await.unwrap().unwrap().value;
+        assert_eq!(flow.status, billsync::flow::state::FlowStatus::Synced);
+    }
+    let settings = env.services.settings("acme").await.unwrap();
+    let first = billsync::service::readback::read_back(&env.services, &settings)
+        .await
+        .unwrap();
+    assert_eq!((first.read, first.compared), (2, 2), "{first:?}");
+    assert!(first.differ.is_empty(), "{first:?}");
+
+    // A person enters a payment for the open invoice in NetSuite: billing still says it is due.
+    let ns_open = env
+        .ns
+        .records("invoice")
+        .into_iter()
+        .find(|r| r["externalId"] == format!("bs-acme-inv-{open}").as_str())
+        .unwrap();
+    env.ns.seed(
+        "customerPayment",
+        json!({
+            "customer": ns_open["entity"],
+            "payment": 4,
+            "apply": {"items": [{"doc": {"id": ns_open["id"]}, "apply": true, "amount": 4}]}
+        }),
+    );
+    let second = billsync::service::readback::read_back(&env.services, &settings)
+        .await
+        .unwrap();
+    assert_eq!(second.differ, vec![open.clone()], "{second:?}");
+    let flow = env.store.flow("acme", &open).await.unwrap().unwrap().value;
+    assert_eq!(flow.status, billsync::flow::state::FlowStatus::Error);
+    let e = flow.last_error.unwrap();
+    assert_eq!(e.code.as_deref(), Some("READ_BACK_MISMATCH"));
+    assert!(
+        e.detail.contains("amount remaining 6") && e.detail.contains("amount due 10"),
+        "{e:?}"
+    );
+    let untouched = env.store.flow("acme", &paid).await.unwrap().unwrap().value;
+    assert_eq!(untouched.status, billsync::flow::state::FlowStatus::Synced);
 }
