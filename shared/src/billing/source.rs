@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use rust_decimal::Decimal;
 
 use super::chargebee::client::{ChargebeeClient, ChargebeeError};
 use super::maxio::client::{MaxioClient, MaxioError};
@@ -173,6 +174,70 @@ fn settle_in_cents(invoice: &mut Invoice) {
     }
 }
 
+impl MaxioClient {
+    /// A segment that lists no payments while its consolidated invoice does: the group's
+    /// payments are spread over the segments ([`spread_over_segments`]) and this segment takes
+    /// its share, so each segment's NetSuite invoice is paid as the group is.
+    async fn spread_group_payments(
+        &self,
+        invoice: &mut Invoice,
+        parent_uid: &str,
+    ) -> Result<(), SourceError> {
+        let parent = MaxioClient::invoice(self, parent_uid).await?;
+        if parent.payments.is_empty() {
+            return Ok(());
+        }
+        let segments: Vec<(String, Decimal)> = self
+            .segments(parent_uid)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .filter_map(|s| {
+                let payable = s.total_amount? - s.credit_amount.unwrap_or_default();
+                Some((s.uid?, payable))
+            })
+            .collect();
+        let shares = spread_over_segments(&parent.payments, &segments, &invoice.uid);
+        let paid: Decimal = shares.iter().map(|p| p.amount).sum();
+        invoice.payments = shares;
+        invoice.totals.paid = paid;
+        invoice.totals.due = invoice.totals.total - invoice.totals.credited - paid;
+        Ok(())
+    }
+}
+
+/// One segment's share of its consolidated invoice's payments, by the rule Maxio follows when
+/// it settles segments itself: the payments, in the order billing lists them, fill the
+/// segments' payable amounts (total less credits) in the order billing lists the segments,
+/// oldest first. Every cent of a payment lands in exactly one segment (the shares of all
+/// segments add up to the payment, up to what the segments can take), and a payment keeps its
+/// transaction id and whole amount, so the segments' shares become one NetSuite payment.
+pub fn spread_over_segments(
+    payments: &[crate::billing::model::Payment],
+    segments: &[(String, Decimal)],
+    uid: &str,
+) -> Vec<crate::billing::model::Payment> {
+    let Some(index) = segments.iter().position(|(u, _)| u == uid) else {
+        return Vec::new();
+    };
+    let start: Decimal = segments[..index].iter().map(|(_, a)| *a).sum();
+    let end = start + segments[index].1.max(Decimal::ZERO);
+    let mut filled = Decimal::ZERO;
+    let mut shares = Vec::new();
+    for p in payments {
+        let (from, to) = (filled, filled + p.amount);
+        filled = to;
+        let share = to.min(end) - from.max(start);
+        if share > Decimal::ZERO {
+            shares.push(crate::billing::model::Payment {
+                amount: share,
+                ..p.clone()
+            });
+        }
+    }
+    shares
+}
+
 #[async_trait]
 impl BillingSource for MaxioClient {
     fn source(&self) -> Source {
@@ -194,6 +259,11 @@ impl BillingSource for MaxioClient {
                 invoice.lines.extend(detail.lines);
                 invoice.discounts.extend(detail.discounts);
                 invoice.taxes.extend(detail.taxes);
+            }
+        }
+        if invoice.consolidation == Consolidation::Child && invoice.payments.is_empty() {
+            if let Some(parent) = invoice.parent_uid.clone() {
+                self.spread_group_payments(&mut invoice, &parent).await?;
             }
         }
         Ok(invoice)
@@ -235,5 +305,72 @@ impl BillingSource for MaxioClient {
         }
         notes.sort_by(|a, b| a.uid.cmp(&b.uid));
         Ok(notes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use rust_decimal_macros::dec;
+
+    use super::*;
+    use crate::billing::model::{Payment, PaymentMethod};
+
+    fn payment(id: &str, amount: Decimal) -> Payment {
+        Payment {
+            id: id.into(),
+            amount,
+            original_amount: amount,
+            received_at: chrono::FixedOffset::east_opt(0)
+                .unwrap()
+                .with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+                .unwrap(),
+            method: PaymentMethod::Other("check".into()),
+            memo: None,
+            reference: None,
+            prepayment: false,
+            gateway: None,
+        }
+    }
+
+    #[test]
+    fn group_payments_fill_segments_oldest_first_to_the_cent() {
+        let segments = vec![
+            ("a".to_owned(), dec!(100.00)),
+            ("b".to_owned(), dec!(250.00)),
+            ("c".to_owned(), dec!(400.00)),
+        ];
+        let payments = vec![payment("1", dec!(300.00)), payment("2", dec!(450.00))];
+        let share = |uid| {
+            spread_over_segments(&payments, &segments, uid)
+                .into_iter()
+                .map(|p| (p.id, p.amount, p.original_amount))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(share("a"), vec![("1".into(), dec!(100.00), dec!(300.00))]);
+        assert_eq!(
+            share("b"),
+            vec![
+                ("1".into(), dec!(200.00), dec!(300.00)),
+                ("2".into(), dec!(50.00), dec!(450.00))
+            ]
+        );
+        assert_eq!(share("c"), vec![("2".into(), dec!(400.00), dec!(450.00))]);
+        assert!(share("z").is_empty());
+    }
+
+    #[test]
+    fn a_part_payment_reaches_only_the_first_segments() {
+        let segments = vec![("a".to_owned(), dec!(10.01)), ("b".to_owned(), dec!(5.00))];
+        let payments = vec![payment("1", dec!(12.00))];
+        let a: Decimal = spread_over_segments(&payments, &segments, "a")
+            .iter()
+            .map(|p| p.amount)
+            .sum();
+        let b: Decimal = spread_over_segments(&payments, &segments, "b")
+            .iter()
+            .map(|p| p.amount)
+            .sum();
+        assert_eq!((a, b), (dec!(10.01), dec!(1.99)));
     }
 }

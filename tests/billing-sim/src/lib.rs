@@ -548,7 +548,20 @@ impl BillingSim {
     ) -> Result<u64, SimError> {
         let parts: Vec<(String, Decimal)> =
             parts.iter().map(|(u, a)| ((*u).to_owned(), *a)).collect();
-        self.inner.state().pay_invoices(&parts, method, None)
+        self.inner.state().pay_invoices(&parts, method, None, true)
+    }
+
+    /// A payment on a consolidated invoice that is listed on it alone: its segments show no
+    /// payment entries, as some sites show group payments.
+    pub fn pay_parent_only(
+        &self,
+        parent_uid: &str,
+        amount: Decimal,
+        method: PaymentKind,
+    ) -> Result<u64, SimError> {
+        self.inner
+            .state()
+            .pay_invoices(&[(parent_uid.to_owned(), amount)], method, None, false)
     }
 
     /// Refunds part or all of a payment (`refund_invoice` event, with the credit note the refund

@@ -867,7 +867,7 @@ impl State {
         kind: PaymentKind,
         at: Option<Time>,
     ) -> Result<u64, SimError> {
-        self.pay_invoices(&[(uid.to_owned(), amount)], kind, at)
+        self.pay_invoices(&[(uid.to_owned(), amount)], kind, at, true)
     }
 
     /// One payment transaction spread over several invoices of one customer (Maxio's Record
@@ -879,6 +879,7 @@ impl State {
         parts: &[(String, Decimal)],
         kind: PaymentKind,
         at: Option<Time>,
+        to_segments: bool,
     ) -> Result<u64, SimError> {
         if parts.is_empty() {
             return Err(reject("a payment names at least one invoice"));
@@ -976,8 +977,13 @@ impl State {
 
         for (&index, (_, amount)) in indexes.iter().zip(parts) {
             let inv = self.invoices[index].current.clone();
-            // A consolidated invoice's payment settles its segments first, oldest first.
-            let children = self.invoices[index].children.clone();
+            // A consolidated invoice's payment settles its segments first, oldest first (unless
+            // the site shows it on the consolidated invoice alone).
+            let children = if to_segments {
+                self.invoices[index].children.clone()
+            } else {
+                Vec::new()
+            };
             let mut left = *amount;
             for ci in children {
                 let child = self.invoices[ci].current.clone();

@@ -151,6 +151,14 @@ async fn a_part_payment_over_two_invoices_leaves_billings_balances_open() {
 
 #[tokio::test]
 async fn a_group_payment_is_spread_over_the_segments() {
+    for on_segments in [true, false] {
+        group_payment_spread(on_segments).await;
+    }
+}
+
+/// `on_segments`: billing lists the payment on each segment with its share; else on the
+/// consolidated invoice alone.
+async fn group_payment_spread(on_segments: bool) {
     let w = world(|d| d["invoices"] = json!({"subscription_groups": "child"})).await;
     let segment = |q| NewSegment {
         lines: vec![NewLine::Product {
@@ -166,9 +174,15 @@ async fn a_group_payment_is_spread_over_the_segments() {
         ..NewInvoice::new(w.customer, day(7))
     });
     let parent_total = total(&w, &parent);
-    w.bill
-        .pay(&parent, parent_total, PaymentKind::BankAccount)
-        .unwrap();
+    if on_segments {
+        w.bill
+            .pay(&parent, parent_total, PaymentKind::BankAccount)
+            .unwrap();
+    } else {
+        w.bill
+            .pay_parent_only(&parent, parent_total, PaymentKind::BankAccount)
+            .unwrap();
+    }
     let children = w.segments();
     assert_eq!(children.len(), 3);
     assert_eq!(w.sync(&parent).await.status, FlowStatus::Skipped);
@@ -180,7 +194,16 @@ async fn a_group_payment_is_spread_over_the_segments() {
     assert_eq!(payments.len(), 1);
     assert_eq!(money(&payments[0]["payment"]), parent_total);
     assert_eq!(applied(&payments[0]).len(), 3);
-    assert_balances_match(&w, &children);
+    for c in &children {
+        assert_eq!(
+            money(&ns_invoice(&w, c)["amountRemaining"]),
+            dec!(0),
+            "segment {c} is paid with its group"
+        );
+    }
+    if on_segments {
+        assert_balances_match(&w, &children);
+    }
 }
 
 /// Billing shapes whose NetSuite records a resync must find, not make again.
