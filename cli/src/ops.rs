@@ -6,15 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use billsync::flow::state::FlowStatus;
-use billsync::queue::local::LocalQueue;
-use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
-use billsync::service::local::run_until_empty;
+use billsync::service::local::run_outbox;
 use billsync::service::retry::{self, ErrorLogEntry, RetryRequest, RetryResponse};
 use billsync::service::sweep::{sweep_tenant, SweepReport, LAST_SWEEP_CURSOR, MAXIO_EVENTS_CURSOR};
 use billsync::service::{ServiceError, Services};
-use billsync::store::sqlite::SqliteStore;
-use tokio::sync::mpsc::UnboundedReceiver;
+use billsync::store::sqlite::{Outbox, SqliteStore};
 
 /// Exit codes shared by the operator commands.
 pub mod exit {
@@ -57,8 +54,8 @@ impl From<ServiceError> for OpsError {
 /// Where commands run.
 pub struct Backend {
     pub services: Services,
-    /// Local mode: the queue the in-process worker drains.
-    local: Option<UnboundedReceiver<SyncMessage>>,
+    /// Local mode: the durable queue the in-process worker drains.
+    local: Option<Outbox>,
 }
 
 /// Reads a local secrets file: `{"<tenant>": {"netsuite": {...}, "billing": {...}}, ...}`.
@@ -85,21 +82,21 @@ fn local_secrets(path: Option<&Path>) -> Result<StaticSecrets, OpsError> {
     Ok(secrets)
 }
 
-/// The local ports: the embedded store, an in-process queue (and its receiving end), secrets
-/// from a file.
+/// The local ports: the embedded store with its durable queue (the outbox in the same file),
+/// secrets from a file.
 pub fn local_services(
     state: &Path,
     secrets: Option<&Path>,
-) -> Result<(Services, UnboundedReceiver<SyncMessage>), OpsError> {
-    let store = SqliteStore::open(state)
-        .map_err(|e| OpsError::Unavailable(format!("cannot open {}: {e}", state.display())))?;
-    let (queue, rx) = LocalQueue::new();
+) -> Result<(Services, Outbox), OpsError> {
+    let (store, outbox) = SqliteStore::open(state)
+        .map_err(|e| OpsError::Unavailable(format!("cannot open {}: {e}", state.display())))?
+        .with_outbox();
     let services = Services::new(
         Arc::new(store),
-        Arc::new(queue),
+        Arc::new(outbox.clone()),
         Arc::new(local_secrets(secrets)?),
     );
-    Ok((services, rx))
+    Ok((services, outbox))
 }
 
 impl Backend {
@@ -117,24 +114,24 @@ impl Backend {
                 local: None,
             });
         }
-        let store = SqliteStore::open(state)
-            .map_err(|e| OpsError::Unavailable(format!("cannot open {}: {e}", state.display())))?;
-        let (queue, rx) = LocalQueue::new();
-        let services = Services::new(
-            Arc::new(store),
-            Arc::new(queue),
-            Arc::new(local_secrets(secrets)?),
-        );
+        let (services, outbox) = local_services(state, secrets)?;
         Ok(Backend {
             services,
-            local: Some(rx),
+            local: Some(outbox),
         })
     }
 
-    /// Local mode: work what was queued now. On AWS the worker function does it.
+    /// Local mode: work what is queued now, with whatever an earlier run left unfinished. On
+    /// AWS the worker function does it.
     pub async fn settle(&mut self) -> Option<(usize, usize)> {
-        let rx = self.local.as_mut()?;
-        Some(run_until_empty(&self.services, rx, |_, _| {}).await)
+        let outbox = self.local.as_ref()?;
+        match run_outbox(&self.services, outbox, |_, _| {}).await {
+            Ok(worked) => Some(worked),
+            Err(e) => {
+                tracing::error!(error = %e, "the local queue could not be read");
+                Some((0, 0))
+            }
+        }
     }
 }
 

@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use billsync::queue::SyncMessage;
 use billsync::service::intake::{self, WebhookRequest};
+use billsync::service::local::run_outbox;
 use billsync::service::sweep::sweep_all;
-use billsync::service::worker::{process_batch, Delivery};
+use billsync::store::sqlite::Outbox;
+
 use billsync::service::Services;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,7 +19,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::UnboundedReceiver;
+
 use tokio::sync::watch;
 
 /// A running server; dropping the handle's `stop` sender (or calling [`Server::stop`]) ends it.
@@ -101,7 +102,7 @@ async fn route(
 /// Starts the endpoint, the worker and the sweep timer.
 pub async fn start(
     services: Services,
-    mut queue: UnboundedReceiver<SyncMessage>,
+    queue: Outbox,
     bind: SocketAddr,
     sweep_every: Duration,
 ) -> std::io::Result<Server> {
@@ -134,32 +135,20 @@ pub async fn start(
     let mut worker_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
         loop {
-            let first = tokio::select! {
-                m = queue.recv() => m,
-                _ = worker_stop.changed() => return,
-            };
-            let Some(first) = first else { return };
-            let mut batch = vec![first];
-            while batch.len() < 10 {
-                match queue.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
+            // What an earlier run left unfinished goes first.
+            match run_outbox(&worker_services, &queue, |_, _| {}).await {
+                Ok((_, again)) if again > 0 => {
+                    tracing::warn!(count = again, "messages will be retried by the next sweep")
                 }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "the local queue could not be read"),
             }
-            let deliveries = batch
-                .iter()
-                .enumerate()
-                .map(|(i, m)| Delivery {
-                    id: i.to_string(),
-                    body: serde_json::to_string(m).expect("messages serialize"),
-                })
-                .collect();
-            let again = process_batch(&worker_services, deliveries).await;
-            if !again.is_empty() {
-                tracing::warn!(
-                    count = again.len(),
-                    "messages will be retried by the next sweep"
-                );
+            // Another process on the same file queues without waking this one: look again
+            // now and then.
+            tokio::select! {
+                _ = queue.arrived() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = worker_stop.changed() => return,
             }
         }
     }));

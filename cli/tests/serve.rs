@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, WebhookEvent};
-use billsync::queue::local::LocalQueue;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
@@ -21,7 +20,7 @@ async fn a_signed_webhook_becomes_netsuite_records() {
     let bill = BillingSim::start(billing_sim::SimConfig::default())
         .await
         .unwrap();
-    let store = SqliteStore::in_memory().unwrap();
+    let (store, outbox) = SqliteStore::in_memory().unwrap().with_outbox();
     store
         .put_settings(
             &TenantSettings::from_value(&json!({
@@ -37,15 +36,14 @@ async fn a_signed_webhook_becomes_netsuite_records() {
         .unwrap();
     let secret =
         parse_secret(&billsync_cli::demo::simulator_secret(&ns, &bill).to_string()).unwrap();
-    let (queue, rx) = LocalQueue::new();
     let services = Services::new(
         Arc::new(store),
-        Arc::new(queue),
+        Arc::new(outbox.clone()),
         Arc::new(StaticSecrets::default().with("acme", secret)),
     );
     let server = billsync_cli::serve::start(
         services,
-        rx,
+        outbox,
         "127.0.0.1:0".parse().unwrap(),
         Duration::from_secs(7200),
     )

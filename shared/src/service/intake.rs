@@ -180,6 +180,37 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     };
 
     let tenant = req.tenant;
+    let message = SyncMessage {
+        tenant: tenant.to_owned(),
+        source,
+        subject,
+        reason: Reason::Webhook,
+        dedup_id: format!("wh-{}", delivery_id),
+    };
+    // Where the store holds the queue (the local mode), the delivery and its message are one
+    // write: a crash between the two can neither lose the message nor answer its redelivery
+    // "duplicate".
+    match services
+        .store
+        .first_delivery_queued(
+            tenant,
+            &delivery_id,
+            DELIVERY_TTL,
+            std::slice::from_ref(&message),
+        )
+        .await
+        .map_err(ServiceError::from)?
+    {
+        Some(true) => {
+            return Ok(WebhookResponse {
+                status: 200,
+                message: "queued".into(),
+                queued: vec![message],
+            })
+        }
+        Some(false) => return Ok(WebhookResponse::refuse(200, "duplicate delivery")),
+        None => {}
+    }
     if !services
         .store
         .first_delivery(tenant, &delivery_id, DELIVERY_TTL)
@@ -188,13 +219,6 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     {
         return Ok(WebhookResponse::refuse(200, "duplicate delivery"));
     }
-    let message = SyncMessage {
-        tenant: tenant.to_owned(),
-        source,
-        subject,
-        reason: Reason::Webhook,
-        dedup_id: format!("wh-{}", delivery_id),
-    };
     if let Err(e) = services.queue.send(std::slice::from_ref(&message)).await {
         // Let the sender's retry through: forget the delivery we just recorded.
         if let Err(f) = services.store.forget_delivery(tenant, &delivery_id).await {

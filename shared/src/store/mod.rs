@@ -145,6 +145,20 @@ pub trait Store: Send + Sync {
     /// delivery's work failed after it was recorded.
     async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()>;
 
+    /// Like [`Store::first_delivery`], and on a first delivery queues `messages` in the same
+    /// transaction, where the store holds the queue (the local mode's outbox). `None`: this
+    /// store does not hold the queue; record the delivery and send the messages apart.
+    async fn first_delivery_queued(
+        &self,
+        tenant: &str,
+        delivery_id: &str,
+        ttl: Duration,
+        messages: &[crate::queue::SyncMessage],
+    ) -> StoreResult<Option<bool>> {
+        let _ = (tenant, delivery_id, ttl, messages);
+        Ok(None)
+    }
+
     /// Records a webhook delivery id; true the first time it is seen within `ttl`, false for a
     /// repeat (Maxio and Chargebee both redeliver).
     async fn first_delivery(

@@ -19,6 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{CustomerLink, ManyRead, Store, StoreError, StoreResult};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
+use crate::queue::{Queue, QueueError, SyncMessage};
 use crate::settings::{ItemRef, TenantSettings};
 
 const SCHEMA: &str = "
@@ -38,12 +39,23 @@ CREATE TABLE IF NOT EXISTS cursors (
     tenant TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (tenant, name));
 CREATE TABLE IF NOT EXISTS deliveries (
     tenant TEXT NOT NULL, id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (tenant, id));
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, dedup TEXT NOT NULL UNIQUE, grp TEXT NOT NULL,
+    body TEXT NOT NULL, done_at INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (done_at, seq);
 ";
+
+/// How long a finished outbox message keeps its deduplication id: a repeat of the same
+/// trigger within this time is dropped, as SQS FIFO drops one within five minutes.
+const OUTBOX_DEDUP_SECS: i64 = 24 * 3600;
 
 /// A SQLite-backed [`Store`].
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// Set when the local mode queues through this file's outbox ([`SqliteStore::outbox`]):
+    /// a webhook delivery is then recorded in the same transaction as its message.
+    outbox: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -76,7 +88,21 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            outbox: None,
         })
+    }
+
+    /// This store with its durable queue: messages sent to the returned [`Outbox`] are rows of
+    /// the same file, so nothing queued is lost when the process dies, and a webhook delivery
+    /// is recorded in the same transaction as its message.
+    pub fn with_outbox(mut self) -> (Self, Outbox) {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        self.outbox = Some(notify.clone());
+        let outbox = Outbox {
+            conn: self.conn.clone(),
+            notify,
+        };
+        (self, outbox)
     }
 
     async fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
@@ -400,6 +426,43 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn first_delivery_queued(
+        &self,
+        tenant: &str,
+        delivery_id: &str,
+        ttl: Duration,
+        messages: &[SyncMessage],
+    ) -> StoreResult<Option<bool>> {
+        let Some(notify) = self.outbox.clone() else {
+            return Ok(None);
+        };
+        let (tenant, id) = (tenant.to_owned(), delivery_id.to_owned());
+        let rows = outbox_rows(messages);
+        let now = Utc::now().timestamp();
+        let expires = now + ttl.as_secs() as i64;
+        let first = self
+            .with(move |c| {
+                let tx = c.transaction().map_err(unavailable)?;
+                tx.execute("DELETE FROM deliveries WHERE tenant = ?1 AND id = ?2 AND expires_at <= ?3", params![tenant, id, now])
+                    .map_err(unavailable)?;
+                let first = tx
+                    .execute(
+                        "INSERT INTO deliveries (tenant, id, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                        params![tenant, id, expires],
+                    )
+                    .map_err(unavailable)?
+                    == 1;
+                if first {
+                    insert_outbox(&tx, &rows)?;
+                }
+                tx.commit().map_err(unavailable)?;
+                Ok(first)
+            })
+            .await?;
+        notify.notify_one();
+        Ok(Some(first))
+    }
+
     async fn first_delivery(
         &self,
         tenant: &str,
@@ -424,6 +487,153 @@ impl Store for SqliteStore {
             Ok(inserted == 1)
         })
         .await
+    }
+}
+
+/// An outbox row: (deduplication id, ordering group, body).
+type OutboxRow = (String, String, String);
+
+fn outbox_rows(messages: &[SyncMessage]) -> Vec<OutboxRow> {
+    messages
+        .iter()
+        .map(|m| {
+            (
+                m.deduplication_id(),
+                m.group_id(),
+                serde_json::to_string(m).expect("queue messages serialize"),
+            )
+        })
+        .collect()
+}
+
+/// Inserts messages, dropping one whose deduplication id is already there (queued, or
+/// finished within [`OUTBOX_DEDUP_SECS`]).
+fn insert_outbox(c: &Connection, rows: &[OutboxRow]) -> StoreResult<()> {
+    let mut insert = c
+        .prepare_cached(
+            "INSERT INTO outbox (dedup, grp, body) VALUES (?1, ?2, ?3) ON CONFLICT (dedup) DO NOTHING",
+        )
+        .map_err(unavailable)?;
+    for (dedup, grp, body) in rows {
+        insert
+            .execute(params![dedup, grp, body])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// The local mode's durable queue: a table of the store's file. A message stays until the
+/// worker has finished it, so a process killed at any moment finds its unfinished work at the
+/// next start. Several processes on one file share it; a message two of them take at once
+/// runs twice, which the flows' conditional saves and NetSuite's external ids make harmless.
+#[derive(Clone)]
+pub struct Outbox {
+    conn: Arc<Mutex<Connection>>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+/// A message waiting in the outbox.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    pub seq: i64,
+    pub message: SyncMessage,
+}
+
+impl Outbox {
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let mut guard = self
+            .conn
+            .lock()
+            .map_err(|_| unavailable("a previous store call panicked"))?;
+        f(&mut guard)
+    }
+
+    /// Up to `limit` unfinished messages, oldest first, at most one per ordering group (an
+    /// invoice's second message waits until its first is finished).
+    pub fn pending(&self, limit: usize) -> StoreResult<Vec<Pending>> {
+        let rows: Vec<(i64, String, String)> = self.with(|c| {
+            let mut q = c
+                .prepare_cached(
+                    "SELECT seq, grp, body FROM outbox WHERE done_at IS NULL ORDER BY seq LIMIT 1000",
+                )
+                .map_err(unavailable)?;
+            let rows = q
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            Ok(rows)
+        })?;
+        let mut groups = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for (seq, grp, body) in rows {
+            if out.len() >= limit {
+                break;
+            }
+            if !groups.insert(grp) {
+                continue;
+            }
+            out.push(Pending {
+                seq,
+                message: decode("queued message", &body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Marks messages finished; their deduplication ids are kept for a day.
+    pub fn finish(&self, seqs: &[i64]) -> StoreResult<()> {
+        let now = Utc::now().timestamp();
+        self.with(|c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            {
+                let mut done = tx
+                    .prepare_cached("UPDATE outbox SET done_at = ?1 WHERE seq = ?2")
+                    .map_err(unavailable)?;
+                for seq in seqs {
+                    done.execute(params![now, seq]).map_err(unavailable)?;
+                }
+            }
+            tx.execute(
+                "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at < ?1",
+                params![now - OUTBOX_DEDUP_SECS],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)
+        })
+    }
+
+    /// How many messages wait.
+    pub fn waiting(&self) -> StoreResult<u64> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(unavailable)
+        })
+    }
+
+    /// Resolves when a message may have arrived since the last call.
+    pub async fn arrived(&self) {
+        self.notify.notified().await
+    }
+}
+
+#[async_trait]
+impl Queue for Outbox {
+    async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+        let rows = outbox_rows(messages);
+        self.with(|c| {
+            let tx = c.transaction().map_err(unavailable)?;
+            insert_outbox(&tx, &rows)?;
+            tx.commit().map_err(unavailable)
+        })
+        .map_err(|e| QueueError(e.to_string()))?;
+        self.notify.notify_one();
+        Ok(())
     }
 }
 
@@ -454,5 +664,82 @@ mod tests {
             Some("42")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn message(invoice: &str, dedup: &str) -> SyncMessage {
+        SyncMessage::invoice(
+            "t",
+            crate::billing::model::Source::Maxio,
+            invoice,
+            crate::queue::Reason::Webhook,
+            dedup,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_outbox_keeps_queued_work_until_it_is_finished() {
+        let dir = std::env::temp_dir().join(format!("billsync-outbox-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let (_, outbox) = SqliteStore::open(&path).unwrap().with_outbox();
+            outbox
+                .send(&[message("a", "1"), message("a", "2"), message("b", "1")])
+                .await
+                .unwrap();
+            // The same trigger again is dropped, as SQS FIFO drops it.
+            outbox.send(&[message("a", "1")]).await.unwrap();
+            // Taken, not finished: the process dies here.
+            assert_eq!(outbox.pending(10).unwrap().len(), 2);
+        }
+        let (_, outbox) = SqliteStore::open(&path).unwrap().with_outbox();
+        assert_eq!(outbox.waiting().unwrap(), 3, "nothing lost");
+        let first = outbox.pending(10).unwrap();
+        let names: Vec<_> = first
+            .iter()
+            .map(|p| p.message.invoice_id().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b"], "one message per invoice at a time");
+        outbox
+            .finish(&first.iter().map(|p| p.seq).collect::<Vec<_>>())
+            .unwrap();
+        let second = outbox.pending(10).unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].message.dedup_id, "2");
+        outbox.finish(&[second[0].seq]).unwrap();
+        assert!(outbox.pending(10).unwrap().is_empty());
+        // A finished trigger still counts as seen.
+        outbox.send(&[message("a", "1")]).await.unwrap();
+        assert_eq!(outbox.waiting().unwrap(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_delivery_and_its_message_are_one_write() {
+        let plain = SqliteStore::in_memory().unwrap();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            plain
+                .first_delivery_queued("t", "d1", ttl, &[message("a", "wh-d1")])
+                .await
+                .unwrap(),
+            None,
+            "without an outbox the caller queues"
+        );
+        let (store, outbox) = SqliteStore::in_memory().unwrap().with_outbox();
+        let first = store
+            .first_delivery_queued("t", "d1", ttl, &[message("a", "wh-d1")])
+            .await
+            .unwrap();
+        assert_eq!(first, Some(true));
+        assert_eq!(outbox.waiting().unwrap(), 1);
+        let again = store
+            .first_delivery_queued("t", "d1", ttl, &[message("a", "wh-d1")])
+            .await
+            .unwrap();
+        assert_eq!(again, Some(false));
+        assert_eq!(outbox.waiting().unwrap(), 1);
+        assert!(!store.first_delivery("t", "d1", ttl).await.unwrap());
     }
 }
