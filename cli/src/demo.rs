@@ -310,7 +310,7 @@ impl Target {
 }
 
 /// The tenant's settings: every catalog entry mapped to one of the simulator's demo items.
-async fn settings(bill: &BillingSim, demo: &DemoData) -> Result<TenantSettings, DemoError> {
+pub async fn settings(bill: &BillingSim, demo: &DemoData) -> Result<TenantSettings, DemoError> {
     let config = bill.config();
     let mut mc = MaxioConfig::new(config.subdomain.clone(), config.api_key.clone().into());
     mc.base_url = Some(bill.base_url().parse().map_err(err)?);

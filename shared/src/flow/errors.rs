@@ -22,6 +22,14 @@ pub enum FlowProblem {
         detail: String,
         retryable: bool,
     },
+    /// NetSuite holds something billsync will not change by itself (an order cancelled or
+    /// closed there, a voided invoice with money applied): a person decides.
+    Person {
+        code: &'static str,
+        detail: String,
+        cause: String,
+        fix: String,
+    },
     /// A billing value (accounting code or category, a customer's tracking field) has no
     /// NetSuite counterpart.
     Mapping {
@@ -246,6 +254,12 @@ pub fn from_problem(step: &str, problem: &FlowProblem, now: DateTime<Utc>) -> Er
             false,
             now,
         ),
+        FlowProblem::Person {
+            code,
+            detail,
+            cause,
+            fix,
+        } => entry(step, Some(code), detail.clone(), cause, fix.clone(), false, now),
         FlowProblem::Mapping { detail, fix } => entry(
             step,
             Some("UNMAPPED_VALUE"),

@@ -304,9 +304,11 @@ impl Engine<'_> {
                 OrderStage::Stopped(why) => {
                     return Err(Self::problem(
                         "check fulfilment",
-                        FlowProblem::Mapping {
+                        FlowProblem::Person {
+                            code: "ORDER_NOT_BILLABLE",
                             detail: format!("sales order {so_id} {why}"),
-                            fix: "Open the sales order in NetSuite: reopen it if it was closed by mistake, or void the invoice in billing if the sale is off; then retry.".into(),
+                            cause: "NetSuite will not invoice the order as it stands, while billing says the sale stands.".into(),
+                            fix: "Open the sales order in NetSuite: reopen it if it was cancelled or closed by mistake, or void the invoice in billing if the sale is off; then retry.".into(),
                         },
                     ));
                 }
@@ -463,6 +465,62 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// Closes every line of a sales order billing voided before it was invoiced (NetSuite's
+    /// REST API has no void; a closed order is what a person would do by hand).
+    async fn close_order(&self, run: &mut Run<'_>, so_id: &str) -> Result<(), Stop> {
+        let step = "close sales order";
+        if run.state.reversal_id.as_deref() == Some(so_id) {
+            return Ok(());
+        }
+        let order: serde_json::Value = self
+            .netsuite
+            .get_with(
+                RecordType::SalesOrder,
+                &RecordKey::id(so_id),
+                &GetOptions {
+                    expand_sub_resources: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| Self::failed(step, &e))?;
+        if build::order_stage(order.get("status")) == OrderStage::Shipped {
+            return Err(Self::problem(
+                step,
+                FlowProblem::Person {
+                    code: "VOID_NOT_REVERSED",
+                    detail: format!("invoice {} was voided in billing after NetSuite shipped sales order {so_id}", run.state.invoice_uid),
+                    cause: "The goods left the warehouse; closing the order would hide a shipment billing no longer charges for.".into(),
+                    fix: format!("Decide in NetSuite how sales order {so_id} is settled (a return authorization, or an invoice and a credit memo), then mark this invoice handled."),
+                },
+            ));
+        }
+        let open_lines: Vec<serde_json::Value> = order
+            .pointer("/item/items")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|l| l.get("isClosed").and_then(|c| c.as_bool()) != Some(true))
+            .filter_map(|l| l.get("line").cloned())
+            .map(|line| serde_json::json!({"line": line, "isClosed": true}))
+            .collect();
+        if !open_lines.is_empty() {
+            self.netsuite
+                .patch(
+                    RecordType::SalesOrder,
+                    &RecordKey::id(so_id),
+                    &serde_json::json!({"item": {"items": open_lines}}),
+                    &[],
+                )
+                .await
+                .map_err(|e| Self::failed(step, &e))?;
+        }
+        // The order is its own reversal; nothing stays open for the read-back to compare.
+        run.state.reversal_id = Some(so_id.to_owned());
+        run.state.posted = None;
+        Ok(())
+    }
+
     /// Fills in the sales order, invoice and void reversal NetSuite holds for a billing
     /// invoice, found by their external ids.
     async fn find_posted(&self, run: &mut Run<'_>, uid: &str) -> Result<(), Stop> {
@@ -495,14 +553,27 @@ impl Engine<'_> {
         if run.state.reversal_id.is_some() {
             return Ok(());
         }
-        let person =
-            |detail: String, fix: String| Self::problem(step, FlowProblem::Mapping { detail, fix });
+        let person = |detail: String, fix: String| {
+            Self::problem(
+                step,
+                FlowProblem::Person {
+                    code: "VOID_NOT_REVERSED",
+                    detail,
+                    cause: "Billing voided the invoice after billsync posted it, and billsync cannot reverse NetSuite's records safely by itself.".into(),
+                    fix,
+                },
+            )
+        };
         let Some(ns_invoice) = run.state.invoice_id.clone() else {
+            // Only the order exists: closing it is the reversal, unless money sits on it.
             let so = run.state.sales_order_id.clone().unwrap_or_default();
-            return Err(person(
-                format!("invoice {} was voided in billing after billsync made sales order {so} in NetSuite", invoice.uid),
-                format!("Close sales order {so} in NetSuite (and refund or reapply any customer deposit on it), then mark this invoice handled; billsync does not close orders itself."),
-            ));
+            if !run.state.deposits.is_empty() {
+                return Err(person(
+                    format!("invoice {} was voided in billing after billsync made sales order {so} in NetSuite, which has customer deposits", invoice.uid),
+                    format!("Refund or reapply the customer deposits on sales order {so}, close the order in NetSuite, then retry."),
+                ));
+            }
+            return self.close_order(run, &so).await;
         };
         if !run.settings.reverse_voids {
             return Err(person(
@@ -569,7 +640,9 @@ impl Engine<'_> {
 
     /// Customer deposits on the sales order for the payments billing took before fulfilment.
     /// A payment NetSuite already holds as a customer payment (a run from a lost or emptied
-    /// store, after fulfilment) is not taken twice.
+    /// store, after fulfilment) is not taken twice. A transaction that also paid other
+    /// invoices is no deposit: a deposit belongs to one order, and the transaction is one
+    /// customer payment, which this invoice joins once it exists ([`Self::pay`]).
     async fn deposits(
         &self,
         run: &mut Run<'_>,
@@ -580,7 +653,10 @@ impl Engine<'_> {
         currency: Option<&NsId>,
     ) -> Result<(), Stop> {
         for p in &invoice.payments {
-            if run.state.deposits.contains_key(&p.id) || run.state.payments.contains_key(&p.id) {
+            if run.state.deposits.contains_key(&p.id)
+                || run.state.payments.contains_key(&p.id)
+                || p.original_amount > p.amount
+            {
                 continue;
             }
             let as_payment = ids::transaction(settings, ids::Kind::Payment, &p.id);
@@ -656,7 +732,7 @@ impl Engine<'_> {
             .clone()
             .expect("payments are booked once the invoice exists");
         let invoice_id = invoice_id.as_str();
-        if run.state.inventory {
+        if run.state.inventory && p.original_amount <= p.amount {
             let as_deposit = ids::transaction(settings, ids::Kind::Deposit, &p.id);
             if let Some(dep_id) = self
                 .netsuite

@@ -477,20 +477,36 @@ async fn a_void_netsuite_cannot_take_back_by_itself_is_an_error_for_a_person() {
     );
     assert!(w.ns.records("creditMemo").is_empty());
 
-    // An inventory order not yet invoiced: the order is named for a person to close.
-    let w = world(|_| {}).await;
-    let uid = w.bill.issue_invoice(hardware_invoice(&w, 5));
-    assert_eq!(w.sync(&uid).await.status, FlowStatus::AwaitingFulfilment);
-    w.bill.void(&uid).unwrap();
-    let out = w.sync(&uid).await;
-    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
-    let so = w.ns.records("salesOrder")[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let e = out.error.unwrap();
-    assert!(
-        e.detail.contains(&so) && e.fix.contains("Close sales order"),
-        "{e:?}"
-    );
+    // An inventory order not yet shipped is closed; one already shipped is for a person.
+    for shipped in [false, true] {
+        let w = world(|_| {}).await;
+        let uid = w.bill.issue_invoice(hardware_invoice(&w, 5));
+        assert_eq!(w.sync(&uid).await.status, FlowStatus::AwaitingFulfilment);
+        let so = w.ns.records("salesOrder")[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if shipped {
+            w.ns.fulfill_sales_order(&so).unwrap();
+        }
+        w.bill.void(&uid).unwrap();
+        let out = w.sync(&uid).await;
+        let order = w.ns.record("salesOrder", &so).unwrap();
+        if shipped {
+            assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+            let e = out.error.unwrap();
+            assert!(
+                e.detail.contains(&so) && e.code.as_deref() == Some("VOID_NOT_REVERSED"),
+                "{e:?}"
+            );
+            assert_eq!(order["status"]["id"], "F");
+        } else {
+            assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+            assert_eq!(order["status"]["id"], "H", "closed in NetSuite");
+            assert!(w.ns.records("invoice").is_empty());
+            let before = w.counts();
+            assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+            assert_eq!(w.counts(), before);
+        }
+    }
 }

@@ -220,10 +220,17 @@ pub(crate) fn recompute(store: &mut Store, stamp: &str, only: &HashSet<u64>) {
                 }
                 SalesOrder => {
                     let pending_approval = ref_id(rec.get("orderStatus")).as_deref() == Some("A");
+                    let lines = sublist(rec, "item");
+                    let closed = !lines.is_empty()
+                        && lines
+                            .iter()
+                            .all(|l| l.get("isClosed").and_then(Value::as_bool) == Some(true));
                     vec![(
                         "status",
                         if billed.contains(&id) {
                             status("G", "Billed")
+                        } else if closed {
+                            status("H", "Closed")
                         } else if fulfilled.contains(&id) {
                             status("F", "Pending Billing")
                         } else if pending_approval {

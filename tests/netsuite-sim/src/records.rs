@@ -1092,6 +1092,24 @@ fn merge(rec: &mut Record, incoming: Record, replace: &HashSet<String>) {
                             (_, line) => existing.push(line),
                         }
                     }
+                } else if key == "item" {
+                    // Item lines are keyed by `line`: a line naming an existing one changes
+                    // it (closing a line, say); others are added.
+                    for line in new_lines {
+                        let at = line.get("line").and_then(Value::as_u64).and_then(|n| {
+                            existing
+                                .iter()
+                                .position(|l| l.get("line").and_then(Value::as_u64) == Some(n))
+                        });
+                        match (at, line) {
+                            (Some(p), Value::Object(fields)) => {
+                                if let Some(target) = existing[p].as_object_mut() {
+                                    target.extend(fields);
+                                }
+                            }
+                            (_, line) => existing.push(line),
+                        }
+                    }
                 } else {
                     existing.extend(new_lines);
                 }

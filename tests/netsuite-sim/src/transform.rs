@@ -136,7 +136,7 @@ impl World {
                 let must_ship = sublist(&source, "item")
                     .iter()
                     .any(|l| self.needs_shipping(l));
-                if status == "A" || status == "G" || (must_ship && status == "B") {
+                if matches!(status, "A" | "G" | "H") || (must_ship && status == "B") {
                     return Err(refused());
                 }
                 copy_header(&source, &mut base, SALES_HEADER);
