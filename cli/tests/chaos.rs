@@ -1,7 +1,8 @@
 //! Exactly once under crashes and faults: a month of mixed billing (the generated kinds, plus
 //! one payment for several invoices, credit notes applied elsewhere or not at all, voids after
 //! sync) synced by `billsync sync-now` processes that are killed with SIGKILL at random
-//! moments while NetSuite answers 429, fails with 500 and loses answers after committing.
+//! moments, every other time beside a second process on the same file, while NetSuite answers
+//! 429, fails with 500 and loses answers after committing.
 //! After the last run the books must agree with billing: no NetSuite record twice, every
 //! invoice accounted for, every open balance and every currency's total equal to the cent,
 //! nothing in the error log.
@@ -205,6 +206,8 @@ async fn sigkill_and_netsuite_faults_leave_the_books_exactly_right() {
         let from = ns.stats().total_requests;
         let after = 20 + rng.below(250);
         let mut child = sync_now(&dir).spawn().unwrap();
+        // Every other round a second process works the same file at the same time.
+        let mut twin = (round % 2 == 1).then(|| sync_now(&dir).spawn().unwrap());
         let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break Some(status);
@@ -214,6 +217,19 @@ async fn sigkill_and_netsuite_faults_leave_the_books_exactly_right() {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
+        if let Some(twin) = twin.as_mut() {
+            // Killed with the first, or left to finish when the first finished.
+            if finished.is_none() {
+                twin.start_kill().unwrap();
+                twin.wait().await.unwrap();
+            } else {
+                let status = twin.wait().await.unwrap();
+                assert!(
+                    status.success(),
+                    "round {round}'s second process: {status:?}"
+                );
+            }
+        }
         match finished {
             Some(status) => eprintln!("round {round}: finished first ({status:?})"),
             None => {
