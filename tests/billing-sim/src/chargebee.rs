@@ -615,44 +615,70 @@ impl ChargebeeSim {
     /// # Panics
     /// If the invoice does not exist.
     pub fn pay(&self, invoice_id: &str, amount: i64) -> String {
+        self.pay_many(&[(invoice_id, amount)])
+    }
+
+    /// One card payment applied to several invoices of a customer (the transaction's
+    /// `linked_invoices` lists each with its applied amount; each invoice's `linked_payments`
+    /// carries the whole transaction amount). Each part is capped at its invoice's amount due;
+    /// emits `payment_succeeded` per invoice. Returns the transaction id.
+    ///
+    /// # Panics
+    /// If an invoice does not exist.
+    pub fn pay_many(&self, parts: &[(&str, i64)]) -> String {
         let site = self.shared.config.site.clone();
         let mut st = self.shared.state();
         let at = st.tick(None);
         let txn_id = st.rid("txn");
         let version = st.resource_version(at);
-        let invoice = st
-            .invoices
-            .get_mut(invoice_id)
-            .unwrap_or_else(|| panic!("invoice {invoice_id} does not exist"));
-        let due = as_i64(&invoice["amount_due"]);
-        let applied = amount.clamp(0, due);
-        let paid = as_i64(&invoice["amount_paid"]) + applied;
-        let due = due - applied;
-        invoice["amount_paid"] = json!(paid);
-        invoice["amount_due"] = json!(due);
-        invoice["amount_to_collect"] = json!(due);
-        invoice["updated_at"] = json!(at);
-        invoice["resource_version"] = json!(version);
-        if due == 0 {
-            invoice["status"] = json!("paid");
-            invoice["paid_at"] = json!(at);
-        }
-        push(
-            &mut invoice["linked_payments"],
-            json!({
-                "txn_id": txn_id,
+        let amount: i64 = parts.iter().map(|(_, a)| *a).sum();
+        let mut linked = Vec::new();
+        let mut invoices = Vec::new();
+        for (invoice_id, part) in parts {
+            let invoice = st
+                .invoices
+                .get_mut(*invoice_id)
+                .unwrap_or_else(|| panic!("invoice {invoice_id} does not exist"));
+            let due = as_i64(&invoice["amount_due"]);
+            let applied = (*part).clamp(0, due);
+            let paid = as_i64(&invoice["amount_paid"]) + applied;
+            let due = due - applied;
+            invoice["amount_paid"] = json!(paid);
+            invoice["amount_due"] = json!(due);
+            invoice["amount_to_collect"] = json!(due);
+            invoice["updated_at"] = json!(at);
+            invoice["resource_version"] = json!(version);
+            if due == 0 {
+                invoice["status"] = json!("paid");
+                invoice["paid_at"] = json!(at);
+            }
+            push(
+                &mut invoice["linked_payments"],
+                json!({
+                    "txn_id": txn_id,
+                    "applied_amount": applied,
+                    "applied_at": at,
+                    "txn_status": "success",
+                    "txn_date": at,
+                    "txn_amount": amount,
+                }),
+            );
+            linked.push(json!({
+                "invoice_id": invoice_id,
                 "applied_amount": applied,
                 "applied_at": at,
-                "txn_status": "success",
-                "txn_date": at,
-                "txn_amount": amount,
-            }),
-        );
-        let invoice = invoice.clone();
-        let customer_id = invoice["customer_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+                "invoice_date": invoice["date"],
+                "invoice_total": invoice["total"],
+                "invoice_status": invoice["status"],
+            }));
+            invoices.push(invoice.clone());
+        }
+        let applied: i64 = linked
+            .iter()
+            .map(|l| l["applied_amount"].as_i64().unwrap_or_default())
+            .sum();
+        let first = &invoices[0];
+        let customer_id = first["customer_id"].as_str().unwrap_or_default().to_owned();
         let txn = json!({
             "id": txn_id,
             "customer_id": customer_id,
@@ -665,7 +691,7 @@ impl ChargebeeSim {
             "deleted": false,
             "amount": amount,
             "amount_unused": amount - applied,
-            "currency_code": invoice["currency_code"],
+            "currency_code": first["currency_code"],
             "exchange_rate": 1.0,
             "payment_method": "card",
             "gateway": "stripe",
@@ -676,24 +702,19 @@ impl ChargebeeSim {
             "last4": "4242",
             "initiator_type": "merchant",
             "business_entity_id": site,
-            "linked_invoices": [{
-                "invoice_id": invoice_id,
-                "applied_amount": applied,
-                "applied_at": at,
-                "invoice_date": invoice["date"],
-                "invoice_total": invoice["total"],
-                "invoice_status": invoice["status"],
-            }],
+            "linked_invoices": linked,
             "linked_credit_notes": [],
             "linked_refunds": [],
         });
         st.transactions.insert(txn_id.clone(), txn.clone());
         let customer = st.customer_or_stub(&customer_id);
-        st.push_event(
-            "payment_succeeded",
-            at,
-            json!({ "invoice": invoice, "transaction": txn, "customer": customer }),
-        );
+        for invoice in invoices {
+            st.push_event(
+                "payment_succeeded",
+                at,
+                json!({ "invoice": invoice, "transaction": txn, "customer": customer }),
+            );
+        }
         txn_id
     }
 

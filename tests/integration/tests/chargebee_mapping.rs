@@ -579,6 +579,41 @@ async fn a_credit_note_allocated_to_another_invoice_is_applied_there() {
 }
 
 #[tokio::test]
+async fn one_transaction_for_two_invoices_is_one_netsuite_payment() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let settings = w.settings(json!({})).await;
+    let adhoc = |amount| CbLine {
+        entity_type: "adhoc".into(),
+        entity_id: None,
+        ..plan_line("-", amount, 0)
+    };
+    let a = w.invoice("halvorsen", vec![adhoc(10000)]);
+    let b = w.invoice("halvorsen", vec![adhoc(5000)]);
+    let txn = w.cb.pay_many(&[(&a, 10000), (&b, 5000)]);
+    for uid in [&b, &a] {
+        let out = w.engine().sync_invoice(&settings, uid).await.unwrap();
+        assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    }
+    let payments = w.ns.records("customerPayment");
+    assert_eq!(
+        payments.len(),
+        1,
+        "one NetSuite payment per Chargebee transaction"
+    );
+    assert_eq!(payments[0]["externalId"], format!("CB-pmt-{txn}"));
+    assert_eq!(money(&payments[0]["payment"]), Decimal::new(15000, 2));
+    for inv in w.ns.records("invoice") {
+        assert_eq!(money(&inv["amountRemaining"]), Decimal::ZERO, "{inv}");
+    }
+    let before = writes(&w.ns);
+    for uid in [&a, &b] {
+        w.engine().sync_invoice(&settings, uid).await.unwrap();
+    }
+    assert_eq!(writes(&w.ns), before);
+}
+
+#[tokio::test]
 async fn a_write_off_after_sync_closes_the_netsuite_invoice() {
     let w = World::start().await;
     w.customer("halvorsen");
