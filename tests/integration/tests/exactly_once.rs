@@ -510,3 +510,50 @@ async fn a_void_netsuite_cannot_take_back_by_itself_is_an_error_for_a_person() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_partly_fulfilled_order_waits_with_its_reason_and_a_cancelled_one_is_an_error() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(hardware_invoice(&w, 5));
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::AwaitingFulfilment);
+    let so = w.ns.records("salesOrder")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (letter, name) in [
+        ("D", "Partially Fulfilled"),
+        ("E", "Pending Billing/Partially Fulfilled"),
+    ] {
+        w.ns.show_sales_order_status(&so, letter, name).unwrap();
+        let out = w.sync(&uid).await;
+        assert_eq!(out.status, FlowStatus::AwaitingFulfilment, "{out:?}");
+        let reason = w
+            .store
+            .flow("acme", &uid)
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .reason;
+        assert!(
+            reason
+                .as_deref()
+                .is_some_and(|r| r.contains("partly fulfilled")),
+            "{reason:?}"
+        );
+        assert!(w.ns.records("invoice").is_empty());
+    }
+    w.ns.show_sales_order_status(&so, "C", "Cancelled").unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    let e = out.error.unwrap();
+    assert_eq!(e.code.as_deref(), Some("ORDER_NOT_BILLABLE"));
+    assert!(e.detail.contains("cancelled"), "{e:?}");
+
+    // Shipped in full: the invoice is made.
+    w.ns.show_sales_order_status(&so, "B", "Pending Fulfillment")
+        .unwrap();
+    w.ns.fulfill_sales_order(&so).unwrap();
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+    assert_eq!(w.ns.records("invoice").len(), 1);
+}

@@ -278,6 +278,33 @@ impl NetSuiteSim {
         self.inner.world().fulfill_sales_order(sales_order_id)
     }
 
+    /// Shows a sales order in a status the simulator does not reach by itself (NetSuite's
+    /// `D` Partially Fulfilled or `E` Pending Billing/Partially Fulfilled after a warehouse
+    /// ships part of it, `C` Cancelled), until a write recomputes it.
+    pub fn show_sales_order_status(
+        &self,
+        sales_order_id: &str,
+        letter: &str,
+        name: &str,
+    ) -> Result<(), SimError> {
+        let mut world = self.inner.world();
+        let id = world
+            .lookup_key(types::RecordType::SalesOrder, sales_order_id)
+            .ok_or_else(|| SimError::NotFound {
+                record_type: "salesOrder".into(),
+                id: sales_order_id.into(),
+            })?;
+        let order = world
+            .store
+            .get_mut(types::RecordType::SalesOrder, id)
+            .expect("looked up above");
+        order.insert(
+            "status".into(),
+            serde_json::json!({"id": letter, "refName": name}),
+        );
+        Ok(())
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.inner.world().config.latency = latency;
     }
