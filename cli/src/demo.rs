@@ -23,6 +23,7 @@ use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::local::run_until_empty;
+use billsync::service::readback::{read_back, ReadBackReport};
 use billsync::service::sweep::{sweep_tenant, CHARGEBEE_EVENTS_CURSOR, MAXIO_EVENTS_CURSOR};
 
 use crate::demo_chargebee;
@@ -101,6 +102,8 @@ pub struct DemoReport {
     pub fulfilled_orders: usize,
     pub totals: Vec<CurrencyTotals>,
     pub second_pass_new_records: usize,
+    /// Per tenant: NetSuite's invoice figures read back against billing's.
+    pub read_back: Vec<ReadBackReport>,
     /// The Chargebee tenant beside the Maxio one.
     pub chargebee: Tally,
 }
@@ -155,6 +158,7 @@ impl DemoReport {
         self.accounted() == self.generated
             && self.totals_match()
             && self.second_pass_new_records == 0
+            && self.read_back.iter().all(|r| r.differ.is_empty())
             && self.chargebee.ok()
     }
 }
@@ -573,7 +577,14 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         target.counts().await?.values().sum::<usize>() - before_run.values().sum::<usize>();
     report.second_pass_new_records = after.saturating_sub(before);
 
-    // 5. Account for every invoice and compare totals.
+    // 5. NetSuite's own figures read back and compared with billing's (a difference would be
+    // an error entry); then account for every invoice and compare totals.
+    for t in &tenants {
+        let settings = services.settings(t).await.map_err(err)?;
+        report
+            .read_back
+            .push(read_back(&services, &settings).await.map_err(err)?);
+    }
     let maxio = tally(store.as_ref(), TENANT, &uids, &target, |uid| {
         let billing = bill.invoice_json(uid).unwrap_or_default();
         let currency = billing["currency"].as_str().unwrap_or("?").to_owned();
@@ -782,6 +793,18 @@ pub fn render(report: &DemoReport) -> String {
         }
     }
     line(String::new());
+    for rb in &report.read_back {
+        line(format!(
+            "Read-back of NetSuite's figures, tenant `{}`: {} invoices compared with billing, {}",
+            rb.tenant,
+            rb.compared,
+            if rb.differ.is_empty() {
+                "all equal ✓".to_owned()
+            } else {
+                format!("{} differ ✗ (see the error log)", rb.differ.len())
+            }
+        ));
+    }
     line(if report.second_pass_new_records == 0 {
         "Second pass over every billing event: nothing new created ✓".into()
     } else {

@@ -25,6 +25,17 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
     assert!(report.totals.len() >= 2, "two currencies: {summary}");
     assert!(report.totals_match(), "{summary}");
     assert_eq!(report.second_pass_new_records, 0, "{summary}");
+    // NetSuite's own figures were read back for every synced invoice of both tenants.
+    let compared: usize = report.read_back.iter().map(|r| r.compared).sum();
+    assert_eq!(
+        compared,
+        report.synced + report.chargebee.synced,
+        "{summary}"
+    );
+    assert!(
+        report.read_back.iter().all(|r| r.differ.is_empty()),
+        "{summary}"
+    );
     for kind in ["customer", "salesOrder", "invoice", "customerPayment"] {
         assert!(report.records_created[kind] > 0, "{kind}: {summary}");
     }
