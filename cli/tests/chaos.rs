@@ -8,7 +8,7 @@
 //! nothing in the error log.
 //!
 //! Size and kills are set by `CHAOS_INVOICES` (default 300) and `CHAOS_KILLS` (default 6); the
-//! larger run in the README is this test with bigger numbers.
+//! larger run in docs/sync.md is this test with bigger numbers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
