@@ -116,7 +116,8 @@ pub struct FlowState {
     /// the read-back expects NetSuite's invoice to show.
     #[serde(default)]
     pub posted: Option<Posted>,
-    /// The credit memo that reversed the NetSuite invoice after billing voided it.
+    /// What reversed the sync after billing voided the invoice: the credit memo made from the
+    /// NetSuite invoice, or the sales order itself when it was closed before it was invoiced.
     #[serde(default)]
     pub reversal_id: Option<String>,
     /// Digest of the invoice fields billing may change after posting (due date, PO number,

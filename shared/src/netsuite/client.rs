@@ -606,13 +606,17 @@ impl NetSuiteClient {
 
             // A taken external id means an earlier attempt (this call's, or a run that died
             // before it could remember the answer) was saved: external ids are deterministic per
-            // billing record, so that record is the one this create stands for. A transform
-            // whose source is used up, or an apply line whose document is no longer open, is
-            // what NetSuite answers instead when that earlier attempt consumed the source
-            // (the order billed, the invoice paid): the record is found the same way.
+            // billing record, so that record is the one this create stands for. NetSuite checks
+            // its business rules before the external id, so when that earlier attempt consumed
+            // the source (an order billed, an invoice paid) the answer is a refusal of the
+            // rules instead, in wordings not all documented: any business-rule refusal of a
+            // create with an external id is looked up the same way, at one read.
             if matches!(
                 error.kind(),
-                ErrorKind::Duplicate | ErrorKind::CannotInitialize | ErrorKind::NotOpen
+                ErrorKind::Duplicate
+                    | ErrorKind::CannotInitialize
+                    | ErrorKind::NotOpen
+                    | ErrorKind::Validation
             ) {
                 if let Replay::ByExternalId {
                     record_type,

@@ -131,13 +131,11 @@ impl ApiError {
 const CANNOT_INITIALIZE: &[&str] = &["You can not initialize"];
 
 /// NetSuite's words when an apply line names a document that is not open any more (paid,
-/// credited, voided), or no longer open for that much: the first is the observed REST text,
-/// the second the older wording some accounts answer with, the third an over-application
-/// (its exact REST wording is unconfirmed).
+/// credited, voided): the first is the observed REST text, the second the older wording some
+/// accounts answer with.
 const NOT_OPEN: &[&str] = &[
     "Unable to find a matching line for sub-list apply",
     "Invalid apply reference key",
-    "is more than its amount remaining",
 ];
 
 /// Codes NetSuite uses when the account's concurrent-request limit is exceeded. REST answers
