@@ -114,7 +114,7 @@ fn events_name_the_invoices_they_concern() {
                 || e.event.event_type.starts_with("credit_note")
             {
                 assert!(
-                    matches!(kind, Some(webhook::ChargebeeEvent::Invoice { .. })),
+                    matches!(kind, Some(webhook::ChargebeeEvent::Invoices { .. })),
                     "{}: {kind:?}",
                     e.event.event_type
                 );
@@ -138,8 +138,8 @@ fn webhook_fixtures_authenticate_and_decode() {
         assert_eq!(d.delivery_id, w["event_id"].as_str().unwrap());
         assert_eq!(
             d.event,
-            webhook::ChargebeeEvent::Invoice {
-                invoice_id: w["content"]["invoice"].as_str().unwrap().to_owned()
+            webhook::ChargebeeEvent::Invoices {
+                invoice_ids: vec![w["content"]["invoice"].as_str().unwrap().to_owned()]
             }
         );
         assert_eq!(

@@ -79,7 +79,7 @@ impl From<ServiceError> for Refusal {
 fn maxio_delivery(
     req: &WebhookRequest<'_>,
     secret: &TenantSecret,
-) -> Result<(String, Option<Subject>), Refusal> {
+) -> Result<(String, Vec<Subject>), Refusal> {
     let key =
         secret.billing.webhook_key.as_ref().ok_or_else(|| {
             Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant))
@@ -105,14 +105,15 @@ fn maxio_delivery(
         }),
         MaxioEvent::CustomerCreate { .. } | MaxioEvent::Ignored { .. } => None,
     };
-    Ok((delivery.delivery_id, subject))
+    Ok((delivery.delivery_id, subject.into_iter().collect()))
 }
 
-/// A Chargebee delivery: Basic credentials, then the subject the event concerns.
+/// A Chargebee delivery: Basic credentials, then the subjects the event concerns (every
+/// invoice a payment paid or a credit note was applied to).
 fn chargebee_delivery(
     req: &WebhookRequest<'_>,
     secret: &TenantSecret,
-) -> Result<(String, Option<Subject>), Refusal> {
+) -> Result<(String, Vec<Subject>), Refusal> {
     use crate::billing::chargebee::webhook as cb;
     let (Some(user), Some(pass)) = (
         &secret.billing.webhook_username,
@@ -130,14 +131,16 @@ fn chargebee_delivery(
         pass,
     )
     .map_err(|e| Refusal::Other(e.http_status(), e.to_string()))?;
-    let subject = match delivery.event {
-        cb::ChargebeeEvent::Invoice { invoice_id } => Some(Subject::invoice(invoice_id)),
+    let subjects = match delivery.event {
+        cb::ChargebeeEvent::Invoices { invoice_ids } => {
+            invoice_ids.into_iter().map(Subject::invoice).collect()
+        }
         // A change to a customer billsync already created updates it; a new customer waits
         // for its first invoice.
-        cb::ChargebeeEvent::Customer { customer_id } => Some(Subject::Customer { id: customer_id }),
-        cb::ChargebeeEvent::Ignored { .. } => None,
+        cb::ChargebeeEvent::Customer { customer_id } => vec![Subject::Customer { id: customer_id }],
+        cb::ChargebeeEvent::Ignored { .. } => Vec::new(),
     };
-    Ok((delivery.delivery_id, subject))
+    Ok((delivery.delivery_id, subjects))
 }
 
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
@@ -170,34 +173,37 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         .tenant_secret(req.tenant)
         .await
         .map_err(ServiceError::from)?;
-    let (delivery_id, subject) = match source {
+    let (delivery_id, subjects) = match source {
         Source::Maxio => maxio_delivery(req, &secret)?,
         Source::Chargebee => chargebee_delivery(req, &secret)?,
     };
-    let Some(subject) = subject else {
+    if subjects.is_empty() {
         tracing::info!(tenant = req.tenant, delivery = %delivery_id, "webhook acknowledged, nothing to sync");
         return Ok(WebhookResponse::refuse(200, "ignored"));
-    };
+    }
 
     let tenant = req.tenant;
-    let message = SyncMessage {
-        tenant: tenant.to_owned(),
-        source,
-        subject,
-        reason: Reason::Webhook,
-        dedup_id: format!("wh-{}", delivery_id),
-    };
+    // The first message keeps the delivery's own de-duplication id; the others are numbered.
+    let messages: Vec<SyncMessage> = subjects
+        .into_iter()
+        .enumerate()
+        .map(|(n, subject)| SyncMessage {
+            tenant: tenant.to_owned(),
+            source,
+            subject,
+            reason: Reason::Webhook,
+            dedup_id: match n {
+                0 => format!("wh-{delivery_id}"),
+                n => format!("wh-{delivery_id}-{n}"),
+            },
+        })
+        .collect();
     // Where the store holds the queue (the local mode), the delivery and its message are one
     // write: a crash between the two can neither lose the message nor answer its redelivery
     // "duplicate".
     match services
         .store
-        .first_delivery_queued(
-            tenant,
-            &delivery_id,
-            DELIVERY_TTL,
-            std::slice::from_ref(&message),
-        )
+        .first_delivery_queued(tenant, &delivery_id, DELIVERY_TTL, &messages)
         .await
         .map_err(ServiceError::from)?
     {
@@ -205,7 +211,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
             return Ok(WebhookResponse {
                 status: 200,
                 message: "queued".into(),
-                queued: vec![message],
+                queued: messages,
             })
         }
         Some(false) => return Ok(WebhookResponse::refuse(200, "duplicate delivery")),
@@ -219,7 +225,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     {
         return Ok(WebhookResponse::refuse(200, "duplicate delivery"));
     }
-    if let Err(e) = services.queue.send(std::slice::from_ref(&message)).await {
+    if let Err(e) = services.queue.send(&messages).await {
         // Let the sender's retry through: forget the delivery we just recorded.
         if let Err(f) = services.store.forget_delivery(tenant, &delivery_id).await {
             tracing::error!(tenant, error = %f, "could not forget a delivery after a failed enqueue");
@@ -229,6 +235,6 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     Ok(WebhookResponse {
         status: 200,
         message: "queued".into(),
-        queued: vec![message],
+        queued: messages,
     })
 }

@@ -189,19 +189,26 @@ async fn sweep_chargebee_events(
         report.events_read += page.len();
         let mut messages: Vec<SyncMessage> = Vec::new();
         for e in &page {
-            if let Some(ChargebeeEvent::Invoice { invoice_id }) = classify(e) {
-                if !messages
+            let Some(ChargebeeEvent::Invoices { invoice_ids }) = classify(e) else {
+                continue;
+            };
+            for (n, invoice_id) in invoice_ids.into_iter().enumerate() {
+                if messages
                     .iter()
                     .any(|m| m.invoice_id() == Some(invoice_id.as_str()))
                 {
-                    messages.push(SyncMessage::invoice(
-                        tenant,
-                        Source::Chargebee,
-                        invoice_id,
-                        Reason::Sweep,
-                        format!("ev-{}", e.id),
-                    ));
+                    continue;
                 }
+                messages.push(SyncMessage::invoice(
+                    tenant,
+                    Source::Chargebee,
+                    invoice_id,
+                    Reason::Sweep,
+                    match n {
+                        0 => format!("ev-{}", e.id),
+                        n => format!("ev-{}-{n}", e.id),
+                    },
+                ));
             }
         }
         services.queue.send(&messages).await?;

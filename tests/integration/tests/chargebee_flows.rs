@@ -311,6 +311,76 @@ async fn the_sweep_and_the_webhook_intake_serve_a_chargebee_tenant() {
     assert_eq!(customers[0]["email"], "ada@analytical.example.com");
 }
 
+/// One Chargebee payment for two invoices, announced by one webhook: both invoices are queued
+/// and NetSuite ends with both paid by one payment, not the second left open until a sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_webhook_queues_every_invoice_the_payment_paid() {
+    use billsync::service::intake::{self, WebhookRequest};
+    use billsync::service::local::run_until_empty;
+    use billsync::service::sweep::sweep_tenant;
+
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let cb = ChargebeeSim::start(ChargebeeSimConfig::default())
+        .await
+        .unwrap();
+    cb.add_customer("c1", None, "Ada", "Lovelace", "ada@example.com", "USD");
+    let invoice = |date: i64, quantity: i64| CbInvoice {
+        customer_id: "c1".into(),
+        currency: "USD".into(),
+        date,
+        lines: vec![CbLine {
+            entity_type: "adhoc".into(),
+            entity_id: None,
+            description: "Consulting".into(),
+            quantity,
+            unit_amount: 10000,
+            tax_rate_percent: 0,
+        }],
+        ..CbInvoice::default()
+    };
+    let a = cb.add_invoice(invoice(1_769_900_000, 1));
+    let b = cb.add_invoice(invoice(1_769_900_100, 2));
+    let (_store, services, mut rx) = chargebee_services(&ns, &demo, &cb).await;
+    sweep_tenant(&services, "cb").await.unwrap();
+    run_until_empty(&services, &mut rx, |_, _| {}).await;
+    assert_eq!(ns.records("invoice").len(), 2);
+
+    let events_before = cb.event_count();
+    let txn = cb.pay_many(&[(&a, 10000), (&b, 20000)]);
+    // Only the first of the payment's events is delivered.
+    let (body, auth) = cb.webhook(events_before);
+    let header =
+        move |name: &str| (name.eq_ignore_ascii_case("authorization")).then(|| auth.clone());
+    let r = intake::receive(
+        &services,
+        WebhookRequest {
+            tenant: "cb",
+            source: "chargebee",
+            body: &body,
+            header: &header,
+        },
+    )
+    .await;
+    let queued: Vec<_> = r.queued.iter().filter_map(|m| m.invoice_id()).collect();
+    assert_eq!(
+        (r.status, queued),
+        (200, vec![a.as_str(), b.as_str()]),
+        "{r:?}"
+    );
+    let dedup: std::collections::BTreeSet<_> = r.queued.iter().map(|m| &m.dedup_id).collect();
+    assert_eq!(dedup.len(), 2, "each message has its own de-duplication id");
+    run_until_empty(&services, &mut rx, |_, _| {}).await;
+
+    let payments = ns.records("customerPayment");
+    assert_eq!(payments.len(), 1, "{payments:?}");
+    assert_eq!(payments[0]["externalId"], format!("bs-cb-pmt-{txn}"));
+    assert_eq!(money(&payments[0]["payment"]), dec!(300.00));
+    for inv in ns.records("invoice") {
+        assert_eq!(money(&inv["amountRemaining"]), Decimal::ZERO, "{inv}");
+    }
+}
+
 /// A sync batch's invoices are read with one list call per kind of record, and each comes out
 /// exactly as reading it alone gives it; the worker uses that read for a batch's flows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

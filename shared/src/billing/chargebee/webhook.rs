@@ -36,9 +36,10 @@ impl WebhookError {
 /// What an event asks the sync to look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChargebeeEvent {
-    /// An invoice to sync (generated, updated, paid, refunded, credited).
-    Invoice {
-        invoice_id: String,
+    /// The invoices to sync (generated, updated, paid, refunded, credited): one payment can
+    /// pay several and one credit note can be applied to several. Never empty; no repeats.
+    Invoices {
+        invoice_ids: Vec<String>,
     },
     /// A customer created or changed.
     Customer {
@@ -56,46 +57,49 @@ pub struct Delivery {
     pub event: ChargebeeEvent,
 }
 
-/// What an event concerns: the invoice (directly, through a payment's linked invoices or a
-/// credit note's reference invoice) or the customer.
+/// What an event concerns: the invoices (directly, every invoice a payment was applied to,
+/// or a credit note's reference invoice and every invoice it was allocated to) or the customer.
 pub fn classify(event: &wire::Event) -> Option<ChargebeeEvent> {
     let c = &event.content;
-    let invoice_of_transaction = || {
-        c.transaction.as_ref().and_then(|t| {
-            t.linked_invoices
-                .iter()
-                .find_map(|l| l.invoice_id.clone())
-                .or_else(|| {
-                    t.linked_credit_notes
-                        .iter()
-                        .find_map(|l| l.cn_reference_invoice_id.clone())
-                })
-        })
+    let mut ids: Vec<String> = Vec::new();
+    let mut add = |id: Option<&String>| {
+        if let Some(id) = id {
+            if !ids.contains(id) {
+                ids.push(id.clone());
+            }
+        }
     };
     match event.event_type.as_str() {
         "invoice_generated" | "invoice_generated_with_backdating" | "invoice_updated" => {
-            c.invoice.as_ref().map(|i| ChargebeeEvent::Invoice {
-                invoice_id: i.id.clone(),
-            })
+            add(c.invoice.as_ref().map(|i| &i.id));
         }
-        "payment_succeeded" | "payment_refunded" | "refund_initiated" => c
-            .invoice
-            .as_ref()
-            .map(|i| i.id.clone())
-            .or_else(invoice_of_transaction)
-            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
-        "credit_note_created" | "credit_note_created_with_backdating" | "credit_note_updated" => c
-            .credit_note
-            .as_ref()
-            .and_then(|cn| cn.reference_invoice_id.clone())
-            .map(|invoice_id| ChargebeeEvent::Invoice { invoice_id }),
+        "payment_succeeded" | "payment_refunded" | "refund_initiated" => {
+            add(c.invoice.as_ref().map(|i| &i.id));
+            if let Some(t) = &c.transaction {
+                for l in &t.linked_invoices {
+                    add(l.invoice_id.as_ref());
+                }
+                for l in &t.linked_credit_notes {
+                    add(l.cn_reference_invoice_id.as_ref());
+                }
+            }
+        }
+        "credit_note_created" | "credit_note_created_with_backdating" | "credit_note_updated" => {
+            if let Some(cn) = &c.credit_note {
+                add(cn.reference_invoice_id.as_ref());
+                for a in &cn.allocations {
+                    add(a.invoice_id.as_ref());
+                }
+            }
+        }
         "customer_created" | "customer_changed" => {
-            c.customer.as_ref().map(|cu| ChargebeeEvent::Customer {
+            return c.customer.as_ref().map(|cu| ChargebeeEvent::Customer {
                 customer_id: cu.id.clone(),
             })
         }
-        _ => None,
+        _ => {}
     }
+    (!ids.is_empty()).then_some(ChargebeeEvent::Invoices { invoice_ids: ids })
 }
 
 /// Checks `Authorization: Basic …` against the configured user and password.
@@ -170,8 +174,8 @@ mod tests {
         assert_eq!(d.delivery_id, "ev_1");
         assert_eq!(
             d.event,
-            ChargebeeEvent::Invoice {
-                invoice_id: "INV-9".into()
+            ChargebeeEvent::Invoices {
+                invoice_ids: vec!["INV-9".into()]
             }
         );
         assert_eq!(
@@ -190,8 +194,8 @@ mod tests {
             receive(pay, Some(&auth("billsync-hook", "s3cret")), &u, &p)
                 .unwrap()
                 .event,
-            ChargebeeEvent::Invoice {
-                invoice_id: "INV-9".into()
+            ChargebeeEvent::Invoices {
+                invoice_ids: vec!["INV-9".into()]
             }
         );
         let other = br#"{"id":"ev_3","event_type":"subscription_paused","content":{}}"#;
@@ -201,6 +205,33 @@ mod tests {
                 .event,
             ChargebeeEvent::Ignored { .. }
         ));
+    }
+
+    #[test]
+    fn a_payment_or_credit_note_names_every_invoice_it_touches() {
+        let event = |json: &str| classify(&serde_json::from_str::<wire::Event>(json).unwrap());
+        let pay = r#"{"id":"ev_4","event_type":"payment_succeeded","content":{
+            "invoice":{"id":"INV-1"},
+            "transaction":{"id":"txn_9","linked_invoices":[
+                {"invoice_id":"INV-1","applied_amount":10000},
+                {"invoice_id":"INV-2","applied_amount":5000}]}}}"#;
+        assert_eq!(
+            event(pay),
+            Some(ChargebeeEvent::Invoices {
+                invoice_ids: vec!["INV-1".into(), "INV-2".into()]
+            })
+        );
+        let note = r#"{"id":"ev_5","event_type":"credit_note_updated","content":{
+            "credit_note":{"id":"CN-1","reference_invoice_id":"INV-1",
+                "allocations":[{"invoice_id":"INV-3","allocated_amount":700}]}}}"#;
+        assert_eq!(
+            event(note),
+            Some(ChargebeeEvent::Invoices {
+                invoice_ids: vec!["INV-1".into(), "INV-3".into()]
+            })
+        );
+        let empty = r#"{"id":"ev_6","event_type":"payment_succeeded","content":{}}"#;
+        assert_eq!(event(empty), None);
     }
 
     proptest::proptest! {
