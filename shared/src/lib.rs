@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod billing;
 pub mod flow;
+pub mod money;
 pub mod netsuite;
 pub mod queue;
 pub mod retry;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Which billing system a record came from.
@@ -36,11 +36,7 @@ impl fmt::Display for Source {
     }
 }
 
-/// The one rounding rule: to cents, half away from zero (0.005 -> 0.01, -0.005 -> -0.01), the
-/// convention of invoices and of NetSuite's own currency rounding.
-pub fn to_cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
-}
+pub use crate::money::to_cents;
 
 /// Minor-unit exponent of an ISO 4217 currency: 2 for most, 0 for JPY/KRW and friends, 3 for
 /// the dinars. Chargebee sends integer minor units, so this decides where the point goes.

@@ -160,7 +160,7 @@ impl BillingSource for Preloaded<'_> {
 /// validation then reports it).
 fn settle_in_cents(invoice: &mut Invoice) {
     use crate::billing::model::to_cents;
-    use crate::flow::lines::allocate;
+    use crate::money::allocate;
     let discounts: Vec<_> = invoice.lines.iter().map(|l| l.discount).collect();
     let taxes: Vec<_> = invoice.lines.iter().map(|l| l.tax).collect();
     if let (Ok(d), Ok(t)) = (

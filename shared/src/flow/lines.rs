@@ -4,12 +4,14 @@
 //! line of the discount item; the invoice's tax total is one line of the tax item, and each
 //! line carries its own tax in a custom column. Billing apportions discount and tax per line
 //! with fractions of a cent; NetSuite needs cents, so per-line shares are allocated by the
-//! largest-remainder method, which keeps their sum equal to the invoice's own 2-decimal figure.
+//! largest-remainder method ([`crate::money::allocate`]), which keeps their sum equal to the
+//! invoice's own 2-decimal figure.
 //! The result is penny-checked against the invoice total before anything is sent.
 
 use rust_decimal::Decimal;
 
-use crate::billing::model::{to_cents, CreditNote, Invoice, Line, LineKind, Tax};
+use crate::billing::model::{CreditNote, Invoice, Line, LineKind, Tax};
+use crate::money::{allocate, to_cents};
 use crate::netsuite::records::{ItemLine, RecordRef};
 use crate::settings::{ItemRef, NsId, TenantSettings};
 
@@ -37,45 +39,6 @@ pub struct LinePlan {
     pub inventory: bool,
     /// What NetSuite will total these lines to.
     pub total: Decimal,
-}
-
-const CENT: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
-
-/// Splits `total` (already in cents) into cent shares proportional to the exact `parts`:
-/// each part is truncated to cents, then the missing cents go to the largest remainders
-/// (earliest first on ties). Fails when the parts are too far from the total to be a rounding.
-pub fn allocate(parts: &[Decimal], total: Decimal) -> Result<Vec<Decimal>, String> {
-    let mut shares: Vec<Decimal> = parts.iter().map(|p| p.trunc_with_scale(2)).collect();
-    let assigned: Decimal = shares.iter().sum();
-    let missing = total - assigned;
-    let steps = (missing / CENT).trunc();
-    let n = steps
-        .abs()
-        .to_string()
-        .parse::<usize>()
-        .unwrap_or(usize::MAX);
-    if n > parts.len() {
-        return Err(format!(
-            "the parts add up to {} but the figure is {total}",
-            parts.iter().sum::<Decimal>()
-        ));
-    }
-    let (step, sign) = if missing.is_sign_negative() {
-        (-CENT, Decimal::NEGATIVE_ONE)
-    } else {
-        (CENT, Decimal::ONE)
-    };
-    let mut order: Vec<usize> = (0..parts.len()).collect();
-    // Largest remainder in the direction we move first.
-    order.sort_by(|&a, &b| {
-        let ra = (parts[a] - shares[a]) * sign;
-        let rb = (parts[b] - shares[b]) * sign;
-        rb.cmp(&ra).then(a.cmp(&b))
-    });
-    for &i in order.iter().take(n) {
-        shares[i] += step;
-    }
-    Ok(shares)
 }
 
 pub(crate) fn item_for<'a>(
@@ -286,37 +249,4 @@ fn plan(
         inventory,
         total,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use rust_decimal_macros::dec;
-
-    use super::*;
-
-    #[test]
-    fn allocation_keeps_the_total_and_favours_largest_remainders() {
-        // 11.175 + 15.1875 + 18.75 = 45.1125 -> 45.11
-        let shares = allocate(&[dec!(11.175), dec!(15.1875), dec!(18.75)], dec!(45.11)).unwrap();
-        assert_eq!(shares.iter().sum::<Decimal>(), dec!(45.11));
-        assert_eq!(shares, vec![dec!(11.17), dec!(15.19), dec!(18.75)]);
-        // Three thirds of a cent-less dollar.
-        let thirds = allocate(
-            &[dec!(0.333333), dec!(0.333333), dec!(0.333334)],
-            dec!(1.00),
-        )
-        .unwrap();
-        assert_eq!(thirds.iter().sum::<Decimal>(), dec!(1.00));
-        assert!(allocate(&[dec!(1), dec!(2)], dec!(5)).is_err());
-        assert_eq!(allocate(&[], dec!(0)).unwrap(), Vec::<Decimal>::new());
-    }
-
-    #[test]
-    fn allocation_handles_rounding_down() {
-        // 0.005 + 0.005 -> 0.01 (not 0.02)
-        let s = allocate(&[dec!(0.005), dec!(0.005)], dec!(0.01)).unwrap();
-        assert_eq!(s.iter().sum::<Decimal>(), dec!(0.01));
-        let s = allocate(&[dec!(0.019), dec!(0.019)], dec!(0.03)).unwrap();
-        assert_eq!(s.iter().sum::<Decimal>(), dec!(0.03));
-    }
 }
