@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod map;
+pub mod source;
 pub mod webhook;
 pub mod wire;

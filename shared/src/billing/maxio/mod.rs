@@ -3,5 +3,6 @@
 
 pub mod client;
 pub mod map;
+pub mod source;
 pub mod webhook;
 pub mod wire;
