@@ -69,7 +69,7 @@ async fn route(
             let (tenant, source) = (tenant.to_string(), source.to_string());
             let headers = req.headers().clone();
             // One byte over the intake's limit is enough to answer 413 without reading more.
-            let limit = billsync::billing::maxio::webhook::MAX_BODY_BYTES + 1;
+            let limit = billsync::billing::webhook::MAX_BODY_BYTES + 1;
             let body = match Limited::new(req.into_body(), limit).collect().await {
                 Ok(b) => b.to_bytes(),
                 Err(_) => vec![0u8; limit].into(),

@@ -1,6 +1,62 @@
-//! Billing sources: the canonical model and the adapters that fill it.
+//! Billing sources: the canonical model, the port the sync reads through
+//! ([`source::BillingSource`]) and one adapter per source. This module is the one place that
+//! chooses an adapter by [`Source`]; nothing outside `billing` matches on it.
 
 pub mod chargebee;
 pub mod maxio;
 pub mod model;
 pub mod source;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use model::Source;
+use source::{BillingSource, SourceError};
+
+use crate::secrets::BillingSecret;
+
+impl Source {
+    /// The source's name in webhook paths and settings (`maxio`, `chargebee`).
+    pub fn parse(name: &str) -> Option<Source> {
+        [Source::Maxio, Source::Chargebee]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
+    /// The store cursor of the source's event stream.
+    pub fn events_cursor(self) -> &'static str {
+        match self {
+            Source::Maxio => maxio::source::EVENTS_CURSOR,
+            Source::Chargebee => chargebee::source::EVENTS_CURSOR,
+        }
+    }
+}
+
+/// The billing client of a tenant's site, from its secret.
+pub fn connect(
+    source: Source,
+    site: &str,
+    secret: &BillingSecret,
+) -> Result<Arc<dyn BillingSource>, SourceError> {
+    let base_url = secret
+        .base_url
+        .as_deref()
+        .map(|url| {
+            url.parse()
+                .map_err(|e| SourceError::config(format!("billing base_url: {e}")))
+        })
+        .transpose()?;
+    let key = secret.api_key.clone();
+    Ok(match source {
+        Source::Maxio => {
+            let mut config = maxio::client::MaxioConfig::new(site, key);
+            config.base_url = base_url;
+            Arc::new(maxio::client::MaxioClient::new(config)?)
+        }
+        Source::Chargebee => {
+            let mut config = chargebee::client::ChargebeeConfig::new(site, key);
+            config.base_url = base_url;
+            Arc::new(chargebee::client::ChargebeeClient::new(config)?)
+        }
+    })
+}

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
+use futures::stream::BoxStream;
 
 use super::model::{CatalogEntry, CreditNote, Customer, Invoice, Line, Source};
 
@@ -15,6 +17,17 @@ pub struct SourceError {
     pub message: String,
     pub retryable: bool,
     pub not_found: bool,
+}
+
+impl SourceError {
+    /// A client that cannot be built from the tenant's settings or secret.
+    pub fn config(message: impl Into<String>) -> Self {
+        SourceError {
+            message: message.into(),
+            retryable: false,
+            not_found: false,
+        }
+    }
 }
 
 #[async_trait]
@@ -38,6 +51,32 @@ pub trait BillingSource: Send + Sync {
     async fn invoices(&self, _uids: &[String]) -> HashMap<String, Invoice> {
         HashMap::new()
     }
+    /// The source's events after `cursor` (a value an earlier page gave; from the start of
+    /// `start` when there is none), a page at a time, each page with the invoices its events
+    /// concern and the cursor that follows it.
+    fn event_pages(
+        &self,
+        cursor: Option<String>,
+        start: NaiveDate,
+    ) -> BoxStream<'static, Result<EventPage, SourceError>>;
+}
+
+/// One page of a source's event stream.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventPage {
+    /// How many events the page held.
+    pub events: usize,
+    /// The invoices the events concern, in event order; one invoice may appear more than once.
+    pub invoices: Vec<EventInvoice>,
+    /// The cursor to keep once this page's invoices are queued; `None` leaves it as it was.
+    pub cursor: Option<String>,
+}
+
+/// An invoice an event concerns, with a key naming the event (for de-duplicating the message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventInvoice {
+    pub uid: String,
+    pub event_key: String,
 }
 
 /// A source with one invoice already read (by [`BillingSource::invoices`], for a batch): the
@@ -92,5 +131,13 @@ impl BillingSource for Preloaded<'_> {
 
     async fn invoices(&self, uids: &[String]) -> HashMap<String, Invoice> {
         self.source.invoices(uids).await
+    }
+
+    fn event_pages(
+        &self,
+        cursor: Option<String>,
+        start: NaiveDate,
+    ) -> BoxStream<'static, Result<EventPage, SourceError>> {
+        self.source.event_pages(cursor, start)
     }
 }

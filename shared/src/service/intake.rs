@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use super::{ServiceError, Services};
-use crate::billing::maxio::webhook::{self, MaxioEvent, WebhookError};
 use crate::billing::model::Source;
+use crate::billing::webhook::{self, Touched};
 use crate::queue::{Reason, Subject, SyncMessage};
-use crate::secrets::TenantSecret;
 
 /// How long a delivery id is remembered: longer than any sender's retry schedule.
 pub const DELIVERY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -45,7 +44,7 @@ pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookRes
         Ok(r) => r,
         Err(Refusal::Webhook(e)) => {
             tracing::warn!(tenant = req.tenant, error = %e, "webhook refused");
-            WebhookResponse::refuse(e.http_status(), e.to_string())
+            WebhookResponse::refuse(e.status, e.message)
         }
         Err(Refusal::Service(ServiceError::UnknownTenant(t))) => {
             WebhookResponse::refuse(404, format!("unknown tenant {t}"))
@@ -58,14 +57,12 @@ pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookRes
             tracing::error!(tenant = req.tenant, error = %e, "webhook could not be processed");
             WebhookResponse::refuse(503, "temporarily unavailable")
         }
-        Err(Refusal::Other(status, message)) => WebhookResponse::refuse(status, message),
     }
 }
 
 enum Refusal {
-    Webhook(WebhookError),
+    Webhook(webhook::Refusal),
     Service(ServiceError),
-    Other(u16, String),
 }
 
 impl From<ServiceError> for Refusal {
@@ -74,109 +71,48 @@ impl From<ServiceError> for Refusal {
     }
 }
 
-/// A Maxio delivery: signature, then the subject it names (an invoice, a customer, or a sweep
-/// for an event that names no invoice).
-fn maxio_delivery(
-    req: &WebhookRequest<'_>,
-    secret: &TenantSecret,
-) -> Result<(String, Vec<Subject>), Refusal> {
-    let key =
-        secret.billing.webhook_key.as_ref().ok_or_else(|| {
-            Refusal::Other(404, format!("tenant {} has no webhook key", req.tenant))
-        })?;
-    let delivery = webhook::receive(
-        req.body,
-        (req.header)(webhook::SIGNATURE_HEADER).as_deref(),
-        key,
-    )
-    .map_err(Refusal::Webhook)?;
-    let subject = match &delivery.event {
-        MaxioEvent::InvoiceIssued { invoice_uid } => Some(Subject::invoice(invoice_uid)),
-        MaxioEvent::PaymentSuccess {
-            invoice_uid: Some(uid),
-            ..
-        } => Some(Subject::invoice(uid)),
-        // A payment or refund that names no invoice: the sweep finds it among invoice events.
-        MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => {
-            Some(Subject::Sweep)
-        }
-        MaxioEvent::CustomerUpdate { customer_id } => Some(Subject::Customer {
-            id: customer_id.clone(),
-        }),
-        MaxioEvent::CustomerCreate { .. } | MaxioEvent::Ignored { .. } => None,
-    };
-    Ok((delivery.delivery_id, subject.into_iter().collect()))
+impl From<webhook::Refusal> for Refusal {
+    fn from(e: webhook::Refusal) -> Self {
+        Refusal::Webhook(e)
+    }
 }
 
-/// A Chargebee delivery: Basic credentials, then the subjects the event concerns (every
-/// invoice a payment paid or a credit note was applied to).
-fn chargebee_delivery(
-    req: &WebhookRequest<'_>,
-    secret: &TenantSecret,
-) -> Result<(String, Vec<Subject>), Refusal> {
-    use crate::billing::chargebee::webhook as cb;
-    let (Some(user), Some(pass)) = (
-        &secret.billing.webhook_username,
-        &secret.billing.webhook_password,
-    ) else {
-        return Err(Refusal::Other(
-            404,
-            format!("tenant {} has no webhook credentials", req.tenant),
-        ));
-    };
-    let delivery = cb::receive(
-        req.body,
-        (req.header)("authorization").as_deref(),
-        user,
-        pass,
-    )
-    .map_err(|e| Refusal::Other(e.http_status(), e.to_string()))?;
-    let subjects = match delivery.event {
-        cb::ChargebeeEvent::Invoices { invoice_ids } => {
-            invoice_ids.into_iter().map(Subject::invoice).collect()
-        }
-        // A change to a customer billsync already created updates it; a new customer waits
-        // for its first invoice.
-        cb::ChargebeeEvent::Customer { customer_id } => vec![Subject::Customer { id: customer_id }],
-        cb::ChargebeeEvent::Ignored { .. } => Vec::new(),
-    };
-    Ok((delivery.delivery_id, subjects))
+/// The messages a delivery's subjects become.
+fn subjects(touched: Touched) -> Vec<Subject> {
+    match touched {
+        Touched::Invoices(ids) => ids.into_iter().map(Subject::invoice).collect(),
+        Touched::Customer(id) => vec![Subject::Customer { id }],
+        Touched::Sweep => vec![Subject::Sweep],
+        Touched::Nothing => Vec::new(),
+    }
 }
 
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
     // Size first: nothing else is done with an oversized body.
-    if req.body.len() > webhook::MAX_BODY_BYTES {
-        return Err(Refusal::Webhook(WebhookError::TooLarge {
-            size: req.body.len(),
-            limit: webhook::MAX_BODY_BYTES,
-        }));
-    }
+    webhook::check_size(req.body)?;
     let settings = services.settings(req.tenant).await?;
-    let source = match req.source {
-        "maxio" => Source::Maxio,
-        "chargebee" => Source::Chargebee,
-        other => {
-            return Err(Refusal::Other(
-                404,
-                format!("unknown billing source `{other}`"),
-            ))
+    let Some(source) = Source::parse(req.source) else {
+        return Err(webhook::Refusal {
+            status: 404,
+            message: format!("unknown billing source `{}`", req.source),
         }
+        .into());
     };
     if source != settings.source {
-        return Err(Refusal::Other(
-            404,
-            format!("tenant {} does not bill with {}", req.tenant, req.source),
-        ));
+        return Err(webhook::Refusal {
+            status: 404,
+            message: format!("tenant {} does not bill with {}", req.tenant, req.source),
+        }
+        .into());
     }
     let secret = services
         .secrets
         .tenant_secret(req.tenant)
         .await
         .map_err(ServiceError::from)?;
-    let (delivery_id, subjects) = match source {
-        Source::Maxio => maxio_delivery(req, &secret)?,
-        Source::Chargebee => chargebee_delivery(req, &secret)?,
-    };
+    let delivery = webhook::receive(source, req.tenant, req.body, req.header, &secret.billing)?;
+    let delivery_id = delivery.id;
+    let subjects = subjects(delivery.touched);
     if subjects.is_empty() {
         tracing::info!(tenant = req.tenant, delivery = %delivery_id, "webhook acknowledged, nothing to sync");
         return Ok(WebhookResponse::refuse(200, "ignored"));

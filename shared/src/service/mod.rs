@@ -11,12 +11,10 @@ pub mod worker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::billing::maxio::client::{MaxioClient, MaxioConfig};
-use crate::billing::model::Source;
 use crate::billing::source::BillingSource;
 use crate::netsuite::{AccountId, Governor, GovernorConfig, NetSuiteClient, SlotStore};
 use crate::queue::{Inbox, Queue};
-use crate::secrets::{SecretError, SecretSource, TenantSecret};
+use crate::secrets::{SecretError, SecretSource};
 use crate::settings::TenantSettings;
 use crate::store::Store;
 
@@ -29,6 +27,8 @@ pub struct Services {
     /// Clients per tenant, built on first use and kept for the life of the process (a warm
     /// Lambda reuses their connection pools).
     clients: Arc<Mutex<HashMap<String, TenantClients>>>,
+    /// Billing clients per tenant, for uses that need no NetSuite client (the sweep).
+    billing: Arc<Mutex<HashMap<String, Arc<dyn BillingSource>>>>,
     /// NetSuite concurrency governors, one per NetSuite account.
     governors: Arc<Governors>,
     /// Where the worker takes more messages itself (AWS: the SQS queue); none locally.
@@ -117,6 +117,7 @@ impl Services {
             queue,
             secrets,
             clients: Arc::new(Mutex::new(HashMap::new())),
+            billing: Arc::new(Mutex::new(HashMap::new())),
             governors: Arc::new(Governors::new(None, 1)),
             inbox: None,
             settings_ttl: None,
@@ -212,6 +213,28 @@ impl Services {
         self
     }
 
+    /// The tenant's billing client, built once from its secret.
+    pub async fn billing(
+        &self,
+        settings: &TenantSettings,
+    ) -> Result<Arc<dyn BillingSource>, ServiceError> {
+        if let Some(c) = self
+            .billing
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&settings.tenant).cloned())
+        {
+            return Ok(c);
+        }
+        let secret = self.secrets.tenant_secret(&settings.tenant).await?;
+        let built = crate::billing::connect(settings.source, &settings.site, &secret.billing)
+            .map_err(|e| ServiceError::Client(e.to_string()))?;
+        if let Ok(mut m) = self.billing.lock() {
+            m.insert(settings.tenant.clone(), built.clone());
+        }
+        Ok(built)
+    }
+
     /// The tenant's NetSuite and billing clients, built once from its secret.
     pub async fn clients(&self, settings: &TenantSettings) -> Result<TenantClients, ServiceError> {
         if let Some(c) = self
@@ -223,7 +246,10 @@ impl Services {
             return Ok(c);
         }
         let secret = self.secrets.tenant_secret(&settings.tenant).await?;
-        let built = build_clients(settings, &secret, &self.governors)?;
+        let built = TenantClients {
+            netsuite: netsuite_client(settings, &secret, &self.governors)?,
+            billing: self.billing(settings).await?,
+        };
         if let Ok(mut m) = self.clients.lock() {
             m.insert(settings.tenant.clone(), built.clone());
         }
@@ -231,52 +257,16 @@ impl Services {
     }
 }
 
-/// The Maxio client for a tenant's site and key.
-pub(crate) fn maxio_client(
+/// The tenant's NetSuite client, bounded by its account's governor, sized by the tenant's
+/// `netsuite.concurrency`: shared across processes when `governors` has a slot store (AWS),
+/// local otherwise.
+fn netsuite_client(
     settings: &TenantSettings,
-    secret: &TenantSecret,
-) -> Result<MaxioClient, ServiceError> {
-    let mut config = MaxioConfig::new(settings.site.clone(), secret.billing.api_key.clone());
-    if let Some(url) = &secret.billing.base_url {
-        config.base_url = Some(
-            url.parse()
-                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
-        );
-    }
-    MaxioClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))
-}
-
-/// The tenant's clients. Its NetSuite client is bounded by its account's governor, sized by
-/// the tenant's `netsuite.concurrency`: shared across processes when `governors` has a slot
-/// store (AWS), local otherwise.
-fn build_clients(
-    settings: &TenantSettings,
-    secret: &TenantSecret,
+    secret: &crate::secrets::TenantSecret,
     governors: &Governors,
-) -> Result<TenantClients, ServiceError> {
+) -> Result<NetSuiteClient, ServiceError> {
     let mut ns = secret.netsuite_config()?;
     ns.concurrency = settings.netsuite_concurrency;
     let governor = governors.get(&ns.account_id, ns.concurrency);
-    let netsuite = NetSuiteClient::with_governor(ns, governor)
-        .map_err(|e| ServiceError::Client(e.to_string()))?;
-    let billing: Arc<dyn BillingSource> = match settings.source {
-        Source::Maxio => Arc::new(maxio_client(settings, secret)?),
-        Source::Chargebee => {
-            let mut config = crate::billing::chargebee::client::ChargebeeConfig::new(
-                settings.site.clone(),
-                secret.billing.api_key.clone(),
-            );
-            if let Some(url) = &secret.billing.base_url {
-                config.base_url = Some(
-                    url.parse()
-                        .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
-                );
-            }
-            Arc::new(
-                crate::billing::chargebee::client::ChargebeeClient::new(config)
-                    .map_err(|e| ServiceError::Client(e.to_string()))?,
-            )
-        }
-    };
-    Ok(TenantClients { netsuite, billing })
+    NetSuiteClient::with_governor(ns, governor).map_err(|e| ServiceError::Client(e.to_string()))
 }

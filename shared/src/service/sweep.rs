@@ -9,20 +9,15 @@ use futures::TryStreamExt;
 use serde::Serialize;
 
 use super::{ServiceError, Services};
-use crate::billing::maxio::client::{EventsSince, MaxioClient};
-use crate::billing::model::Source;
 use crate::flow::run::due;
 use crate::flow::state::FlowStatus;
 use crate::queue::{fresh_dedup_id, Reason, Subject, SyncMessage};
 use crate::settings::TenantSettings;
 
-/// The cursor of Maxio's invoice events stream.
-pub const MAXIO_EVENTS_CURSOR: &str = "maxio-invoice-events";
-/// The cursor of Chargebee's events list: the newest `occurred_at` (Unix seconds) queued.
-pub const CHARGEBEE_EVENTS_CURSOR: &str = "chargebee-events";
+pub use crate::billing::chargebee::source::EVENTS_CURSOR as CHARGEBEE_EVENTS_CURSOR;
+pub use crate::billing::maxio::source::EVENTS_CURSOR as MAXIO_EVENTS_CURSOR;
 /// When the last sweep of a tenant finished (RFC 3339), for `billsync status`.
 pub const LAST_SWEEP_CURSOR: &str = "last-sweep";
-const PAGE: u32 = 200;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -42,10 +37,7 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
         tenant: tenant.to_owned(),
         ..Default::default()
     };
-    match settings.source {
-        Source::Maxio => sweep_maxio_events(services, &settings, &mut report).await?,
-        Source::Chargebee => sweep_chargebee_events(services, &settings, &mut report).await?,
-    }
+    sweep_events(services, &settings, &mut report).await?;
     queue_waiting(services, &settings, &mut report).await?;
     // After this sweep's invoices, in a group of its own: NetSuite's figures against billing's.
     services
@@ -80,144 +72,49 @@ pub async fn sweep_all(
     Ok(out)
 }
 
-async fn maxio_client(
-    services: &Services,
-    settings: &TenantSettings,
-) -> Result<MaxioClient, ServiceError> {
-    let secret = services.secrets.tenant_secret(&settings.tenant).await?;
-    super::maxio_client(settings, &secret)
-}
-
-async fn sweep_maxio_events(
+/// Reads the source's events from the tenant's cursor and queues each invoice they concern;
+/// the cursor moves after each page is queued.
+async fn sweep_events(
     services: &Services,
     settings: &TenantSettings,
     report: &mut SweepReport,
 ) -> Result<(), ServiceError> {
     let tenant = settings.tenant.as_str();
-    let cursor = services.store.cursor(tenant, MAXIO_EVENTS_CURSOR).await?;
+    let cursor_name = settings.source.events_cursor();
+    let cursor = services.store.cursor(tenant, cursor_name).await?;
     report.cursor_before = cursor.clone();
-    let since = match cursor.as_deref().and_then(|c| c.parse::<u64>().ok()) {
-        Some(id) => EventsSince::Id(id),
-        None => EventsSince::Date(settings.sync_start_date),
-    };
-    let client = maxio_client(services, settings).await?;
-    let mut events = Box::pin(client.invoice_events(since, PAGE).try_chunks(PAGE as usize));
-    while let Some(page) = events
+    let billing = services.billing(settings).await?;
+    let mut pages = billing.event_pages(cursor, settings.sync_start_date);
+    while let Some(page) = pages
         .try_next()
         .await
-        .map_err(|e| ServiceError::Client(format!("reading invoice events: {}", e.1)))?
+        .map_err(|e| ServiceError::Client(format!("reading billing events: {e}")))?
     {
-        report.events_read += page.len();
+        report.events_read += page.events;
         let mut messages: Vec<SyncMessage> = Vec::new();
-        for e in &page {
-            let Some(uid) = e.invoice.as_ref().and_then(|i| i.uid.clone()) else {
-                tracing::warn!(tenant, event = e.id, kind = %e.event_type, "invoice event without an invoice snapshot");
-                continue;
-            };
+        for invoice in page.invoices {
             // One message per invoice per page is enough: the worker reads the whole invoice.
             if messages
                 .iter()
-                .any(|m| m.invoice_id() == Some(uid.as_str()))
+                .any(|m| m.invoice_id() == Some(invoice.uid.as_str()))
             {
                 continue;
             }
             messages.push(SyncMessage::invoice(
                 tenant,
-                Source::Maxio,
-                uid,
+                settings.source,
+                invoice.uid,
                 Reason::Sweep,
-                format!("ev-{}", e.id),
+                invoice.event_key,
             ));
         }
         services.queue.send(&messages).await?;
         report.invoices_queued += messages.len();
-        if let Some(last) = page.last() {
-            // Only now: everything up to this event is safely queued.
-            let value = last.id.to_string();
+        if let Some(value) = page.cursor {
+            // Only now: everything up to this page's last event is safely queued.
             services
                 .store
-                .put_cursor(tenant, MAXIO_EVENTS_CURSOR, &value)
-                .await?;
-            report.cursor_after = Some(value);
-        }
-    }
-    if report.cursor_after.is_none() {
-        report.cursor_after = report.cursor_before.clone();
-    }
-    Ok(())
-}
-
-async fn sweep_chargebee_events(
-    services: &Services,
-    settings: &TenantSettings,
-    report: &mut SweepReport,
-) -> Result<(), ServiceError> {
-    use crate::billing::chargebee::client::{ChargebeeClient, ChargebeeConfig};
-    use crate::billing::chargebee::webhook::{classify, ChargebeeEvent};
-    let tenant = settings.tenant.as_str();
-    let cursor = services
-        .store
-        .cursor(tenant, CHARGEBEE_EVENTS_CURSOR)
-        .await?;
-    report.cursor_before = cursor.clone();
-    // `occurred_at[after]` is strict: ask from one second before the cursor so events sharing
-    // its second are not lost; re-reading a few is harmless (the worker is idempotent).
-    let after = match cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
-        Some(t) => t - 1,
-        None => settings
-            .sync_start_date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc()
-            .timestamp(),
-    };
-    let secret = services.secrets.tenant_secret(tenant).await?;
-    let mut config = ChargebeeConfig::new(settings.site.clone(), secret.billing.api_key.clone());
-    if let Some(url) = &secret.billing.base_url {
-        config.base_url = Some(
-            url.parse()
-                .map_err(|e| ServiceError::Client(format!("billing base_url: {e}")))?,
-        );
-    }
-    let client = ChargebeeClient::new(config).map_err(|e| ServiceError::Client(e.to_string()))?;
-    let mut events = Box::pin(client.events(after, 100).try_chunks(100));
-    while let Some(page) = events
-        .try_next()
-        .await
-        .map_err(|e| ServiceError::Client(format!("reading events: {}", e.1)))?
-    {
-        report.events_read += page.len();
-        let mut messages: Vec<SyncMessage> = Vec::new();
-        for e in &page {
-            let Some(ChargebeeEvent::Invoices { invoice_ids }) = classify(e) else {
-                continue;
-            };
-            for (n, invoice_id) in invoice_ids.into_iter().enumerate() {
-                if messages
-                    .iter()
-                    .any(|m| m.invoice_id() == Some(invoice_id.as_str()))
-                {
-                    continue;
-                }
-                messages.push(SyncMessage::invoice(
-                    tenant,
-                    Source::Chargebee,
-                    invoice_id,
-                    Reason::Sweep,
-                    match n {
-                        0 => format!("ev-{}", e.id),
-                        n => format!("ev-{}-{n}", e.id),
-                    },
-                ));
-            }
-        }
-        services.queue.send(&messages).await?;
-        report.invoices_queued += messages.len();
-        if let Some(newest) = page.iter().filter_map(|e| e.occurred_at).max() {
-            let value = newest.to_string();
-            services
-                .store
-                .put_cursor(tenant, CHARGEBEE_EVENTS_CURSOR, &value)
+                .put_cursor(tenant, cursor_name, &value)
                 .await?;
             report.cursor_after = Some(value);
         }

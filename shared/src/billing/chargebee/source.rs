@@ -3,10 +3,18 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use super::client::{ChargebeeClient, ChargebeeError};
+use super::webhook::{classify, ChargebeeEvent};
 use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice, Line, Source};
-use crate::billing::source::{BillingSource, SourceError};
+use crate::billing::source::{BillingSource, EventInvoice, EventPage, SourceError};
+
+/// The store cursor of Chargebee's events list: the newest `occurred_at` (Unix seconds) queued.
+pub const EVENTS_CURSOR: &str = "chargebee-events";
+const EVENTS_PAGE: u32 = 100;
 
 impl From<ChargebeeError> for SourceError {
     fn from(e: ChargebeeError) -> Self {
@@ -52,5 +60,50 @@ impl BillingSource for ChargebeeClient {
             (Some(kind), Some(id)) => Ok(self.catalog_entry(kind, id).await?),
             _ => Ok(None),
         }
+    }
+
+    fn event_pages(
+        &self,
+        cursor: Option<String>,
+        start: NaiveDate,
+    ) -> BoxStream<'static, Result<EventPage, SourceError>> {
+        // `occurred_at[after]` is strict: ask from one second before the cursor so events
+        // sharing its second are not lost; re-reading a few is harmless (flows are idempotent).
+        let after = match cursor.as_deref().and_then(|c| c.parse::<i64>().ok()) {
+            Some(t) => t - 1,
+            None => start
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight exists")
+                .and_utc()
+                .timestamp(),
+        };
+        self.events(after, EVENTS_PAGE)
+            .try_chunks(EVENTS_PAGE as usize)
+            .map(|page| {
+                let page = page.map_err(|e| SourceError::from(e.1))?;
+                let mut invoices = Vec::new();
+                for e in &page {
+                    let Some(ChargebeeEvent::Invoices { invoice_ids }) = classify(e) else {
+                        continue;
+                    };
+                    for (n, uid) in invoice_ids.into_iter().enumerate() {
+                        let event_key = match n {
+                            0 => format!("ev-{}", e.id),
+                            n => format!("ev-{}-{n}", e.id),
+                        };
+                        invoices.push(EventInvoice { uid, event_key });
+                    }
+                }
+                Ok(EventPage {
+                    events: page.len(),
+                    invoices,
+                    cursor: page
+                        .iter()
+                        .filter_map(|e| e.occurred_at)
+                        .max()
+                        .map(|t| t.to_string()),
+                })
+            })
+            .boxed()
     }
 }

@@ -6,6 +6,7 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 
 use super::wire;
+use crate::billing::webhook::Touched;
 use crate::Secret;
 
 /// Bodies larger than this are refused unread.
@@ -55,6 +56,19 @@ pub struct Delivery {
     /// The event id (`ev_…`), for de-duplication.
     pub delivery_id: String,
     pub event: ChargebeeEvent,
+}
+
+impl ChargebeeEvent {
+    /// What the event asks the sync to look at.
+    pub fn touched(self) -> Touched {
+        match self {
+            ChargebeeEvent::Invoices { invoice_ids } => Touched::Invoices(invoice_ids),
+            // A change to a customer billsync already created updates it; a new customer
+            // waits for its first invoice.
+            ChargebeeEvent::Customer { customer_id } => Touched::Customer(customer_id),
+            ChargebeeEvent::Ignored { .. } => Touched::Nothing,
+        }
+    }
 }
 
 /// What an event concerns: the invoices (directly, every invoice a payment was applied to,

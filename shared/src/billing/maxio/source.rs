@@ -2,12 +2,18 @@
 //! a segment's share of its group's payments, and the credit notes an invoice concerns.
 
 use async_trait::async_trait;
-use futures::TryStreamExt;
+use chrono::NaiveDate;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 
-use super::client::{MaxioClient, MaxioError};
+use super::client::{EventsSince, MaxioClient, MaxioError};
 use crate::billing::model::{Consolidation, CreditNote, Customer, Invoice, Payment, Source};
-use crate::billing::source::{BillingSource, SourceError};
+use crate::billing::source::{BillingSource, EventInvoice, EventPage, SourceError};
+
+/// The store cursor of Maxio's invoice events stream: the id of the last event queued.
+pub const EVENTS_CURSOR: &str = "maxio-invoice-events";
+const EVENTS_PAGE: u32 = 200;
 
 impl From<MaxioError> for SourceError {
     fn from(e: MaxioError) -> Self {
@@ -169,6 +175,41 @@ impl BillingSource for MaxioClient {
         }
         notes.sort_by(|a, b| a.uid.cmp(&b.uid));
         Ok(notes)
+    }
+
+    fn event_pages(
+        &self,
+        cursor: Option<String>,
+        start: NaiveDate,
+    ) -> BoxStream<'static, Result<EventPage, SourceError>> {
+        let since = match cursor.as_deref().and_then(|c| c.parse::<u64>().ok()) {
+            Some(id) => EventsSince::Id(id),
+            None => EventsSince::Date(start),
+        };
+        self.invoice_events(since, EVENTS_PAGE)
+            .try_chunks(EVENTS_PAGE as usize)
+            .map(|page| {
+                let page = page.map_err(|e| SourceError::from(e.1))?;
+                let invoices = page
+                    .iter()
+                    .filter_map(|e| {
+                        let uid = e.invoice.as_ref().and_then(|i| i.uid.clone());
+                        if uid.is_none() {
+                            tracing::warn!(event = e.id, kind = %e.event_type, "invoice event without an invoice snapshot");
+                        }
+                        Some(EventInvoice {
+                            uid: uid?,
+                            event_key: format!("ev-{}", e.id),
+                        })
+                    })
+                    .collect();
+                Ok(EventPage {
+                    events: page.len(),
+                    invoices,
+                    cursor: page.last().map(|e| e.id.to_string()),
+                })
+            })
+            .boxed()
     }
 }
 

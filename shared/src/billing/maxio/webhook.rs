@@ -9,6 +9,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::billing::webhook::Touched;
 use crate::Secret;
 
 /// Header carrying `hex(HMAC-SHA256(shared key, raw body))`.
@@ -272,6 +273,25 @@ pub struct Delivery {
     pub site_subdomain: Option<String>,
     /// The site event behind the webhook, when given.
     pub event_id: Option<String>,
+}
+
+impl MaxioEvent {
+    /// What the event asks the sync to look at.
+    pub fn touched(&self) -> Touched {
+        match self {
+            MaxioEvent::InvoiceIssued { invoice_uid } => {
+                Touched::Invoices(vec![invoice_uid.clone()])
+            }
+            MaxioEvent::PaymentSuccess {
+                invoice_uid: Some(uid),
+                ..
+            } => Touched::Invoices(vec![uid.clone()]),
+            // A payment or refund that names no invoice: the sweep finds it among invoice events.
+            MaxioEvent::PaymentSuccess { .. } | MaxioEvent::RefundSuccess { .. } => Touched::Sweep,
+            MaxioEvent::CustomerUpdate { customer_id } => Touched::Customer(customer_id.clone()),
+            MaxioEvent::CustomerCreate { .. } | MaxioEvent::Ignored { .. } => Touched::Nothing,
+        }
+    }
 }
 
 /// Verifies and decodes a delivery: size, then signature, then the body.

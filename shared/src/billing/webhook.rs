@@ -1,0 +1,105 @@
+//! Webhook deliveries of any source: checked with the tenant's credentials for that source,
+//! then reduced to what the sync should look at. The HTTP front ends and the intake use this
+//! and never a source's own webhook module.
+
+use super::model::Source;
+use super::{chargebee, maxio};
+use crate::secrets::BillingSecret;
+
+/// Bodies larger than this are refused before any work is done on them.
+pub const MAX_BODY_BYTES: usize = maxio::webhook::MAX_BODY_BYTES;
+
+/// What a delivery asks the sync to look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// These invoices (a payment or credit note can touch several); never empty.
+    Invoices(Vec<String>),
+    /// A customer billsync may already have created.
+    Customer(String),
+    /// Something the source's event stream will name (a payment that names no invoice).
+    Sweep,
+    /// Nothing billsync syncs.
+    Nothing,
+}
+
+/// A delivery whose credentials held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// For de-duplication: an id the credentials cover, the same on the sender's retries.
+    pub id: String,
+    pub touched: Touched,
+}
+
+/// Why a delivery was refused: the HTTP status to answer and a short reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(status: u16, message: impl ToString) -> Self {
+        Refusal {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Refuses a body over [`MAX_BODY_BYTES`] before anything else is done with it.
+pub fn check_size(body: &[u8]) -> Result<(), Refusal> {
+    if body.len() > MAX_BODY_BYTES {
+        let e = maxio::webhook::WebhookError::TooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        };
+        return Err(Refusal::new(e.http_status(), e));
+    }
+    Ok(())
+}
+
+/// Checks a delivery for `tenant` with its `secret` and says what it touches. `header` looks a
+/// request header up by name, case-insensitively.
+pub fn receive(
+    source: Source,
+    tenant: &str,
+    body: &[u8],
+    header: &dyn Fn(&str) -> Option<String>,
+    secret: &BillingSecret,
+) -> Result<Delivery, Refusal> {
+    match source {
+        Source::Maxio => {
+            let key = secret
+                .webhook_key
+                .as_ref()
+                .ok_or_else(|| Refusal::new(404, format!("tenant {tenant} has no webhook key")))?;
+            let delivery = maxio::webhook::receive(
+                body,
+                header(maxio::webhook::SIGNATURE_HEADER).as_deref(),
+                key,
+            )
+            .map_err(|e| Refusal::new(e.http_status(), e))?;
+            Ok(Delivery {
+                touched: delivery.event.touched(),
+                id: delivery.delivery_id,
+            })
+        }
+        Source::Chargebee => {
+            let (Some(user), Some(pass)) = (&secret.webhook_username, &secret.webhook_password)
+            else {
+                return Err(Refusal::new(
+                    404,
+                    format!("tenant {tenant} has no webhook credentials"),
+                ));
+            };
+            let delivery =
+                chargebee::webhook::receive(body, header("authorization").as_deref(), user, pass)
+                    .map_err(|e| Refusal::new(e.http_status(), e))?;
+            Ok(Delivery {
+                touched: delivery.event.touched(),
+                id: delivery.delivery_id,
+            })
+        }
+    }
+}
