@@ -252,7 +252,12 @@ pub async fn start(seed: u64, invoices: usize, demo: &DemoData) -> std::io::Resu
 /// The Chargebee tenant's settings: items created from item prices (SKU or name, `CB-`
 /// prefix), department by customer, the demo account's currencies.
 pub fn settings(sim: &ChargebeeSim, demo: &DemoData) -> Result<TenantSettings, String> {
-    TenantSettings::from_value(&json!({
+    TenantSettings::from_value(&settings_document(sim, demo)).map_err(|e| e.to_string())
+}
+
+/// The settings document of [`settings`], as `billsync tenant apply` reads it.
+pub fn settings_document(sim: &ChargebeeSim, demo: &DemoData) -> serde_json::Value {
+    json!({
         "tenant": TENANT, "source": "chargebee", "site": sim.config().site, "sync_start_date": "2025-01-01",
         "items": {
             "custom_default": {"id": demo.item_services, "type": "service"},
@@ -275,8 +280,7 @@ pub fn settings(sim: &ChargebeeSim, demo: &DemoData) -> Result<TenantSettings, S
         },
         "prefixes": {"external_id": "CB", "item": "CB-"},
         "currencies": {"USD": demo.currency_usd, "EUR": demo.currency_eur}
-    }))
-    .map_err(|e| e.to_string())
+    })
 }
 
 /// The `billing` part of the tenant secret.

@@ -9,7 +9,7 @@ use billsync::flow::state::FlowStatus;
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::local::run_outbox;
 use billsync::service::retry::{self, ErrorLogEntry, RetryRequest, RetryResponse};
-use billsync::service::sweep::{sweep_tenant, SweepReport, LAST_SWEEP_CURSOR, MAXIO_EVENTS_CURSOR};
+use billsync::service::sweep::{sweep_tenant, SweepReport, LAST_SWEEP_CURSOR};
 use billsync::service::{ServiceError, Services};
 use billsync::store::sqlite::{Outbox, SqliteStore};
 
@@ -178,13 +178,13 @@ pub struct Status {
 }
 
 pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
-    b.services.settings(tenant).await?;
+    let settings = b.services.settings(tenant).await?;
     let store = &b.services.store;
     let unavailable = |e: billsync::store::StoreError| OpsError::Unavailable(e.to_string());
     Ok(Status {
         counts: store.flow_counts(tenant).await.map_err(unavailable)?,
         cursor: store
-            .cursor(tenant, MAXIO_EVENTS_CURSOR)
+            .cursor(tenant, settings.source.events_cursor())
             .await
             .map_err(unavailable)?,
         last_sweep: store

@@ -178,3 +178,68 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `status` reads the cursor of the tenant's own billing source: a Chargebee tenant shows the
+/// newest event time it queued, not Maxio's cursor ("none yet" for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_chargebee_tenants_own_event_cursor() {
+    use billing_sim::{CbInvoice, CbLine, ChargebeeSim, ChargebeeSimConfig};
+
+    let dir = std::env::temp_dir().join(format!("billsync-ops-cb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let demo = ns.seed_demo();
+    let cb = ChargebeeSim::start(ChargebeeSimConfig::default())
+        .await
+        .unwrap();
+    cb.add_customer("c1", None, "Ada", "Lovelace", "ada@example.com", "USD");
+    cb.add_invoice(CbInvoice {
+        customer_id: "c1".into(),
+        currency: "USD".into(),
+        date: 1_769_900_000,
+        lines: vec![CbLine {
+            entity_type: "adhoc".into(),
+            entity_id: None,
+            description: "Consulting".into(),
+            quantity: 1,
+            unit_amount: 10000,
+            tax_rate_percent: 0,
+        }],
+        ..CbInvoice::default()
+    });
+    let nc = ns.config();
+    let secrets = json!({ "cb": {
+        "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+                     "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
+                     "token_secret": nc.token_secret, "base_url": ns.base_url()},
+        "billing": billsync_cli::demo_chargebee::secret(&cb)
+    }});
+    std::fs::write(dir.join("secrets.json"), secrets.to_string()).unwrap();
+    let mut settings = billsync_cli::demo_chargebee::settings_document(&cb, &demo);
+    settings["tenant"] = json!("cb");
+    std::fs::write(dir.join("cb.json"), settings.to_string()).unwrap();
+    let local = ["--state", "state.db", "--secrets", "secrets.json"];
+
+    let out = billsync(&dir, &["tenant", "apply", "cb.json", "--state", "state.db"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = billsync(
+        &dir,
+        &[&["sync-now", "--tenant", "cb"][..], &local].concat(),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(ns.records("invoice").len(), 1);
+
+    let out = billsync(&dir, &[&["status", "--tenant", "cb"][..], &local].concat()).await;
+    let status = text(&out);
+    let cursor = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("billing event cursor"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no cursor line: {status}"));
+    assert!(
+        cursor.parse::<i64>().is_ok_and(|t| t >= 1_769_900_000),
+        "the Chargebee cursor is the newest event time: {status}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
