@@ -3,6 +3,7 @@
 //! chooses an adapter by [`Source`]; nothing outside `billing` matches on it.
 
 pub mod chargebee;
+mod http;
 pub mod maxio;
 pub mod model;
 pub mod source;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use futures::future::try_join_all;
 use futures::stream::{self, Stream, TryStreamExt};
-use reqwest::header::{ACCEPT, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use url::Url;
 
 use super::{map, wire};
+use crate::billing::http::{self, segment as seg};
 use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice, Payment};
 use crate::retry::RetryPolicy;
 use crate::Secret;
@@ -193,10 +193,6 @@ impl std::fmt::Debug for ChargebeeClient {
             .field("root", &self.inner.root.as_str())
             .finish_non_exhaustive()
     }
-}
-
-fn seg(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 impl ChargebeeClient {
@@ -450,79 +446,50 @@ impl ChargebeeClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, ChargebeeError> {
-        let mut url = self
-            .inner
-            .root
-            .join(path)
-            .map_err(|e| ChargebeeError::Config(e.to_string()))?;
-        if !query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        }
+        let url = http::url(&self.inner.root, path, query).map_err(ChargebeeError::Config)?;
         let operation = format!("GET {path}");
-        let mut attempt = 1;
-        loop {
-            let sent = self
-                .inner
-                .http
-                .get(url.clone())
-                .basic_auth(self.inner.api_key.expose(), Some(""))
-                .header(ACCEPT, "application/json")
-                .send()
-                .await;
-            let (result, hint) = match sent {
-                Err(e) => (
-                    Err(ChargebeeError::Transport {
+        let api = http::Api {
+            http: &self.inner.http,
+            // The API key is the user; the password is empty.
+            user: &self.inner.api_key,
+            password: "",
+            retry: &self.inner.retry,
+            limiter: None,
+            vendor: "Chargebee",
+        };
+        let body = api
+            .get(
+                &url,
+                &operation,
+                |failure| match failure {
+                    http::Failure::Transport(message) => ChargebeeError::Transport {
                         operation: operation.clone(),
-                        message: e.without_url().to_string(),
-                    }),
-                    None,
-                ),
-                Ok(r) => {
-                    let status = r.status();
-                    let hint = r
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok())
-                        .map(Duration::from_secs);
-                    let body = r.bytes().await.unwrap_or_default();
-                    if status.is_success() {
-                        let parsed =
-                            serde_json::from_slice(&body).map_err(|e| ChargebeeError::Decode {
-                                operation: operation.clone(),
-                                message: e.to_string(),
-                            });
-                        (parsed, None)
-                    } else {
-                        #[derive(Deserialize)]
-                        struct ErrorBody {
-                            message: Option<String>,
-                        }
-                        let message = serde_json::from_slice::<ErrorBody>(&body)
-                            .ok()
-                            .and_then(|b| b.message)
-                            .unwrap_or_else(|| {
-                                String::from_utf8_lossy(&body).chars().take(300).collect()
-                            });
-                        (
-                            Err(ChargebeeError::Api {
-                                status: status.as_u16(),
-                                operation: operation.clone(),
-                                message,
-                            }),
-                            hint,
-                        )
-                    }
-                }
-            };
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.inner.retry.max_attempts => {
-                    tokio::time::sleep(self.inner.retry.delay(attempt, hint)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+                        message,
+                    },
+                    http::Failure::Status { status, body } => ChargebeeError::Api {
+                        status,
+                        operation: operation.clone(),
+                        message: error_message(&body),
+                    },
+                },
+                ChargebeeError::is_retryable,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| ChargebeeError::Decode {
+            operation,
+            message: e.to_string(),
+        })
     }
+}
+
+/// Chargebee's error bodies carry a `message`; anything else is shown as text.
+fn error_message(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+    }
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(300).collect())
 }

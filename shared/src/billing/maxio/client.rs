@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use futures::stream::{self, Stream, StreamExt, TryStreamExt};
-use reqwest::header::{ACCEPT, RETRY_AFTER};
-use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
 use url::Url;
 
 use super::map::{self, MapError};
 use super::wire;
+use crate::billing::http::{self, segment as seg};
 use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice};
 use crate::retry::RetryPolicy;
 use crate::Secret;
@@ -430,97 +429,39 @@ impl MaxioClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, MaxioError> {
-        let mut url = self
-            .inner
-            .root
-            .join(path)
-            .map_err(|e| MaxioError::Config(format!("bad path {path}: {e}")))?;
-        if !query.is_empty() {
-            url.query_pairs_mut()
-                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        }
+        let url = http::url(&self.inner.root, path, query).map_err(MaxioError::Config)?;
         let operation = format!("GET /{path}");
-        let policy = &self.inner.retry;
-        let mut attempt = 1;
-        loop {
-            let (result, hint) = self.attempt(&url, &operation).await;
-            match result {
-                Ok(bytes) => {
-                    return serde_json::from_slice(&bytes).map_err(|e| MaxioError::Decode {
-                        operation,
-                        message: e.to_string(),
-                    })
-                }
-                Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
-                    let delay = policy.delay(attempt, hint);
-                    tracing::warn!(%operation, attempt, delay_ms = delay.as_millis() as u64, error = %e, "Maxio request failed; trying again");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    async fn attempt(
-        &self,
-        url: &Url,
-        operation: &str,
-    ) -> (Result<bytes::Bytes, MaxioError>, Option<Duration>) {
-        let _permit = self.inner.limiter.acquire().await.expect("never closed");
-        let sent = self
-            .inner
-            .http
-            .get(url.clone())
+        let api = http::Api {
+            http: &self.inner.http,
             // Maxio checks only the key; the password is conventionally "x".
-            .basic_auth(self.inner.api_key.expose(), Some("x"))
-            .header(ACCEPT, "application/json")
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    Err(MaxioError::Transport {
-                        operation: operation.to_owned(),
-                        message: e.without_url().to_string(),
-                    }),
-                    None,
-                )
-            }
+            user: &self.inner.api_key,
+            password: "x",
+            retry: &self.inner.retry,
+            limiter: Some(&self.inner.limiter),
+            vendor: "Maxio",
         };
-        let status = response.status();
-        let hint = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                return (
-                    Err(MaxioError::Transport {
-                        operation: operation.to_owned(),
-                        message: e.without_url().to_string(),
-                    }),
-                    None,
-                )
-            }
-        };
-        tracing::debug!(%operation, status = status.as_u16(), "Maxio answered");
-        if status == StatusCode::OK {
-            return (Ok(body), None);
-        }
-        let message = error_message(&body);
-        (
-            Err(MaxioError::Api {
-                status: status.as_u16(),
-                operation: operation.to_owned(),
-                message,
-            }),
-            hint,
-        )
+        let body = api
+            .get(
+                &url,
+                &operation,
+                |failure| match failure {
+                    http::Failure::Transport(message) => MaxioError::Transport {
+                        operation: operation.clone(),
+                        message,
+                    },
+                    http::Failure::Status { status, body } => MaxioError::Api {
+                        status,
+                        operation: operation.clone(),
+                        message: error_message(&body),
+                    },
+                },
+                MaxioError::is_retryable,
+            )
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| MaxioError::Decode {
+            operation,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -545,14 +486,6 @@ fn error_message(body: &[u8]) -> String {
         Ok(Errors::One { errors }) => errors.to_string(),
         Err(_) => String::from_utf8_lossy(body).chars().take(300).collect(),
     }
-}
-
-/// A path segment with anything outside [A-Za-z0-9_-] percent-encoded.
-fn seg(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%5F", "_")
-        .replace("%2D", "-")
 }
 
 /// Reads pages 1, 2, ... until `fetch` says a page was the last (an empty page, or the last of
