@@ -80,10 +80,6 @@ fn retry_delay(attempts: u32) -> Duration {
     Duration::minutes(1i64 << attempts.saturating_sub(1).min(7))
 }
 
-fn sql_text(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 impl Engine<'_> {
     /// Runs the flow of one billing invoice as far as it can go now.
     pub async fn sync_invoice(
@@ -1040,21 +1036,12 @@ impl Engine<'_> {
     ) -> Result<NsId, Stop> {
         let step = "find income account";
         if let Some(code) = &entry.accounting_code {
-            let q = format!(
-                "SELECT id FROM account WHERE acctnumber = {code} OR LOWER(accountsearchdisplaynamecopy) = LOWER({code}) OR LOWER(accountsearchdisplayname) = LOWER({code}) ORDER BY id",
-                code = sql_text(code)
-            );
-            let rows = self
+            let ids = self
                 .netsuite
-                .suiteql_page(&q, 2, 0)
+                .accounts_named(code)
                 .await
                 .map_err(|e| Self::failed(step, &e))?;
-            let found = rows
-                .items
-                .first()
-                .and_then(|r| r.get("id"))
-                .and_then(|v| v.as_str())
-                .and_then(NsId::parse);
+            let found = ids.first().and_then(|id| NsId::parse(id));
             return found.ok_or_else(|| {
                 Self::problem(
                     step,
@@ -1103,21 +1090,15 @@ impl Engine<'_> {
                 .map_err(|e| Self::failed(step, &e))?;
             if found.is_none() && settings.customer_match == CustomerMatch::Email {
                 if let Some(email) = billing.email.as_deref() {
-                    let q = format!(
-                        "SELECT id, externalid FROM customer WHERE LOWER(email) = LOWER({}) ORDER BY id",
-                        sql_text(email)
-                    );
                     let rows = self
                         .netsuite
-                        .suiteql_page(&q, 10, 0)
+                        .customers_by_email(email)
                         .await
                         .map_err(|e| Self::failed(step, &e))?;
-                    let candidate = rows.items.iter().find(|r| {
-                        r.get("externalid")
-                            .and_then(|v| v.as_str())
-                            .is_none_or(|x| x == external_id)
-                    });
-                    if let Some(id) = candidate.and_then(|r| r.get("id")).and_then(|v| v.as_str()) {
+                    let candidate = rows
+                        .iter()
+                        .find(|r| r.external_id.as_deref().is_none_or(|x| x == external_id));
+                    if let Some(id) = candidate.map(|r| r.id.as_str()) {
                         let body = build::customer_link(billing, settings);
                         self.netsuite
                             .patch(RecordType::Customer, &RecordKey::id(id), &body, &[])

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod governor;
 pub mod money;
+pub mod queries;
 pub mod records;
 
 pub use client::{Created, GetOptions, ListPage, NetSuiteClient, RecordKey, SuiteQlPage};

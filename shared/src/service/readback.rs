@@ -5,14 +5,12 @@
 //! thousand invoices, so it costs the sync itself nothing.
 
 use chrono::{Duration, NaiveDate, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use super::{ServiceError, Services};
 use crate::flow::ids::{self, Kind};
 use crate::flow::state::{ErrorEntry, FlowStatus};
-use crate::netsuite::client::SUITEQL_MAX_PAGE;
+use crate::netsuite::queries::InvoiceFigures;
 use crate::settings::TenantSettings;
 
 /// When the last read-back of a tenant started (RFC 3339).
@@ -28,22 +26,6 @@ pub struct ReadBackReport {
     pub compared: usize,
     /// Flows now in error because NetSuite and billing differ.
     pub differ: Vec<String>,
-}
-
-/// One NetSuite invoice as SuiteQL gives it.
-struct Shown {
-    id: String,
-    uid: String,
-    total: Decimal,
-    remaining: Decimal,
-}
-
-fn money(row: &Map<String, Value>, key: &str) -> Option<Decimal> {
-    match row.get(key)? {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.to_string().parse().ok(),
-        _ => None,
-    }
 }
 
 /// Compares the invoices NetSuite changed since the day before the last read-back (the first
@@ -64,13 +46,6 @@ pub async fn read_back(
         .unwrap_or(settings.sync_start_date);
     let clients = services.clients(settings).await?;
     let prefix = ids::prefix(settings, Kind::Invoice);
-    let query = format!(
-        "SELECT id, externalid, foreigntotal, foreignamountremaining FROM transaction \
-         WHERE type = 'CustInvc' AND externalid LIKE '{}%' \
-         AND lastmodifieddate >= TO_DATE('{}', 'YYYY-MM-DD') ORDER BY id",
-        prefix.replace('\'', "''"),
-        since.format("%Y-%m-%d")
-    );
     let mut report = ReadBackReport {
         tenant: tenant.to_owned(),
         ..Default::default()
@@ -79,28 +54,25 @@ pub async fn read_back(
     loop {
         let page = clients
             .netsuite
-            .suiteql_page(&query, SUITEQL_MAX_PAGE, offset)
+            .invoices_changed_since(&prefix, since, offset)
             .await
             .map_err(|e| ServiceError::Client(format!("reading NetSuite invoices back: {e}")))?;
-        let shown: Vec<Shown> = page
-            .items
-            .iter()
+        let shown: Vec<(String, InvoiceFigures)> = page
+            .rows
+            .into_iter()
             .filter_map(|row| {
-                let external = row.get("externalid")?.as_str()?;
-                Some(Shown {
-                    id: row.get("id")?.as_str()?.to_owned(),
-                    uid: ids::billing_id(settings, Kind::Invoice, external)?,
-                    total: money(row, "foreigntotal")?,
-                    remaining: money(row, "foreignamountremaining").unwrap_or_default(),
-                })
+                Some((
+                    ids::billing_id(settings, Kind::Invoice, &row.external_id)?,
+                    row,
+                ))
             })
             .collect();
-        report.read += page.items.len();
+        report.read += page.read;
         compare(services, settings, &shown, &mut report).await?;
-        if !page.has_more || page.items.is_empty() {
+        if !page.has_more || page.read == 0 {
             break;
         }
-        offset += page.items.len() as u64;
+        offset += page.read as u64;
     }
     services
         .store
@@ -112,16 +84,16 @@ pub async fn read_back(
 async fn compare(
     services: &Services,
     settings: &TenantSettings,
-    shown: &[Shown],
+    shown: &[(String, InvoiceFigures)],
     report: &mut ReadBackReport,
 ) -> Result<(), ServiceError> {
     let tenant = settings.tenant.as_str();
-    let uids: Vec<String> = shown.iter().map(|s| s.uid.clone()).collect();
+    let uids: Vec<String> = shown.iter().map(|(uid, _)| uid.clone()).collect();
     let mut many = services.store.read_many(tenant, &uids, &[]).await?.flows;
-    for s in shown {
-        let flow = match many.remove(&s.uid) {
+    for (uid, s) in shown {
+        let flow = match many.remove(uid) {
             Some(f) => f,
-            None => services.store.flow(tenant, &s.uid).await?,
+            None => services.store.flow(tenant, uid).await?,
         };
         let Some(flow) = flow else { continue };
         let (Some(posted), FlowStatus::Synced) = (flow.value.posted, flow.value.status) else {
@@ -138,7 +110,7 @@ async fn compare(
             code: Some("READ_BACK_MISMATCH".into()),
             detail: format!(
                 "NetSuite invoice {} shows total {} and amount remaining {}; billing invoice {} has total {} and amount due {}",
-                s.id, s.total, s.remaining, s.uid, posted.total, posted.due
+                s.id, s.total, s.remaining, uid, posted.total, posted.due
             ),
             cause: "NetSuite's figures for the invoice differ from billing's after billsync posted it: a tax engine or form default changed the total, or a payment, credit or edit was made in NetSuite by hand.".into(),
             fix: "Open both invoices and find what NetSuite holds that billing does not (or the reverse); correct it in NetSuite, then retry the invoice so billsync checks it again.".into(),
@@ -152,8 +124,8 @@ async fn compare(
             .await
         {
             Ok(_) => {
-                tracing::warn!(tenant, invoice = %s.uid, netsuite_id = %s.id, "NetSuite's figures differ from billing's");
-                report.differ.push(s.uid.clone());
+                tracing::warn!(tenant, invoice = %uid, netsuite_id = %s.id, "NetSuite's figures differ from billing's");
+                report.differ.push(uid.clone());
             }
             // The flow moved on meanwhile: the next read-back looks again.
             Err(crate::store::StoreError::Conflict { .. }) => {}
