@@ -29,8 +29,8 @@ use billsync::service::sweep::{sweep_tenant, CHARGEBEE_EVENTS_CURSOR, MAXIO_EVEN
 use crate::demo_chargebee;
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
+use billsync::store::prelude::*;
 use billsync::store::sqlite::SqliteStore;
-use billsync::store::Store;
 use futures::TryStreamExt;
 use netsuite_sim::{DemoData, NetSuiteSim, SimConfig};
 use rust_decimal::Decimal;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use billing_sim::{BillingSim, DatasetSpec, PaymentKind};
 use billsync::flow::state::FlowStatus;
+use billsync::store::prelude::*;
 use billsync::store::sqlite::SqliteStore;
-use billsync::store::Store;
 use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};

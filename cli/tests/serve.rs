@@ -7,8 +7,8 @@ use billing_sim::{BillingSim, NewCustomer, NewInvoice, NewLine, NewProduct, Webh
 use billsync::secrets::{parse_secret, StaticSecrets};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
+use billsync::store::prelude::*;
 use billsync::store::sqlite::SqliteStore;
-use billsync::store::Store;
 use netsuite_sim::{NetSuiteSim, SimConfig};
 use rust_decimal::Decimal;
 use serde_json::json;

@@ -38,7 +38,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::describe;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
-use crate::store::{CustomerLink, FlowSave, ManyRead, Store, StoreError, StoreResult};
+use crate::store::{
+    CursorStore, CustomerLink, DeliveryStore, FlowSave, FlowStore, LinkStore, ManyRead, StoreError,
+    StoreResult, TenantStore,
+};
 
 // The table's schema; `template.yaml` declares exactly these.
 
@@ -113,7 +116,7 @@ enum InvoiceRead {
     StatusOnly,
 }
 
-/// A DynamoDB-backed [`Store`] on one table laid out as described in this module.
+/// A DynamoDB-backed [`Store`](crate::store::Store) on one table laid out as described in this module.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: Client,
@@ -528,7 +531,7 @@ async fn wait_until_active(client: &Client, name: &str) -> StoreResult<()> {
 }
 
 #[async_trait]
-impl Store for DynamoStore {
+impl TenantStore for DynamoStore {
     async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
         let Some(item) = self.get(tenant_pk(tenant), CONFIG.to_owned()).await? else {
             return Ok(None);
@@ -555,7 +558,10 @@ impl Store for DynamoStore {
             .map(|item| string(item, LIST_INDEX_SORT_KEY, "tenant listing").map(str::to_owned))
             .collect()
     }
+}
 
+#[async_trait]
+impl LinkStore for DynamoStore {
     async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>> {
         let sk = format!("{CUSTOMER_PREFIX}{billing_id}");
         let Some(item) = self.get(tenant_pk(tenant), sk).await? else {
@@ -588,7 +594,10 @@ impl Store for DynamoStore {
         item.insert(LINK.into(), s(encode(link)?));
         self.put(item).await
     }
+}
 
+#[async_trait]
+impl FlowStore for DynamoStore {
     async fn flow(
         &self,
         tenant: &str,
@@ -638,7 +647,7 @@ impl Store for DynamoStore {
         Ok(next)
     }
 
-    /// One save alone is [`Store::save_flow`]; several go in TransactWriteItems calls of up to
+    /// One save alone is [`FlowStore::save_flow`]; several go in TransactWriteItems calls of up to
     /// a hundred, each item with its own version condition, as BatchWriteItem could not carry.
     /// A transaction is all or nothing: when DynamoDB cancels it, the items whose condition
     /// failed are conflicts and the rest are sent again without them.
@@ -680,7 +689,7 @@ impl Store for DynamoStore {
         TRANSACT_MAX
     }
 
-    /// BatchGetItem, a hundred keys per call, strongly consistent as [`Store::flow`] is. Keys
+    /// BatchGetItem, a hundred keys per call, strongly consistent as [`FlowStore::flow`] is. Keys
     /// DynamoDB leaves unprocessed (throttling, or over 16 MB) are asked again twice, then left
     /// out of the answer for their flows to read alone.
     async fn read_many(
@@ -806,7 +815,10 @@ impl Store for DynamoStore {
         }
         Ok(counts)
     }
+}
 
+#[async_trait]
+impl CursorStore for DynamoStore {
     async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
         let sk = format!("{CURSOR_PREFIX}{name}");
         let Some(item) = self.get(tenant_pk(tenant), sk).await? else {
@@ -820,7 +832,10 @@ impl Store for DynamoStore {
         item.insert(CURSOR_VALUE.into(), s(value));
         self.put(item).await
     }
+}
 
+#[async_trait]
+impl DeliveryStore for DynamoStore {
     async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()> {
         self.client
             .delete_item()

@@ -263,12 +263,12 @@ type ReadTogether<'a> = Shared<BoxFuture<'a, Arc<Group<'a>>>>;
 /// tenant's billing source can ([`BillingSource::invoices`]): for ten Chargebee invoices, at
 /// most four list calls instead of thirty reads or more, which keeps a site's per-minute API
 /// allowance for the rest of its integrations; then their flows and customer links in one
-/// store read ([`Store::read_many`]: one DynamoDB BatchGetItem instead of two GetItems per
+/// store read ([`FlowStore::read_many`]: one DynamoDB BatchGetItem instead of two GetItems per
 /// invoice). Each message waits for its group's read before its flow starts, and on
 /// DynamoDB the group's flows save together ([`GroupStore`]).
 ///
 /// [`BillingSource::invoices`]: crate::billing::source::BillingSource::invoices
-/// [`Store::read_many`]: crate::store::Store::read_many
+/// [`FlowStore::read_many`]: crate::store::FlowStore::read_many
 fn read_together<'a, 'd>(
     services: &'a Services,
     group: impl IntoIterator<Item = &'d Delivery>,

@@ -1,12 +1,16 @@
-//! The behaviour every [`Store`] must have, as one suite any adapter's tests run. Tenants are
-//! named with a random suffix so the suite can run against a shared table repeatedly.
+//! The behaviour every [`Store`] must have, as one suite any adapter's tests run, a part per
+//! capability (each check asks only for the part it checks). Tenants are named with a random
+//! suffix so the suite can run against a shared table repeatedly.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
-use super::{CustomerLink, FlowSave, Store, StoreError};
+use super::{
+    CursorStore, CustomerLink, DeliveryStore, FlowSave, FlowStore, LinkStore, Store, StoreError,
+    SyncStore, TenantStore,
+};
 use crate::billing::model::Source;
 use crate::flow::state::{ErrorEntry, FlowState, FlowStatus};
 use crate::settings::TenantSettings;
@@ -48,7 +52,7 @@ pub async fn run<S: Store + 'static>(store: &S) {
 }
 
 /// Two writers racing on one version: exactly one wins. Needs a shareable store.
-pub async fn run_concurrent<S: Store + 'static>(store: Arc<S>) {
+pub async fn run_concurrent<S: FlowStore + 'static>(store: Arc<S>) {
     let t = tenant("race");
     let v1 = store
         .save_flow(&t, &flow("inv_race", 0), None)
@@ -79,7 +83,7 @@ pub async fn run_concurrent<S: Store + 'static>(store: Arc<S>) {
     assert_eq!(wins, 1, "exactly one writer advances a version");
 }
 
-async fn settings_round_trip<S: Store>(store: &S) {
+async fn settings_round_trip<S: TenantStore>(store: &S) {
     let t = tenant("settings");
     assert!(store.settings(&t).await.unwrap().is_none());
     let mut s = settings(&t);
@@ -91,7 +95,7 @@ async fn settings_round_trip<S: Store>(store: &S) {
     assert!(store.tenants().await.unwrap().contains(&t));
 }
 
-async fn customers_round_trip<S: Store>(store: &S) {
+async fn customers_round_trip<S: LinkStore>(store: &S) {
     let t = tenant("customers");
     assert!(store.customer(&t, "41870213").await.unwrap().is_none());
     let mut link = CustomerLink {
@@ -117,7 +121,7 @@ async fn customers_round_trip<S: Store>(store: &S) {
         .is_none());
 }
 
-async fn item_links_round_trip<S: Store>(store: &S) {
+async fn item_links_round_trip<S: LinkStore>(store: &S) {
     use crate::netsuite::records::ItemType;
     use crate::settings::{ItemRef, NsId};
     let t = tenant("items");
@@ -138,7 +142,7 @@ async fn item_links_round_trip<S: Store>(store: &S) {
         .is_none());
 }
 
-async fn flow_versions_are_conditional<S: Store>(store: &S) {
+async fn flow_versions_are_conditional<S: FlowStore>(store: &S) {
     let t = tenant("flows");
     assert!(store.flow(&t, "inv_1").await.unwrap().is_none());
     let mut state = flow("inv_1", 0);
@@ -163,7 +167,7 @@ async fn flow_versions_are_conditional<S: Store>(store: &S) {
 /// Saves made together are each what a save alone would be: new flows, advances, a stale
 /// version refused for its own flow only, two tenants, one flow twice, and settled flows
 /// leaving the listing.
-async fn flows_saved_together<S: Store>(store: &S) {
+async fn flows_saved_together<S: FlowStore>(store: &S) {
     let (t, u) = (tenant("together"), tenant("together-other"));
     let old = flow("inv_old", 0);
     let v_old = store.save_flow(&t, &old, None).await.unwrap();
@@ -264,7 +268,7 @@ async fn flows_saved_together<S: Store>(store: &S) {
     assert!(store.save_flows(&[]).await.is_empty());
 }
 
-async fn flows_by_status_and_counts<S: Store>(store: &S) {
+async fn flows_by_status_and_counts<S: FlowStore>(store: &S) {
     let t = tenant("status");
     for (i, status) in [
         FlowStatus::Error,
@@ -334,9 +338,9 @@ async fn flows_by_status_and_counts<S: Store>(store: &S) {
     assert_eq!(count(FlowStatus::Pending), 0);
 }
 
-/// What [`Store::read_many`] answers is what the single reads would; keys may repeat, and
+/// What [`FlowStore::read_many`] answers is what the single reads would; keys may repeat, and
 /// more than one batch call's worth (100 on DynamoDB) are read.
-async fn many_read_together<S: Store>(store: &S) {
+async fn many_read_together<S: SyncStore>(store: &S) {
     let t = tenant("many");
     let v = store.save_flow(&t, &flow("inv_a", 1), None).await.unwrap();
     let mut b = flow("inv_b", 2);
@@ -368,7 +372,7 @@ async fn many_read_together<S: Store>(store: &S) {
     assert_eq!(read.customers["c1"], link);
 }
 
-async fn cursors<S: Store>(store: &S) {
+async fn cursors<S: CursorStore>(store: &S) {
     let t = tenant("cursors");
     assert!(store
         .cursor(&t, "maxio-invoice-events")
@@ -394,7 +398,7 @@ async fn cursors<S: Store>(store: &S) {
     assert!(store.cursor(&t, "other").await.unwrap().is_none());
 }
 
-async fn deliveries_are_deduplicated<S: Store>(store: &S) {
+async fn deliveries_are_deduplicated<S: DeliveryStore>(store: &S) {
     let t = tenant("hooks");
     let day = Duration::from_secs(86_400);
     assert!(store.first_delivery(&t, "5188700101", day).await.unwrap());

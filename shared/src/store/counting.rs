@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{CustomerLink, FlowSave, ManyRead, Store, StoreResult};
+use super::{
+    CursorStore, CustomerLink, DeliveryStore, FlowSave, FlowStore, LinkStore, ManyRead, Store,
+    StoreResult, TenantStore,
+};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
 
@@ -99,39 +102,53 @@ impl<S> CountingStore<S> {
 }
 
 #[async_trait]
-impl<S: Store> Store for CountingStore<S> {
+impl<S: Store> TenantStore for CountingStore<S> {
     async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
         self.read("settings");
         self.inner.settings(tenant).await
     }
+
     async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
         self.write("put_settings");
         self.inner.put_settings(settings).await
     }
+
     async fn tenants(&self) -> StoreResult<Vec<String>> {
         self.read("tenants");
         self.inner.tenants().await
     }
+}
+
+#[async_trait]
+impl<S: Store> LinkStore for CountingStore<S> {
     async fn customer(&self, tenant: &str, id: &str) -> StoreResult<Option<CustomerLink>> {
         self.read("customer");
         self.inner.customer(tenant, id).await
     }
+
     async fn put_customer(&self, tenant: &str, id: &str, link: &CustomerLink) -> StoreResult<()> {
         self.write("put_customer");
         self.inner.put_customer(tenant, id, link).await
     }
+
     async fn item_link(&self, tenant: &str, id: &str) -> StoreResult<Option<ItemRef>> {
         self.read("item_link");
         self.inner.item_link(tenant, id).await
     }
+
     async fn put_item_link(&self, tenant: &str, id: &str, item: &ItemRef) -> StoreResult<()> {
         self.write("put_item_link");
         self.inner.put_item_link(tenant, id, item).await
     }
+}
+
+#[async_trait]
+impl<S: Store> FlowStore for CountingStore<S> {
     async fn flow(&self, tenant: &str, uid: &str) -> StoreResult<Option<Versioned<FlowState>>> {
         self.read("flow");
         self.inner.flow(tenant, uid).await
     }
+
     async fn save_flow(
         &self,
         tenant: &str,
@@ -141,6 +158,7 @@ impl<S: Store> Store for CountingStore<S> {
         self.write("save_flow");
         self.inner.save_flow(tenant, state, expected).await
     }
+
     async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
         // Saves made together in one call are a transaction, billed two units each.
         let per_save = if saves.len() > 1 && self.flow_saves_per_call() > 1 {
@@ -153,10 +171,12 @@ impl<S: Store> Store for CountingStore<S> {
         self.call("save_flows");
         self.inner.save_flows(saves).await
     }
+
     fn flow_saves_per_call(&self) -> usize {
         self.saves_per_call
             .unwrap_or_else(|| self.inner.flow_saves_per_call())
     }
+
     async fn read_many(
         &self,
         tenant: &str,
@@ -171,6 +191,7 @@ impl<S: Store> Store for CountingStore<S> {
         self.call("read_many");
         self.inner.read_many(tenant, uids, customers).await
     }
+
     async fn flows_with_status(
         &self,
         tenant: &str,
@@ -180,22 +201,33 @@ impl<S: Store> Store for CountingStore<S> {
         self.read("flows_with_status");
         self.inner.flows_with_status(tenant, status, limit).await
     }
+
     async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {
         self.read("flow_counts");
         self.inner.flow_counts(tenant).await
     }
+}
+
+#[async_trait]
+impl<S: Store> CursorStore for CountingStore<S> {
     async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
         self.read("cursor");
         self.inner.cursor(tenant, name).await
     }
+
     async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()> {
         self.write("put_cursor");
         self.inner.put_cursor(tenant, name, value).await
     }
+}
+
+#[async_trait]
+impl<S: Store> DeliveryStore for CountingStore<S> {
     async fn forget_delivery(&self, tenant: &str, id: &str) -> StoreResult<()> {
         self.write("forget_delivery");
         self.inner.forget_delivery(tenant, id).await
     }
+
     async fn first_delivery(&self, tenant: &str, id: &str, ttl: Duration) -> StoreResult<bool> {
         self.write("first_delivery");
         self.inner.first_delivery(tenant, id, ttl).await

@@ -1,5 +1,5 @@
 //! The store as one group of queue messages sees it: the flows and customer links the group
-//! needs are read together ([`Store::read_many`]), and each flow then starts from that read
+//! needs are read together ([`FlowStore::read_many`]), and each flow then starts from that read
 //! instead of a read of its own.
 //!
 //! Freshness is what a flow's own read would give, a few milliseconds earlier:
@@ -10,10 +10,10 @@
 //!   it, so the group's flows of one customer see each other's changes. Customers without a
 //!   link are read from the store, so a customer another worker has just linked is found.
 //!
-//! Where a save costs a round trip ([`Store::flow_saves_per_call`] above one: DynamoDB), the
+//! Where a save costs a round trip ([`FlowStore::flow_saves_per_call`] above one: DynamoDB), the
 //! group's flows also save together. A save waits until every flow of the group still running
 //! is waiting to save too, or [`SAVE_WINDOW`] after the first of them, and they then go in one
-//! [`Store::save_flows`] call, each with its own version condition. A flow's message is done
+//! [`FlowStore::save_flows`] call, each with its own version condition. A flow's message is done
 //! only once its save is answered, as before; what the wait costs is at most the window
 //! added to the moment a message is deleted from the queue, never a NetSuite request. A
 //! group of one saves at once.
@@ -27,9 +27,11 @@ use async_trait::async_trait;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{CustomerLink, FlowSave, ManyRead, Store, StoreError, StoreResult};
+use super::{
+    CustomerLink, FlowSave, FlowStore, LinkStore, ManyRead, Store, StoreError, StoreResult,
+};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
-use crate::settings::{ItemRef, TenantSettings};
+use crate::settings::ItemRef;
 
 type Key = (String, String);
 
@@ -203,17 +205,7 @@ fn key(tenant: &str, id: &str) -> Key {
 }
 
 #[async_trait]
-impl Store for GroupStore<'_> {
-    async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
-        self.inner.settings(tenant).await
-    }
-    async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()> {
-        self.inner.put_settings(settings).await
-    }
-    async fn tenants(&self) -> StoreResult<Vec<String>> {
-        self.inner.tenants().await
-    }
-
+impl LinkStore for GroupStore<'_> {
     async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>> {
         let known = lock(&self.customers).get(&key(tenant, billing_id)).cloned();
         match known {
@@ -221,6 +213,7 @@ impl Store for GroupStore<'_> {
             None => self.inner.customer(tenant, billing_id).await,
         }
     }
+
     async fn put_customer(
         &self,
         tenant: &str,
@@ -235,10 +228,14 @@ impl Store for GroupStore<'_> {
     async fn item_link(&self, tenant: &str, entry_id: &str) -> StoreResult<Option<ItemRef>> {
         self.inner.item_link(tenant, entry_id).await
     }
+
     async fn put_item_link(&self, tenant: &str, entry_id: &str, item: &ItemRef) -> StoreResult<()> {
         self.inner.put_item_link(tenant, entry_id, item).await
     }
+}
 
+#[async_trait]
+impl FlowStore for GroupStore<'_> {
     async fn flow(
         &self,
         tenant: &str,
@@ -250,6 +247,7 @@ impl Store for GroupStore<'_> {
             None => self.inner.flow(tenant, invoice_uid).await,
         }
     }
+
     async fn save_flow(
         &self,
         tenant: &str,
@@ -265,15 +263,18 @@ impl Store for GroupStore<'_> {
             self.inner.save_flow(tenant, state, expected).await
         }
     }
+
     async fn save_flows(&self, saves: &[FlowSave<'_>]) -> Vec<StoreResult<u64>> {
         for save in saves {
             lock(&self.flows).remove(&key(save.tenant, &save.state.invoice_uid));
         }
         self.inner.save_flows(saves).await
     }
+
     fn flow_saves_per_call(&self) -> usize {
         self.inner.flow_saves_per_call()
     }
+
     async fn read_many(
         &self,
         tenant: &str,
@@ -284,6 +285,7 @@ impl Store for GroupStore<'_> {
             .read_many(tenant, invoice_uids, customer_ids)
             .await
     }
+
     async fn flows_with_status(
         &self,
         tenant: &str,
@@ -292,26 +294,9 @@ impl Store for GroupStore<'_> {
     ) -> StoreResult<Vec<Versioned<FlowState>>> {
         self.inner.flows_with_status(tenant, status, limit).await
     }
+
     async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>> {
         self.inner.flow_counts(tenant).await
-    }
-
-    async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
-        self.inner.cursor(tenant, name).await
-    }
-    async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()> {
-        self.inner.put_cursor(tenant, name, value).await
-    }
-    async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()> {
-        self.inner.forget_delivery(tenant, delivery_id).await
-    }
-    async fn first_delivery(
-        &self,
-        tenant: &str,
-        delivery_id: &str,
-        ttl: Duration,
-    ) -> StoreResult<bool> {
-        self.inner.first_delivery(tenant, delivery_id, ttl).await
     }
 }
 

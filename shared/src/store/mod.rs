@@ -1,6 +1,6 @@
 //! The store port: settings, customer mappings, per-invoice flow state, sweep cursors and
 //! webhook delivery de-duplication. One embedded implementation ([`sqlite`]) for local runs and
-//! tests, one on DynamoDB for AWS; both pass [`conformance`].
+//! tests, one on DynamoDB for AWS; both pass `conformance`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,6 +17,13 @@ pub mod conformance;
 pub mod counting;
 pub mod group;
 pub mod sqlite;
+
+/// Every part of the store port in scope, for code that calls a store's methods on a concrete
+/// store (`use billsync::store::prelude::*`).
+pub mod prelude {
+    pub use super::{CursorStore as _, DeliveryStore as _, FlowStore as _, LinkStore as _};
+    pub use super::{Store, TenantStore as _};
+}
 
 /// The NetSuite customer a billing customer is linked to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +51,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// What one [`Store::read_many`] found, as fresh as [`Store::flow`] and [`Store::customer`]
+/// What one [`FlowStore::read_many`] found, as fresh as [`FlowStore::flow`] and [`LinkStore::customer`]
 /// would have answered at the time.
 #[derive(Clone, Debug, Default)]
 pub struct ManyRead {
@@ -55,7 +62,7 @@ pub struct ManyRead {
     pub customers: HashMap<String, CustomerLink>,
 }
 
-/// One flow save of [`Store::save_flows`]: what [`Store::save_flow`] takes.
+/// One flow save of [`FlowStore::save_flows`]: what [`FlowStore::save_flow`] takes.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowSave<'s> {
     pub tenant: &'s str,
@@ -63,15 +70,30 @@ pub struct FlowSave<'s> {
     pub expected: Option<u64>,
 }
 
-/// Persistence for everything billsync remembers. Implementations must make
-/// [`Store::save_flow`] atomic and conditional, so two workers never both advance one invoice.
+/// Persistence for everything billsync remembers, by capability: each part is its own port,
+/// so a decorator implements only the part it changes and each part has its own conformance
+/// checks. Every store implements all of them; [`Store`] names the whole.
+pub trait Store: TenantStore + SyncStore + CursorStore + DeliveryStore {}
+
+impl<T: TenantStore + SyncStore + CursorStore + DeliveryStore> Store for T {}
+
+/// What a flow run reads and writes: its own state and the customer and item links.
+pub trait SyncStore: LinkStore + FlowStore {}
+
+impl<T: LinkStore + FlowStore> SyncStore for T {}
+
+/// Tenants and their settings.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait TenantStore: Send + Sync {
     async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>>;
     async fn put_settings(&self, settings: &TenantSettings) -> StoreResult<()>;
     /// Every configured tenant.
     async fn tenants(&self) -> StoreResult<Vec<String>>;
+}
 
+/// The NetSuite records billsync linked billing customers and catalog entries to.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
     async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>>;
     async fn put_customer(
         &self,
@@ -83,7 +105,12 @@ pub trait Store: Send + Sync {
     /// The NetSuite item billsync created for a billing catalog entry.
     async fn item_link(&self, tenant: &str, entry_id: &str) -> StoreResult<Option<ItemRef>>;
     async fn put_item_link(&self, tenant: &str, entry_id: &str, item: &ItemRef) -> StoreResult<()>;
+}
 
+/// Per-invoice flow state. Implementations must make [`FlowStore::save_flow`] atomic and
+/// conditional, so two workers never both advance one invoice.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
     async fn flow(
         &self,
         tenant: &str,
@@ -97,7 +124,7 @@ pub trait Store: Send + Sync {
         state: &FlowState,
         expected: Option<u64>,
     ) -> StoreResult<u64>;
-    /// Several flow saves, each as [`Store::save_flow`] would make it and answered in order,
+    /// Several flow saves, each as [`FlowStore::save_flow`] would make it and answered in order,
     /// in as few round trips as the store allows. A save whose condition fails is a
     /// [`StoreError::Conflict`] for that flow alone; the others are still written. The default
     /// saves one after another.
@@ -108,7 +135,7 @@ pub trait Store: Send + Sync {
         }
         answers
     }
-    /// How many flow saves [`Store::save_flows`] makes in one round trip: above one, a group
+    /// How many flow saves [`FlowStore::save_flows`] makes in one round trip: above one, a group
     /// of flows saves together ([`group`]). One where a save is local and costs no round
     /// trip.
     fn flow_saves_per_call(&self) -> usize {
@@ -116,7 +143,7 @@ pub trait Store: Send + Sync {
     }
     /// The flows of several invoices and the links of several customers of one tenant, in
     /// as few round trips as the store allows (one BatchGetItem per hundred keys on
-    /// DynamoDB). Each answer is what [`Store::flow`] or [`Store::customer`] would have
+    /// DynamoDB). Each answer is what [`FlowStore::flow`] or [`LinkStore::customer`] would have
     /// returned; whatever the store could not read in time is left out, and read alone later.
     /// The default reads nothing.
     async fn read_many(
@@ -137,15 +164,23 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Vec<Versioned<FlowState>>>;
     /// How many flows are in each status.
     async fn flow_counts(&self, tenant: &str) -> StoreResult<Vec<(FlowStatus, u64)>>;
+}
 
+/// Named positions: each billing source's event cursor, the last sweep and read-back.
+#[async_trait]
+pub trait CursorStore: Send + Sync {
     async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>>;
     async fn put_cursor(&self, tenant: &str, name: &str, value: &str) -> StoreResult<()>;
+}
 
+/// Webhook deliveries already seen, for de-duplication.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
     /// Forgets a recorded delivery, so a redelivery is processed: used when enqueueing the
     /// delivery's work failed after it was recorded.
     async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()>;
 
-    /// Like [`Store::first_delivery`], and on a first delivery queues `messages` in the same
+    /// Like [`DeliveryStore::first_delivery`], and on a first delivery queues `messages` in the same
     /// transaction, where the store holds the queue (the local mode's outbox). `None`: this
     /// store does not hold the queue; record the delivery and send the messages apart.
     async fn first_delivery_queued(

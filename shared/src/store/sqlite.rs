@@ -17,7 +17,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{CustomerLink, ManyRead, Store, StoreError, StoreResult};
+use super::{
+    CursorStore, CustomerLink, DeliveryStore, FlowStore, LinkStore, ManyRead, StoreError,
+    StoreResult, TenantStore,
+};
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::queue::{Queue, QueueError, SyncMessage};
 use crate::settings::{ItemRef, TenantSettings};
@@ -49,7 +52,7 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (done_at, seq);
 /// trigger within this time is dropped, as SQS FIFO drops one within five minutes.
 const OUTBOX_DEDUP_SECS: i64 = 24 * 3600;
 
-/// A SQLite-backed [`Store`].
+/// A SQLite-backed [`Store`](crate::store::Store).
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -145,7 +148,7 @@ fn encode<T: serde::Serialize>(value: &T) -> String {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl TenantStore for SqliteStore {
     async fn settings(&self, tenant: &str) -> StoreResult<Option<TenantSettings>> {
         let tenant = tenant.to_owned();
         let doc: Option<String> = self
@@ -194,7 +197,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl LinkStore for SqliteStore {
     async fn customer(&self, tenant: &str, billing_id: &str) -> StoreResult<Option<CustomerLink>> {
         let link = self
             .with(|c| link_row(c, tenant, billing_id).map_err(unavailable))
@@ -250,7 +256,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl FlowStore for SqliteStore {
     async fn flow(
         &self,
         tenant: &str,
@@ -384,7 +393,10 @@ impl Store for SqliteStore {
             })
             .collect())
     }
+}
 
+#[async_trait]
+impl CursorStore for SqliteStore {
     async fn cursor(&self, tenant: &str, name: &str) -> StoreResult<Option<String>> {
         let (tenant, name) = (tenant.to_owned(), name.to_owned());
         self.with(move |c| {
@@ -412,7 +424,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl DeliveryStore for SqliteStore {
     async fn forget_delivery(&self, tenant: &str, delivery_id: &str) -> StoreResult<()> {
         let (tenant, id) = (tenant.to_owned(), delivery_id.to_owned());
         self.with(move |c| {

@@ -62,7 +62,7 @@ use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::worker::{drain_depth, TAKE};
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
-use billsync::store::Store;
+use billsync::store::prelude::*;
 use futures::stream::{FuturesUnordered, StreamExt};
 use netsuite_sim::{NetSuiteSim, SimConfig};
 use serde::Serialize;

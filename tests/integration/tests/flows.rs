@@ -10,7 +10,7 @@ use billing_sim::{Coupon, NewInvoice, NewLine, NewSegment, PaymentKind, TaxRate}
 use billsync::flow::run::Engine;
 use billsync::flow::state::FlowStatus;
 use billsync::netsuite::NetSuiteClient;
-use billsync::store::Store;
+use billsync::store::prelude::*;
 use common::client_config;
 use netsuite_sim::Fault;
 use rust_decimal::Decimal;

@@ -9,8 +9,8 @@ use billsync::billing::maxio::client::{
 };
 use billsync::billing::maxio::webhook::{self, MaxioEvent};
 use billsync::netsuite::RetryPolicy;
+use billsync::store::prelude::*;
 use billsync::store::sqlite::SqliteStore;
-use billsync::store::Store;
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 

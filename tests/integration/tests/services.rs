@@ -19,7 +19,7 @@ use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::retry::{self, RetryRequest};
 use billsync::service::sweep::{sweep_tenant, MAXIO_EVENTS_CURSOR};
 use billsync::service::worker::{process_batch, Delivery};
-use billsync::store::Store;
+use billsync::store::prelude::*;
 use netsuite_sim::Fault;
 use rust_decimal_macros::dec;
 use serde_json::json;

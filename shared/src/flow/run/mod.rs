@@ -27,7 +27,7 @@ use crate::billing::source::BillingSource;
 use crate::netsuite::records::RecordType;
 use crate::netsuite::{NetSuiteClient, NetSuiteError};
 use crate::settings::{NsId, TenantSettings};
-use crate::store::{Store, StoreError};
+use crate::store::{StoreError, SyncStore};
 
 /// What one run of an invoice's flow came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum EngineError {
 /// The pieces a flow runs with.
 pub struct Engine<'a> {
     pub netsuite: &'a NetSuiteClient,
-    pub store: &'a dyn Store,
+    pub store: &'a dyn SyncStore,
     pub billing: &'a dyn BillingSource,
 }
 
