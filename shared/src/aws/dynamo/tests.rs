@@ -298,3 +298,124 @@ async fn an_unreachable_table_is_unavailable() {
         Err(StoreError::Unavailable(_))
     ));
 }
+
+/// The `Table` resource of template.yaml as (path, fields) entries: a flow mapping
+/// (`- { A: x, B: y }` or `Key: { A: x }`) or a scalar (`Key: value`, as field `Key`), each under
+/// the path of the keys that enclose it. Enough YAML for the table's declaration, no more.
+fn template_table() -> Vec<(String, std::collections::BTreeMap<String, String>)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+        .expect("template.yaml beside the crate");
+    let start = text.find("\n  Table:\n").expect("a Table resource") + 1;
+    let mut out = Vec::new();
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let flow = |s: &str| -> std::collections::BTreeMap<String, String> {
+        s.trim_matches(|c| c == '{' || c == '}' || c == ' ')
+            .split(',')
+            .filter_map(|kv| kv.split_once(':'))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()
+    };
+    for (n, line) in text[start..].lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = line.len() - trimmed.len();
+        if n > 0 && indent <= 2 {
+            break;
+        }
+        let mut content = trimmed;
+        if let Some(rest) = content.strip_prefix("- ") {
+            indent += 2;
+            content = rest;
+        }
+        stack.retain(|(i, _)| *i < indent);
+        let path = stack
+            .iter()
+            .map(|(_, k)| k.as_str())
+            .collect::<Vec<_>>()
+            .join("/");
+        if content.starts_with('{') {
+            out.push((path, flow(content)));
+            continue;
+        }
+        let Some((key, value)) = content.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if value.starts_with('{') {
+            out.push((format!("{path}/{key}"), flow(value)));
+        } else if !value.is_empty() {
+            out.push((path, [(key.to_owned(), value.to_owned())].into()));
+        }
+        stack.push((indent, key.to_owned()));
+    }
+    out
+}
+
+/// The table template.yaml deploys has the keys, index and TTL attribute this adapter reads
+/// and writes (the layout is stated in both places; this keeps them one).
+#[test]
+fn template_yaml_declares_the_adapters_table() {
+    let entries = template_table();
+    let under = |path: &str| -> Vec<&std::collections::BTreeMap<String, String>> {
+        entries
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, m)| m)
+            .collect()
+    };
+    let field = |path: &str, key: &str| -> Option<String> {
+        under(path).iter().find_map(|m| m.get(key).cloned())
+    };
+    let keys = |path: &str| -> Vec<(String, String)> {
+        under(path)
+            .iter()
+            .filter_map(|m| Some((m.get("AttributeName")?.clone(), m.get("KeyType")?.clone())))
+            .collect()
+    };
+    let props = "Table/Properties";
+    assert_eq!(
+        field(props, "BillingMode").as_deref(),
+        Some("PAY_PER_REQUEST")
+    );
+    let mut defined: Vec<(String, String)> = under(&format!("{props}/AttributeDefinitions"))
+        .iter()
+        .filter_map(|m| {
+            Some((
+                m.get("AttributeName")?.clone(),
+                m.get("AttributeType")?.clone(),
+            ))
+        })
+        .collect();
+    defined.sort();
+    let mut expected: Vec<(String, String)> = [
+        PARTITION_KEY,
+        SORT_KEY,
+        LIST_INDEX_PARTITION_KEY,
+        LIST_INDEX_SORT_KEY,
+    ]
+    .iter()
+    .map(|a| (a.to_string(), "S".to_owned()))
+    .collect();
+    expected.sort();
+    assert_eq!(defined, expected);
+    let hash_range = |h: &str, r: &str| vec![(h.into(), "HASH".into()), (r.into(), "RANGE".into())];
+    assert_eq!(
+        keys(&format!("{props}/KeySchema")),
+        hash_range(PARTITION_KEY, SORT_KEY)
+    );
+    let index = format!("{props}/GlobalSecondaryIndexes");
+    assert_eq!(field(&index, "IndexName").as_deref(), Some(LIST_INDEX));
+    assert_eq!(
+        keys(&format!("{index}/KeySchema")),
+        hash_range(LIST_INDEX_PARTITION_KEY, LIST_INDEX_SORT_KEY)
+    );
+    assert_eq!(
+        field(&format!("{index}/Projection"), "ProjectionType").as_deref(),
+        Some(LIST_INDEX_PROJECTION)
+    );
+    let ttl = format!("{props}/TimeToLiveSpecification");
+    assert_eq!(field(&ttl, "AttributeName").as_deref(), Some(TTL_ATTRIBUTE));
+    assert_eq!(field(&ttl, "Enabled").as_deref(), Some("true"));
+}
