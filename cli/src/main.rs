@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use billsync::netsuite::check::{check_connection, exit};
+use billsync::netsuite::check::{check_connection, CheckCause};
 use billsync::netsuite::config::env as ns_env;
 use billsync::netsuite::{NetSuiteClient, NetSuiteConfig};
 use billsync_cli::ops;
@@ -497,6 +497,16 @@ async fn main() -> ExitCode {
     ExitCode::from(code as u8)
 }
 
+/// Exit codes of `billsync netsuite check`, for scripts.
+mod check_exit {
+    pub const OK: i32 = 0;
+    pub const OTHER: i32 = 1;
+    pub const CONFIG: i32 = 2;
+    pub const LOGIN_REFUSED: i32 = 3;
+    pub const PERMISSION: i32 = 4;
+    pub const UNREACHABLE: i32 = 5;
+}
+
 async fn netsuite_check(args: &ConnectionArgs) -> i32 {
     let mut config = match NetSuiteConfig::from_lookup(|name| args.lookup(name)) {
         Ok(c) => c,
@@ -508,7 +518,7 @@ async fn netsuite_check(args: &ConnectionArgs) -> i32 {
             eprintln!(
                 "Set them as environment variables or flags; see `billsync netsuite check --help`."
             );
-            return exit::CONFIG;
+            return check_exit::CONFIG;
         }
     };
     // A check reports what it sees at once rather than sitting through a retry schedule.
@@ -519,17 +529,22 @@ async fn netsuite_check(args: &ConnectionArgs) -> i32 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            return exit::CONFIG;
+            return check_exit::CONFIG;
         }
     };
     match check_connection(&client, &endpoint).await {
         Ok(report) => {
             println!("{report}");
-            exit::OK
+            check_exit::OK
         }
         Err(failure) => {
             eprint!("{failure}");
-            failure.exit_code
+            match failure.cause {
+                CheckCause::LoginRefused => check_exit::LOGIN_REFUSED,
+                CheckCause::Permission => check_exit::PERMISSION,
+                CheckCause::Unreachable => check_exit::UNREACHABLE,
+                CheckCause::Other => check_exit::OTHER,
+            }
         }
     }
 }

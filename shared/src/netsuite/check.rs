@@ -28,12 +28,21 @@ impl std::fmt::Display for CheckReport {
     }
 }
 
-/// Why a check failed, what to look at, and the process exit code for scripts.
+/// Why a check failed and what to look at.
 #[derive(Debug, Clone)]
 pub struct CheckFailure {
     pub headline: String,
     pub hints: Vec<String>,
-    pub exit_code: i32,
+    pub cause: CheckCause,
+}
+
+/// The kind of failure, for callers that act on it (the CLI's exit codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckCause {
+    LoginRefused,
+    Permission,
+    Unreachable,
+    Other,
 }
 
 impl std::fmt::Display for CheckFailure {
@@ -44,16 +53,6 @@ impl std::fmt::Display for CheckFailure {
         }
         Ok(())
     }
-}
-
-/// Exit codes of `billsync netsuite check`.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const OTHER: i32 = 1;
-    pub const CONFIG: i32 = 2;
-    pub const LOGIN_REFUSED: i32 = 3;
-    pub const PERMISSION: i32 = 4;
-    pub const UNREACHABLE: i32 = 5;
 }
 
 /// Makes one cheap authenticated call and explains the outcome.
@@ -96,7 +95,7 @@ pub fn diagnose(error: &NetSuiteError, realm: &str, sandbox: bool, endpoint: &st
             CheckFailure {
                 headline: format!("NetSuite refused the login: {error}"),
                 hints,
-                exit_code: exit::LOGIN_REFUSED,
+                cause: CheckCause::LoginRefused,
             }
         }
         ErrorKind::Permission => CheckFailure {
@@ -105,7 +104,7 @@ pub fn diagnose(error: &NetSuiteError, realm: &str, sandbox: bool, endpoint: &st
                 "give the token's role Lists > Customers (Full) and the transaction permissions listed in the setup guide".into(),
                 "then run the check again; a new token is not needed".into(),
             ],
-            exit_code: exit::PERMISSION,
+            cause: CheckCause::Permission,
         },
         ErrorKind::Transport => CheckFailure {
             headline: format!("NetSuite could not be reached at {endpoint}: {error}"),
@@ -113,17 +112,17 @@ pub fn diagnose(error: &NetSuiteError, realm: &str, sandbox: bool, endpoint: &st
                 "check the account id (it decides the host) or NETSUITE_BASE_URL if one is set".into(),
                 "check that this machine can open HTTPS connections to it (proxy, firewall)".into(),
             ],
-            exit_code: exit::UNREACHABLE,
+            cause: CheckCause::Unreachable,
         },
         ErrorKind::Concurrency | ErrorKind::Server => CheckFailure {
             headline: format!("NetSuite is busy or failing right now: {error}"),
             hints: vec!["try again in a few minutes; if it persists, look at Setup > Integration > Integration Governance".into()],
-            exit_code: exit::OTHER,
+            cause: CheckCause::Other,
         },
         _ => CheckFailure {
             headline: format!("The NetSuite check failed: {error}"),
             hints: vec![format!("check that {endpoint} is a NetSuite REST endpoint")],
-            exit_code: exit::OTHER,
+            cause: CheckCause::Other,
         },
     }
 }
