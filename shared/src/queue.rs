@@ -31,6 +31,17 @@ pub enum Subject {
     ReadBack,
 }
 
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Invoice { id } => write!(f, "invoice {id}"),
+            Subject::Customer { id } => write!(f, "customer {id}"),
+            Subject::Sweep => f.write_str("sweep"),
+            Subject::ReadBack => f.write_str("read-back"),
+        }
+    }
+}
+
 impl Subject {
     pub fn invoice(id: impl Into<String>) -> Self {
         Subject::Invoice { id: id.into() }

@@ -142,7 +142,14 @@ async fn run_pool<'a>(
     observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
 ) -> Vec<(String, MessageOutcome)> {
     let run = |d: Delivery, origin: Origin, read: ReadTogether<'a>| async move {
-        let span = tracing::info_span!("message", message_id = %d.id);
+        // Tenant and subject are filled in once the body is read: every line the message
+        // logs, down to the flow's steps, carries them.
+        let span = tracing::info_span!(
+            "message",
+            message_id = %d.id,
+            tenant = tracing::field::Empty,
+            subject = tracing::field::Empty,
+        );
         let r = one(services, &d, read.clone()).instrument(span).await;
         // The rest of the group saves without waiting for this one. Its read is done (the
         // flow awaited it) or is nothing to wait for.
@@ -326,6 +333,9 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
             return MessageOutcome::Poison(e.to_string());
         }
     };
+    let span = tracing::Span::current();
+    span.record("tenant", message.tenant.as_str());
+    span.record("subject", tracing::field::display(&message.subject));
     if message.subject == Subject::Sweep {
         return match sweep_tenant(services, &message.tenant).await {
             Ok(report) => {

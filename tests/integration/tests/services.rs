@@ -529,3 +529,61 @@ async fn the_read_back_flags_what_netsuite_shows_differently_from_billing() {
     let untouched = env.store.flow("acme", &paid).await.unwrap().unwrap().value;
     assert_eq!(untouched.status, billsync::flow::state::FlowStatus::Synced);
 }
+
+/// What a message logs names its tenant, its subject and the flow step it was in.
+#[tokio::test(flavor = "current_thread")]
+async fn a_message_logs_with_its_tenant_subject_and_step() {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+    impl Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let env = env().await;
+    let uid = issue(&env.bill);
+    env.ns.add_fault(Fault::ServerError { remaining: 1000 });
+    let failed = process_batch(
+        &env.services,
+        vec![Delivery {
+            id: "m-1".into(),
+            body: serde_json::to_string(&SyncMessage::invoice(
+                "acme",
+                billsync::billing::model::Source::Maxio,
+                &uid,
+                billsync::queue::Reason::Webhook,
+                "d-1",
+            ))
+            .unwrap(),
+        }],
+    )
+    .await;
+    assert_eq!(failed, vec!["m-1".to_string()]);
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("step{step=\"prepare\"}") && l.contains("NetSuite"))
+        .unwrap_or_else(|| panic!("no line from a step: {logs}"));
+    assert!(
+        line.contains("tenant=\"acme\"")
+            && line.contains(&format!("subject=invoice {uid}"))
+            && line.contains("message_id=m-1"),
+        "{line}"
+    );
+}

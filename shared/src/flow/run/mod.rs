@@ -102,6 +102,13 @@ impl From<StoreError> for Stop {
     }
 }
 
+/// Runs one step of the recipe in its own span, so what it logs names the step.
+async fn step<T>(name: &'static str, work: impl std::future::Future<Output = T>) -> T {
+    use tracing::Instrument;
+    work.instrument(tracing::info_span!("step", step = name))
+        .await
+}
+
 /// Backoff for retryable failures between sweeps: 1, 2, 4 ... minutes, at most 2 hours.
 fn retry_delay(attempts: u32) -> Duration {
     Duration::minutes(1i64 << attempts.saturating_sub(1).min(7))
@@ -210,21 +217,26 @@ impl Engine<'_> {
     /// The recipe. Each step does its part only when NetSuite does not hold it yet, and stops
     /// the run (waiting or failed) when it cannot.
     async fn steps(&self, run: &mut Run<'_>) -> Result<(), Stop> {
-        let invoice = self.read_invoice(run).await?;
+        let invoice = step("read invoice", self.read_invoice(run)).await?;
         if let Scope::Skip(reason) = build::scope(&invoice, run.settings) {
-            if let Next::Finished = self.left_scope(run, &invoice, reason).await? {
+            if let Next::Finished =
+                step("out of scope", self.left_scope(run, &invoice, reason)).await?
+            {
                 return Ok(());
             }
         }
-        let p = self.prepare(run, &invoice).await?;
-        let so_id = self.sales_order(run, &p).await?;
-        self.await_fulfilment(run, &p, &so_id).await?;
-        let invoice_id = self.invoice_from_order(run, &p, &so_id).await?;
-        self.payments(run, &p).await?;
-        let notes = self.credit_notes(run, &p, &invoice_id).await?;
-        self.refunds(run, &p, &notes).await?;
-        self.follow_updates(run, &invoice, &invoice_id, &notes, &p.settings)
-            .await?;
+        let p = step("prepare", self.prepare(run, &invoice)).await?;
+        let so_id = step("sales order", self.sales_order(run, &p)).await?;
+        step("fulfilment", self.await_fulfilment(run, &p, &so_id)).await?;
+        let invoice_id = step("invoice", self.invoice_from_order(run, &p, &so_id)).await?;
+        step("payments", self.payments(run, &p)).await?;
+        let notes = step("credit notes", self.credit_notes(run, &p, &invoice_id)).await?;
+        step("refunds", self.refunds(run, &p, &notes)).await?;
+        step(
+            "updates",
+            self.follow_updates(run, &invoice, &invoice_id, &notes, &p.settings),
+        )
+        .await?;
         run.state.posted = Some(Posted {
             total: invoice.totals.total,
             due: invoice.totals.due,
