@@ -2,7 +2,7 @@
 //! payment for several invoices, a group payment over segments, a store that lost what it
 //! knew. Each asserts NetSuite's own balances, not billsync's plan.
 
-mod common;
+use crate::common;
 
 use billing_sim::{NewInvoice, NewLine, NewSegment, PaymentKind};
 use billsync::flow::run::{Engine, Outcome};

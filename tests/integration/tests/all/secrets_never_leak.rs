@@ -1,7 +1,7 @@
 //! No credential value reaches a log line or an error message, whatever happens: success,
 //! refused login, retries, lost answers. Logs are captured at TRACE level for every target.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
-mod common;
+use crate::common;
 
 fn money(v: &Value) -> Decimal {
     v.to_string().trim_matches('"').parse().unwrap()

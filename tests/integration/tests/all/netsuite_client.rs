@@ -1,7 +1,7 @@
 //! The NetSuite client against the NetSuite simulator: every operation, every error class,
 //! retries, idempotent creates after a lost answer, and the concurrency bound.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The Lambda handlers fed the real event shapes kept in infra/events (API Gateway v2,
 //! EventBridge schedule, SQS batch, manual invoke), on local adapters and both simulators.
 
-mod common;
+use crate::common;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use aws_lambda_events::encodings::Body;

@@ -1,7 +1,7 @@
 //! The use cases on local adapters (SQLite store, in-process queue, static secrets) against
 //! both simulators: webhook intake, sweep, worker batches, retry.
 
-mod common;
+use crate::common;
 
 use common::local::{drain, env, env_with, Env};
 

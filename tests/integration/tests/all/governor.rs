@@ -10,7 +10,7 @@
 //! governors' store calls through [`OneAtATime`], which restores that atomicity; everything else
 //! (the queries, conditions, expiry, and each governor's own state) is as in production.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

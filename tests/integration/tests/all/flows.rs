@@ -2,7 +2,7 @@
 //! simulator as the target, the embedded store in between. Each asserts the exact NetSuite
 //! records, and that running again changes nothing.
 
-mod common;
+use crate::common;
 
 use common::world::{day, money, total_of, world, World};
 

@@ -19,7 +19,7 @@ use netsuite_sim::{DemoData, NetSuiteSim, SimConfig};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-mod common;
+use crate::common;
 
 fn money(v: &Value) -> Decimal {
     v.to_string().trim_matches('"').parse().unwrap()

@@ -1,0 +1,17 @@
+//! billsync against the NetSuite and billing simulators and a local AWS API (moto): one test
+//! binary, linked once, with a module per area.
+
+mod common;
+
+mod aws_functions;
+mod chargebee_flows;
+mod chargebee_mapping;
+mod exactly_once;
+mod flows;
+mod functions;
+mod governor;
+mod maxio_client;
+mod netsuite_client;
+mod oauth_oracle;
+mod secrets_never_leak;
+mod services;
