@@ -1,0 +1,541 @@
+//! Checking a read document: every value once, every problem with its path.
+
+use super::*;
+
+/// The problems found so far, each with the path of the value it concerns.
+struct Check {
+    problems: Vec<String>,
+}
+
+impl Check {
+    fn push(&mut self, problem: String) {
+        self.problems.push(problem);
+    }
+
+    /// A section: its unknown keys are problems; a value that is not an object is one too.
+    fn section<'a, T: Section>(&mut self, field: &'a Field<T>, path: &str) -> Option<&'a T> {
+        match field {
+            Field::Absent => None,
+            Field::Bad(_) => {
+                self.push(format!("`{path}` must be an object"));
+                None
+            }
+            Field::Given(t) => {
+                for k in t.unknown().keys() {
+                    let at = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    self.push(format!(
+                        "`{at}` is not a setting (known here: {})",
+                        T::KNOWN.join(", ")
+                    ));
+                }
+                Some(t)
+            }
+        }
+    }
+
+    fn text(&mut self, f: &Field<String>, at: &str) -> Option<String> {
+        match f {
+            Field::Absent => None,
+            Field::Given(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            Field::Given(_) => {
+                self.push(format!("`{at}` is empty"));
+                None
+            }
+            Field::Bad(_) => {
+                self.push(format!("`{at}` must be text"));
+                None
+            }
+        }
+    }
+
+    fn required_text(&mut self, f: &Field<String>, at: &str) -> Option<String> {
+        if matches!(f, Field::Absent) {
+            self.push(format!("`{at}` is required"));
+        }
+        self.text(f, at)
+    }
+
+    fn flag(&mut self, f: &Field<bool>, at: &str, default: bool) -> bool {
+        match f {
+            Field::Absent => default,
+            Field::Given(b) => *b,
+            Field::Bad(_) => {
+                self.push(format!("`{at}` must be true or false"));
+                default
+            }
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, f: &Field<T>, at: &str, allowed: &str, default: T) -> T {
+        match f {
+            Field::Absent => default,
+            Field::Given(t) => *t,
+            Field::Bad(v) => {
+                self.push(format!("`{at}` is {v}; allowed: {allowed}"));
+                default
+            }
+        }
+    }
+
+    fn id_value(&mut self, v: &Value, at: &str) -> Option<NsId> {
+        let parsed = match v {
+            Value::String(s) => NsId::parse(s),
+            Value::Number(n) => NsId::parse(&n.to_string()),
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.push(format!(
+                "`{at}` must be a NetSuite internal id (digits), got {v}"
+            ));
+        }
+        parsed
+    }
+
+    fn id(&mut self, f: &Id, at: &str) -> Option<NsId> {
+        match f {
+            Field::Absent => None,
+            Field::Given(v) | Field::Bad(v) => self.id_value(v, at),
+        }
+    }
+
+    fn required_id(&mut self, f: &Id, at: &str) -> Option<NsId> {
+        if matches!(f, Field::Absent) {
+            self.push(format!("`{at}` is required"));
+            return None;
+        }
+        self.id(f, at)
+    }
+
+    fn id_map(&mut self, f: &IdMap, at: &str) -> BTreeMap<String, NsId> {
+        match f {
+            Field::Absent => BTreeMap::new(),
+            Field::Bad(_) => {
+                self.push(format!("`{at}` must be an object"));
+                BTreeMap::new()
+            }
+            Field::Given(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), self.id_value(v, &format!("{at}.{k}"))?)))
+                .collect(),
+        }
+    }
+
+    fn item(&mut self, f: &Field<Item>, at: &str) -> Option<ItemRef> {
+        let item = self.section(f, at)?;
+        let id = match &item.id {
+            Field::Absent => {
+                self.push(format!("`{at}.id` is required"));
+                None
+            }
+            f => self.id(f, &format!("{at}.id")),
+        };
+        let known = "inventory, non_inventory, service, assembly, kit";
+        let item_type = match &item.item_type {
+            Field::Absent => {
+                self.push(format!("`{at}.type` is required (one of {known})"));
+                None
+            }
+            Field::Given(ItemType::Discount) => {
+                self.push(format!(
+                    "`{at}.type` is \"discount\", not a supported item type (one of {known})"
+                ));
+                None
+            }
+            Field::Bad(v) => {
+                self.push(format!(
+                    "`{at}.type` is {v}, not a supported item type (one of {known})"
+                ));
+                None
+            }
+            Field::Given(t) => Some(*t),
+        };
+        Some(ItemRef {
+            id: id?,
+            item_type: item_type?,
+        })
+    }
+
+    fn item_map(
+        &mut self,
+        f: &Field<BTreeMap<String, Field<Item>>>,
+        at: &str,
+    ) -> BTreeMap<String, ItemRef> {
+        match f {
+            Field::Absent => BTreeMap::new(),
+            Field::Bad(_) => {
+                self.push(format!("`{at}` must be an object"));
+                BTreeMap::new()
+            }
+            Field::Given(m) => m
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), self.item(v, &format!("{at}.{k}"))?)))
+                .collect(),
+        }
+    }
+
+    fn script_id(&mut self, f: &Field<String>, at: &str, prefix: &str, default: String) -> String {
+        let Some(v) = self.text(f, at) else {
+            return default;
+        };
+        let valid = v.starts_with(prefix)
+            && v.len() > prefix.len()
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            self.push(format!("`{at}` must be a script id starting with `{prefix}` (lower case, digits, `_`), got `{v}`"));
+        }
+        v
+    }
+}
+
+impl Document {
+    /// Every value checked; the settings, or every problem found.
+    pub(in crate::settings) fn validate(&self) -> Result<TenantSettings, Vec<String>> {
+        let mut c = Check {
+            problems: Vec::new(),
+        };
+        for k in self.unknown.keys() {
+            c.push(format!(
+                "`{k}` is not a setting (known here: {})",
+                Document::KNOWN.join(", ")
+            ));
+        }
+        let tenant = c.required_text(&self.tenant, "tenant");
+        if let Some(t) = &tenant {
+            if !t
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+                || t.len() > 64
+            {
+                c.push(format!(
+                    "`tenant` must be letters, digits, `-` or `_` (at most 64), got `{t}`"
+                ));
+            }
+        }
+        if matches!(self.source, Field::Absent) {
+            c.push("`source` is required (maxio or chargebee)".into());
+        }
+        let source = c.choice(&self.source, "source", "maxio, chargebee", Source::Maxio);
+        let site = c.required_text(&self.site, "site");
+        let start = c
+            .required_text(&self.sync_start_date, "sync_start_date")
+            .and_then(|s| match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    c.push(format!("`sync_start_date` must be YYYY-MM-DD, got `{s}`"));
+                    None
+                }
+            });
+        let items = self.items(&mut c);
+        let empty_invoices = Invoices::default();
+        let inv = c
+            .section(&self.invoices, "invoices")
+            .unwrap_or(&empty_invoices);
+        let skip_zero_dollar = c.flag(&inv.skip_zero_dollar, "invoices.skip_zero_dollar", false);
+        let reverse_voids = c.flag(&inv.reverse_voids, "invoices.reverse_voids", true);
+        let groups = c.choice(
+            &inv.subscription_groups,
+            "invoices.subscription_groups",
+            "parent, child",
+            Consolidation::Parent,
+        );
+        if groups == Consolidation::None {
+            c.push("`invoices.subscription_groups` must be parent or child".into());
+        }
+        let at = "invoices.revenue_recognition";
+        let revenue_recognition = c.section(&inv.revenue_recognition, at).map(|rr| {
+            let start = c.script_id(
+                &rr.start_field,
+                &format!("{at}.start_field"),
+                "custcol",
+                String::new(),
+            );
+            let end = c.script_id(
+                &rr.end_field,
+                &format!("{at}.end_field"),
+                "custcol",
+                String::new(),
+            );
+            if start.is_empty() || end.is_empty() {
+                c.push(
+                    "`invoices.revenue_recognition` needs both `start_field` and `end_field`"
+                        .into(),
+                );
+            }
+            RevRecFields {
+                start_field: start,
+                end_field: end,
+            }
+        });
+
+        let empty_customers = Customers::default();
+        let cust = c
+            .section(&self.customers, "customers")
+            .unwrap_or(&empty_customers);
+        let customer_match = c.choice(
+            &cust.match_by,
+            "customers.match_by",
+            "email, external_id",
+            CustomerMatch::Email,
+        );
+
+        let empty_payments = Payments::default();
+        let pay = c
+            .section(&self.payments, "payments")
+            .unwrap_or(&empty_payments);
+        let payment_instruments = c.flag(
+            &pay.payment_instruments,
+            "payments.payment_instruments",
+            false,
+        );
+        let payment_method = c.id(&pay.payment_method, "payments.payment_method");
+        if !payment_instruments && payment_method.is_none() {
+            c.push("`payments.payment_method` is required unless `payments.payment_instruments` is true".into());
+        }
+        let payment_account = c.id(&pay.account, "payments.account");
+        let gateway_accounts = c.id_map(&pay.gateway_accounts, "payments.gateway_accounts");
+        for key in gateway_accounts.keys() {
+            let valid = key.split_once(':').is_some_and(|(g, cur)| {
+                !g.is_empty() && cur.len() == 3 && cur.chars().all(|x| x.is_ascii_uppercase())
+            });
+            if !valid {
+                c.push(format!("`payments.gateway_accounts.{key}` must be named <gateway>:<currency>, e.g. stripe:USD"));
+            }
+        }
+        let empty_refunds = Refunds::default();
+        let refunds = c
+            .section(&self.refunds, "refunds")
+            .unwrap_or(&empty_refunds);
+        let refund_account = c.required_id(&refunds.account, "refunds.account");
+        let refund_ar_account = c.id(&refunds.ar_account, "refunds.ar_account");
+
+        let empty_tx = Transactions::default();
+        let tx = c
+            .section(&self.transactions, "transactions")
+            .unwrap_or(&empty_tx);
+        let t = |key: &str| format!("transactions.{key}");
+        let sales_order_form = c.id(&tx.sales_order_form, &t("sales_order_form"));
+        let subsidiary = c.id(&tx.subsidiary, &t("subsidiary"));
+        let department = c.id(&tx.department, &t("department"));
+        let class = c.id(&tx.class, &t("class"));
+        let location = c.id(&tx.location, &t("location"));
+        let terms = c.id(&tx.terms, &t("terms"));
+        let exchange_rate = c.choice(
+            &tx.exchange_rate,
+            &t("exchange_rate"),
+            "net_suite, billing",
+            ExchangeRate::NetSuite,
+        );
+        let tax_override = c.flag(&tx.tax_override, &t("tax_override"), false);
+        let tracking = c.choice(
+            &tx.tracking,
+            &t("tracking"),
+            "document, customer",
+            TrackingLevel::Document,
+        );
+        let customer_tracking = match c.section(&tx.customer_tracking, &t("customer_tracking")) {
+            Some(ct) => CustomerTracking {
+                class: c.text(&ct.class, &t("customer_tracking.class")),
+                department: c.text(&ct.department, &t("customer_tracking.department")),
+                location: c.text(&ct.location, &t("customer_tracking.location")),
+            },
+            None => CustomerTracking::default(),
+        };
+        if tracking == TrackingLevel::Customer && customer_tracking == CustomerTracking::default() {
+            c.push("`transactions.tracking` is customer: name the customer fields in `transactions.customer_tracking` (class, department, location)".into());
+        }
+        let tax_codes = c.id_map(&tx.tax_codes, &t("tax_codes"));
+        let untaxed_code = c.id(&tx.untaxed_code, &t("untaxed_code"));
+
+        let empty_prefixes = PrefixDoc::default();
+        let pre = c
+            .section(&self.prefixes, "prefixes")
+            .unwrap_or(&empty_prefixes);
+        let prefixes = Prefixes {
+            entity_id: c.text(&pre.entity_id, "prefixes.entity_id"),
+            tran_id: c.text(&pre.tran_id, "prefixes.tran_id"),
+            external_id: c.text(&pre.external_id, "prefixes.external_id"),
+            item: c.text(&pre.item, "prefixes.item"),
+        };
+        if let Some(p) = &prefixes.external_id {
+            if !p
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            {
+                c.push(format!("`prefixes.external_id` may hold only letters, digits, `-` and `_` (NetSuite external ids), got `{p}`"));
+            }
+        }
+
+        let empty_fields = CustomFields::default();
+        let cf = c
+            .section(&self.custom_fields, "custom_fields")
+            .unwrap_or(&empty_fields);
+        let d = CustomFieldIds::default();
+        let f = |key: &str| format!("custom_fields.{key}");
+        let custom_fields = CustomFieldIds {
+            customer_billing_id: c.script_id(
+                &cf.customer_billing_id,
+                &f("customer_billing_id"),
+                "custentity",
+                d.customer_billing_id,
+            ),
+            customer_site: c.script_id(
+                &cf.customer_site,
+                &f("customer_site"),
+                "custentity",
+                d.customer_site,
+            ),
+            transaction_site: c.script_id(
+                &cf.transaction_site,
+                &f("transaction_site"),
+                "custbody",
+                d.transaction_site,
+            ),
+            transaction_invoice_uid: c.script_id(
+                &cf.transaction_invoice_uid,
+                &f("transaction_invoice_uid"),
+                "custbody",
+                d.transaction_invoice_uid,
+            ),
+            line_tax: c.script_id(&cf.line_tax, &f("line_tax"), "custcol", d.line_tax),
+        };
+
+        let empty_netsuite = NetSuite::default();
+        let ns = c
+            .section(&self.netsuite, "netsuite")
+            .unwrap_or(&empty_netsuite);
+        let netsuite_concurrency = match &ns.concurrency {
+            Field::Absent => 4,
+            Field::Given(v) | Field::Bad(v) => match v.as_u64() {
+                Some(n @ 1..=200) => n as usize,
+                _ => {
+                    c.push(format!(
+                        "`netsuite.concurrency` must be a whole number from 1 to 200, got {v}"
+                    ));
+                    4
+                }
+            },
+        };
+
+        let currencies = c.id_map(&self.currencies, "currencies");
+        for code in currencies.keys() {
+            if code.len() != 3 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
+                c.push(format!(
+                    "`currencies.{code}` must be an ISO 4217 code like USD"
+                ));
+            }
+        }
+
+        let built = match (tenant, site, start, items, refund_account) {
+            (
+                Some(tenant),
+                Some(site),
+                Some(sync_start_date),
+                Some(items),
+                Some(refund_account),
+            ) => Some(TenantSettings {
+                tenant,
+                source,
+                site,
+                sync_start_date,
+                items,
+                skip_zero_dollar,
+                reverse_voids,
+                subscription_groups: groups,
+                revenue_recognition,
+                customer_match,
+                payment_instruments,
+                payment_method,
+                payment_account,
+                refund_account,
+                refund_ar_account,
+                sales_order_form,
+                subsidiary,
+                department,
+                class,
+                location,
+                terms,
+                exchange_rate,
+                prefixes,
+                custom_fields,
+                netsuite_concurrency,
+                gateway_accounts,
+                tax_override,
+                tracking,
+                customer_tracking,
+                tax_codes,
+                untaxed_code,
+                currencies,
+            }),
+            _ => None,
+        };
+        match built {
+            Some(s) if c.problems.is_empty() => Ok(s),
+            _ if c.problems.is_empty() => Err(vec!["the document is incomplete".into()]),
+            _ => Err(c.problems),
+        }
+    }
+
+    /// The `items` section; `None` when a required item is missing or wrong.
+    fn items(&self, c: &mut Check) -> Option<ItemSettings> {
+        let given = c.section(&self.items, "items");
+        if given.is_none() {
+            c.push("`items` is required (at least `tax_item` and `discount_item`)".into());
+        }
+        let empty = Items::default();
+        let items = given.unwrap_or(&empty);
+        let products = c.item_map(&items.products, "items.products");
+        let components = c.item_map(&items.components, "items.components");
+        let custom_default = c.item(&items.custom_default, "items.custom_default");
+        let setup_default = c.item(&items.setup_default, "items.setup_default");
+        let other_default = c.item(&items.other_default, "items.other_default");
+        let tax_item = match &items.tax_item {
+            Field::Absent => {
+                c.push(
+                    "`items.tax_item` is required: the NetSuite item that carries the tax line"
+                        .into(),
+                );
+                None
+            }
+            f => c.item(f, "items.tax_item"),
+        };
+        let discount_item = c.required_id(&items.discount_item, "items.discount_item");
+        let at = "items.create_missing";
+        let create_missing = c.section(&items.create_missing, at).map(|m| {
+            let item_type = match &m.item_type {
+                Field::Absent => ItemType::NonInventory,
+                Field::Given(t @ (ItemType::NonInventory | ItemType::Service)) => *t,
+                other => {
+                    let v = serde_json::to_value(other).unwrap_or_default();
+                    c.push(format!(
+                        "`{at}.type` is {v}; billsync creates only non_inventory or service items"
+                    ));
+                    ItemType::NonInventory
+                }
+            };
+            ItemCreation {
+                item_type,
+                income_account: c.id(&m.income_account, &format!("{at}.income_account")),
+                tax_schedule: c.id(&m.tax_schedule, &format!("{at}.tax_schedule")),
+                classes: c.id_map(&m.classes, &format!("{at}.classes")),
+                locations: c.id_map(&m.locations, &format!("{at}.locations")),
+                departments: c.id_map(&m.departments, &format!("{at}.departments")),
+                revenue_rules: c.id_map(&m.revenue_rules, &format!("{at}.revenue_rules")),
+            }
+        });
+        Some(ItemSettings {
+            products,
+            components,
+            custom_default,
+            setup_default,
+            other_default,
+            tax_item: tax_item?,
+            discount_item: discount_item?,
+            create_missing,
+        })
+    }
+}
