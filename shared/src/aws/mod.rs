@@ -60,9 +60,9 @@ pub async fn load_sdk_config() -> SdkConfig {
 ///
 /// Calls are bounded by [`AWS_ATTEMPT_TIMEOUT`] and [`AWS_CALL_TIMEOUT`] instead of the SDK's
 /// stalled-stream protection: that guards a body which stops moving (it was made for large
-/// S3 transfers), not an answer that never starts, and it costs about a quarter of the client
-/// CPU of a small DynamoDB call (`billsync-bench floor`), of which the worker makes one or two
-/// per invoice.
+/// S3 transfers), not an answer that never starts, and it costs a large share of the client
+/// CPU of a small DynamoDB call (`billsync-bench floor` measures it), of which the worker
+/// makes one or two per invoice.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())

@@ -43,7 +43,7 @@ const TRICKLE_PAUSE: Duration = Duration::from_millis(1000);
 /// may hold: [`DRAIN_DEPTH_PER_SLOT`] per slot and room for a batch taken at once. Where a
 /// group's flows save together ([`GroupStore`]), room for one batch more: a group done with
 /// NetSuite and waiting for its save would otherwise keep the next take back and leave slots
-/// without requests (at C = 5 on DynamoDB, 96.5% of the bound instead of 97.7%).
+/// without requests (docs/bench/notes.md has the measurement).
 pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
     DRAIN_DEPTH_PER_SLOT * held_slots + TAKE + if saves_together { TAKE } else { 0 }
 }

@@ -36,8 +36,8 @@ use crate::settings::ItemRef;
 type Key = (String, String);
 
 /// The longest a flow's save waits for the rest of its group. Most groups end sooner, when
-/// every flow still running waits to save (in the benchmark about eight flows a transaction);
-/// a second instead of half gathered no more and doubled the median lag at 80% load.
+/// every flow still running waits to save; a longer window gathered no more flows per
+/// transaction in the benchmark and raised the lag (docs/bench/notes.md).
 pub const SAVE_WINDOW: Duration = Duration::from_millis(500);
 
 /// A [`Store`] that answers from a group's read where it can, saves the group's flows

@@ -5,7 +5,7 @@
 //! Statements run on the calling task's thread rather than the blocking pool: each is a
 //! primary-key read or write of one small row, tens of microseconds, while handing it to a
 //! pool thread and waking the task again cost more than the statement (the benchmark's worker
-//! CPU fell by about 0.7 ms per invoice, three store calls, when the hand-off went). The price
+//! CPU per invoice fell measurably when the hand-off went: docs/bench/notes.md). The price
 //! is that a write waiting for another process's lock (`busy_timeout`) holds its thread for
 //! that wait; write transactions here are single statements, so such waits are short.
 
