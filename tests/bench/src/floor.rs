@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{server::conn::http1, service::service_fn, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use billsync::netsuite::client::NetSuiteClient;
+use billsync::netsuite::client::http_builder;
 use billsync::netsuite::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 
 /// CPU time (user + system) of the calling thread.
@@ -147,8 +147,7 @@ pub fn run() {
 /// default, as the NetSuite client builds it (timeouts, no redirects, no retry layer), and that
 /// with HTTP/1 only and no proxy look-up.
 fn client_settings(rt: &tokio::runtime::Runtime, addr: std::net::SocketAddr, body: &Bytes) {
-    let netsuite =
-        || NetSuiteClient::http_builder(DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT);
+    let netsuite = || http_builder(DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT);
     let clients = [
         ("default", reqwest::Client::new()),
         ("as NetSuite's", netsuite().build().expect("a client")),

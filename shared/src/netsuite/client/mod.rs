@@ -155,6 +155,25 @@ impl std::fmt::Debug for NetSuiteClient {
     }
 }
 
+/// The HTTP client settings NetSuite requests go out with; the benchmark's floor measures a
+/// bare client built the same way.
+pub fn http_builder(
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        // The OAuth signature covers method and URL, so a redirected request could only fail
+        // or, for a write, turn into a GET: a 3xx is reported as the answer it is.
+        .redirect(reqwest::redirect::Policy::none())
+        // Every attempt is this client's own, signed with a new nonce and judged by its error
+        // policy; reqwest's retry layer would resend a copy with the old nonce.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
+}
+
 impl NetSuiteClient {
     /// Builds the client and its HTTP connection pool (rustls), bounded by a local governor of
     /// `config.concurrency` slots: right when this process is the only one on the account.
@@ -170,45 +189,10 @@ impl NetSuiteClient {
         config: NetSuiteConfig,
         governor: Governor,
     ) -> Result<Self, NetSuiteError> {
-        let http = Self::http_client(&config)?;
-        Ok(Self::with_parts(config, http, governor))
-    }
-
-    fn http_client(config: &NetSuiteConfig) -> Result<reqwest::Client, NetSuiteError> {
-        Self::http_builder(config.connect_timeout, config.request_timeout)
+        let http = http_builder(config.connect_timeout, config.request_timeout)
             .build()
-            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))
-    }
-
-    /// The HTTP client settings NetSuite requests go out with (the benchmark's floor measures
-    /// a bare client built the same way).
-    pub fn http_builder(
-        connect_timeout: Duration,
-        request_timeout: Duration,
-    ) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(request_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            // The OAuth signature covers method and URL, so a redirected request could only
-            // fail or, for a write, turn into a GET: a 3xx is reported as the answer it is.
-            .redirect(reqwest::redirect::Policy::none())
-            // Every attempt is this client's own, signed with a new nonce and judged by its
-            // error policy; reqwest's retry layer would resend a copy with the old nonce.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .user_agent(concat!("billsync/", env!("CARGO_PKG_VERSION")))
-    }
-
-    /// Uses an existing `reqwest::Client` (to share one pool across clients), with a local
-    /// governor of `config.concurrency` slots.
-    pub fn with_http_client(config: NetSuiteConfig, http: reqwest::Client) -> Self {
-        let governor = Governor::local(config.concurrency);
-        Self::with_parts(config, http, governor)
-    }
-
-    /// An existing `reqwest::Client` and a governor.
-    pub fn with_parts(config: NetSuiteConfig, http: reqwest::Client, governor: Governor) -> Self {
-        NetSuiteClient {
+            .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(NetSuiteClient {
             inner: Arc::new(Inner {
                 http,
                 root: config.root_url(),
@@ -217,7 +201,7 @@ impl NetSuiteClient {
                 governor,
                 retry: config.retry,
             }),
-        }
+        })
     }
 
     /// The governor bounding this client's requests.
