@@ -3,8 +3,8 @@ use billsync::aws::services_from_env;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 // mimalloc keeps freed blocks in per-thread lists that stay in cache: the worker allocates
-// and frees small buffers on every NetSuite answer, and glibc's malloc spent about a sixth of
-// its CPU on them.
+// and frees small buffers on every NetSuite answer, which glibc's malloc made costly
+// (docs/bench/notes.md).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
