@@ -92,6 +92,7 @@ pub struct TenantClients {
     pub billing: Arc<dyn BillingSource>,
 }
 
+/// Why a use case could not finish, with the port's own error kept as the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("unknown tenant {0}")]
@@ -102,8 +103,29 @@ pub enum ServiceError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
-    #[error("{0}")]
-    Client(String),
+    /// The billing source failed to answer or refused.
+    #[error("billing: {0}")]
+    Billing(#[from] crate::billing::source::SourceError),
+    /// NetSuite failed to answer or refused.
+    #[error("NetSuite: {0}")]
+    NetSuite(#[from] crate::netsuite::NetSuiteError),
+}
+
+impl ServiceError {
+    /// Whether the same call may succeed later with nobody changing anything (an outage, a
+    /// throttle, a lost answer); otherwise a person must act first (a missing tenant or
+    /// secret, a refused credential, a corrupt record).
+    pub fn is_retryable(&self) -> bool {
+        use crate::store::StoreError;
+        match self {
+            ServiceError::UnknownTenant(_) => false,
+            ServiceError::Secret(e) => matches!(e, SecretError::Unavailable(_)),
+            ServiceError::Store(e) => !matches!(e, StoreError::Corrupt { .. }),
+            ServiceError::Queue(_) => true,
+            ServiceError::Billing(e) => e.retryable,
+            ServiceError::NetSuite(e) => e.is_retryable(),
+        }
+    }
 }
 
 impl Services {
@@ -227,8 +249,7 @@ impl Services {
             return Ok(c);
         }
         let secret = self.secrets.tenant_secret(&settings.tenant).await?;
-        let built = crate::billing::connect(settings.source, &settings.site, &secret.billing)
-            .map_err(|e| ServiceError::Client(e.to_string()))?;
+        let built = crate::billing::connect(settings.source, &settings.site, &secret.billing)?;
         if let Ok(mut m) = self.billing.lock() {
             m.insert(settings.tenant.clone(), built.clone());
         }
@@ -268,5 +289,37 @@ fn netsuite_client(
     let mut ns = secret.netsuite_config()?;
     ns.concurrency = settings.netsuite_concurrency;
     let governor = governors.get(&ns.account_id, ns.concurrency);
-    NetSuiteClient::with_governor(ns, governor).map_err(|e| ServiceError::Client(e.to_string()))
+    Ok(NetSuiteClient::with_governor(ns, governor)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::source::SourceError;
+    use crate::store::StoreError;
+
+    #[test]
+    fn only_what_can_pass_by_itself_is_retryable() {
+        let billing = |retryable| {
+            ServiceError::Billing(SourceError {
+                message: "x".into(),
+                retryable,
+                not_found: false,
+            })
+        };
+        assert!(billing(true).is_retryable());
+        assert!(!billing(false).is_retryable());
+        assert!(!ServiceError::UnknownTenant("t".into()).is_retryable());
+        assert!(!ServiceError::Secret(SecretError::NotFound("t".into())).is_retryable());
+        assert!(ServiceError::Secret(SecretError::Unavailable("down".into())).is_retryable());
+        assert!(ServiceError::Store(StoreError::Unavailable("down".into())).is_retryable());
+        let corrupt = StoreError::Corrupt {
+            what: "flow".into(),
+            message: "bad".into(),
+        };
+        assert!(!ServiceError::Store(corrupt).is_retryable());
+        let refused = ServiceError::NetSuite(crate::netsuite::NetSuiteError::Config("x".into()));
+        assert!(!refused.is_retryable());
+        assert!(billing(true).to_string().starts_with("billing: "));
+    }
 }

@@ -56,7 +56,7 @@ pub async fn read_back(
             .netsuite
             .invoices_changed_since(&prefix, since, offset)
             .await
-            .map_err(|e| ServiceError::Client(format!("reading NetSuite invoices back: {e}")))?;
+            .map_err(ServiceError::NetSuite)?;
         let shown: Vec<(String, InvoiceFigures)> = page
             .rows
             .into_iter()

@@ -85,11 +85,7 @@ async fn sweep_events(
     report.cursor_before = cursor.clone();
     let billing = services.billing(settings).await?;
     let mut pages = billing.event_pages(cursor, settings.sync_start_date);
-    while let Some(page) = pages
-        .try_next()
-        .await
-        .map_err(|e| ServiceError::Client(format!("reading billing events: {e}")))?
-    {
+    while let Some(page) = pages.try_next().await.map_err(ServiceError::Billing)? {
         report.events_read += page.events;
         let mut messages: Vec<SyncMessage> = Vec::new();
         for invoice in page.invoices {
