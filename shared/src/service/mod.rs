@@ -162,7 +162,7 @@ impl Services {
     }
 
     /// Lets the worker take more messages from the queue itself while it has NetSuite slots
-    /// to fill (see [`worker::drain_observed`]).
+    /// to fill (see [`worker::drain_batch`]).
     pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
         self.inbox = Some(inbox);
         self

@@ -71,10 +71,21 @@ pub async fn process_batch(services: &Services, batch: Vec<Delivery>) -> Vec<Str
     retries(process(services, batch).await)
 }
 
-/// [`drain_observed`] for a Lambda invocation: returns the ids of the batch's messages to
-/// deliver again.
+/// A Lambda invocation's batch: runs it, and while `until` is ahead also takes more messages
+/// from the services' inbox (the SQS queue on AWS) whenever fewer than its drain depth are in
+/// progress, runs them in the same pool and deletes them when done. Returns the ids of the
+/// batch's messages to deliver again. Without an inbox it runs the batch alone.
+///
+/// Why: NetSuite slots are leases shared by every worker instance, and an instance that
+/// finishes its batch of ten gives its slots back, to be found by another instance's next
+/// poll of the table. Keeping the queue's work flowing to the instance that already holds
+/// slots keeps them busy and makes slot hand-overs between instances, and the table calls they
+/// cost, rare. Retryable failures of taken messages are left in the queue, which delivers them
+/// again after its visibility timeout, as it does for failed messages of a batch; after one,
+/// the worker takes nothing more and finishes what it has.
 pub async fn drain_batch(services: &Services, batch: Vec<Delivery>, until: Instant) -> Vec<String> {
-    retries(drain_observed(services, batch, until, |_, _| {}).await)
+    let inbox = services.inbox().cloned();
+    retries(run_pool(services, batch, inbox, until, |_, _| {}).await)
 }
 
 /// The ids of messages whose failure may go away by itself.
@@ -87,17 +98,7 @@ fn retries(results: Vec<(String, MessageOutcome)>) -> Vec<String> {
 
 /// Processes a batch and says what happened to each message.
 pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, MessageOutcome)> {
-    process_observed(services, batch, |_, _| {}).await
-}
-
-/// Like [`process`], calling `observe` with each message the moment it is finished (the
-/// benchmark's clock for the lag from intake to the invoice's last NetSuite record).
-pub async fn process_observed(
-    services: &Services,
-    batch: Vec<Delivery>,
-    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
-) -> Vec<(String, MessageOutcome)> {
-    run_pool(services, batch, None, Instant::now(), observe).await
+    run_pool(services, batch, None, Instant::now(), |_, _| {}).await
 }
 
 /// Where a message in progress came from.
@@ -108,18 +109,10 @@ enum Origin {
     Taken(String),
 }
 
-/// Like [`process_observed`], but while `until` is ahead the worker also takes more messages
-/// from the services' inbox (the SQS queue on AWS) whenever fewer than its drain depth are in
-/// progress, runs them in the same pool and deletes them when done. Without an inbox it is
-/// [`process_observed`].
-///
-/// Why: NetSuite slots are leases shared by every worker instance, and an instance that
-/// finishes its batch of ten gives its slots back, to be found by another instance's next
-/// poll of the table. Keeping the queue's work flowing to the instance that already holds
-/// slots keeps them busy and makes slot hand-overs between instances, and the table calls they
-/// cost, rare. Retryable failures of taken messages are left in the queue, which delivers them
-/// again after its visibility timeout, as it does for failed messages of a batch; after one,
-/// the worker takes nothing more and finishes what it has.
+/// [`drain_batch`] that calls `observe` with each message the moment it is finished and
+/// returns every outcome: the benchmark's clock for the lag from intake to the invoice's last
+/// NetSuite record. Only with the `test-support` feature.
+#[cfg(any(test, feature = "test-support"))]
 pub async fn drain_observed(
     services: &Services,
     batch: Vec<Delivery>,

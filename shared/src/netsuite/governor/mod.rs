@@ -65,7 +65,7 @@
 //! split over the worker's concurrency, rounded up) each instance holds at most its part, so
 //! every instance the queue feeds works at once. The worker keeps its part busy by taking
 //! more work from the queue itself rather than giving slots back between batches
-//! ([`crate::service::worker::drain_observed`]); a hand-over between instances, and the
+//! ([`crate::service::worker::drain_batch`]); a hand-over between instances, and the
 //! polling it costs, happens only when one of them runs out of work. The caps add up to more
 //! than the share when the instances do not divide it, so one instance can wait for a slot
 //! beyond its fair part for as long as the others hold theirs: an instance that holds its fair
