@@ -22,7 +22,7 @@ pub mod sqlite;
 /// store (`use billsync::store::prelude::*`).
 pub mod prelude {
     pub use super::{CursorStore as _, DeliveryStore as _, FlowStore as _, LinkStore as _};
-    pub use super::{Store, TenantStore as _};
+    pub use super::{Store, SyncStore, TenantStore as _};
 }
 
 /// The NetSuite customer a billing customer is linked to.

@@ -62,7 +62,7 @@ fn assert_balances_match(w: &World, uids: &[String]) {
     }
 }
 
-async fn sync_with(w: &World, store: &dyn Store, uid: &str) -> Outcome {
+async fn sync_with(w: &World, store: &dyn SyncStore, uid: &str) -> Outcome {
     let engine = Engine {
         netsuite: &w.netsuite,
         store,
@@ -243,7 +243,7 @@ async fn mixed_book(w: &World) -> Vec<String> {
 
 /// Syncs every invoice until none moves on, fulfilling orders as a warehouse would and paying
 /// the late inventory invoice once its order has shipped.
-async fn sync_book(w: &World, store: &dyn Store, uids: &[String]) {
+async fn sync_book(w: &World, store: &dyn SyncStore, uids: &[String]) {
     for _round in 0..3 {
         for uid in uids {
             let out = sync_with(w, store, uid).await;
