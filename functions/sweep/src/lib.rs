@@ -1,5 +1,11 @@
 //! The sweep: the EventBridge schedule (`rate(2 hours)`) sweeps every tenant; an invocation
 //! with `{"tenant": "acme"}` is "Sync Now" for one tenant.
+//!
+//! How a failure ends the invocation is Lambda's retry decision: a tenant whose sweep may pass
+//! by itself (an outage, a throttle) makes the scheduled invocation a function error, after
+//! every other tenant was swept, so Lambda tries the event again and counts an error; a
+//! failure a person must fix (no secret, unknown tenant) is reported in the answer and logged,
+//! since trying again cannot help.
 
 use billsync::service::sweep::{sweep_all, sweep_tenant};
 use billsync::service::{ServiceError, Services};
@@ -13,15 +19,25 @@ pub async fn handle(services: &Services, event: Value) -> Result<Value, ServiceE
         }
         None => {
             // A scheduled event (or anything else): every tenant.
-            let results = sweep_all(services).await?;
-            let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-            for e in failed.iter().filter_map(|r| r.as_ref().err()) {
-                tracing::error!(error = %e, "tenant sweep failed");
+            let mut swept = Vec::new();
+            let mut failed = Vec::new();
+            let mut retry = None;
+            for result in sweep_all(services).await? {
+                match result {
+                    Ok(report) => swept.push(report),
+                    Err(f) => {
+                        tracing::error!(tenant = %f.tenant, error = %f.error, retryable = f.error.is_retryable(), "tenant sweep failed");
+                        failed.push(f.to_string());
+                        if f.error.is_retryable() && retry.is_none() {
+                            retry = Some(f.error);
+                        }
+                    }
+                }
             }
-            Ok(json!({
-                "swept": ok.into_iter().filter_map(Result::ok).collect::<Vec<_>>(),
-                "failed": failed.into_iter().filter_map(Result::err).collect::<Vec<_>>(),
-            }))
+            if let Some(e) = retry {
+                return Err(e);
+            }
+            Ok(json!({"swept": swept, "failed": failed}))
         }
     }
 }

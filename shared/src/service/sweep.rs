@@ -57,16 +57,25 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
     Ok(report)
 }
 
+/// One tenant's sweep that failed, with the cause kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{tenant}: {error}")]
+pub struct TenantFailure {
+    pub tenant: String,
+    #[source]
+    pub error: ServiceError,
+}
+
 /// Sweeps every configured tenant; one tenant's failure does not stop the others.
 pub async fn sweep_all(
     services: &Services,
-) -> Result<Vec<Result<SweepReport, String>>, ServiceError> {
+) -> Result<Vec<Result<SweepReport, TenantFailure>>, ServiceError> {
     let mut out = Vec::new();
     for tenant in services.store.tenants().await? {
         out.push(
             sweep_tenant(services, &tenant)
                 .await
-                .map_err(|e| format!("{tenant}: {e}")),
+                .map_err(|error| TenantFailure { tenant, error }),
         );
     }
     Ok(out)

@@ -142,3 +142,44 @@ async fn retry_handler_lists_and_queues() {
 fn deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(120)
 }
+
+/// A scheduled sweep answers a failure a person must fix (a tenant without credentials) in its
+/// result, and ends with a function error only for one that may pass by itself (the queue
+/// refusing), so Lambda's retry of the event is spent where it can help.
+#[tokio::test]
+async fn a_scheduled_sweep_fails_the_invocation_only_for_retryable_failures() {
+    use billsync::queue::{Queue, QueueError, SyncMessage};
+    use billsync::store::prelude::*;
+
+    let env = env().await;
+    let mut orphan = env.services.settings("acme").await.unwrap();
+    orphan.tenant = "orphan".into();
+    env.store.put_settings(&orphan).await.unwrap();
+    let answer = billsync_sweep::handle(&env.services, event("sweep-scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(answer["swept"].as_array().unwrap().len(), 1, "{answer}");
+    let failed = answer["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{answer}");
+    assert!(
+        failed[0].as_str().unwrap().starts_with("orphan: "),
+        "{answer}"
+    );
+
+    struct Refusing;
+    #[async_trait::async_trait]
+    impl Queue for Refusing {
+        async fn send(&self, _: &[SyncMessage]) -> Result<(), QueueError> {
+            Err(QueueError("throttled".into()))
+        }
+    }
+    let refusing = billsync::service::Services::new(
+        env.store.clone(),
+        std::sync::Arc::new(Refusing),
+        env.services.secrets.clone(),
+    );
+    let e = billsync_sweep::handle(&refusing, event("sweep-scheduled.json"))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+}
