@@ -240,15 +240,29 @@ impl Services {
         &self,
         settings: &TenantSettings,
     ) -> Result<Arc<dyn BillingSource>, ServiceError> {
-        if let Some(c) = self
-            .billing
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&settings.tenant).cloned())
-        {
+        if let Some(c) = self.cached_billing(&settings.tenant) {
             return Ok(c);
         }
         let secret = self.secrets.tenant_secret(&settings.tenant).await?;
+        self.billing_from(settings, &secret)
+    }
+
+    fn cached_billing(&self, tenant: &str) -> Option<Arc<dyn BillingSource>> {
+        self.billing
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant).cloned())
+    }
+
+    /// The cached billing client, or one built from `secret` (already read by the caller).
+    fn billing_from(
+        &self,
+        settings: &TenantSettings,
+        secret: &crate::secrets::TenantSecret,
+    ) -> Result<Arc<dyn BillingSource>, ServiceError> {
+        if let Some(c) = self.cached_billing(&settings.tenant) {
+            return Ok(c);
+        }
         let built = crate::billing::connect(settings.source, &settings.site, &secret.billing)?;
         if let Ok(mut m) = self.billing.lock() {
             m.insert(settings.tenant.clone(), built.clone());
@@ -269,7 +283,8 @@ impl Services {
         let secret = self.secrets.tenant_secret(&settings.tenant).await?;
         let built = TenantClients {
             netsuite: netsuite_client(settings, &secret, &self.governors)?,
-            billing: self.billing(settings).await?,
+            // From the secret just read: a billing client not built yet costs no second read.
+            billing: self.billing_from(settings, &secret)?,
         };
         if let Ok(mut m) = self.clients.lock() {
             m.insert(settings.tenant.clone(), built.clone());
