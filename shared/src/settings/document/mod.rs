@@ -415,4 +415,25 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_bad_key_is_reported_even_when_its_id_is_bad_too() {
+        let doc: Document = serde_json::from_value(serde_json::json!({
+            "currencies": {"usd": "two"},
+            "payments": {"gateway_accounts": {"stripe": "nine"}}
+        }))
+        .unwrap();
+        let problems = doc.validate().unwrap_err();
+        for needle in [
+            "`currencies.usd` must be an ISO 4217 code",
+            "`currencies.usd` must be a NetSuite internal id",
+            "`payments.gateway_accounts.stripe` must be named",
+            "`payments.gateway_accounts.stripe` must be a NetSuite internal id",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{needle}: {problems:?}"
+            );
+        }
+    }
 }

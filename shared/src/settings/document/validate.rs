@@ -110,7 +110,13 @@ impl Check {
         self.id(f, at)
     }
 
-    fn id_map(&mut self, f: &IdMap, at: &str) -> BTreeMap<String, NsId> {
+    /// A map section: each entry read by `entry` under its own path, in key order.
+    fn map<V, T>(
+        &mut self,
+        f: &Field<BTreeMap<String, V>>,
+        at: &str,
+        mut entry: impl FnMut(&mut Self, &str, &V, &str) -> Option<T>,
+    ) -> BTreeMap<String, T> {
         match f {
             Field::Absent => BTreeMap::new(),
             Field::Bad(_) => {
@@ -119,20 +125,18 @@ impl Check {
             }
             Field::Given(m) => m
                 .iter()
-                .filter_map(|(k, v)| Some((k.clone(), self.id_value(v, &format!("{at}.{k}"))?)))
+                .filter_map(|(k, v)| Some((k.clone(), entry(self, k, v, &format!("{at}.{k}"))?)))
                 .collect(),
         }
     }
 
+    fn id_map(&mut self, f: &IdMap, at: &str) -> BTreeMap<String, NsId> {
+        self.map(f, at, |c, _, v, at| c.id_value(v, at))
+    }
+
     fn item(&mut self, f: &Field<Item>, at: &str) -> Option<ItemRef> {
         let item = self.section(f, at)?;
-        let id = match &item.id {
-            Field::Absent => {
-                self.push(format!("`{at}.id` is required"));
-                None
-            }
-            f => self.id(f, &format!("{at}.id")),
-        };
+        let id = self.required_id(&item.id, &format!("{at}.id"));
         let known = "inventory, non_inventory, service, assembly, kit";
         let item_type = match &item.item_type {
             Field::Absent => {
@@ -164,17 +168,7 @@ impl Check {
         f: &Field<BTreeMap<String, Field<Item>>>,
         at: &str,
     ) -> BTreeMap<String, ItemRef> {
-        match f {
-            Field::Absent => BTreeMap::new(),
-            Field::Bad(_) => {
-                self.push(format!("`{at}` must be an object"));
-                BTreeMap::new()
-            }
-            Field::Given(m) => m
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), self.item(v, &format!("{at}.{k}"))?)))
-                .collect(),
-        }
+        self.map(f, at, |c, _, v, at| c.item(v, at))
     }
 
     fn script_id(&mut self, f: &Field<String>, at: &str, prefix: &str, default: String) -> String {
@@ -297,15 +291,22 @@ impl Document {
             c.push("`payments.payment_method` is required unless `payments.payment_instruments` is true".into());
         }
         let payment_account = c.id(&pay.account, "payments.account");
-        let gateway_accounts = c.id_map(&pay.gateway_accounts, "payments.gateway_accounts");
-        for key in gateway_accounts.keys() {
-            let valid = key.split_once(':').is_some_and(|(g, cur)| {
-                !g.is_empty() && cur.len() == 3 && cur.chars().all(|x| x.is_ascii_uppercase())
-            });
-            if !valid {
-                c.push(format!("`payments.gateway_accounts.{key}` must be named <gateway>:<currency>, e.g. stripe:USD"));
-            }
-        }
+        // Every key is checked, also one whose account id is wrong.
+        let gateway_accounts = c.map(
+            &pay.gateway_accounts,
+            "payments.gateway_accounts",
+            |c, key, v, at| {
+                let valid = key.split_once(':').is_some_and(|(g, cur)| {
+                    !g.is_empty() && cur.len() == 3 && cur.chars().all(|x| x.is_ascii_uppercase())
+                });
+                if !valid {
+                    c.push(format!(
+                        "`{at}` must be named <gateway>:<currency>, e.g. stripe:USD"
+                    ));
+                }
+                c.id_value(v, at)
+            },
+        );
         let empty_refunds = Refunds::default();
         let refunds = c
             .section(&self.refunds, "refunds")
@@ -421,14 +422,12 @@ impl Document {
             },
         };
 
-        let currencies = c.id_map(&self.currencies, "currencies");
-        for code in currencies.keys() {
+        let currencies = c.map(&self.currencies, "currencies", |c, code, v, at| {
             if code.len() != 3 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
-                c.push(format!(
-                    "`currencies.{code}` must be an ISO 4217 code like USD"
-                ));
+                c.push(format!("`{at}` must be an ISO 4217 code like USD"));
             }
-        }
+            c.id_value(v, at)
+        });
 
         let built = match (tenant, site, start, items, refund_account) {
             (
