@@ -17,12 +17,9 @@ fn string(row: &Map<String, Value>, key: &str) -> Option<String> {
     row.get(key)?.as_str().map(str::to_owned)
 }
 
+/// An amount as SuiteQL gives it (text or a number), read as the record service's are.
 fn money(row: &Map<String, Value>, key: &str) -> Option<Decimal> {
-    match row.get(key)? {
-        Value::String(s) => s.parse().ok(),
-        Value::Number(n) => n.to_string().parse().ok(),
-        _ => None,
-    }
+    super::money::deserialize(row.get(key)?).ok()
 }
 
 /// A customer found by email.
