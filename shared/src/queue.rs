@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::billing::model::Source;
+use crate::error::Unavailable;
 
 /// Why an invoice was queued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -180,7 +181,7 @@ pub fn fresh_dedup_id(prefix: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 #[error("queue unavailable: {0}")]
-pub struct QueueError(pub String);
+pub struct QueueError(pub Unavailable);
 
 #[async_trait]
 pub trait Queue: Send + Sync {

@@ -80,7 +80,7 @@ pub enum SecretError {
     #[error("the tenant secret is malformed: {0}")]
     Invalid(String),
     #[error("secrets unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(crate::error::Unavailable),
 }
 
 #[async_trait]

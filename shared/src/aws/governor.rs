@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use rand::seq::SliceRandom;
 
-use super::describe;
 use super::dynamo::{PARTITION_KEY, SORT_KEY};
+use super::unavailable;
 use crate::netsuite::governor::{SlotStore, SlotStoreError};
 
 /// The partition of an account's slots is `GOV#<account id>`.
@@ -253,8 +253,8 @@ fn n(v: u64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn failed(e: impl std::error::Error) -> SlotStoreError {
-    SlotStoreError(describe(e))
+fn failed(e: impl std::error::Error + Send + Sync + 'static) -> SlotStoreError {
+    SlotStoreError(unavailable(e))
 }
 
 #[cfg(test)]

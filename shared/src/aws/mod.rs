@@ -181,6 +181,13 @@ fn describe(e: impl std::error::Error) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
 }
 
+/// An SDK error as the port edges carry it: described with its chain, and kept as the source.
+pub(crate) fn unavailable(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> crate::error::Unavailable {
+    crate::error::Unavailable::caused_by(describe(&e), e)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

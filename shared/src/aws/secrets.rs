@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 
-use super::describe;
+use super::unavailable;
 use crate::secrets::{parse_secret, SecretError, SecretSource, TenantSecret};
 
 /// How long a secret read from Secrets Manager is reused.
@@ -49,7 +49,7 @@ impl SecretSource for SecretsManagerSource {
                     SecretError::NotFound(tenant.to_owned())
                 }
                 // Error responses carry no secret text, only the request's outcome.
-                _ => SecretError::Unavailable(describe(e)),
+                _ => SecretError::Unavailable(unavailable(e)),
             })?;
         let text = out.secret_string().ok_or_else(|| {
             SecretError::Invalid("the secret holds binary data, not a JSON string".into())

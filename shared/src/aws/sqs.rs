@@ -8,7 +8,8 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 
-use super::describe;
+use super::unavailable;
+use crate::error::Unavailable;
 use crate::queue::{Inbox, Queue, QueueError, SyncMessage, Taken};
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
@@ -45,7 +46,7 @@ impl Queue for SqsQueue {
                 .message_deduplication_id(m.deduplication_id())
                 .send()
                 .await
-                .map_err(|e| QueueError(describe(e)))?;
+                .map_err(|e| QueueError(unavailable(e)))?;
             return Ok(());
         }
         in_batches(messages, "enqueued", |chunk| async move {
@@ -61,7 +62,7 @@ impl Queue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError(describe(e)))?;
+                .map_err(|e| QueueError(unavailable(e)))?;
             Ok(out.failed)
         })
         .await
@@ -81,7 +82,7 @@ impl Inbox for SqsQueue {
             .wait_time_seconds(1)
             .send()
             .await
-            .map_err(|e| QueueError(describe(e)))?;
+            .map_err(|e| QueueError(unavailable(e)))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -106,7 +107,7 @@ impl Inbox for SqsQueue {
                         .id(i.to_string())
                         .receipt_handle(r)
                         .build()
-                        .map_err(|e| QueueError(format!("delete entry: {e}")))
+                        .map_err(|e| QueueError(Unavailable::caused_by("delete entry", e)))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let out = self
@@ -116,7 +117,7 @@ impl Inbox for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| QueueError(describe(e)))?;
+                .map_err(|e| QueueError(unavailable(e)))?;
             Ok(out.failed)
         })
         .await
@@ -138,7 +139,7 @@ where
 }
 
 fn body(m: &SyncMessage) -> Result<String, QueueError> {
-    serde_json::to_string(m).map_err(|e| QueueError(format!("message encoding: {e}")))
+    serde_json::to_string(m).map_err(|e| QueueError(Unavailable::caused_by("message encoding", e)))
 }
 
 fn entry(index: usize, m: &SyncMessage) -> Result<SendMessageBatchRequestEntry, QueueError> {
@@ -148,7 +149,7 @@ fn entry(index: usize, m: &SyncMessage) -> Result<SendMessageBatchRequestEntry, 
         .message_group_id(m.group_id())
         .message_deduplication_id(m.deduplication_id())
         .build()
-        .map_err(|e| QueueError(format!("message entry: {e}")))
+        .map_err(|e| QueueError(Unavailable::caused_by("message entry", e)))
 }
 
 /// Names how many entries failed and SQS's error codes; never a body, and not SQS's messages
@@ -160,11 +161,11 @@ fn all_done(what: &str, failed: &[BatchResultErrorEntry], total: usize) -> Resul
     let mut codes: Vec<&str> = failed.iter().map(|f| f.code()).collect();
     codes.sort_unstable();
     codes.dedup();
-    Err(QueueError(format!(
+    Err(QueueError(Unavailable::new(format!(
         "{} of {total} messages were not {what} (SQS codes: {})",
         failed.len(),
         codes.join(", ")
-    )))
+    ))))
 }
 
 /// A queue message body that is not a [`SyncMessage`].

@@ -9,14 +9,31 @@ use chrono::NaiveDate;
 use futures::stream::BoxStream;
 
 use super::model::{CatalogEntry, CreditNote, Customer, Invoice, Line, Source};
+use crate::error::Cause;
 
-/// A billing read that failed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+/// A billing read that failed: what the engine decides on (may it retry, is the record gone)
+/// and the vendor client's own error kept as the source.
+#[derive(Debug, Clone)]
 pub struct SourceError {
     pub message: String,
     pub retryable: bool,
     pub not_found: bool,
+    pub cause: Option<Cause>,
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The vendor error itself, not the `Arc` around it, so callers can downcast it.
+        self.cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
 }
 
 impl SourceError {
@@ -26,6 +43,21 @@ impl SourceError {
             message: message.into(),
             retryable: false,
             not_found: false,
+            cause: None,
+        }
+    }
+
+    /// A vendor client's error, judged by the adapter that knows what it means.
+    pub fn vendor(
+        e: impl std::error::Error + Send + Sync + 'static,
+        retryable: bool,
+        not_found: bool,
+    ) -> Self {
+        SourceError {
+            message: e.to_string(),
+            retryable,
+            not_found,
+            cause: Some(std::sync::Arc::new(e)),
         }
     }
 }

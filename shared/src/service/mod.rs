@@ -320,6 +320,7 @@ mod tests {
                 message: "x".into(),
                 retryable,
                 not_found: false,
+                cause: None,
             })
         };
         assert!(billing(true).is_retryable());

@@ -46,7 +46,7 @@ pub enum StoreError {
     #[error("stored {what} cannot be read: {message}")]
     Corrupt { what: String, message: String },
     #[error("store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(crate::error::Unavailable),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -21,6 +21,7 @@ use super::{
     CursorStore, CustomerLink, DeliveryStore, FlowStore, LinkStore, ManyRead, StoreError,
     StoreResult, TenantStore,
 };
+use crate::error::Unavailable;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::queue::{Queue, QueueError, SyncMessage};
 use crate::settings::{ItemRef, TenantSettings};
@@ -61,8 +62,8 @@ pub struct SqliteStore {
     outbox: Option<Arc<tokio::sync::Notify>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(Unavailable::caused_by(e.to_string(), e))
 }
 
 impl SqliteStore {
@@ -112,7 +113,7 @@ impl SqliteStore {
         let mut guard = self
             .conn
             .lock()
-            .map_err(|_| unavailable("a previous store call panicked"))?;
+            .map_err(|_| StoreError::Unavailable("a previous store call panicked".into()))?;
         f(&mut guard)
     }
 }
@@ -559,7 +560,7 @@ impl Outbox {
         let mut guard = self
             .conn
             .lock()
-            .map_err(|_| unavailable("a previous store call panicked"))?;
+            .map_err(|_| StoreError::Unavailable("a previous store call panicked".into()))?;
         f(&mut guard)
     }
 
@@ -646,7 +647,7 @@ impl Queue for Outbox {
             insert_outbox(&tx, &rows)?;
             tx.commit().map_err(unavailable)
         })
-        .map_err(|e| QueueError(e.to_string()))?;
+        .map_err(|e| QueueError(Unavailable::caused_by(e.to_string(), e)))?;
         self.notify.notify_one();
         Ok(())
     }

@@ -172,7 +172,10 @@ impl DynamoStore {
                         .await
                 }
                 Err(e) => {
-                    answers.extend(all_unavailable(&left, &e.to_string()));
+                    answers.extend(all_unavailable(
+                        &left,
+                        &Unavailable::caused_by(e.to_string(), e),
+                    ));
                     return answers;
                 }
             };
@@ -193,7 +196,7 @@ impl DynamoStore {
                         .collect()
                 }
                 _ => {
-                    answers.extend(all_unavailable(&left, &describe(e)));
+                    answers.extend(all_unavailable(&left, &crate::aws::unavailable(e)));
                     return answers;
                 }
             };
@@ -216,10 +219,10 @@ impl DynamoStore {
                     }
                     Some(other) => answers.push((
                         write.0,
-                        Err(StoreError::Unavailable(format!(
+                        Err(StoreError::Unavailable(Unavailable::new(format!(
                             "flow of invoice {}: transaction cancelled ({other})",
                             write.1.uid_key.1
-                        ))),
+                        )))),
                     )),
                 }
             }
@@ -227,7 +230,7 @@ impl DynamoStore {
         }
         answers.extend(all_unavailable(
             &left,
-            &format!("transaction cancelled {TRANSACT_ROUNDS} times"),
+            &Unavailable::new(format!("transaction cancelled {TRANSACT_ROUNDS} times")),
         ));
         answers
     }
@@ -494,13 +497,19 @@ fn listed_status(status: FlowStatus) -> bool {
     !matches!(status, FlowStatus::Synced | FlowStatus::Skipped)
 }
 
-/// Every save of `writes` answered as the store unavailable, for `why`.
-fn all_unavailable(writes: &[&(usize, FlowWrite)], why: &str) -> Vec<(usize, StoreResult<u64>)> {
+/// Every save of `writes` answered as the store unavailable, for `why` (its cause shared by all).
+fn all_unavailable(
+    writes: &[&(usize, FlowWrite)],
+    why: &Unavailable,
+) -> Vec<(usize, StoreResult<u64>)> {
     writes
         .iter()
         .map(|(i, w)| {
-            let message = format!("flow of invoice {}: {why}", w.uid_key.1);
-            (*i, Err(StoreError::Unavailable(message)))
+            let each = Unavailable {
+                message: format!("flow of invoice {}: {why}", w.uid_key.1),
+                cause: why.cause.clone(),
+            };
+            (*i, Err(StoreError::Unavailable(each)))
         })
         .collect()
 }

@@ -39,7 +39,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::describe;
+use crate::error::Unavailable;
 use crate::flow::state::{FlowState, FlowStatus, Versioned};
 use crate::settings::{ItemRef, TenantSettings};
 use crate::store::{
@@ -264,10 +264,10 @@ async fn wait_until_active(client: &Client, name: &str) -> StoreResult<()> {
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::Unavailable(Unavailable::new(format!(
                 "table {name} is not active after {}s",
                 CREATE_TIMEOUT.as_secs()
-            )));
+            ))));
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -463,8 +463,8 @@ fn encode<T: serde::Serialize>(value: &T) -> StoreResult<String> {
 /// `conflict` when DynamoDB refused a write on its condition, else the store unavailable.
 fn refused<E, R>(e: SdkError<E, R>, conflict: StoreError) -> StoreError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.as_service_error().and_then(ProvideErrorMetadata::code)
         == Some("ConditionalCheckFailedException")
@@ -482,10 +482,10 @@ fn corrupt(what: &str, message: impl std::fmt::Display) -> StoreError {
     }
 }
 
-fn unavailable(e: impl std::error::Error) -> StoreError {
-    StoreError::Unavailable(describe(e))
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(super::unavailable(e))
 }
 
 fn built<T>(r: Result<T, BuildError>) -> StoreResult<T> {
-    r.map_err(|e| StoreError::Unavailable(format!("table definition: {e}")))
+    r.map_err(|e| StoreError::Unavailable(Unavailable::caused_by("table definition", e)))
 }

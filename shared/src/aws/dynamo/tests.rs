@@ -293,10 +293,19 @@ async fn tenants_come_from_the_index() {
 async fn an_unreachable_table_is_unavailable() {
     let f = fixture().await;
     let gone = DynamoStore::new(f.client.clone(), moto::unique("missing"));
-    assert!(matches!(
-        gone.cursor("acme", "events").await,
-        Err(StoreError::Unavailable(_))
-    ));
+    let Err(StoreError::Unavailable(e)) = gone.cursor("acme", "events").await else {
+        panic!("a missing table must answer unavailable");
+    };
+    // DynamoDB's own error stays reachable as the source, not only as text.
+    let cause = std::error::Error::source(&e).expect("the SDK error");
+    type GetFailure = aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::get_item::GetItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >;
+    let sdk = cause.downcast_ref::<GetFailure>().expect("GetItem's error");
+    assert!(sdk
+        .as_service_error()
+        .is_some_and(|s| s.is_resource_not_found_exception()));
 }
 
 /// The `Table` resource of template.yaml as (path, fields) entries: a flow mapping

@@ -18,11 +18,8 @@ const EVENTS_PAGE: u32 = 100;
 
 impl From<ChargebeeError> for SourceError {
     fn from(e: ChargebeeError) -> Self {
-        SourceError {
-            retryable: e.is_retryable(),
-            not_found: e.is_not_found(),
-            message: e.to_string(),
-        }
+        let (retryable, not_found) = (e.is_retryable(), e.is_not_found());
+        SourceError::vendor(e, retryable, not_found)
     }
 }
 

@@ -17,11 +17,8 @@ const EVENTS_PAGE: u32 = 200;
 
 impl From<MaxioError> for SourceError {
     fn from(e: MaxioError) -> Self {
-        SourceError {
-            retryable: e.is_retryable(),
-            not_found: e.is_not_found(),
-            message: e.to_string(),
-        }
+        let (retryable, not_found) = (e.is_retryable(), e.is_not_found());
+        SourceError::vendor(e, retryable, not_found)
     }
 }
 
@@ -220,6 +217,21 @@ mod tests {
 
     use super::*;
     use crate::billing::model::PaymentMethod;
+
+    #[test]
+    fn a_source_error_keeps_maxios_error_as_its_source() {
+        let e = SourceError::from(MaxioError::Api {
+            status: 503,
+            operation: "read invoice".into(),
+            message: "unavailable".into(),
+        });
+        assert!(e.retryable && !e.not_found);
+        let cause = std::error::Error::source(&e).expect("the vendor error");
+        assert!(matches!(
+            cause.downcast_ref::<MaxioError>(),
+            Some(MaxioError::Api { status: 503, .. })
+        ));
+    }
 
     fn payment(id: &str, amount: Decimal) -> Payment {
         Payment {

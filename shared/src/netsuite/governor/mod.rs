@@ -108,6 +108,8 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::error::Unavailable;
+
 use self::core::{Backend, Core, Counters, State};
 #[cfg(any(test, feature = "test-support"))]
 pub use self::memory::MemorySlotStore;
@@ -210,7 +212,7 @@ pub trait SlotStore: Send + Sync + 'static {
 /// The slot store failed (unreachable, throttled, refused).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct SlotStoreError(pub String);
+pub struct SlotStoreError(pub Unavailable);
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GovernorError {
