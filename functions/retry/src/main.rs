@@ -9,9 +9,8 @@ async fn main() -> Result<(), Error> {
     let services = &services;
     run(service_fn(
         move |event: LambdaEvent<RetryRequest>| async move {
-            billsync_retry::handle(services, event.payload)
-                .await
-                .map_err(Error::from)
+            // A failure reaches the runtime as errorType Retryable or NonRetryable.
+            billsync_retry::handle(services, event.payload).await
         },
     ))
     .await

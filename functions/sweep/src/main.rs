@@ -8,9 +8,8 @@ async fn main() -> Result<(), Error> {
     let services = services_from_env().await?;
     let services = &services;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        billsync_sweep::handle(services, event.payload)
-            .await
-            .map_err(Error::from)
+        // A failure reaches the runtime as errorType Retryable or NonRetryable.
+        billsync_sweep::handle(services, event.payload).await
     }))
     .await
 }

@@ -126,6 +126,28 @@ impl ServiceError {
             ServiceError::NetSuite(e) => e.is_retryable(),
         }
     }
+
+    /// The error's kind at the Lambda edge: `Retryable` or `NonRetryable`.
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+    }
+}
+
+/// A failed invocation as the Lambda runtime reports it: `errorType` says whether invoking
+/// again may help, so a caller (a person, a Step Functions retry rule, an alarm) can tell an
+/// outage from a problem someone must fix; the message keeps the whole cause.
+#[cfg(feature = "lambda")]
+impl From<ServiceError> for lambda_runtime::Diagnostic {
+    fn from(e: ServiceError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
+    }
 }
 
 impl Services {

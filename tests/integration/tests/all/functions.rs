@@ -182,4 +182,30 @@ async fn a_scheduled_sweep_fails_the_invocation_only_for_retryable_failures() {
         .await
         .unwrap_err();
     assert!(e.is_retryable(), "{e}");
+    // What the runtime reports for it: the kind a caller's retry rule matches on.
+    let reported = lambda_runtime::Diagnostic::from(e);
+    assert_eq!(reported.error_type, "Retryable");
+    assert!(reported.error_message.contains("throttled"), "{reported:?}");
+}
+
+/// Sync Now and a manual retry of a tenant nobody set up end as `NonRetryable`: invoking again
+/// cannot help until someone adds the tenant.
+#[tokio::test]
+async fn manual_invocations_report_a_problem_a_person_must_fix_as_non_retryable() {
+    let env = env().await;
+    let e = billsync_sweep::handle(&env.services, serde_json::json!({"tenant": "nobody"}))
+        .await
+        .unwrap_err();
+    let reported = lambda_runtime::Diagnostic::from(e);
+    assert_eq!(reported.error_type, "NonRetryable");
+    assert!(reported.error_message.contains("nobody"), "{reported:?}");
+    let req =
+        serde_json::from_value(serde_json::json!({"tenant": "nobody", "list": true})).unwrap();
+    let e = billsync_retry::handle(&env.services, req)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(e).error_type,
+        "NonRetryable"
+    );
 }
