@@ -27,7 +27,7 @@ pub use governor::DynamoSlotStore;
 pub use secrets::{SecretsManagerSource, SECRET_CACHE_TTL};
 pub use sqs::{parse_message, MessageError, SqsQueue};
 
-use crate::secrets::{CachedSecrets, SecretSource};
+use crate::secrets::CachedSecrets;
 use crate::service::Services;
 
 /// The environment variables a Lambda function is configured with (`template.yaml` sets them).
@@ -108,52 +108,43 @@ impl AwsSettings {
         })
     }
 
-    /// The ports on AWS, from one SDK configuration. Secrets are cached for
-    /// [`SECRET_CACHE_TTL`]. NetSuite concurrency slots are leases in the same table, shared by
-    /// every function instance; the queue is also the worker's inbox; settings are kept for
-    /// [`SETTINGS_CACHE_TTL`].
-    pub fn services(&self, config: &SdkConfig) -> Services {
-        self.services_from_clients(
-            aws_sdk_dynamodb::Client::new(config),
-            aws_sdk_sqs::Client::new(config),
-            aws_sdk_secretsmanager::Client::new(config),
-        )
-    }
-
-    /// [`AwsSettings::services`] on clients of the caller's (the tests watch every call its
-    /// clients make).
-    pub fn services_from_clients(
-        &self,
-        dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
-        secretsmanager: aws_sdk_secretsmanager::Client,
-    ) -> Services {
-        let secrets = SecretsManagerSource::new(secretsmanager, &self.secret_prefix);
-        self.services_on(
-            dynamodb,
-            sqs,
+    /// The ports on AWS. Secrets are cached for [`SECRET_CACHE_TTL`]. NetSuite concurrency
+    /// slots are leases in the same table, shared by every function instance; the queue is
+    /// also the worker's inbox; settings are kept for [`SETTINGS_CACHE_TTL`].
+    pub fn services(&self, clients: AwsClients) -> Services {
+        let secrets = SecretsManagerSource::new(clients.secretsmanager, &self.secret_prefix);
+        let queue = Arc::new(SqsQueue::new(clients.sqs, &self.queue_url));
+        Services::new(
+            Arc::new(DynamoStore::new(clients.dynamodb.clone(), &self.table_name)),
+            queue.clone(),
             Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
         )
-    }
-
-    /// [`AwsSettings::services`] on clients and a secret source of the caller's (the benchmark
-    /// counts every call its clients make).
-    pub fn services_on(
-        &self,
-        dynamodb: aws_sdk_dynamodb::Client,
-        sqs: aws_sdk_sqs::Client,
-        secrets: Arc<dyn SecretSource>,
-    ) -> Services {
-        let queue = Arc::new(SqsQueue::new(sqs, &self.queue_url));
-        Services::new(
-            Arc::new(DynamoStore::new(dynamodb.clone(), &self.table_name)),
-            queue.clone(),
-            secrets,
-        )
         .with_worker_instances(self.worker_instances)
-        .with_slot_store(Arc::new(DynamoSlotStore::new(dynamodb, &self.table_name)))
+        .with_slot_store(Arc::new(DynamoSlotStore::new(
+            clients.dynamodb,
+            &self.table_name,
+        )))
         .with_inbox(queue)
         .with_settings_ttl(SETTINGS_CACHE_TTL)
+    }
+}
+
+/// The AWS clients the ports run on: from one SDK configuration, or built by the caller (tests
+/// and the benchmark add interceptors that watch every call).
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsClients {
+    pub fn new(config: &SdkConfig) -> Self {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+        }
     }
 }
 
@@ -173,7 +164,7 @@ pub async fn store_from_env() -> Result<DynamoStore, MissingSetting> {
 /// A Lambda function's ports, built once per cold start; fails fast on a missing setting.
 pub async fn services_from_env() -> Result<Services, MissingSetting> {
     let settings = AwsSettings::from_env()?;
-    Ok(settings.services(&load_sdk_config().await))
+    Ok(settings.services(AwsClients::new(&load_sdk_config().await)))
 }
 
 /// An SDK error with its whole cause chain: the SDK's own `Display` says only "service error".
@@ -249,7 +240,7 @@ mod tests {
             secret_prefix: format!("{}/", moto::unique("billsync-test")),
             worker_instances: 2,
         };
-        let services = settings.services(&config);
+        let services = settings.services(AwsClients::new(&config));
 
         services
             .store

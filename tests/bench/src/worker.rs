@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use billsync::aws::moto::on_local;
-use billsync::aws::AwsSettings;
+use billsync::aws::{AwsClients, AwsSettings};
 use billsync::flow::state::FlowStatus;
 use billsync::queue::SyncMessage;
 use billsync::secrets::{parse_secret, StaticSecrets};
@@ -115,14 +115,20 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         ))),
         None => None,
     };
-    // The worker function's own wiring, on counted clients; flows in SQLite when asked.
+    // The worker function's own wiring, on counted clients, with the benchmark's secrets file
+    // in place of Secrets Manager; flows in SQLite when asked.
     let mut services = AwsSettings {
         table_name: args.table.clone(),
         queue_url: args.queue_url.clone(),
         secret_prefix: String::new(),
         worker_instances: args.instances,
     }
-    .services_on(dynamo, sqs.clone(), Arc::new(read_secrets(&args.secrets)?));
+    .services(AwsClients {
+        dynamodb: dynamo,
+        sqs: sqs.clone(),
+        secretsmanager: aws_sdk_secretsmanager::Client::new(&sdk),
+    });
+    services.secrets = Arc::new(read_secrets(&args.secrets)?);
     if let Some(s) = &sqlite {
         services.store = s.clone();
     }

@@ -174,23 +174,23 @@ async fn aws() -> Aws {
         worker_instances: 1,
     };
     let actions = Actions::default();
-    let services = settings.services_from_clients(
-        aws_sdk_dynamodb::Client::from_conf(
+    let services = settings.services(billsync::aws::AwsClients {
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config)
                 .interceptor(actions.clone())
                 .build(),
         ),
-        aws_sdk_sqs::Client::from_conf(
+        sqs: aws_sdk_sqs::Client::from_conf(
             aws_sdk_sqs::config::Builder::from(&config)
                 .interceptor(actions.clone())
                 .build(),
         ),
-        aws_sdk_secretsmanager::Client::from_conf(
+        secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
             aws_sdk_secretsmanager::config::Builder::from(&config)
                 .interceptor(actions.clone())
                 .build(),
         ),
-    );
+    });
     let tenant = TenantSettings::from_value(&json!({
         "tenant": "acme", "source": "maxio", "site": "acme-demo", "sync_start_date": "2025-01-01",
         "items": {

@@ -323,7 +323,7 @@ async fn aws_services_share_slots_and_local_services_do_not() {
         secret_prefix: "unused/".into(),
         worker_instances: 2,
     }
-    .services(&moto.sdk_config().await);
+    .services(billsync::aws::AwsClients::new(&moto.sdk_config().await));
     let shared = aws.governor(&account, 3);
     assert!(shared.is_shared());
     assert_eq!(shared.share(), 3);
