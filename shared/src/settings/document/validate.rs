@@ -186,8 +186,40 @@ impl Check {
     }
 }
 
+/// The `invoices` section, checked.
+struct InvoiceRules {
+    skip_zero_dollar: bool,
+    reverse_voids: bool,
+    subscription_groups: Consolidation,
+    revenue_recognition: Option<RevRecFields>,
+}
+
+/// The `payments` section, checked.
+struct PaymentRules {
+    payment_instruments: bool,
+    payment_method: Option<NsId>,
+    payment_account: Option<NsId>,
+    gateway_accounts: BTreeMap<String, NsId>,
+}
+
+/// The `transactions` section, checked.
+struct TransactionRules {
+    sales_order_form: Option<NsId>,
+    subsidiary: Option<NsId>,
+    department: Option<NsId>,
+    class: Option<NsId>,
+    location: Option<NsId>,
+    terms: Option<NsId>,
+    exchange_rate: ExchangeRate,
+    tax_override: bool,
+    tracking: TrackingLevel,
+    customer_tracking: CustomerTracking,
+    tax_codes: BTreeMap<String, NsId>,
+    untaxed_code: Option<NsId>,
+}
+
 impl Document {
-    /// Every value checked; the settings, or every problem found.
+    /// Every value checked, section by section; the settings, or every problem found.
     pub(in crate::settings) fn validate(&self) -> Result<TenantSettings, Vec<String>> {
         let mut c = Check {
             problems: Vec::new(),
@@ -198,6 +230,91 @@ impl Document {
                 Document::KNOWN.join(", ")
             ));
         }
+        let tenant = self.tenant(&mut c);
+        if matches!(self.source, Field::Absent) {
+            c.push("`source` is required (maxio or chargebee)".into());
+        }
+        let source = c.choice(&self.source, "source", "maxio, chargebee", Source::Maxio);
+        let site = c.required_text(&self.site, "site");
+        let start = self.start_date(&mut c);
+        let items = self.items(&mut c);
+        let invoices = self.invoices(&mut c);
+        let empty_customers = Customers::default();
+        let cust = c
+            .section(&self.customers, "customers")
+            .unwrap_or(&empty_customers);
+        let customer_match = c.choice(
+            &cust.match_by,
+            "customers.match_by",
+            "email, external_id",
+            CustomerMatch::Email,
+        );
+        let payments = self.payments(&mut c);
+        let empty_refunds = Refunds::default();
+        let refunds = c
+            .section(&self.refunds, "refunds")
+            .unwrap_or(&empty_refunds);
+        let refund_account = c.required_id(&refunds.account, "refunds.account");
+        let refund_ar_account = c.id(&refunds.ar_account, "refunds.ar_account");
+        let tx = self.transactions(&mut c);
+        let prefixes = self.prefixes(&mut c);
+        let custom_fields = self.custom_fields(&mut c);
+        let netsuite_concurrency = self.concurrency(&mut c);
+        let currencies = c.map(&self.currencies, "currencies", |c, code, v, at| {
+            if code.len() != 3 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
+                c.push(format!("`{at}` must be an ISO 4217 code like USD"));
+            }
+            c.id_value(v, at)
+        });
+
+        let (Some(tenant), Some(site), Some(sync_start_date), Some(items), Some(refund_account)) =
+            (tenant, site, start, items, refund_account)
+        else {
+            if c.problems.is_empty() {
+                return Err(vec!["the document is incomplete".into()]);
+            }
+            return Err(c.problems);
+        };
+        if !c.problems.is_empty() {
+            return Err(c.problems);
+        }
+        Ok(TenantSettings {
+            tenant,
+            source,
+            site,
+            sync_start_date,
+            items,
+            skip_zero_dollar: invoices.skip_zero_dollar,
+            reverse_voids: invoices.reverse_voids,
+            subscription_groups: invoices.subscription_groups,
+            revenue_recognition: invoices.revenue_recognition,
+            customer_match,
+            payment_instruments: payments.payment_instruments,
+            payment_method: payments.payment_method,
+            payment_account: payments.payment_account,
+            refund_account,
+            refund_ar_account,
+            sales_order_form: tx.sales_order_form,
+            subsidiary: tx.subsidiary,
+            department: tx.department,
+            class: tx.class,
+            location: tx.location,
+            terms: tx.terms,
+            exchange_rate: tx.exchange_rate,
+            prefixes,
+            custom_fields,
+            netsuite_concurrency,
+            gateway_accounts: payments.gateway_accounts,
+            tax_override: tx.tax_override,
+            tracking: tx.tracking,
+            customer_tracking: tx.customer_tracking,
+            tax_codes: tx.tax_codes,
+            untaxed_code: tx.untaxed_code,
+            currencies,
+        })
+    }
+
+    fn tenant(&self, c: &mut Check) -> Option<String> {
         let tenant = c.required_text(&self.tenant, "tenant");
         if let Some(t) = &tenant {
             if !t
@@ -210,34 +327,34 @@ impl Document {
                 ));
             }
         }
-        if matches!(self.source, Field::Absent) {
-            c.push("`source` is required (maxio or chargebee)".into());
+        tenant
+    }
+
+    fn start_date(&self, c: &mut Check) -> Option<NaiveDate> {
+        let text = c.required_text(&self.sync_start_date, "sync_start_date")?;
+        match NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                c.push(format!(
+                    "`sync_start_date` must be YYYY-MM-DD, got `{text}`"
+                ));
+                None
+            }
         }
-        let source = c.choice(&self.source, "source", "maxio, chargebee", Source::Maxio);
-        let site = c.required_text(&self.site, "site");
-        let start = c
-            .required_text(&self.sync_start_date, "sync_start_date")
-            .and_then(|s| match NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    c.push(format!("`sync_start_date` must be YYYY-MM-DD, got `{s}`"));
-                    None
-                }
-            });
-        let items = self.items(&mut c);
-        let empty_invoices = Invoices::default();
-        let inv = c
-            .section(&self.invoices, "invoices")
-            .unwrap_or(&empty_invoices);
+    }
+
+    fn invoices(&self, c: &mut Check) -> InvoiceRules {
+        let empty = Invoices::default();
+        let inv = c.section(&self.invoices, "invoices").unwrap_or(&empty);
         let skip_zero_dollar = c.flag(&inv.skip_zero_dollar, "invoices.skip_zero_dollar", false);
         let reverse_voids = c.flag(&inv.reverse_voids, "invoices.reverse_voids", true);
-        let groups = c.choice(
+        let subscription_groups = c.choice(
             &inv.subscription_groups,
             "invoices.subscription_groups",
             "parent, child",
             Consolidation::Parent,
         );
-        if groups == Consolidation::None {
+        if subscription_groups == Consolidation::None {
             c.push("`invoices.subscription_groups` must be parent or child".into());
         }
         let at = "invoices.revenue_recognition";
@@ -265,22 +382,17 @@ impl Document {
                 end_field: end,
             }
         });
+        InvoiceRules {
+            skip_zero_dollar,
+            reverse_voids,
+            subscription_groups,
+            revenue_recognition,
+        }
+    }
 
-        let empty_customers = Customers::default();
-        let cust = c
-            .section(&self.customers, "customers")
-            .unwrap_or(&empty_customers);
-        let customer_match = c.choice(
-            &cust.match_by,
-            "customers.match_by",
-            "email, external_id",
-            CustomerMatch::Email,
-        );
-
-        let empty_payments = Payments::default();
-        let pay = c
-            .section(&self.payments, "payments")
-            .unwrap_or(&empty_payments);
+    fn payments(&self, c: &mut Check) -> PaymentRules {
+        let empty = Payments::default();
+        let pay = c.section(&self.payments, "payments").unwrap_or(&empty);
         let payment_instruments = c.flag(
             &pay.payment_instruments,
             "payments.payment_instruments",
@@ -307,31 +419,20 @@ impl Document {
                 c.id_value(v, at)
             },
         );
-        let empty_refunds = Refunds::default();
-        let refunds = c
-            .section(&self.refunds, "refunds")
-            .unwrap_or(&empty_refunds);
-        let refund_account = c.required_id(&refunds.account, "refunds.account");
-        let refund_ar_account = c.id(&refunds.ar_account, "refunds.ar_account");
+        PaymentRules {
+            payment_instruments,
+            payment_method,
+            payment_account,
+            gateway_accounts,
+        }
+    }
 
-        let empty_tx = Transactions::default();
+    fn transactions(&self, c: &mut Check) -> TransactionRules {
+        let empty = Transactions::default();
         let tx = c
             .section(&self.transactions, "transactions")
-            .unwrap_or(&empty_tx);
+            .unwrap_or(&empty);
         let t = |key: &str| format!("transactions.{key}");
-        let sales_order_form = c.id(&tx.sales_order_form, &t("sales_order_form"));
-        let subsidiary = c.id(&tx.subsidiary, &t("subsidiary"));
-        let department = c.id(&tx.department, &t("department"));
-        let class = c.id(&tx.class, &t("class"));
-        let location = c.id(&tx.location, &t("location"));
-        let terms = c.id(&tx.terms, &t("terms"));
-        let exchange_rate = c.choice(
-            &tx.exchange_rate,
-            &t("exchange_rate"),
-            "net_suite, billing",
-            ExchangeRate::NetSuite,
-        );
-        let tax_override = c.flag(&tx.tax_override, &t("tax_override"), false);
         let tracking = c.choice(
             &tx.tracking,
             &t("tracking"),
@@ -349,13 +450,30 @@ impl Document {
         if tracking == TrackingLevel::Customer && customer_tracking == CustomerTracking::default() {
             c.push("`transactions.tracking` is customer: name the customer fields in `transactions.customer_tracking` (class, department, location)".into());
         }
-        let tax_codes = c.id_map(&tx.tax_codes, &t("tax_codes"));
-        let untaxed_code = c.id(&tx.untaxed_code, &t("untaxed_code"));
+        TransactionRules {
+            sales_order_form: c.id(&tx.sales_order_form, &t("sales_order_form")),
+            subsidiary: c.id(&tx.subsidiary, &t("subsidiary")),
+            department: c.id(&tx.department, &t("department")),
+            class: c.id(&tx.class, &t("class")),
+            location: c.id(&tx.location, &t("location")),
+            terms: c.id(&tx.terms, &t("terms")),
+            exchange_rate: c.choice(
+                &tx.exchange_rate,
+                &t("exchange_rate"),
+                "net_suite, billing",
+                ExchangeRate::NetSuite,
+            ),
+            tax_override: c.flag(&tx.tax_override, &t("tax_override"), false),
+            tracking,
+            customer_tracking,
+            tax_codes: c.id_map(&tx.tax_codes, &t("tax_codes")),
+            untaxed_code: c.id(&tx.untaxed_code, &t("untaxed_code")),
+        }
+    }
 
-        let empty_prefixes = PrefixDoc::default();
-        let pre = c
-            .section(&self.prefixes, "prefixes")
-            .unwrap_or(&empty_prefixes);
+    fn prefixes(&self, c: &mut Check) -> Prefixes {
+        let empty = PrefixDoc::default();
+        let pre = c.section(&self.prefixes, "prefixes").unwrap_or(&empty);
         let prefixes = Prefixes {
             entity_id: c.text(&pre.entity_id, "prefixes.entity_id"),
             tran_id: c.text(&pre.tran_id, "prefixes.tran_id"),
@@ -370,14 +488,17 @@ impl Document {
                 c.push(format!("`prefixes.external_id` may hold only letters, digits, `-` and `_` (NetSuite external ids), got `{p}`"));
             }
         }
+        prefixes
+    }
 
-        let empty_fields = CustomFields::default();
+    fn custom_fields(&self, c: &mut Check) -> CustomFieldIds {
+        let empty = CustomFields::default();
         let cf = c
             .section(&self.custom_fields, "custom_fields")
-            .unwrap_or(&empty_fields);
+            .unwrap_or(&empty);
         let d = CustomFieldIds::default();
         let f = |key: &str| format!("custom_fields.{key}");
-        let custom_fields = CustomFieldIds {
+        CustomFieldIds {
             customer_billing_id: c.script_id(
                 &cf.customer_billing_id,
                 &f("customer_billing_id"),
@@ -403,13 +524,13 @@ impl Document {
                 d.transaction_invoice_uid,
             ),
             line_tax: c.script_id(&cf.line_tax, &f("line_tax"), "custcol", d.line_tax),
-        };
+        }
+    }
 
-        let empty_netsuite = NetSuite::default();
-        let ns = c
-            .section(&self.netsuite, "netsuite")
-            .unwrap_or(&empty_netsuite);
-        let netsuite_concurrency = match &ns.concurrency {
+    fn concurrency(&self, c: &mut Check) -> usize {
+        let empty = NetSuite::default();
+        let ns = c.section(&self.netsuite, "netsuite").unwrap_or(&empty);
+        match &ns.concurrency {
             Field::Absent => 4,
             Field::Given(v) | Field::Bad(v) => match v.as_u64() {
                 Some(n @ 1..=200) => n as usize,
@@ -420,62 +541,6 @@ impl Document {
                     4
                 }
             },
-        };
-
-        let currencies = c.map(&self.currencies, "currencies", |c, code, v, at| {
-            if code.len() != 3 || !code.chars().all(|ch| ch.is_ascii_uppercase()) {
-                c.push(format!("`{at}` must be an ISO 4217 code like USD"));
-            }
-            c.id_value(v, at)
-        });
-
-        let built = match (tenant, site, start, items, refund_account) {
-            (
-                Some(tenant),
-                Some(site),
-                Some(sync_start_date),
-                Some(items),
-                Some(refund_account),
-            ) => Some(TenantSettings {
-                tenant,
-                source,
-                site,
-                sync_start_date,
-                items,
-                skip_zero_dollar,
-                reverse_voids,
-                subscription_groups: groups,
-                revenue_recognition,
-                customer_match,
-                payment_instruments,
-                payment_method,
-                payment_account,
-                refund_account,
-                refund_ar_account,
-                sales_order_form,
-                subsidiary,
-                department,
-                class,
-                location,
-                terms,
-                exchange_rate,
-                prefixes,
-                custom_fields,
-                netsuite_concurrency,
-                gateway_accounts,
-                tax_override,
-                tracking,
-                customer_tracking,
-                tax_codes,
-                untaxed_code,
-                currencies,
-            }),
-            _ => None,
-        };
-        match built {
-            Some(s) if c.problems.is_empty() => Ok(s),
-            _ if c.problems.is_empty() => Err(vec!["the document is incomplete".into()]),
-            _ => Err(c.problems),
         }
     }
 
