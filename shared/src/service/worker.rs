@@ -155,87 +155,171 @@ async fn run_pool<'a>(
         .map(|d| run(d, Origin::Batch, read.clone()))
         .collect();
     let mut results = Vec::new();
-    let mut finished: Vec<String> = Vec::new();
-    let mut deleting = FuturesUnordered::new();
-    let mut taking: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>> = None;
-    let mut queue_empty = false;
-    let mut take_after: Option<Instant> = None;
-    // A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
-    // more work now would meet it too, and the queue brings it back later.
-    let mut troubled = false;
+    let mut taker = inbox.clone().map(Taker::new);
+    let mut deleter = Deleter::new(inbox);
     loop {
-        if let Some(inbox) = &inbox {
+        if let Some(t) = taker.as_mut() {
+            // The depth grows as the pool meets more NetSuite accounts.
             let depth = drain_depth(
                 services.held_slots_cap(),
                 saves_together(services.store.as_ref()),
             );
-            // After an empty answer, ask again only while work is still in progress.
-            let may_take =
-                !(troubled || queue_empty && running.is_empty()) && Instant::now() < until;
-            if taking.is_none() && may_take && running.len() + TAKE <= depth {
-                let inbox = inbox.clone();
-                let pause = take_after.filter(|_| !running.is_empty());
-                taking = Some(
-                    async move {
-                        if let Some(at) = pause {
-                            tokio::time::sleep_until(at).await;
-                        }
-                        inbox.take(TAKE).await
-                    }
-                    .boxed(),
-                );
-            }
+            t.start_if_room(running.len(), depth, until);
         }
-        if running.is_empty() && taking.is_none() {
+        let taking = taker.as_ref().is_some_and(Taker::in_flight);
+        if running.is_empty() && !taking {
             break;
         }
         tokio::select! {
             Some((d, origin, outcome)) = running.next(), if !running.is_empty() => {
                 observe(&d, &outcome);
-                troubled |= matches!(outcome, MessageOutcome::Retry(_));
+                let retry = matches!(outcome, MessageOutcome::Retry(_));
+                if let (true, Some(t)) = (retry, taker.as_mut()) {
+                    t.troubled = true;
+                }
                 match origin {
                     Origin::Batch => results.push((d.id, outcome)),
-                    Origin::Taken(receipt) => {
-                        if !matches!(outcome, MessageOutcome::Retry(_)) {
-                            finished.push(receipt);
-                        }
-                        // Deleted alongside the flows in progress, which a queue call
-                        // awaited here would hold up.
-                        if finished.len() >= TAKE {
-                            deleting.push(delete_taken(inbox.clone(), std::mem::take(&mut finished)));
-                        }
-                    }
+                    Origin::Taken(receipt) => deleter.finished(receipt, retry),
                 }
             }
-            Some(()) = deleting.next(), if !deleting.is_empty() => {}
-            got = async { taking.as_mut().expect("checked by the guard").await }, if taking.is_some() => {
-                taking = None;
-                match got {
-                    Ok(messages) => {
-                        queue_empty = messages.is_empty();
-                        take_after = (messages.len() < TAKE).then(|| Instant::now() + TRICKLE_PAUSE);
-                        let taken: Vec<(Delivery, String)> = messages
-                            .into_iter()
-                            .map(|m| (Delivery { id: m.id, body: m.body }, m.receipt))
-                            .collect();
-                        let read = read_together(services, taken.iter().map(|(d, _)| d));
-                        running.extend(taken.into_iter().map(|(d, receipt)| {
-                            run(d, Origin::Taken(receipt), read.clone())
-                        }));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not take more messages; finishing what is in progress");
-                        queue_empty = true;
-                    }
-                }
+            Some(()) = deleter.deleting.next(), if !deleter.deleting.is_empty() => {}
+            got = async { taker.as_mut().expect("checked by the guard").answer().await }, if taking => {
+                let taken = taker.as_mut().expect("checked by the guard").answered(got);
+                let read = read_together(services, taken.iter().map(|(d, _)| d));
+                running.extend(
+                    taken
+                        .into_iter()
+                        .map(|(d, receipt)| run(d, Origin::Taken(receipt), read.clone())),
+                );
             }
         }
     }
-    deleting.push(delete_taken(inbox.clone(), finished));
-    while deleting.next().await.is_some() {}
+    deleter.flush().await;
     // Shared NetSuite slots go back to the table before the function returns and is frozen.
     services.settle_governors().await;
     results
+}
+
+/// Taking more messages from the inbox while a batch runs: one receive at a time, when the
+/// pool has room, and none after the queue ran dry or a failure that may pass by itself.
+struct Taker {
+    inbox: Arc<dyn Inbox>,
+    pending: Option<BoxFuture<'static, Result<Vec<Taken>, QueueError>>>,
+    /// The last receive found nothing (or failed): ask again only while work is in progress.
+    queue_empty: bool,
+    /// After a short answer the next receive waits until then, to read a trickle in groups.
+    take_after: Option<Instant>,
+    /// A failure that may go away by itself (NetSuite or billing unavailable) ends the taking:
+    /// more work now would meet it too, and the queue brings it back later.
+    troubled: bool,
+}
+
+impl Taker {
+    fn new(inbox: Arc<dyn Inbox>) -> Self {
+        Taker {
+            inbox,
+            pending: None,
+            queue_empty: false,
+            take_after: None,
+            troubled: false,
+        }
+    }
+
+    fn in_flight(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Starts a receive when none is in flight, the pool has room for a full one and the
+    /// invocation has time left.
+    fn start_if_room(&mut self, running: usize, depth: usize, until: Instant) {
+        let may_take =
+            !(self.troubled || self.queue_empty && running == 0) && Instant::now() < until;
+        if self.pending.is_some() || !may_take || running + TAKE > depth {
+            return;
+        }
+        let inbox = self.inbox.clone();
+        let pause = self.take_after.filter(|_| running > 0);
+        self.pending = Some(
+            async move {
+                if let Some(at) = pause {
+                    tokio::time::sleep_until(at).await;
+                }
+                inbox.take(TAKE).await
+            }
+            .boxed(),
+        );
+    }
+
+    /// The receive in flight; only called while [`Taker::in_flight`].
+    async fn answer(&mut self) -> Result<Vec<Taken>, QueueError> {
+        self.pending.as_mut().expect("a receive in flight").await
+    }
+
+    /// Takes in the receive's answer: the messages it brought, with their receipts.
+    fn answered(&mut self, got: Result<Vec<Taken>, QueueError>) -> Vec<(Delivery, String)> {
+        self.pending = None;
+        match got {
+            Ok(messages) => {
+                self.queue_empty = messages.is_empty();
+                self.take_after = (messages.len() < TAKE).then(|| Instant::now() + TRICKLE_PAUSE);
+                messages
+                    .into_iter()
+                    .map(|m| {
+                        (
+                            Delivery {
+                                id: m.id,
+                                body: m.body,
+                            },
+                            m.receipt,
+                        )
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take more messages; finishing what is in progress");
+                self.queue_empty = true;
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Deleting taken messages once finished, a full batch at a time, alongside the flows in
+/// progress (a queue call awaited in the loop would hold them up).
+struct Deleter {
+    inbox: Option<Arc<dyn Inbox>>,
+    finished: Vec<String>,
+    deleting: FuturesUnordered<BoxFuture<'static, ()>>,
+}
+
+impl Deleter {
+    fn new(inbox: Option<Arc<dyn Inbox>>) -> Self {
+        Deleter {
+            inbox,
+            finished: Vec::new(),
+            deleting: FuturesUnordered::new(),
+        }
+    }
+
+    /// A taken message is done; one to deliver again stays in the queue.
+    fn finished(&mut self, receipt: String, retry: bool) {
+        if !retry {
+            self.finished.push(receipt);
+        }
+        if self.finished.len() >= TAKE {
+            let batch = std::mem::take(&mut self.finished);
+            self.deleting
+                .push(delete_taken(self.inbox.clone(), batch).boxed());
+        }
+    }
+
+    /// Deletes what is left and waits for every delete.
+    async fn flush(mut self) {
+        let rest = std::mem::take(&mut self.finished);
+        self.deleting
+            .push(delete_taken(self.inbox.clone(), rest).boxed());
+        while self.deleting.next().await.is_some() {}
+    }
 }
 
 /// Deletes finished taken messages; a failed delete only means SQS delivers them again, and
