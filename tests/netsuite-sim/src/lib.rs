@@ -1,13 +1,15 @@
 //! A NetSuite SuiteTalk REST web services simulator on loopback, for tests and the local demo.
 //!
 //! It speaks the real protocol rather than a convenient one: OAuth 1.0a token-based
-//! authentication with HMAC-SHA256 and the account id as realm, `204 No Content` with a
+//! authentication with HMAC-SHA256 and the account id as realm, OAuth 2.0 client credentials
+//! (a token endpoint that verifies certificate-signed JWT assertions, then bearer tokens), `204 No Content` with a
 //! `Location` header on writes, NetSuite's error documents, a SuiteQL subset, and 429 over the
 //! account's concurrency limit. Faults can be injected to exercise a client's error handling.
 //!
 //! # Request pipeline
 //! Every `/services/rest/...` request goes through, in this order:
-//! 1. OAuth verification (401 `INVALID_LOGIN`; the reason goes to [`NetSuiteSim::login_audit`]);
+//! 1. OAuth verification, TBA signature or bearer token (401 `INVALID_LOGIN`; the reason goes
+//!    to [`NetSuiteSim::login_audit`]);
 //! 2. routing (404 for unknown record types or paths, 405 for unsupported methods);
 //! 3. the concurrency gate (429 when `concurrency_limit` requests are already in flight);
 //! 4. [`Fault::ServerError`], then [`Fault::MissingPermission`];
@@ -22,6 +24,8 @@
 //!
 //! `Stats::total_requests` counts every REST request including 401 and 429 answers;
 //! `requests_by_operation` counts the requests that got past the concurrency gate.
+//! The token endpoint (`/services/rest/auth/oauth2/v1/token`) is counted in
+//! `Stats::token_requests` only, and takes no concurrency slot.
 //! The `/admin` API is neither authenticated nor counted.
 
 mod admin;
@@ -29,8 +33,10 @@ mod apply;
 mod clock;
 mod demo;
 mod error;
+pub mod keys;
 mod money;
 mod oauth;
+mod oauth2;
 mod records;
 mod render;
 mod server;
@@ -48,6 +54,7 @@ use serde_json::Value;
 
 pub use demo::DemoData;
 pub use error::SimError;
+pub use oauth2::M2mMapping;
 
 use server::Inner;
 
@@ -70,6 +77,9 @@ pub struct SimConfig {
     pub max_clock_skew: Duration,
     /// OneWorld accounts require a subsidiary on customers.
     pub one_world: bool,
+    /// An integration with the client credentials (M2M) grant and its certificate mapping;
+    /// `None`: the token endpoint refuses every request.
+    pub m2m: Option<M2mMapping>,
 }
 
 impl Default for SimConfig {
@@ -85,6 +95,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             max_clock_skew: Duration::from_secs(300),
             one_world: true,
+            m2m: None,
         }
     }
 }
@@ -102,6 +113,10 @@ impl fmt::Debug for SimConfig {
             .field("latency", &self.latency)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("one_world", &self.one_world)
+            .field(
+                "m2m",
+                &self.m2m.as_ref().map(|m| (&m.certificate_id, m.token_ttl)),
+            )
             .finish()
     }
 }
@@ -113,6 +128,9 @@ pub struct Stats {
     /// `delete:customer`, `transform:salesOrder->invoice`, `list:customer`, `suiteql`.
     pub requests_by_operation: BTreeMap<String, u64>,
     pub total_requests: u64,
+    /// Requests to the OAuth 2.0 token endpoint, granted or refused.
+    #[serde(default)]
+    pub token_requests: u64,
     pub rejected_429: u64,
     pub peak_in_flight: usize,
     pub in_flight: usize,
@@ -170,6 +188,15 @@ pub enum AuditReason {
     NonceReused,
     TimestampSkew,
     InvalidSignature,
+    /// OAuth 2.0: no integration with this client id and the client credentials grant.
+    UnknownClient,
+    /// OAuth 2.0: `kid` names no certificate mapped for the integration.
+    UnknownCertificate,
+    RevokedCertificate,
+    ScopeMismatched,
+    /// A bearer token that was never issued, or was revoked.
+    InvalidToken,
+    AccessTokenExpired,
 }
 
 /// One failed login, as NetSuite's Login Audit Trail would show it. Never contains a secret.
@@ -316,6 +343,25 @@ impl NetSuiteSim {
     /// Revokes the access token: every later request is refused with 401.
     pub fn revoke_token(&self) {
         self.inner.world().revoked = true;
+    }
+
+    /// Revokes the OAuth 2.0 certificate mapping: its tokens stop working and the token
+    /// endpoint refuses new ones (`invalid_grant`).
+    pub fn revoke_m2m_mapping(&self) {
+        let mut w = self.inner.world();
+        w.m2m_revoked = true;
+        w.tokens.clear();
+    }
+
+    /// The bearer tokens granted and still valid (for tests that look for them in logs).
+    pub fn granted_tokens(&self) -> Vec<String> {
+        self.inner.world().tokens.granted()
+    }
+
+    /// Invalidates every bearer token granted so far, as an early expiry would; the mapping
+    /// stays and new tokens are granted.
+    pub fn expire_tokens(&self) {
+        self.inner.world().tokens.clear();
     }
 
     pub fn login_audit(&self) -> Vec<AuditEntry> {

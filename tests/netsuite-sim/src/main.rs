@@ -7,7 +7,7 @@ use std::{net::IpAddr, net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
 use clap::Parser;
-use netsuite_sim::{NetSuiteSim, SimConfig};
+use netsuite_sim::{M2mMapping, NetSuiteSim, SimConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -33,6 +33,16 @@ struct Args {
     token_id: Option<String>,
     #[arg(long, env = "NETSUITE_TOKEN_SECRET", hide_env_values = true)]
     token_secret: Option<String>,
+    /// OAuth 2.0 M2M: the integration's client id (with the certificate options below, the
+    /// token endpoint grants tokens)
+    #[arg(long, env = "NETSUITE_CLIENT_ID", hide_env_values = true)]
+    client_id: Option<String>,
+    /// OAuth 2.0 M2M: the certificate id of the mapping
+    #[arg(long, env = "NETSUITE_CERTIFICATE_ID")]
+    certificate_id: Option<String>,
+    /// OAuth 2.0 M2M: the mapped certificate or public key (PEM file)
+    #[arg(long)]
+    m2m_public_key: Option<std::path::PathBuf>,
     /// Latency added to every REST request, in milliseconds.
     #[arg(long)]
     latency_ms: Option<u64>,
@@ -45,9 +55,21 @@ struct Args {
 }
 
 impl Args {
-    fn config(&self) -> SimConfig {
+    fn config(&self) -> anyhow::Result<SimConfig> {
         let defaults = SimConfig::default();
-        SimConfig {
+        let m2m = match (&self.client_id, &self.certificate_id, &self.m2m_public_key) {
+            (Some(client), Some(cert), Some(path)) => {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Some(M2mMapping::new(client, cert, &pem))
+            }
+            (_, _, None) => None,
+            _ => anyhow::bail!(
+                "an OAuth 2.0 mapping needs --client-id, --certificate-id and --m2m-public-key"
+            ),
+        };
+        Ok(SimConfig {
+            m2m,
             account_id: self.account_id.clone().unwrap_or(defaults.account_id),
             consumer_key: self.consumer_key.clone().unwrap_or(defaults.consumer_key),
             consumer_secret: self
@@ -62,7 +84,7 @@ impl Args {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.latency),
             ..defaults
-        }
+        })
     }
 }
 
@@ -75,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let config = args.config();
+    let config = args.config()?;
     tracing::info!(?config, "starting");
     let sim = NetSuiteSim::start_on(config, SocketAddr::new(args.bind, args.port))
         .await

@@ -200,6 +200,9 @@ async fn handle(
     if path == "/admin" || path.starts_with("/admin/") {
         return admin::handle(&inner, req).await;
     }
+    if path == TOKEN_PATH {
+        return token(inner, req, peer).await;
+    }
     if path.starts_with("/services/rest/") {
         return rest(inner, req, kill, peer).await;
     }
@@ -208,6 +211,70 @@ async fn handle(
         "INVALID_PARAMETER",
         format!("The path {path} does not exist. REST web services live under /services/rest/."),
     ))
+}
+
+/// NetSuite's OAuth 2.0 token endpoint.
+const TOKEN_PATH: &str = "/services/rest/auth/oauth2/v1/token";
+
+/// The token endpoint: grants a bearer token for a verified client assertion, or answers an
+/// RFC 6749 error body. It takes no concurrency slot.
+async fn token(inner: Arc<Inner>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let (parts, body) = req.into_parts();
+    if parts.method != Method::POST {
+        return oauth_error(405, "invalid_request", None);
+    }
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return oauth_error(400, "invalid_request", None),
+    };
+    let form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return oauth_error(400, "invalid_request", None);
+    }
+    let token_url = format!("{}{TOKEN_PATH}", inner.base_url);
+    let now = Utc::now();
+    let mut guard = inner.world();
+    let w = &mut *guard;
+    w.stats.token_requests += 1;
+    let mapping = w.config.m2m.clone();
+    match crate::oauth2::grant(
+        &body,
+        &token_url,
+        mapping.as_ref(),
+        w.m2m_revoked,
+        w.config.max_clock_skew,
+        &mut w.tokens,
+        now.timestamp_millis(),
+    ) {
+        Ok(answer) => json_response(200, "application/json", &answer),
+        Err(refusal) => {
+            tracing::info!(reason = ?refusal.reason, %peer, "token request refused");
+            w.audit.push(AuditEntry {
+                time: now,
+                reason: refusal.reason,
+                detail: refusal.detail,
+                method: parts.method.to_string(),
+                path: TOKEN_PATH.to_string(),
+                remote_addr: peer.to_string(),
+            });
+            let realm = (refusal.status == 401).then(|| w.config.account_id.clone());
+            oauth_error(refusal.status, refusal.error, realm)
+        }
+    }
+}
+
+/// An OAuth 2.0 error answer; a 401 names the realm in `WWW-Authenticate`, as NetSuite's does.
+fn oauth_error(status: u16, error: &str, realm: Option<String>) -> Resp {
+    let mut resp = json_response(status, "application/json", &json!({ "error": error }));
+    if let Some(v) = realm.and_then(|r| HeaderValue::from_str(&format!("Basic realm=\"{r}\"")).ok())
+    {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 /// One concurrency slot; released when dropped, however the request ends.
@@ -274,13 +341,26 @@ async fn rest(
                 .get(header::AUTHORIZATION)
                 .and_then(|h| h.to_str().ok()),
         };
-        match oauth::verify(
-            &request,
-            &w.config,
-            w.revoked,
-            &mut w.nonces,
-            now.timestamp(),
-        ) {
+        let checked = match request
+            .authorization
+            .and_then(|a| a.strip_prefix("Bearer "))
+        {
+            Some(token) => w
+                .tokens
+                .check(token.trim(), now.timestamp_millis())
+                .map_err(|r| oauth::AuthFailure {
+                    reason: r.reason,
+                    detail: r.detail,
+                }),
+            None => oauth::verify(
+                &request,
+                &w.config,
+                w.revoked,
+                &mut w.nonces,
+                now.timestamp(),
+            ),
+        };
+        match checked {
             Ok(()) => true,
             Err(failure) => {
                 tracing::info!(reason = ?failure.reason, %peer, "login refused");

@@ -21,6 +21,9 @@ pub(crate) struct World {
     pub(crate) audit: Vec<AuditEntry>,
     pub(crate) nonces: NonceCache,
     pub(crate) revoked: bool,
+    /// OAuth 2.0: access tokens granted, and whether the certificate mapping was revoked.
+    pub(crate) tokens: crate::oauth2::Tokens,
+    pub(crate) m2m_revoked: bool,
     /// `isInactive` values that [`Fault::InactiveCustomer`] overwrote, restored on clear.
     inactive_restore: Vec<(u64, Option<Value>)>,
     error_seq: u64,
@@ -36,6 +39,8 @@ impl World {
             audit: Vec::new(),
             nonces: NonceCache::default(),
             revoked: false,
+            tokens: Default::default(),
+            m2m_revoked: false,
             inactive_restore: Vec::new(),
             error_seq: 0,
         }
