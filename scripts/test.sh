@@ -16,6 +16,8 @@ log "installing test tools"
 command -v python3 >/dev/null || { echo "python3 is required (signature cross-check, moto)" >&2; exit 1; }
 # oauthlib: an independent OAuth 1.0a implementation that verifies billsync's signatures.
 python3 -c 'import oauthlib' 2>/dev/null || pip_install 'oauthlib>=3.2'
+# PyJWT with cryptography: an independent JWT verifier for billsync's OAuth 2.0 assertions.
+python3 -c 'import jwt, cryptography' 2>/dev/null || pip_install 'pyjwt>=2.8' 'cryptography>=42'
 # moto: a local AWS API (DynamoDB, SQS, Secrets Manager) the AWS adapter tests talk to.
 python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || pip_install 'moto[server]>=5'
 # waitress: the throughput benchmark serves moto over persistent HTTP/1.1 connections, as AWS

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use billsync::netsuite::check::{check_connection, CheckCause};
+use billsync::netsuite::check::{check_connection, credential_warnings, CheckCause};
 use billsync::netsuite::config::env as ns_env;
 use billsync::netsuite::{NetSuiteClient, NetSuiteConfig};
 use billsync_cli::ops;
@@ -52,6 +52,10 @@ enum Command {
         /// currencies and items to use (see infra/demo/netsuite-sim-ids.json)
         #[arg(long)]
         netsuite_ids: Option<std::path::PathBuf>,
+        /// How to log in to the embedded NetSuite simulator: tba, or m2m (OAuth 2.0 client
+        /// credentials, with a key pair made for the run)
+        #[arg(long, default_value = "tba", value_parser = ["tba", "m2m"])]
+        netsuite_auth: String,
     },
     /// NetSuite connection tools
     #[command(subcommand)]
@@ -196,10 +200,10 @@ async fn demo(
     chargebee_invoices: usize,
     seed: u64,
     state: Option<std::path::PathBuf>,
-    netsuite_base_url: Option<String>,
-    netsuite_ids: Option<std::path::PathBuf>,
+    external: (Option<String>, Option<std::path::PathBuf>),
+    netsuite_auth: billsync::netsuite::AuthMethod,
 ) -> i32 {
-    let netsuite = match (netsuite_base_url, netsuite_ids) {
+    let netsuite = match external {
         (Some(url), Some(ids)) => match external_netsuite(&url, &ids) {
             Ok(ext) => Some(ext),
             Err(e) => {
@@ -216,6 +220,7 @@ async fn demo(
         progress: true,
         netsuite,
         chargebee_invoices,
+        netsuite_auth,
     };
     match billsync_cli::demo::run(&opts).await {
         Ok(report) => {
@@ -398,6 +403,21 @@ struct ConnectionArgs {
     /// Token secret of the access token
     #[arg(long, env = ns_env::TOKEN_SECRET, hide_env_values = true)]
     token_secret: Option<String>,
+    /// OAuth 2.0 M2M: Client ID of the integration record (instead of the four TBA values)
+    #[arg(long, env = ns_env::CLIENT_ID, hide_env_values = true)]
+    client_id: Option<String>,
+    /// OAuth 2.0 M2M: Certificate ID of the certificate mapping
+    #[arg(long, env = ns_env::CERTIFICATE_ID)]
+    certificate_id: Option<String>,
+    /// OAuth 2.0 M2M: the certificate's private key, PEM text
+    #[arg(long, env = ns_env::PRIVATE_KEY, hide_env_values = true)]
+    private_key: Option<String>,
+    /// OAuth 2.0 M2M: a file holding the certificate's private key (PEM)
+    #[arg(long, env = ns_env::PRIVATE_KEY_FILE)]
+    private_key_file: Option<String>,
+    /// OAuth 2.0 M2M, optional: the certificate (PEM file), to warn before it expires
+    #[arg(long, env = ns_env::CERTIFICATE_FILE)]
+    certificate_file: Option<String>,
     /// Use this REST base URL instead of the one derived from the account id
     #[arg(long, env = ns_env::BASE_URL)]
     base_url: Option<String>,
@@ -411,6 +431,12 @@ impl ConnectionArgs {
             ns_env::CONSUMER_SECRET => self.consumer_secret.clone(),
             ns_env::TOKEN_ID => self.token_id.clone(),
             ns_env::TOKEN_SECRET => self.token_secret.clone(),
+            ns_env::CLIENT_ID => self.client_id.clone(),
+            ns_env::CERTIFICATE_ID => self.certificate_id.clone(),
+            ns_env::PRIVATE_KEY => self.private_key.clone(),
+            ns_env::PRIVATE_KEY_FILE => self.private_key_file.clone(),
+            ns_env::CERTIFICATE_FILE => self.certificate_file.clone(),
+            ns_env::CERTIFICATE => std::env::var(ns_env::CERTIFICATE).ok(),
             ns_env::BASE_URL => self.base_url.clone(),
             _ => None,
         }
@@ -436,14 +462,20 @@ async fn main() -> ExitCode {
             state,
             netsuite_base_url,
             netsuite_ids,
+            netsuite_auth,
         } => {
+            let auth = if netsuite_auth == "m2m" {
+                billsync::netsuite::AuthMethod::M2m
+            } else {
+                billsync::netsuite::AuthMethod::Tba
+            };
             demo(
                 invoices,
                 chargebee_invoices,
                 seed,
                 state,
-                netsuite_base_url,
-                netsuite_ids,
+                (netsuite_base_url, netsuite_ids),
+                auth,
             )
             .await
         }
@@ -525,6 +557,9 @@ async fn netsuite_check(args: &ConnectionArgs) -> i32 {
     config.retry.max_attempts = 1;
     config.request_timeout = std::time::Duration::from_secs(30);
     let endpoint = config.root_url().to_string();
+    for warning in credential_warnings(&config.auth, chrono::Utc::now()) {
+        eprintln!("warning: {warning}");
+    }
     let client = match NetSuiteClient::new(config) {
         Ok(c) => c,
         Err(e) => {

@@ -15,6 +15,7 @@ async fn a_small_demo_accounts_for_every_invoice_to_the_cent() {
         progress: false,
         netsuite: None,
         chargebee_invoices: 24,
+        netsuite_auth: billsync::netsuite::AuthMethod::Tba,
     })
     .await
     .unwrap();
@@ -88,6 +89,7 @@ async fn the_demo_can_sync_into_another_netsuite_endpoint() {
         progress: false,
         netsuite: Some(ExternalNetSuite { config, ids }),
         chargebee_invoices: 12,
+        netsuite_auth: billsync::netsuite::AuthMethod::Tba,
     })
     .await
     .unwrap();
@@ -99,4 +101,28 @@ async fn the_demo_can_sync_into_another_netsuite_endpoint() {
         "{summary}"
     );
     assert!(report.records_created["itemFulfillment"] > 0 || report.awaiting_fulfilment == 0);
+}
+
+/// The same month over OAuth 2.0 M2M: the simulator maps a key pair made for the run, and the
+/// whole sync of both tenants needs one token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reconciles_over_oauth2_with_one_token() {
+    let report = run(&DemoOptions {
+        invoices: 30,
+        seed: 5,
+        state: None,
+        progress: false,
+        netsuite: None,
+        chargebee_invoices: 8,
+        netsuite_auth: billsync::netsuite::AuthMethod::M2m,
+    })
+    .await
+    .unwrap();
+    let summary = render(&report);
+    assert!(report.ok(), "{summary}");
+    assert!(report.synced > 0, "{summary}");
+    assert!(
+        summary.contains("NetSuite login: OAuth 2.0 client credentials (M2M): 1 token request(s)"),
+        "{summary}"
+    );
 }

@@ -82,3 +82,120 @@ async fn check_reports_missing_permission_and_missing_settings() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("NETSUITE_TOKEN_SECRET is not set"));
 }
+
+/// `billsync netsuite check` with only the OAuth 2.0 M2M variables, the key given as a file.
+async fn run_m2m_check(sim: &NetSuiteSim, private_pem: &str) -> Output {
+    let dir = std::env::temp_dir().join(format!(
+        "billsync-m2m-check-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("private.pem");
+    std::fs::write(&key, private_pem).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
+        .args(["netsuite", "check"])
+        .env_clear()
+        .env("NETSUITE_ACCOUNT_ID", sim.config().account_id)
+        .env("NETSUITE_CLIENT_ID", M2M_CLIENT)
+        .env("NETSUITE_CERTIFICATE_ID", M2M_CERTIFICATE)
+        .env("NETSUITE_PRIVATE_KEY_FILE", &key)
+        .env("NETSUITE_BASE_URL", sim.base_url())
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+const M2M_CLIENT: &str = "sim-m2m-client-id-not-a-real-one";
+const M2M_CERTIFICATE: &str = "sim-certificate-id-7";
+
+async fn m2m_sim(public_pem: &str) -> NetSuiteSim {
+    NetSuiteSim::start(SimConfig {
+        m2m: Some(netsuite_sim::M2mMapping::new(
+            M2M_CLIENT,
+            M2M_CERTIFICATE,
+            public_pem,
+        )),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn m2m_check_succeeds_with_the_mapped_key() {
+    let key = netsuite_sim::keys::TestKeyPair::rsa();
+    let sim = m2m_sim(&key.public_pem).await;
+    let out = run_m2m_check(&sim, &key.private_pem).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("NetSuite connection OK"), "{stdout}");
+    assert!(
+        stdout.contains("OAuth 2.0 client credentials (M2M)"),
+        "{stdout}"
+    );
+    assert_eq!(sim.stats().token_requests, 1);
+}
+
+#[tokio::test]
+async fn m2m_check_with_another_key_names_the_certificate_mapping() {
+    let mapped = netsuite_sim::keys::TestKeyPair::rsa();
+    let other = netsuite_sim::keys::TestKeyPair::rsa();
+    let sim = m2m_sim(&mapped.public_pem).await;
+    let out = run_m2m_check(&sim, &other.private_pem).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("NetSuite refused the OAuth 2.0 login"),
+        "{all}"
+    );
+    assert!(all.contains("invalid_grant"), "{all}");
+    assert!(
+        all.contains("OAuth 2.0 Client Credentials (M2M) Setup"),
+        "the advice names where the certificate is mapped: {all}"
+    );
+    assert!(
+        all.contains("private key must belong to the certificate"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("PRIVATE KEY") && !all.contains(M2M_CLIENT),
+        "neither key nor client id is printed: {all}"
+    );
+}
+
+#[tokio::test]
+async fn mixed_credentials_are_refused_with_the_complete_set_named() {
+    let key = netsuite_sim::keys::TestKeyPair::ec_p256();
+    let sim = m2m_sim(&key.public_pem).await;
+    let config = sim.config();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
+        .args(["netsuite", "check"])
+        .env_clear()
+        .env("NETSUITE_ACCOUNT_ID", &config.account_id)
+        .env("NETSUITE_CONSUMER_KEY", &config.consumer_key)
+        .env("NETSUITE_CONSUMER_SECRET", &config.consumer_secret)
+        .env("NETSUITE_TOKEN_ID", &config.token_id)
+        .env("NETSUITE_TOKEN_SECRET", &config.token_secret)
+        .env("NETSUITE_CLIENT_ID", M2M_CLIENT)
+        .env("NETSUITE_BASE_URL", sim.base_url())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("the TBA set is complete"), "{all}");
+    assert!(
+        all.contains("the M2M set is missing NETSUITE_CERTIFICATE_ID, NETSUITE_PRIVATE_KEY"),
+        "{all}"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::netsuite::{AccountId, Credentials, NetSuiteConfig};
+use crate::netsuite::{AccountId, Auth, Credentials, M2mCredentials, NetSuiteConfig};
 use crate::Secret;
 
 /// The JSON a tenant's secret holds.
@@ -18,16 +18,119 @@ pub struct TenantSecret {
     pub billing: BillingSecret,
 }
 
+/// The `netsuite` part: the account and one method's credentials. `auth` names the method:
+/// `tba` (the default, so secrets written before OAuth 2.0 keep working) or `m2m`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct NetSuiteSecret {
     pub account_id: String,
-    pub consumer_key: Secret,
-    pub consumer_secret: Secret,
-    pub token_id: Secret,
-    pub token_secret: Secret,
+    #[serde(default)]
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub consumer_key: Option<Secret>,
+    #[serde(default)]
+    pub consumer_secret: Option<Secret>,
+    #[serde(default)]
+    pub token_id: Option<Secret>,
+    #[serde(default)]
+    pub token_secret: Option<Secret>,
+    /// OAuth 2.0 M2M: the integration's client id, the mapping's certificate id, the
+    /// certificate's private key (PEM) and, optionally, the certificate (PEM) for expiry warnings.
+    #[serde(default)]
+    pub client_id: Option<Secret>,
+    #[serde(default)]
+    pub certificate_id: Option<String>,
+    #[serde(default)]
+    pub private_key: Option<Secret>,
+    #[serde(default)]
+    pub certificate: Option<String>,
     /// Only for sandboxes given a special URL, or the simulator.
     #[serde(default)]
     pub base_url: Option<String>,
+}
+
+impl NetSuiteSecret {
+    /// The credentials of the method `auth` names, complete; an error names what is missing
+    /// or given for the other method, never a value.
+    fn auth(&self) -> Result<Auth, SecretError> {
+        let tba = [
+            ("consumer_key", &self.consumer_key),
+            ("consumer_secret", &self.consumer_secret),
+            ("token_id", &self.token_id),
+            ("token_secret", &self.token_secret),
+        ];
+        let m2m_given: Vec<&str> = [
+            ("client_id", self.client_id.is_some()),
+            ("certificate_id", self.certificate_id.is_some()),
+            ("private_key", self.private_key.is_some()),
+            ("certificate", self.certificate.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(n, given)| given.then_some(n))
+        .collect();
+        let tba_given: Vec<&str> = tba
+            .iter()
+            .filter_map(|(n, v)| v.is_some().then_some(*n))
+            .collect();
+        let invalid = |m: String| SecretError::Invalid(m);
+        match self.auth.as_deref().unwrap_or("tba") {
+            "tba" => {
+                if !m2m_given.is_empty() {
+                    return Err(invalid(format!(
+                        "netsuite.auth is tba but OAuth 2.0 fields are set ({}): set \"auth\": \"m2m\" or remove them",
+                        m2m_given.join(", ")
+                    )));
+                }
+                let missing: Vec<&str> = tba
+                    .iter()
+                    .filter_map(|(n, v)| v.is_none().then_some(*n))
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(invalid(format!(
+                        "netsuite (token-based authentication) lacks {}",
+                        missing.join(", ")
+                    )));
+                }
+                let v = |s: &Option<Secret>| s.clone().unwrap_or_else(|| Secret::new(""));
+                Ok(Auth::Tba(Credentials {
+                    consumer_key: v(&self.consumer_key),
+                    consumer_secret: v(&self.consumer_secret),
+                    token_id: v(&self.token_id),
+                    token_secret: v(&self.token_secret),
+                }))
+            }
+            "m2m" => {
+                if !tba_given.is_empty() {
+                    return Err(invalid(format!(
+                        "netsuite.auth is m2m but token-based authentication fields are set ({}): remove them",
+                        tba_given.join(", ")
+                    )));
+                }
+                let (Some(client_id), Some(certificate_id), Some(key)) =
+                    (&self.client_id, &self.certificate_id, &self.private_key)
+                else {
+                    let missing: Vec<&str> = [
+                        ("client_id", self.client_id.is_none()),
+                        ("certificate_id", self.certificate_id.is_none()),
+                        ("private_key", self.private_key.is_none()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(n, absent)| absent.then_some(n))
+                    .collect();
+                    return Err(invalid(format!(
+                        "netsuite (OAuth 2.0 M2M) lacks {}",
+                        missing.join(", ")
+                    )));
+                };
+                let mut m2m = M2mCredentials::new(client_id.clone(), certificate_id, key)
+                    .map_err(|e| invalid(format!("netsuite.private_key: {e}")))?;
+                m2m.certificate = self.certificate.clone();
+                Ok(Auth::M2m(m2m))
+            }
+            other => Err(invalid(format!(
+                "netsuite.auth is `{other}`; it must be tba or m2m"
+            ))),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -53,15 +156,7 @@ impl TenantSecret {
         let n = &self.netsuite;
         let account =
             AccountId::parse(&n.account_id).map_err(|e| SecretError::Invalid(e.to_string()))?;
-        let mut config = NetSuiteConfig::new(
-            account,
-            Credentials {
-                consumer_key: n.consumer_key.clone(),
-                consumer_secret: n.consumer_secret.clone(),
-                token_id: n.token_id.clone(),
-                token_secret: n.token_secret.clone(),
-            },
-        );
+        let mut config = NetSuiteConfig::new(account, n.auth()?);
         if let Some(url) = &n.base_url {
             config.base_url = Some(
                 crate::netsuite::config::parse_base_url(url)
@@ -69,6 +164,26 @@ impl TenantSecret {
             );
         }
         Ok(config)
+    }
+}
+
+/// The `netsuite` part of a tenant secret for `config`: what [`TenantSecret::netsuite_config`]
+/// reads back. Holds credentials in clear: only for writing the secret itself.
+pub fn netsuite_secret_value(config: &NetSuiteConfig) -> serde_json::Value {
+    let base_url = config.base_url.as_ref().map(|u| u.to_string());
+    match &config.auth {
+        Auth::Tba(k) => serde_json::json!({
+            "account_id": config.account_id.to_string(), "auth": "tba",
+            "consumer_key": k.consumer_key.expose(), "consumer_secret": k.consumer_secret.expose(),
+            "token_id": k.token_id.expose(), "token_secret": k.token_secret.expose(),
+            "base_url": base_url,
+        }),
+        Auth::M2m(m) => serde_json::json!({
+            "account_id": config.account_id.to_string(), "auth": "m2m",
+            "client_id": m.client_id.expose(), "certificate_id": m.certificate_id,
+            "private_key": m.private_key().expose(), "certificate": m.certificate,
+            "base_url": base_url,
+        }),
     }
 }
 
@@ -176,6 +291,48 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             parse_secret(JSON)
         }
+    }
+
+    #[test]
+    fn the_netsuite_method_is_explicit_and_a_mix_is_named() {
+        let secret = |netsuite: &str| {
+            parse_secret(&format!(
+                r#"{{"netsuite": {netsuite}, "billing": {{"api_key": "k"}}}}"#
+            ))
+            .unwrap()
+            .netsuite_config()
+            .unwrap_err()
+            .to_string()
+        };
+        let e = secret(r#"{"account_id": "1", "auth": "m2m", "client_id": "cid-secret-1"}"#);
+        assert!(e.contains("lacks certificate_id, private_key"), "{e}");
+        assert!(!e.contains("cid-secret-1"), "values are never quoted: {e}");
+        let e = secret(
+            r#"{"account_id": "1", "consumer_key": "a", "consumer_secret": "b", "token_id": "c",
+                "token_secret": "d", "client_id": "cid-secret-1"}"#,
+        );
+        assert!(
+            e.contains("auth is tba but OAuth 2.0 fields are set (client_id)"),
+            "{e}"
+        );
+        let e = secret(
+            r#"{"account_id": "1", "auth": "m2m", "token_secret": "d", "client_id": "c",
+                "certificate_id": "k", "private_key": "not a key"}"#,
+        );
+        assert!(
+            e.contains("token-based authentication fields are set (token_secret)"),
+            "{e}"
+        );
+        let e = secret(
+            r#"{"account_id": "1", "auth": "m2m", "client_id": "c", "certificate_id": "k",
+                "private_key": "not a key at all"}"#,
+        );
+        assert!(
+            e.contains("netsuite.private_key") && !e.contains("not a key at all"),
+            "{e}"
+        );
+        let e = secret(r#"{"account_id": "1", "auth": "oauth"}"#);
+        assert!(e.contains("must be tba or m2m"), "{e}");
     }
 
     #[tokio::test]

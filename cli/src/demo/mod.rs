@@ -30,12 +30,14 @@ use crate::demo_chargebee;
 
 mod report;
 
+use billsync::netsuite::AuthMethod;
 use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::prelude::*;
 use billsync::store::sqlite::SqliteStore;
 use futures::TryStreamExt;
-use netsuite_sim::{DemoData, NetSuiteSim, SimConfig};
+use netsuite_sim::keys::TestKeyPair;
+use netsuite_sim::{DemoData, M2mMapping, NetSuiteSim, SimConfig};
 pub use report::render;
 pub use report::{CurrencyTotals, DemoReport, Tally};
 use rust_decimal::Decimal;
@@ -59,6 +61,9 @@ pub struct DemoOptions {
     pub netsuite: Option<ExternalNetSuite>,
     /// Invoices of the second tenant, a Chargebee site (0: Maxio only).
     pub chargebee_invoices: usize,
+    /// How the demo logs in to the simulator: TBA, or OAuth 2.0 M2M with a key pair made for
+    /// the run. An external NetSuite uses what its settings give.
+    pub netsuite_auth: AuthMethod,
 }
 
 /// A NetSuite endpoint outside the demo: its connection settings and the internal ids of the
@@ -79,6 +84,7 @@ impl Default for DemoOptions {
             progress: false,
             netsuite: None,
             chargebee_invoices: 40,
+            netsuite_auth: AuthMethod::Tba,
         }
     }
 }
@@ -138,7 +144,9 @@ pub fn simulator_secret(ns: &NetSuiteSim, bill: &BillingSim) -> Value {
 
 /// Where the demo's NetSuite records go.
 enum Target {
-    Sim(NetSuiteSim),
+    /// The in-process simulator, with the private key of its OAuth 2.0 mapping when the demo
+    /// logs in that way.
+    Sim(NetSuiteSim, Option<String>),
     External(
         billsync::netsuite::NetSuiteClient,
         Box<billsync::netsuite::NetSuiteConfig>,
@@ -161,7 +169,7 @@ const COUNTED: [(&str, RecordType); 10] = [
 impl Target {
     fn describe(&self) -> String {
         match self {
-            Target::Sim(ns) => format!("NetSuite simulator {}", ns.base_url()),
+            Target::Sim(ns, _) => format!("NetSuite simulator {}", ns.base_url()),
             Target::External(_, c) => format!("NetSuite {} ({})", c.root_url(), c.account_id),
         }
     }
@@ -169,18 +177,19 @@ impl Target {
     /// The `netsuite` part of the tenant secret.
     fn secret(&self) -> Value {
         match self {
-            Target::Sim(ns) => {
+            Target::Sim(ns, key) => {
                 let nc = ns.config();
-                json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
+                match (&nc.m2m, key) {
+                    (Some(m), Some(key)) => json!({"account_id": nc.account_id, "auth": "m2m",
+                        "client_id": m.client_id, "certificate_id": m.certificate_id,
+                        "private_key": key, "base_url": ns.base_url()}),
+                    _ => {
+                        json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
                        "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()})
+                    }
+                }
             }
-            Target::External(_, c) => {
-                let k = &c.credentials;
-                json!({"account_id": c.account_id.to_string(), "consumer_key": k.consumer_key.expose(),
-                       "consumer_secret": k.consumer_secret.expose(), "token_id": k.token_id.expose(),
-                       "token_secret": k.token_secret.expose(),
-                       "base_url": c.base_url.as_ref().map(|u| u.to_string())})
-            }
+            Target::External(_, c) => billsync::secrets::netsuite_secret_value(c),
         }
     }
 
@@ -189,7 +198,7 @@ impl Target {
         let mut out = BTreeMap::new();
         for (name, rt) in COUNTED {
             let n = match self {
-                Target::Sim(ns) => ns.records(name).len(),
+                Target::Sim(ns, _) => ns.records(name).len(),
                 Target::External(client, _) => {
                     client.list(rt, 1, 0).await.map_err(err)?.total_results as usize
                 }
@@ -202,7 +211,7 @@ impl Target {
     /// The warehouse ships a sales order.
     async fn fulfil(&self, sales_order: &str) -> Result<(), DemoError> {
         match self {
-            Target::Sim(ns) => ns.fulfill_sales_order(sales_order).map(drop).map_err(err),
+            Target::Sim(ns, _) => ns.fulfill_sales_order(sales_order).map(drop).map_err(err),
             Target::External(client, _) => client
                 .transform(
                     RecordType::SalesOrder,
@@ -219,7 +228,7 @@ impl Target {
 
     async fn invoice_total(&self, id: &str) -> Decimal {
         match self {
-            Target::Sim(ns) => ns
+            Target::Sim(ns, _) => ns
                 .record("invoice", id)
                 .map(|r| money(&r["total"]))
                 .unwrap_or_default(),
@@ -308,11 +317,18 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
     };
     let (target, demo) = match &opts.netsuite {
         None => {
-            let ns = NetSuiteSim::start(SimConfig::default())
-                .await
-                .map_err(err)?;
+            // With OAuth 2.0, a key pair made for this run and its public half mapped in the
+            // simulator, as an administrator maps a certificate.
+            let key = (opts.netsuite_auth == AuthMethod::M2m).then(TestKeyPair::ec_p256);
+            let config = SimConfig {
+                m2m: key
+                    .as_ref()
+                    .map(|k| M2mMapping::new("demo-m2m-client", "demo-certificate", &k.public_pem)),
+                ..SimConfig::default()
+            };
+            let ns = NetSuiteSim::start(config).await.map_err(err)?;
             let demo = ns.seed_demo();
-            (Target::Sim(ns), demo)
+            (Target::Sim(ns, key.map(|k| k.private_pem)), demo)
         }
         Some(ext) => {
             let client =
@@ -537,6 +553,12 @@ pub async fn run(opts: &DemoOptions) -> Result<DemoReport, DemoError> {
         )
         .await?;
         report.chargebee.webhooks_delivered = delivered;
+    }
+    if let Target::Sim(ns, Some(_)) = &target {
+        report.login = Some(format!(
+            "OAuth 2.0 client credentials (M2M): {} token request(s) for the whole run",
+            ns.stats().token_requests
+        ));
     }
     Ok(report)
 }

@@ -36,6 +36,8 @@ pub struct DemoReport {
     pub read_back: Vec<ReadBackReport>,
     /// The Chargebee tenant beside the Maxio one.
     pub chargebee: Tally,
+    /// How the sync logged in to NetSuite, when it was not token-based authentication.
+    pub login: Option<String>,
 }
 
 /// Where one tenant's invoices ended up.
@@ -121,6 +123,9 @@ pub fn render(report: &DemoReport) -> String {
     } else {
         "billsync demo: a month of Maxio billing synced into NetSuite (simulators)".into()
     });
+    if let Some(login) = &report.login {
+        line(format!("NetSuite login: {login}"));
+    }
     line(String::new());
     line("NetSuite records created".into());
     for (kind, n) in &report.records_created {

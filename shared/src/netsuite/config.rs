@@ -1,10 +1,12 @@
-//! NetSuite connection settings: account, token-based-auth credentials, limits.
+//! NetSuite connection settings: account, credentials (token-based auth or OAuth 2.0
+//! machine to machine), limits.
 
 use std::fmt;
 use std::time::Duration;
 
 use url::Url;
 
+pub use super::oauth2::M2mCredentials;
 pub use crate::retry::RetryPolicy;
 use crate::Secret;
 
@@ -15,6 +17,18 @@ pub mod env {
     pub const CONSUMER_SECRET: &str = "NETSUITE_CONSUMER_SECRET";
     pub const TOKEN_ID: &str = "NETSUITE_TOKEN_ID";
     pub const TOKEN_SECRET: &str = "NETSUITE_TOKEN_SECRET";
+    /// OAuth 2.0 machine to machine: the integration record's client id.
+    pub const CLIENT_ID: &str = "NETSUITE_CLIENT_ID";
+    /// The certificate id NetSuite shows for the mapping of the certificate.
+    pub const CERTIFICATE_ID: &str = "NETSUITE_CERTIFICATE_ID";
+    /// The certificate's private key as PEM text, or a file holding it.
+    pub const PRIVATE_KEY: &str = "NETSUITE_PRIVATE_KEY";
+    pub const PRIVATE_KEY_FILE: &str = "NETSUITE_PRIVATE_KEY_FILE";
+    /// Optional: the certificate (PEM text or file), to warn before it expires.
+    pub const CERTIFICATE: &str = "NETSUITE_CERTIFICATE";
+    pub const CERTIFICATE_FILE: &str = "NETSUITE_CERTIFICATE_FILE";
+    /// The token-based authentication set.
+    pub const TBA: [&str; 4] = [CONSUMER_KEY, CONSUMER_SECRET, TOKEN_ID, TOKEN_SECRET];
     pub const BASE_URL: &str = "NETSUITE_BASE_URL";
     pub const CONCURRENCY: &str = "NETSUITE_CONCURRENCY";
 }
@@ -83,11 +97,57 @@ pub struct Credentials {
     pub token_secret: Secret,
 }
 
+/// How billsync authenticates to NetSuite.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// Token-based authentication (OAuth 1.0a), for integrations made before 2027.1.
+    Tba(Credentials),
+    /// OAuth 2.0 client credentials with a certificate-signed JWT.
+    M2m(M2mCredentials),
+}
+
+impl From<Credentials> for Auth {
+    fn from(c: Credentials) -> Self {
+        Auth::Tba(c)
+    }
+}
+
+impl From<M2mCredentials> for Auth {
+    fn from(c: M2mCredentials) -> Self {
+        Auth::M2m(c)
+    }
+}
+
+/// The authentication method, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Tba,
+    M2m,
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthMethod::Tba => "token-based authentication (TBA)",
+            AuthMethod::M2m => "OAuth 2.0 client credentials (M2M)",
+        })
+    }
+}
+
+impl Auth {
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Auth::Tba(_) => AuthMethod::Tba,
+            Auth::M2m(_) => AuthMethod::M2m,
+        }
+    }
+}
+
 /// Everything the NetSuite client needs.
 #[derive(Clone, Debug)]
 pub struct NetSuiteConfig {
     pub account_id: AccountId,
-    pub credentials: Credentials,
+    pub auth: Auth,
     /// Overrides the host derived from the account id: a URL the administrator was given, or a
     /// simulator on loopback. Paths (`/services/rest/...`) are appended to it.
     pub base_url: Option<Url>,
@@ -107,6 +167,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// Values of both authentication methods were given.
+    #[error("{0}")]
+    Mixed(String),
 }
 
 /// How long a connection to NetSuite may take to open, unless configured.
@@ -115,10 +178,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl NetSuiteConfig {
-    pub fn new(account_id: AccountId, credentials: Credentials) -> Self {
+    pub fn new(account_id: AccountId, auth: impl Into<Auth>) -> Self {
         NetSuiteConfig {
             account_id,
-            credentials,
+            auth: auth.into(),
             base_url: None,
             concurrency: 4,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -133,23 +196,25 @@ impl NetSuiteConfig {
     }
 
     /// Reads settings through `lookup` and reports every problem at once, not the first.
+    /// Credentials are either the four TBA values or the OAuth 2.0 M2M ones, not a mix.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Vec<ConfigError>> {
         let mut problems = Vec::new();
-        let mut required = |name: &'static str| match lookup(name).filter(|v| !v.trim().is_empty())
-        {
-            Some(v) => Some(v.trim().to_owned()),
+        let given = |name: &str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.trim().to_owned())
+        };
+        let account = match given(env::ACCOUNT_ID) {
+            Some(a) => AccountId::parse(&a).map_err(|e| problems.push(e)).ok(),
             None => {
-                problems.push(ConfigError::Missing(name));
+                problems.push(ConfigError::Missing(env::ACCOUNT_ID));
                 None
             }
         };
-        let account = required(env::ACCOUNT_ID);
-        let consumer_key = required(env::CONSUMER_KEY);
-        let consumer_secret = required(env::CONSUMER_SECRET);
-        let token_id = required(env::TOKEN_ID);
-        let token_secret = required(env::TOKEN_SECRET);
+        let auth = auth_from_lookup(&given)
+            .map_err(|e| problems.extend(e))
+            .ok();
 
-        let account = account.and_then(|a| AccountId::parse(&a).map_err(|e| problems.push(e)).ok());
         let base_url = match lookup(env::BASE_URL).filter(|v| !v.trim().is_empty()) {
             None => None,
             Some(raw) => match parse_base_url(&raw) {
@@ -174,23 +239,9 @@ impl NetSuiteConfig {
             },
         };
 
-        match (
-            account,
-            consumer_key,
-            consumer_secret,
-            token_id,
-            token_secret,
-        ) {
-            (Some(account), Some(ck), Some(cs), Some(ti), Some(ts)) if problems.is_empty() => {
-                let mut config = NetSuiteConfig::new(
-                    account,
-                    Credentials {
-                        consumer_key: ck.into(),
-                        consumer_secret: cs.into(),
-                        token_id: ti.into(),
-                        token_secret: ts.into(),
-                    },
-                );
+        match (account, auth) {
+            (Some(account), Some(auth)) if problems.is_empty() => {
+                let mut config = NetSuiteConfig::new(account, auth);
                 config.base_url = base_url;
                 if let Some(n) = concurrency {
                     config.concurrency = n;
@@ -213,6 +264,120 @@ impl NetSuiteConfig {
         }
         url
     }
+}
+
+/// The credentials among the `NETSUITE_*` values: the TBA set or the M2M set, complete. With
+/// neither, the TBA names are reported missing (the method every existing setup uses).
+fn auth_from_lookup(given: &impl Fn(&str) -> Option<String>) -> Result<Auth, Vec<ConfigError>> {
+    let tba_given: Vec<&str> = env::TBA
+        .into_iter()
+        .filter(|n| given(n).is_some())
+        .collect();
+    let m2m_names = [
+        env::CLIENT_ID,
+        env::CERTIFICATE_ID,
+        env::PRIVATE_KEY,
+        env::PRIVATE_KEY_FILE,
+    ];
+    let m2m_given: Vec<&str> = m2m_names
+        .into_iter()
+        .filter(|n| given(n).is_some())
+        .collect();
+    if !tba_given.is_empty() && !m2m_given.is_empty() {
+        let tba_missing: Vec<&str> = env::TBA
+            .into_iter()
+            .filter(|n| given(n).is_none())
+            .collect();
+        let m2m_missing = m2m_missing(given);
+        let state = |missing: &[&str]| {
+            if missing.is_empty() {
+                "complete".to_owned()
+            } else {
+                format!("missing {}", missing.join(", "))
+            }
+        };
+        return Err(vec![ConfigError::Mixed(format!(
+            "both token-based authentication ({}) and OAuth 2.0 M2M ({}) values are set; the TBA set is {}, the M2M set is {}: keep one set and unset the other",
+            tba_given.join(", "),
+            m2m_given.join(", "),
+            state(&tba_missing),
+            state(&m2m_missing)
+        ))]);
+    }
+    if m2m_given.is_empty() {
+        let values: Vec<Option<String>> = env::TBA.into_iter().map(given).collect();
+        let missing: Vec<ConfigError> = env::TBA
+            .into_iter()
+            .zip(&values)
+            .filter(|(_, v)| v.is_none())
+            .map(|(n, _)| ConfigError::Missing(n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(missing);
+        }
+        let v = |i: usize| Secret::new(values[i].clone().unwrap_or_default());
+        return Ok(Auth::Tba(Credentials {
+            consumer_key: v(0),
+            consumer_secret: v(1),
+            token_id: v(2),
+            token_secret: v(3),
+        }));
+    }
+    let missing = m2m_missing(given);
+    if !missing.is_empty() {
+        return Err(missing.into_iter().map(ConfigError::Missing).collect());
+    }
+    let key = match (given(env::PRIVATE_KEY), given(env::PRIVATE_KEY_FILE)) {
+        (Some(_), Some(_)) => {
+            return Err(vec![ConfigError::Mixed(format!(
+                "both {} and {} are set: give the key one way",
+                env::PRIVATE_KEY,
+                env::PRIVATE_KEY_FILE
+            ))])
+        }
+        (Some(text), None) => Secret::new(text),
+        (None, Some(path)) => Secret::new(read_file(env::PRIVATE_KEY_FILE, &path)?),
+        (None, None) => unreachable!("checked as missing above"),
+    };
+    let mut m2m = M2mCredentials::new(
+        Secret::new(given(env::CLIENT_ID).unwrap_or_default()),
+        given(env::CERTIFICATE_ID).unwrap_or_default(),
+        &key,
+    )
+    .map_err(|reason| {
+        vec![ConfigError::Invalid {
+            name: env::PRIVATE_KEY,
+            reason,
+        }]
+    })?;
+    m2m.certificate = match (given(env::CERTIFICATE), given(env::CERTIFICATE_FILE)) {
+        (Some(text), _) => Some(text),
+        (None, Some(path)) => Some(read_file(env::CERTIFICATE_FILE, &path)?),
+        (None, None) => None,
+    };
+    Ok(Auth::M2m(m2m))
+}
+
+/// The M2M values not given (the key counts as given either way).
+fn m2m_missing(given: &impl Fn(&str) -> Option<String>) -> Vec<&'static str> {
+    let mut missing: Vec<&'static str> = [env::CLIENT_ID, env::CERTIFICATE_ID]
+        .into_iter()
+        .filter(|n| given(n).is_none())
+        .collect();
+    if given(env::PRIVATE_KEY).is_none() && given(env::PRIVATE_KEY_FILE).is_none() {
+        missing.push(env::PRIVATE_KEY);
+    }
+    missing
+}
+
+/// A file named by a setting; the error names the setting and the path, never the content.
+fn read_file(name: &'static str, path: &str) -> Result<String, Vec<ConfigError>> {
+    std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError::Invalid {
+            name,
+            reason: format!("cannot read `{path}`: {e}"),
+        }]
+    })
 }
 
 /// Parses a base-URL override (http or https, no query).
@@ -277,7 +442,9 @@ mod tests {
                 env::ACCOUNT_ID => "1234567_SB1".into(),
                 env::BASE_URL => "http://127.0.0.1:9/base".into(),
                 env::CONCURRENCY => "3".into(),
-                other => format!("value-of-{other}"),
+                // The TBA set only: a value for an OAuth 2.0 name too would be a mix.
+                other if env::TBA.contains(&other) => format!("value-of-{other}"),
+                _ => return None,
             })
         })
         .unwrap();
@@ -291,6 +458,48 @@ mod tests {
         assert!(
             !printed.contains("value-of-NETSUITE_CONSUMER_SECRET"),
             "{printed}"
+        );
+    }
+
+    #[test]
+    fn credentials_of_both_methods_are_refused_naming_the_complete_set() {
+        let errs = NetSuiteConfig::from_lookup(|name| match name {
+            env::ACCOUNT_ID => Some("1234567".into()),
+            env::CLIENT_ID => Some("client".into()),
+            n if env::TBA.contains(&n) => Some("x".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let text = errs[0].to_string();
+        assert!(text.contains("the TBA set is complete"), "{text}");
+        assert!(
+            text.contains("the M2M set is missing NETSUITE_CERTIFICATE_ID, NETSUITE_PRIVATE_KEY"),
+            "{text}"
+        );
+
+        // The M2M set alone, incomplete: what is missing is named; an unreadable key file too.
+        let errs = NetSuiteConfig::from_lookup(|name| match name {
+            env::ACCOUNT_ID => Some("1234567".into()),
+            env::CLIENT_ID => Some("client".into()),
+            env::PRIVATE_KEY_FILE => Some("/nonexistent/billsync-key.pem".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert_eq!(errs, vec![ConfigError::Missing(env::CERTIFICATE_ID)]);
+        let errs = NetSuiteConfig::from_lookup(|name| match name {
+            env::ACCOUNT_ID => Some("1234567".into()),
+            env::CLIENT_ID => Some("client".into()),
+            env::CERTIFICATE_ID => Some("cert".into()),
+            env::PRIVATE_KEY_FILE => Some("/nonexistent/billsync-key.pem".into()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("NETSUITE_PRIVATE_KEY_FILE is invalid: cannot read"),
+            "{errs:?}"
         );
     }
 

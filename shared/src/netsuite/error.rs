@@ -102,6 +102,9 @@ impl ApiError {
         if CONCURRENCY_CODES.contains(&code) || self.status == 429 {
             return ErrorKind::Concurrency;
         }
+        if OAUTH_REFUSALS.contains(&code) {
+            return ErrorKind::Login;
+        }
         match (self.status, code) {
             (401, _)
             | (_, "INVALID_LOGIN" | "INVALID_LOGIN_ATTEMPT" | "INVALID_LOGIN_CREDENTIALS") => {
@@ -136,6 +139,17 @@ const CANNOT_INITIALIZE: &[&str] = &["You can not initialize"];
 const NOT_OPEN: &[&str] = &[
     "Unable to find a matching line for sub-list apply",
     "Invalid apply reference key",
+];
+
+/// The token endpoint's refusals (RFC 6749 error codes): each means the login failed and
+/// nothing changes until someone fixes the integration, the certificate mapping or the key.
+pub const OAUTH_REFUSALS: &[&str] = &[
+    "invalid_request",
+    "invalid_client",
+    "invalid_grant",
+    "unauthorized_client",
+    "unsupported_grant_type",
+    "invalid_scope",
 ];
 
 /// Codes NetSuite uses when the account's concurrent-request limit is exceeded. REST answers
@@ -224,7 +238,7 @@ impl fmt::Display for TransportKind {
 
 /// Everything the NetSuite client can fail with. Messages carry the operation and NetSuite's
 /// own detail; never a header, a credential or a request body.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum NetSuiteError {
     #[error("NetSuite answered {} to {}: {}", .0.status, .0.operation, summary(.0))]
     Api(ApiError),

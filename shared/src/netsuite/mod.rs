@@ -8,11 +8,15 @@ pub mod config;
 pub mod error;
 pub mod governor;
 pub mod money;
+pub mod oauth2;
 pub mod queries;
 pub mod records;
 
 pub use client::{Created, GetOptions, ListPage, NetSuiteClient, RecordKey, SuiteQlPage};
-pub use config::{AccountId, ConfigError, Credentials, NetSuiteConfig, RetryPolicy};
+pub use config::{
+    AccountId, Auth, AuthMethod, ConfigError, Credentials, M2mCredentials, NetSuiteConfig,
+    RetryPolicy,
+};
 pub use error::{ApiError, ErrorClass, ErrorDetail, ErrorKind, NetSuiteError, TransportKind};
 pub use governor::{Governor, GovernorConfig, GovernorError, GovernorStats, Permit, SlotStore};
 pub use records::RecordType;

@@ -2,7 +2,10 @@
 //! connection pool, signed per attempt, bounded in concurrency by a [`Governor`] (local, or
 //! shared by every process through a slot store), retried only where safe.
 
+mod bearer;
 mod transport;
+
+pub use bearer::{token_url, TokenSource};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +19,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::auth::authorization_header;
-use super::config::{AccountId, Credentials, NetSuiteConfig, RetryPolicy};
+use super::config::{AccountId, Auth, AuthMethod, Credentials, NetSuiteConfig, RetryPolicy};
 use super::error::{ApiError, ErrorKind, NetSuiteError, TransportKind};
 use super::governor::Governor;
 use super::records::RecordType;
@@ -132,10 +135,19 @@ struct Inner {
     http: reqwest::Client,
     root: Url,
     account: AccountId,
-    credentials: Credentials,
+    auth: Authorizer,
     /// Every attempt holds one of its slots while in flight.
     governor: Governor,
     retry: RetryPolicy,
+}
+
+/// How each request proves who sends it.
+enum Authorizer {
+    /// OAuth 1.0a: every attempt signed afresh with the four TBA values.
+    Tba(Credentials),
+    /// OAuth 2.0: a bearer token from the token endpoint, shared by every client with the
+    /// same credentials.
+    Bearer(Arc<TokenSource>),
 }
 
 /// A NetSuite REST client. Cheap to clone; clones share the connection pool and the
@@ -192,16 +204,37 @@ impl NetSuiteClient {
         let http = http_builder(config.connect_timeout, config.request_timeout)
             .build()
             .map_err(|e| NetSuiteError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let root = config.root_url();
+        let auth = match config.auth {
+            Auth::Tba(c) => Authorizer::Tba(c),
+            Auth::M2m(c) => Authorizer::Bearer(TokenSource::shared(&root, &c, &http)),
+        };
         Ok(NetSuiteClient {
             inner: Arc::new(Inner {
                 http,
-                root: config.root_url(),
+                root,
                 account: config.account_id,
-                credentials: config.credentials,
+                auth,
                 governor,
                 retry: config.retry,
             }),
         })
+    }
+
+    /// How this client authenticates.
+    pub fn auth_method(&self) -> AuthMethod {
+        match self.inner.auth {
+            Authorizer::Tba(_) => AuthMethod::Tba,
+            Authorizer::Bearer(_) => AuthMethod::M2m,
+        }
+    }
+
+    /// The OAuth 2.0 token source, for a client that authenticates that way.
+    pub fn token_source(&self) -> Option<&Arc<TokenSource>> {
+        match &self.inner.auth {
+            Authorizer::Tba(_) => None,
+            Authorizer::Bearer(t) => Some(t),
+        }
     }
 
     /// The governor bounding this client's requests.

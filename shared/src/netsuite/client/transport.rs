@@ -208,6 +208,22 @@ impl NetSuiteClient {
         call: &Call,
         attempt: u32,
     ) -> Result<reqwest::Response, NetSuiteError> {
+        // A bearer token is had before a slot is taken: waiting for one holds no slot.
+        let (auth, bearer) = match &self.inner.auth {
+            Authorizer::Tba(credentials) => (
+                authorization_header(
+                    credentials,
+                    self.inner.account.realm(),
+                    call.method.as_str(),
+                    &call.url,
+                ),
+                None,
+            ),
+            Authorizer::Bearer(tokens) => {
+                let token = tokens.bearer().await?;
+                (format!("Bearer {}", token.expose()), Some((tokens, token)))
+            }
+        };
         let permit =
             self.inner
                 .governor
@@ -219,12 +235,6 @@ impl NetSuiteClient {
                 })?;
         let started = Instant::now();
 
-        let auth = authorization_header(
-            &self.inner.credentials,
-            self.inner.account.realm(),
-            call.method.as_str(),
-            &call.url,
-        );
         let mut headers = HeaderMap::new();
         let mut auth_value = HeaderValue::from_str(&auth).map_err(|_| {
             NetSuiteError::Config(
@@ -272,6 +282,13 @@ impl NetSuiteClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
+        if status == StatusCode::UNAUTHORIZED {
+            // The token may have been revoked or expired early: the next attempt (the
+            // caller's one repeat after a login refusal) fetches a new one.
+            if let Some((tokens, token)) = &bearer {
+                tokens.refused(token).await;
+            }
+        }
         let body = response.bytes().await.unwrap_or_default();
         let mut api = ApiError::from_body(status.as_u16(), call.operation.clone(), &body);
         api.retry_after = retry_after.map(Duration::from_secs);

@@ -10,6 +10,7 @@ mod exactly_once;
 mod flows;
 mod functions;
 mod governor;
+mod m2m;
 mod maxio_client;
 mod netsuite_client;
 mod oauth_oracle;

@@ -491,7 +491,9 @@ async fn suiteql_streams_every_page() {
 async fn wrong_secret_is_a_login_error_that_needs_a_person() {
     let env = env().await;
     let mut config = env.config.clone();
-    config.credentials.token_secret = "wrong-token-secret".into();
+    if let billsync::netsuite::Auth::Tba(c) = &mut config.auth {
+        c.token_secret = "wrong-token-secret".into();
+    }
     let client = NetSuiteClient::new(config).unwrap();
     let err = client.check().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Login);

@@ -2,9 +2,6 @@
 //! verifies signatures produced by billsync's HMAC-SHA256 signer. The test command installs
 //! oauthlib (`pip install oauthlib`); without it this test fails rather than skips.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use billsync::netsuite::auth::authorization_header;
 use billsync::netsuite::{AccountId, Credentials, NetSuiteConfig};
 use serde_json::{json, Value};
@@ -20,45 +17,20 @@ struct Case {
 }
 
 fn run_oauthlib(cases: &[Value]) -> Vec<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/verify_oauth_signatures.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be on PATH for the signature cross-check");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(cases).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "oauthlib verifier failed (is oauthlib installed? the test command runs `pip install oauthlib`): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    crate::common::python_verifier("verify_oauth_signatures.py", cases, "oauthlib")
 }
 
 fn sign(case: &Case) -> (Url, String) {
     let account = AccountId::parse(case.account).unwrap();
-    let config = NetSuiteConfig::new(
-        account.clone(),
-        Credentials {
-            consumer_key: "ef40afdd8abaac111b13825dd5e5e2ddddb44f86d5a0dd6dcb8d7d8a8a4a6e8".into(),
-            consumer_secret: case.consumer_secret.into(),
-            token_id: "2e0b1b8e9d1c4c4f8a7f6e5d4c3b2a1908f7e6d5c4b3a291817161514131211".into(),
-            token_secret: case.token_secret.into(),
-        },
-    );
+    let credentials = Credentials {
+        consumer_key: "ef40afdd8abaac111b13825dd5e5e2ddddb44f86d5a0dd6dcb8d7d8a8a4a6e8".into(),
+        consumer_secret: case.consumer_secret.into(),
+        token_id: "2e0b1b8e9d1c4c4f8a7f6e5d4c3b2a1908f7e6d5c4b3a291817161514131211".into(),
+        token_secret: case.token_secret.into(),
+    };
+    let config = NetSuiteConfig::new(account.clone(), credentials.clone());
     let url = config.root_url().join(case.path).unwrap();
-    let header = authorization_header(&config.credentials, account.realm(), case.method, &url);
+    let header = authorization_header(&credentials, account.realm(), case.method, &url);
     (url, header)
 }
 

@@ -28,6 +28,7 @@ const CONSUMER_KEY: &str = "CK-3b9e1d7a55c04f2e";
 const CONSUMER_SECRET: &str = "CS-d41f0a9c8e7b6a5f";
 const TOKEN_ID: &str = "TK-77aa12bc34de56f0";
 const TOKEN_SECRET: &str = "TS-9c0ffee5eed5b00c";
+const M2M_CLIENT_ID: &str = "CID-5e7f00d1a2b3c4d5";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_in_logs_or_errors() {
@@ -72,7 +73,9 @@ async fn no_secret_in_logs_or_errors() {
 
     // Failures of every kind, with their Display and Debug forms.
     let mut wrong = client_config(&env.sim);
-    wrong.credentials.token_secret = format!("{TOKEN_SECRET}-but-wrong").into();
+    if let billsync::netsuite::Auth::Tba(c) = &mut wrong.auth {
+        c.token_secret = format!("{TOKEN_SECRET}-but-wrong").into();
+    }
     let wrong_client = NetSuiteClient::new(wrong.clone()).unwrap();
     let e = wrong_client.check().await.unwrap_err();
     messages.push(e.to_string());
@@ -99,9 +102,55 @@ async fn no_secret_in_logs_or_errors() {
     let e = env.client.check().await.unwrap_err();
     messages.push(format!("{e} {e:?}"));
 
+    // OAuth 2.0 M2M: a token granted, used, refused early and fetched again, then a revoked
+    // mapping; the client id, the key, the assertions and the tokens stay out of every line.
+    let key = netsuite_sim::keys::TestKeyPair::rsa();
+    let m2m_sim = netsuite_sim::NetSuiteSim::start(SimConfig {
+        m2m: Some(netsuite_sim::M2mMapping::new(
+            M2M_CLIENT_ID,
+            "cert-1",
+            &key.public_pem,
+        )),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut m2m = billsync::netsuite::NetSuiteConfig::new(
+        billsync::netsuite::AccountId::parse(&m2m_sim.config().account_id).unwrap(),
+        billsync::netsuite::M2mCredentials::new(
+            M2M_CLIENT_ID.into(),
+            "cert-1",
+            &key.private_pem.clone().into(),
+        )
+        .unwrap(),
+    );
+    m2m.base_url = client_config(&m2m_sim).base_url;
+    let m2m_client = NetSuiteClient::new(m2m.clone()).unwrap();
+    messages.push(format!("{m2m:?} {m2m_client:?}"));
+    m2m_client.list(RecordType::Customer, 1, 0).await.unwrap();
+    let mut tokens = m2m_sim.granted_tokens();
+    m2m_sim.expire_tokens();
+    m2m_client.list(RecordType::Customer, 1, 0).await.unwrap();
+    tokens.extend(m2m_sim.granted_tokens());
+    assert_eq!(tokens.len(), 2, "two tokens were granted");
+    m2m_sim.revoke_m2m_mapping();
+    let e = m2m_client.check().await.unwrap_err();
+    messages.push(format!("{e} {e:?}"));
+    messages.push(format!("{:?}", m2m_sim.login_audit()));
+    let key_body = key.private_pem.lines().nth(2).unwrap().to_owned();
+
     let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("NetSuite answered"), "logging was captured");
-    for secret in [CONSUMER_SECRET, TOKEN_SECRET, CONSUMER_KEY, TOKEN_ID] {
+    let m2m_secrets = [M2M_CLIENT_ID.to_owned(), key_body, "PRIVATE KEY".to_owned()];
+    let all = [CONSUMER_SECRET, TOKEN_SECRET, CONSUMER_KEY, TOKEN_ID]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(m2m_secrets)
+        .chain(tokens)
+        // Every JWT (a client assertion) starts with the encoding of `{"`.
+        .chain(["eyJ".to_owned()]);
+    for secret in all {
+        let secret = secret.as_str();
         if let Some(line) = logs.lines().find(|l| l.contains(secret)) {
             panic!("{secret} appears in the logs: {line}");
         }

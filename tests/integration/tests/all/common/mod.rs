@@ -91,3 +91,36 @@ pub async fn env_with(sim_config: SimConfig) -> Env {
         items,
     }
 }
+
+/// Runs one of `tests/integration/scripts`' independent verifiers (Python) on `cases`, sent as
+/// JSON on stdin; its JSON answer. `needs` names what the test command installs for it: a
+/// missing package fails the test rather than skipping it.
+pub fn python_verifier(
+    script: &str,
+    cases: &[serde_json::Value],
+    needs: &str,
+) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let path = format!("{}/scripts/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be on PATH for the cross-checks");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(cases).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed (is {needs} installed? the test command installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
