@@ -159,11 +159,7 @@ impl TokenSource {
             .body(body)
             .send()
             .await
-            .map_err(|e| NetSuiteError::Transport {
-                operation: TOKEN_OPERATION.into(),
-                kind: transport_kind(&e),
-                message: error_chain(&e),
-            })?;
+            .map_err(|e| transport_error(TOKEN_OPERATION, &e))?;
         let status = response.status();
         tracing::debug!(
             status = status.as_u16(),
@@ -171,14 +167,10 @@ impl TokenSource {
             "NetSuite token endpoint answered"
         );
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
+            let retry_after = retry_after(&response);
             let bytes = response.bytes().await.unwrap_or_default();
             let mut api = token_error(status.as_u16(), &bytes);
-            api.retry_after = retry_after.map(Duration::from_secs);
+            api.retry_after = retry_after;
             return Err(NetSuiteError::Api(api));
         }
         let granted: Granted = read_json(response, TOKEN_OPERATION).await?;
@@ -200,7 +192,7 @@ impl TokenSource {
 }
 
 /// The token endpoint under `root`.
-pub fn token_url(root: &Url) -> Url {
+fn token_url(root: &Url) -> Url {
     let mut url = root.clone();
     url.path_segments_mut()
         .expect("root URLs have a path")

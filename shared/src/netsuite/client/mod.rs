@@ -5,7 +5,7 @@
 mod bearer;
 mod transport;
 
-pub use bearer::{token_url, TokenSource};
+pub use bearer::TokenSource;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

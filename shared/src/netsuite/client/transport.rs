@@ -209,20 +209,9 @@ impl NetSuiteClient {
         attempt: u32,
     ) -> Result<reqwest::Response, NetSuiteError> {
         // A bearer token is had before a slot is taken: waiting for one holds no slot.
-        let (auth, bearer) = match &self.inner.auth {
-            Authorizer::Tba(credentials) => (
-                authorization_header(
-                    credentials,
-                    self.inner.account.realm(),
-                    call.method.as_str(),
-                    &call.url,
-                ),
-                None,
-            ),
-            Authorizer::Bearer(tokens) => {
-                let token = tokens.bearer().await?;
-                (format!("Bearer {}", token.expose()), Some((tokens, token)))
-            }
+        let bearer = match &self.inner.auth {
+            Authorizer::Tba(_) => None,
+            Authorizer::Bearer(tokens) => Some((tokens, tokens.bearer().await?)),
         };
         let permit =
             self.inner
@@ -235,6 +224,17 @@ impl NetSuiteClient {
                 })?;
         let started = Instant::now();
 
+        // TBA is signed once the slot is had, so the timestamp is the sending time.
+        let auth = match (&self.inner.auth, &bearer) {
+            (_, Some((_, token))) => format!("Bearer {}", token.expose()),
+            (Authorizer::Tba(credentials), None) => authorization_header(
+                credentials,
+                self.inner.account.realm(),
+                call.method.as_str(),
+                &call.url,
+            ),
+            (Authorizer::Bearer(_), None) => unreachable!("a bearer client has its token"),
+        };
         let mut headers = HeaderMap::new();
         let mut auth_value = HeaderValue::from_str(&auth).map_err(|_| {
             NetSuiteError::Config(
@@ -262,13 +262,9 @@ impl NetSuiteClient {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                let kind = transport_kind(&e);
-                tracing::debug!(operation = %call.operation, attempt, elapsed_ms, %kind, "NetSuite request failed in transport");
-                return Err(NetSuiteError::Transport {
-                    operation: call.operation.clone(),
-                    kind,
-                    message: error_chain(&e),
-                });
+                let error = transport_error(&call.operation, &e);
+                tracing::debug!(operation = %call.operation, attempt, elapsed_ms, %error, "NetSuite request failed in transport");
+                return Err(error);
             }
         };
         let status = response.status();
@@ -277,21 +273,10 @@ impl NetSuiteClient {
             permit.succeeded();
             return Ok(response);
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if status == StatusCode::UNAUTHORIZED {
-            // The token may have been revoked or expired early: the next attempt (the
-            // caller's one repeat after a login refusal) fetches a new one.
-            if let Some((tokens, token)) = &bearer {
-                tokens.refused(token).await;
-            }
-        }
+        let retry_after = retry_after(&response);
         let body = response.bytes().await.unwrap_or_default();
         let mut api = ApiError::from_body(status.as_u16(), call.operation.clone(), &body);
-        api.retry_after = retry_after.map(Duration::from_secs);
+        api.retry_after = retry_after;
         // A refusal for concurrency shrinks the limit. A 401 (sometimes NetSuite's answer to a
         // burst) and a 5xx say nothing either way; any other answer says there was room.
         match api.kind() {
@@ -299,7 +284,34 @@ impl NetSuiteClient {
             ErrorKind::Login | ErrorKind::Server => drop(permit),
             _ => permit.succeeded(),
         }
+        if status == StatusCode::UNAUTHORIZED {
+            // The token may have been revoked or expired early: the next attempt (the
+            // caller's one repeat after a login refusal) fetches a new one. The slot is
+            // already given back: this may wait for a token request in flight.
+            if let Some((tokens, token)) = &bearer {
+                tokens.refused(token).await;
+            }
+        }
         Err(NetSuiteError::Api(api))
+    }
+}
+
+/// The server's `Retry-After`, in seconds, when it sent one.
+pub(super) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// A request that failed before NetSuite answered.
+pub(super) fn transport_error(operation: &str, e: &reqwest::Error) -> NetSuiteError {
+    NetSuiteError::Transport {
+        operation: operation.to_owned(),
+        kind: transport_kind(e),
+        message: error_chain(e),
     }
 }
 
