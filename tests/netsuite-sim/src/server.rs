@@ -31,7 +31,7 @@ use crate::{
     suiteql,
     types::RecordType,
     world::World,
-    AuditEntry, SimConfig,
+    AuditEntry, AuditReason, SimConfig,
 };
 
 pub(crate) type Resp = Response<Full<Bytes>>;
@@ -253,17 +253,34 @@ async fn token(inner: Arc<Inner>, req: Request<Incoming>, peer: SocketAddr) -> R
         Ok(answer) => json_response(200, "application/json", &answer),
         Err(refusal) => {
             tracing::info!(reason = ?refusal.reason, %peer, "token request refused");
-            w.audit.push(AuditEntry {
-                time: now,
-                reason: refusal.reason,
-                detail: refusal.detail,
-                method: parts.method.to_string(),
-                path: TOKEN_PATH.to_string(),
-                remote_addr: peer.to_string(),
-            });
+            w.audit.push(audit_entry(
+                now,
+                (refusal.reason, refusal.detail),
+                &parts.method,
+                TOKEN_PATH,
+                peer,
+            ));
             let realm = (refusal.status == 401).then(|| w.config.account_id.clone());
             oauth_error(refusal.status, refusal.error, realm)
         }
+    }
+}
+
+/// A refused login as the Login Audit Trail shows it.
+fn audit_entry(
+    time: DateTime<Utc>,
+    (reason, detail): (AuditReason, String),
+    method: &Method,
+    path: &str,
+    peer: SocketAddr,
+) -> AuditEntry {
+    AuditEntry {
+        time,
+        reason,
+        detail,
+        method: method.to_string(),
+        path: path.to_owned(),
+        remote_addr: peer.to_string(),
     }
 }
 
@@ -364,14 +381,13 @@ async fn rest(
             Ok(()) => true,
             Err(failure) => {
                 tracing::info!(reason = ?failure.reason, %peer, "login refused");
-                w.audit.push(AuditEntry {
-                    time: now,
-                    reason: failure.reason,
-                    detail: failure.detail,
-                    method: parts.method.to_string(),
-                    path: path.to_string(),
-                    remote_addr: peer.to_string(),
-                });
+                w.audit.push(audit_entry(
+                    now,
+                    (failure.reason, failure.detail),
+                    &parts.method,
+                    path,
+                    peer,
+                ));
                 false
             }
         }
