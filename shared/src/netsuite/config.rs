@@ -305,22 +305,20 @@ fn auth_from_lookup(given: &impl Fn(&str) -> Option<String>) -> Result<Auth, Vec
         ))]);
     }
     if m2m_given.is_empty() {
-        let values: Vec<Option<String>> = env::TBA.into_iter().map(given).collect();
         let missing: Vec<ConfigError> = env::TBA
             .into_iter()
-            .zip(&values)
-            .filter(|(_, v)| v.is_none())
-            .map(|(n, _)| ConfigError::Missing(n))
+            .filter(|n| given(n).is_none())
+            .map(ConfigError::Missing)
             .collect();
         if !missing.is_empty() {
             return Err(missing);
         }
-        let v = |i: usize| Secret::new(values[i].clone().unwrap_or_default());
+        let v = |name: &str| Secret::new(given(name).unwrap_or_default());
         return Ok(Auth::Tba(Credentials {
-            consumer_key: v(0),
-            consumer_secret: v(1),
-            token_id: v(2),
-            token_secret: v(3),
+            consumer_key: v(env::CONSUMER_KEY),
+            consumer_secret: v(env::CONSUMER_SECRET),
+            token_id: v(env::TOKEN_ID),
+            token_secret: v(env::TOKEN_SECRET),
         }));
     }
     let missing = m2m_missing(given);
