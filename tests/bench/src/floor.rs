@@ -141,6 +141,63 @@ pub fn run() {
     hyper_pooled(&rt, addr);
     raw_tcp(&rt);
     sdk_rows(&rt);
+    auth_rows();
+}
+
+/// What authenticating costs the client per NetSuite request, apart from the exchange: a TBA
+/// signature (HMAC-SHA256 over the base string) for every request; with OAuth 2.0 a bearer
+/// header per request and, about once an hour per process, a signed client assertion.
+fn auth_rows() {
+    use billsync::netsuite::auth::authorization_header;
+    use billsync::netsuite::{Credentials, M2mCredentials};
+    use netsuite_sim::keys::TestKeyPair;
+
+    let per_call = |n: u32, f: &mut dyn FnMut() -> usize| {
+        let mut sink = 0usize;
+        let started = thread_cpu();
+        for _ in 0..n {
+            sink = sink.wrapping_add(f());
+        }
+        std::hint::black_box(sink);
+        (thread_cpu() - started).as_secs_f64() * 1e6 / f64::from(n)
+    };
+    let url = url::Url::parse(
+        "https://1234567.suitetalk.api.netsuite.com/services/rest/record/v1/salesOrder",
+    )
+    .expect("a URL");
+    let tba = Credentials {
+        consumer_key: "ck".repeat(32).into(),
+        consumer_secret: "cs".repeat(32).into(),
+        token_id: "ti".repeat(32).into(),
+        token_secret: "ts".repeat(32).into(),
+    };
+    let token = billsync::Secret::new("t".repeat(600));
+    println!("\nclient CPU per NetSuite request for authentication, one thread:");
+    println!("| method | what | calls | CPU/call |");
+    println!("|---|---|---:|---:|");
+    // Enough calls that the thread clock's tick is far below the total.
+    let us = per_call(200_000, &mut || {
+        authorization_header(&tba, "1234567", "POST", &url).len()
+    });
+    println!("| TBA | OAuth 1.0a HMAC-SHA256 header, every request | 200000 | {us:.2} us |");
+    let us = per_call(2_000_000, &mut || {
+        std::hint::black_box(format!("Bearer {}", token.expose())).len()
+    });
+    println!("| OAuth 2.0 M2M | bearer header, every request | 2000000 | {us:.2} us |");
+    for (name, key) in [
+        ("PS256", TestKeyPair::rsa()),
+        ("ES256", TestKeyPair::ec_p256()),
+    ] {
+        let m2m = M2mCredentials::new("client".into(), "cert", &key.private_pem.into())
+            .expect("a usable key");
+        let audience = url.as_str();
+        let us = per_call(200, &mut || {
+            m2m.assertion(audience, chrono::Utc::now())
+                .expect("signs")
+                .len()
+        });
+        println!("| OAuth 2.0 M2M | {name} client assertion, once per token (about hourly) | 200 | {us:.0} us |");
+    }
 }
 
 /// The 100 ms exchange alone and 5 staggered, through reqwest clients built three ways: the

@@ -41,6 +41,7 @@
 //!     --json docs/bench/results.json --chart docs/bench/throughput.svg
 //! cargo run -p billsync-bench -- --smoke      # what CI runs: small, fast, checks the bound
 //! cargo run --release -p billsync-bench -- floor   # CPU of one bare HTTP request here
+//! cargo run --release -p billsync-bench -- --limits 5 --netsuite-auth m2m   # OAuth 2.0 logins
 //! ```
 
 mod chart;
@@ -64,7 +65,8 @@ use billsync::service::Services;
 use billsync::settings::TenantSettings;
 use billsync::store::prelude::*;
 use futures::stream::{FuturesUnordered, StreamExt};
-use netsuite_sim::{NetSuiteSim, SimConfig};
+use netsuite_sim::keys::TestKeyPair;
+use netsuite_sim::{M2mMapping, NetSuiteSim, SimConfig};
 use serde::Serialize;
 use serde_json::json;
 
@@ -123,6 +125,9 @@ struct Options {
     check: bool,
     /// moto exactly as the tests run it (or at `AWS_ENDPOINT_URL`), not the bench's launcher.
     plain_moto: bool,
+    /// How the workers log in to NetSuite: TBA, or OAuth 2.0 M2M (an RSA key made for the
+    /// run, PS256, its public half mapped in the simulator).
+    m2m: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -144,6 +149,10 @@ struct RunResult {
     throughput_per_s: f64,
     ratio: f64,
     requests_per_invoice: f64,
+    /// `tba` or `m2m`.
+    netsuite_auth: String,
+    /// OAuth 2.0 token requests over the whole run, warm-up included (0 with TBA).
+    token_requests: u64,
     /// The throughput phase's NetSuite requests by operation (the simulator's counts).
     requests_by_operation: BTreeMap<String, u64>,
     rejected_429: u64,
@@ -189,8 +198,8 @@ struct RunResult {
 fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
-         [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--json FILE] [--chart FILE] \
-         [--check] | --smoke | floor"
+         [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--netsuite-auth tba|m2m] \
+         [--json FILE] [--chart FILE] [--check] | --smoke | floor"
     );
     std::process::exit(2)
 }
@@ -207,6 +216,7 @@ fn parse(args: &[String]) -> Options {
         dynamodb_store: false,
         check: false,
         plain_moto: false,
+        m2m: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -228,6 +238,11 @@ fn parse(args: &[String]) -> Options {
             "--chart" => o.chart = Some(value().into()),
             "--check" => o.check = true,
             "--plain-moto" => o.plain_moto = true,
+            "--netsuite-auth" => match value().as_str() {
+                "m2m" => o.m2m = true,
+                "tba" => o.m2m = false,
+                _ => usage(),
+            },
             "--store" => match value().as_str() {
                 "dynamodb" => o.dynamodb_store = true,
                 "sqlite" => o.dynamodb_store = false,
@@ -550,9 +565,13 @@ async fn run_once(
     let e = |e: &dyn std::fmt::Display| e.to_string();
 
     // NetSuite at limit C with latency L; billing with room to spare.
+    let key = opts.m2m.then(TestKeyPair::rsa);
     let ns = NetSuiteSim::start(SimConfig {
         concurrency_limit: limit,
         latency: opts.latency,
+        m2m: key
+            .as_ref()
+            .map(|k| M2mMapping::new("bench-client", "bench-certificate", &k.public_pem)),
         ..SimConfig::default()
     })
     .await
@@ -635,10 +654,16 @@ async fn run_once(
     .map_err(|x| e(&x))?;
     store.put_settings(&settings).await.map_err(|x| e(&x))?;
     let (nc, cc) = (ns.config(), cb.config());
-    let secret = json!({
-        "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+    let netsuite = match (&key, &nc.m2m) {
+        (Some(k), Some(m)) => json!({"account_id": nc.account_id, "auth": "m2m",
+                     "client_id": m.client_id, "certificate_id": m.certificate_id,
+                     "private_key": k.private_pem, "base_url": ns.base_url()}),
+        _ => json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key,
                      "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
-                     "token_secret": nc.token_secret, "base_url": ns.base_url()},
+                     "token_secret": nc.token_secret, "base_url": ns.base_url()}),
+    };
+    let secret = json!({
+        "netsuite": netsuite,
         "billing": {"api_key": cc.api_key, "webhook_username": cc.webhook_username,
                     "webhook_password": cc.webhook_password, "base_url": cb.base_url()}
     });
@@ -726,6 +751,7 @@ async fn run_once(
         record(deliver(inv).await)?;
     }
     wait_for_payments(&ns, CUSTOMERS as u64, Duration::from_secs(120)).await?;
+    let warm_tokens = ns.stats().token_requests;
     ns.reset_stats();
 
     // 1. Throughput: N webhooks arrive faster than the workers can sync them (as many calls at
@@ -809,6 +835,12 @@ async fn run_once(
         wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
     }
     let lag_stats = ns.stats();
+    // Without a lag phase the counters were not reset, so its figures are the first phase's.
+    let lag_tokens = if opts.lag {
+        lag_stats.token_requests
+    } else {
+        0
+    };
     let steal_steady = CpuTimes::now();
     let cpu_steady = children.cpu().saturating_sub(cpu_before + cpu_burst);
     let wakeups_steady = children
@@ -892,6 +924,8 @@ async fn run_once(
         throughput_per_s: throughput,
         ratio: throughput / bound,
         requests_per_invoice: stats.total_requests as f64 / n as f64,
+        netsuite_auth: if opts.m2m { "m2m" } else { "tba" }.into(),
+        token_requests: warm_tokens + stats.token_requests + lag_tokens,
         requests_by_operation: stats.requests_by_operation.clone(),
         rejected_429: stats.rejected_429 + lag_stats.rejected_429,
         peak_in_flight: stats.peak_in_flight.max(lag_stats.peak_in_flight),
@@ -961,6 +995,13 @@ fn print_result(r: &RunResult) {
     println!(
         "  NetSuite requests by operation: {}",
         listed(&r.requests_by_operation, u64::to_string)
+    );
+    println!(
+        "  NetSuite login {}: {} token request(s) over the run, {} worker process(es); worker CPU {:.0} us per NetSuite request draining",
+        r.netsuite_auth,
+        r.token_requests,
+        r.workers,
+        r.worker_cpu_ms_per_invoice_throughput * 1000.0 / r.requests_per_invoice.max(1.0)
     );
     if let (Some(p50), Some(p99)) = (r.lag_p50_ms, r.lag_p99_ms) {
         println!(
