@@ -15,7 +15,27 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_becomes_netsuite_records() {
-    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    serve_syncs_a_signed_webhook(None).await;
+}
+
+/// The same with the tenant's NetSuite login by OAuth 2.0 M2M: one token serves the sync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_becomes_netsuite_records_over_oauth2() {
+    let key = netsuite_sim::keys::TestKeyPair::ec_p256();
+    let ns = serve_syncs_a_signed_webhook(Some(&key)).await;
+    assert_eq!(ns.stats().token_requests, 1);
+}
+
+async fn serve_syncs_a_signed_webhook(
+    m2m: Option<&netsuite_sim::keys::TestKeyPair>,
+) -> NetSuiteSim {
+    let ns = NetSuiteSim::start(SimConfig {
+        m2m: m2m
+            .map(|k| netsuite_sim::M2mMapping::new("serve-client", "serve-cert", &k.public_pem)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let demo = ns.seed_demo();
     let bill = BillingSim::start(billing_sim::SimConfig::default())
         .await
@@ -34,8 +54,10 @@ async fn a_signed_webhook_becomes_netsuite_records() {
         )
         .await
         .unwrap();
-    let secret =
-        parse_secret(&billsync_cli::demo::simulator_secret(&ns, &bill).to_string()).unwrap();
+    let mut secret = billsync_cli::demo::simulator_secret(&ns, &bill);
+    secret["netsuite"] =
+        billsync_cli::demo::simulator_netsuite_secret(&ns, m2m.map(|k| k.private_pem.as_str()));
+    let secret = parse_secret(&secret.to_string()).unwrap();
     let services = Services::new(
         Arc::new(store),
         Arc::new(outbox.clone()),
@@ -97,6 +119,7 @@ async fn a_signed_webhook_becomes_netsuite_records() {
     let forged = reqwest_free_post(&server.addr, b"id=1&event=invoice_issued").await;
     assert!(forged.starts_with("HTTP/1.1 401"), "{forged}");
     server.stop().await;
+    ns
 }
 
 /// A raw HTTP POST without a signature header, read back as text.

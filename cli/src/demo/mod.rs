@@ -134,12 +134,25 @@ fn err(e: impl std::fmt::Display) -> DemoError {
 /// A tenant secret (the JSON a Secrets Manager secret or `--secrets` file holds) for the two
 /// simulators: their fake credentials and loopback addresses.
 pub fn simulator_secret(ns: &NetSuiteSim, bill: &BillingSim) -> Value {
-    let (nc, bc) = (ns.config(), bill.config());
+    let bc = bill.config();
     json!({
-        "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                     "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+        "netsuite": simulator_netsuite_secret(ns, None),
         "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
     })
+}
+
+/// The `netsuite` part of a tenant secret for the simulator: its TBA values, or, given the
+/// private key of its OAuth 2.0 mapping, the M2M ones.
+pub fn simulator_netsuite_secret(ns: &NetSuiteSim, private_key: Option<&str>) -> Value {
+    let nc = ns.config();
+    match (&nc.m2m, private_key) {
+        (Some(m), Some(key)) => json!({"account_id": nc.account_id, "auth": "m2m",
+            "client_id": m.client_id, "certificate_id": m.certificate_id,
+            "private_key": key, "base_url": ns.base_url()}),
+        _ => json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+            "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
+            "token_secret": nc.token_secret, "base_url": ns.base_url()}),
+    }
 }
 
 /// Where the demo's NetSuite records go.
@@ -177,18 +190,7 @@ impl Target {
     /// The `netsuite` part of the tenant secret.
     fn secret(&self) -> Value {
         match self {
-            Target::Sim(ns, key) => {
-                let nc = ns.config();
-                match (&nc.m2m, key) {
-                    (Some(m), Some(key)) => json!({"account_id": nc.account_id, "auth": "m2m",
-                        "client_id": m.client_id, "certificate_id": m.certificate_id,
-                        "private_key": key, "base_url": ns.base_url()}),
-                    _ => {
-                        json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                       "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()})
-                    }
-                }
-            }
+            Target::Sim(ns, key) => simulator_netsuite_secret(ns, key.as_deref()),
             Target::External(_, c) => billsync::secrets::netsuite_secret_value(c),
         }
     }
