@@ -129,6 +129,12 @@ fn event(name: &str) -> Value {
 }
 
 async fn aws() -> Aws {
+    aws_with(None).await
+}
+
+/// The functions' AWS world; with a key, the tenant's secret logs in to NetSuite by OAuth 2.0
+/// M2M and the simulator maps the key's public half.
+async fn aws_with(m2m: Option<&netsuite_sim::keys::TestKeyPair>) -> Aws {
     let moto = moto::server();
     let config = moto.sdk_config().await;
     let table = moto::unique("billsync");
@@ -147,19 +153,31 @@ async fn aws() -> Aws {
         .unwrap();
     let prefix = format!("{}/", moto::unique("billsync"));
 
-    let ns = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let ns = NetSuiteSim::start(SimConfig {
+        m2m: m2m.map(|k| netsuite_sim::M2mMapping::new("aws-client", "aws-cert", &k.public_pem)),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let demo = ns.seed_demo();
     let bill = BillingSim::start(billing_sim::SimConfig::default())
         .await
         .unwrap();
     let (nc, bc) = (ns.config(), bill.config());
+    let netsuite = match m2m {
+        Some(k) => json!({"account_id": nc.account_id, "auth": "m2m", "client_id": "aws-client",
+                          "certificate_id": "aws-cert", "private_key": k.private_pem,
+                          "base_url": ns.base_url()}),
+        None => json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+                       "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
+                       "token_secret": nc.token_secret, "base_url": ns.base_url()}),
+    };
     aws_sdk_secretsmanager::Client::new(&config)
         .create_secret()
         .name(format!("{prefix}acme"))
         .secret_string(
             json!({
-                "netsuite": {"account_id": nc.account_id, "consumer_key": nc.consumer_key, "consumer_secret": nc.consumer_secret,
-                             "token_id": nc.token_id, "token_secret": nc.token_secret, "base_url": ns.base_url()},
+                "netsuite": netsuite,
                 "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
             })
             .to_string(),
@@ -287,7 +305,19 @@ impl Aws {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_ends_as_netsuite_records_and_a_forged_one_queues_nothing() {
-    let env = aws().await;
+    webhook_to_netsuite_records(&aws().await).await;
+}
+
+/// The same with the tenant's secret in Secrets Manager holding OAuth 2.0 M2M credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_log_in_to_netsuite_by_oauth2_from_the_tenant_secret() {
+    let key = netsuite_sim::keys::TestKeyPair::ec_p256();
+    let env = aws_with(Some(&key)).await;
+    webhook_to_netsuite_records(&env).await;
+    assert_eq!(env.ns.stats().token_requests, 1);
+}
+
+async fn webhook_to_netsuite_records(env: &Aws) {
     let uid = env.invoice();
     let (id, body, sig) = env.bill.webhook_body(&WebhookEvent::InvoiceIssued {
         invoice_uid: uid.clone(),
