@@ -199,3 +199,17 @@ async fn mixed_credentials_are_refused_with_the_complete_set_named() {
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn m2m_check_names_the_role_permission_when_tokens_are_refused() {
+    let key = netsuite_sim::keys::TestKeyPair::ec_p256();
+    let sim = m2m_sim(&key.public_pem).await;
+    sim.set_role_may_log_in(false);
+    let out = run_m2m_check(&sim, &key.private_pem).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains("Log in using OAuth 2.0 Access Tokens"),
+        "the advice names the role permission: {all}"
+    );
+}

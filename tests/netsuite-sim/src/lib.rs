@@ -197,6 +197,8 @@ pub enum AuditReason {
     /// A bearer token that was never issued, or was revoked.
     InvalidToken,
     AccessTokenExpired,
+    /// A granted token used by an entity or role that may not log in with it.
+    EntityOrRoleDisabled,
 }
 
 /// One failed login, as NetSuite's Login Audit Trail would show it. Never contains a secret.
@@ -356,6 +358,14 @@ impl NetSuiteSim {
     /// The bearer tokens granted and still valid (for tests that look for them in logs).
     pub fn granted_tokens(&self) -> Vec<String> {
         self.inner.world().tokens.granted()
+    }
+
+    /// Lets the mapped role log in with its tokens, or not (a role without "Log in using
+    /// OAuth 2.0 Access Tokens": tokens are granted, every request with one is refused).
+    pub fn set_role_may_log_in(&self, allowed: bool) {
+        if let Some(m) = self.inner.world().config.m2m.as_mut() {
+            m.role_may_log_in = allowed;
+        }
     }
 
     /// Invalidates every bearer token granted so far, as an early expiry would; the mapping

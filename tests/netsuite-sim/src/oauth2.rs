@@ -28,6 +28,10 @@ pub struct M2mMapping {
     pub token_ttl: Duration,
     /// Answer `expires_in` as a string ("3600"), as some answers are reported to have it.
     pub expires_in_as_string: bool,
+    /// Whether the mapped entity and role may use the tokens: false stands for a disabled
+    /// entity or a role without "Log in using OAuth 2.0 Access Tokens", where NetSuite grants
+    /// a token and then refuses every request made with it.
+    pub role_may_log_in: bool,
 }
 
 impl M2mMapping {
@@ -39,6 +43,7 @@ impl M2mMapping {
             scopes: vec!["rest_webservices".into()],
             token_ttl: Duration::from_secs(3600),
             expires_in_as_string: false,
+            role_may_log_in: true,
         }
     }
 }
@@ -81,7 +86,20 @@ impl Tokens {
     }
 
     /// Whether `token` is a live access token at `now` (Unix seconds, fractional).
-    pub(crate) fn check(&mut self, token: &str, now_ms: i64) -> Result<(), Refusal> {
+    pub(crate) fn check(
+        &mut self,
+        token: &str,
+        mapping: Option<&M2mMapping>,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        if mapping.is_some_and(|m| !m.role_may_log_in) {
+            return Err(refuse(
+                401,
+                "invalid_token",
+                AuditReason::EntityOrRoleDisabled,
+                "the mapped entity or role may not log in with OAuth 2.0 access tokens",
+            ));
+        }
         self.valid_until
             .retain(|_, until| *until > now_ms - 3_600_000);
         match self.valid_until.get(token) {

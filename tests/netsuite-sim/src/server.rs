@@ -364,7 +364,7 @@ async fn rest(
         {
             Some(token) => w
                 .tokens
-                .check(token.trim(), now.timestamp_millis())
+                .check(token.trim(), w.config.m2m.as_ref(), now.timestamp_millis())
                 .map_err(|r| oauth::AuthFailure {
                     reason: r.reason,
                     detail: r.detail,

@@ -163,6 +163,37 @@ async fn a_revoked_mapping_is_a_clear_login_error_without_a_storm() {
         .any(|a| a.reason == AuditReason::RevokedCertificate));
 }
 
+/// Tokens are granted but every request with one is refused (the role lacks "Log in using
+/// OAuth 2.0 Access Tokens"): each request is tried with a new token once, then fails as a
+/// login error; nothing loops.
+#[tokio::test]
+async fn a_role_that_cannot_use_its_tokens_fails_without_looping() {
+    let key = TestKeyPair::rsa();
+    let sim = sim_for(&key, Duration::from_secs(3600)).await;
+    sim.set_role_may_log_in(false);
+    let client = client(&sim, &key);
+    let results = read_customers(&client, 10).await;
+    assert!(
+        results.iter().all(|r| *r == Err(ErrorKind::Login)),
+        "{results:?}"
+    );
+    let stats = sim.stats();
+    assert!(
+        stats.total_requests <= 20,
+        "at most two REST attempts per request: {}",
+        stats.total_requests
+    );
+    assert!(
+        (2..=11).contains(&stats.token_requests),
+        "one token, then at most one new token per refused request: {}",
+        stats.token_requests
+    );
+    assert!(sim
+        .login_audit()
+        .iter()
+        .all(|a| a.reason == AuditReason::EntityOrRoleDisabled));
+}
+
 #[tokio::test]
 async fn a_key_that_is_not_the_mapped_one_is_refused() {
     let mapped = TestKeyPair::rsa();
@@ -223,4 +254,47 @@ fn pyjwt_accepts_billsync_assertions() {
         "pyjwt with cryptography",
     );
     assert_eq!(verdicts[0]["valid"], false, "{}", verdicts[0]);
+}
+
+/// The token endpoint as a client with a wrong clock meets it: an assertion issued ten minutes
+/// in the future, and one that expired an hour ago, are both refused as `invalid_grant`.
+#[tokio::test]
+async fn assertions_outside_their_time_window_are_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = TestKeyPair::ec_p256();
+    let sim = sim_for(&key, Duration::from_secs(3600)).await;
+    let token_url = format!("{}/services/rest/auth/oauth2/v1/token", sim.base_url());
+    let now = chrono::Utc::now();
+    for issued in [
+        now + chrono::Duration::minutes(10),
+        now - chrono::Duration::hours(1),
+    ] {
+        let assertion = credentials(&key).assertion(&token_url, issued).unwrap();
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "client_credentials")
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", &assertion)
+            .finish();
+        let addr = sim.base_url().trim_start_matches("http://").to_owned();
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /services/rest/auth/oauth2/v1/token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(body.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains(r#"{"error":"invalid_grant"}"#), "{answer}");
+    }
+    let audit = sim.login_audit();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(
+        audit.iter().all(|a| a.reason == AuditReason::TimestampSkew),
+        "{audit:?}"
+    );
 }
