@@ -213,3 +213,18 @@ async fn m2m_check_names_the_role_permission_when_tokens_are_refused() {
         "the advice names the role permission: {all}"
     );
 }
+
+#[tokio::test]
+async fn m2m_check_without_the_grant_names_the_integration_setting() {
+    let key = netsuite_sim::keys::TestKeyPair::ec_p256();
+    // An account where no integration has the client credentials grant.
+    let sim = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let out = run_m2m_check(&sim, &key.private_pem).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("unauthorized_client"), "{all}");
+    assert!(
+        all.contains("Client Credentials (Machine to Machine) Grant"),
+        "the advice names the integration setting: {all}"
+    );
+}
