@@ -613,13 +613,13 @@ async fn tally(
             }
             FlowStatus::Parked => out.parked.push((uid.clone(), f.reason.unwrap_or_default())),
             FlowStatus::AwaitingFulfilment => out.awaiting_fulfilment += 1,
-            FlowStatus::Error | FlowStatus::Pending => {
+            FlowStatus::Error | FlowStatus::Pending | FlowStatus::Held => {
                 let e = f.last_error.clone();
                 out.errors.push((
                     uid.clone(),
                     e.as_ref()
                         .map(|e| e.step.clone())
-                        .unwrap_or_else(|| "pending".into()),
+                        .unwrap_or_else(|| f.status.as_str().into()),
                     e.as_ref().map(|e| e.cause.clone()).unwrap_or_default(),
                     e.as_ref().map(|e| e.fix.clone()).unwrap_or_default(),
                 ));

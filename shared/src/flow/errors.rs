@@ -10,6 +10,12 @@ use super::state::ErrorEntry;
 use crate::billing::model::InconsistentInvoice;
 use crate::netsuite::{ErrorKind, NetSuiteError};
 
+/// Where the setup guide lists the role's permissions, for fixes that point there.
+pub const PERMISSIONS_GUIDE: &str = "docs/netsuite-setup.md#3-the-role-and-its-permissions";
+/// Where the setup guide explains the integration record and its credentials.
+pub const CREDENTIALS_GUIDE: &str =
+    "docs/netsuite-setup.md#4-the-integration-record-and-its-credentials";
+
 /// A problem found by billsync itself, before or instead of asking NetSuite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowProblem {
@@ -119,7 +125,7 @@ pub fn from_netsuite(step: &str, error: &NetSuiteError, now: DateTime<Utc>) -> E
     if detail.contains("reference to join for which you do not have a permission") {
         return e(
             "The token's role lacks a permission NetSuite needs for a search.",
-            "Check the permissions of the integration's token role (Setup > Users/Roles > Manage Roles) against the list in the setup guide, then retry.".into(),
+            format!("Give the integration's role the permissions listed in {PERMISSIONS_GUIDE} (Setup > Users/Roles > Manage Roles); `billsync tenant check` names each one missing. Then retry."),
         );
     }
     if detail.contains("Invalid subsidiary reference key") {
@@ -164,11 +170,11 @@ pub fn from_netsuite(step: &str, error: &NetSuiteError, now: DateTime<Utc>) -> E
     match error.kind() {
         ErrorKind::Login => e(
             "NetSuite refused the login.",
-            "Run `billsync netsuite check` and follow its advice (realm, token, role permissions).".into(),
+            format!("Correct the tenant's NetSuite credentials (its secret; {CREDENTIALS_GUIDE}); `billsync tenant check --tenant <tenant>` says what NetSuite refuses."),
         ),
         ErrorKind::Permission => e(
-            "The token's role lacks a permission for this record.",
-            "Add the permission to the token role as listed in the setup guide, then retry.".into(),
+            "The integration's role lacks a permission for this record.",
+            format!("Give the role the permission NetSuite names above, at the level listed in {PERMISSIONS_GUIDE}; `billsync tenant check --tenant <tenant>` lists every one missing."),
         ),
         ErrorKind::Concurrency => e(
             "NetSuite's concurrency limit for the account was reached.",

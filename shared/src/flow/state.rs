@@ -26,6 +26,9 @@ pub enum FlowStatus {
     Skipped,
     /// Stopped at a step; needs a person (or, when retryable, a later attempt).
     Error,
+    /// Waits while its tenant is paused (NetSuite refused the login or a permission): not an
+    /// invoice error; resuming the tenant queues it again.
+    Held,
 }
 
 impl FlowStatus {
@@ -37,16 +40,18 @@ impl FlowStatus {
             FlowStatus::Synced => "synced",
             FlowStatus::Skipped => "skipped",
             FlowStatus::Error => "error",
+            FlowStatus::Held => "held",
         }
     }
 
-    pub const ALL: [FlowStatus; 6] = [
+    pub const ALL: [FlowStatus; 7] = [
         FlowStatus::Pending,
         FlowStatus::AwaitingFulfilment,
         FlowStatus::Parked,
         FlowStatus::Synced,
         FlowStatus::Skipped,
         FlowStatus::Error,
+        FlowStatus::Held,
     ];
 }
 

@@ -182,7 +182,7 @@ pub fn diagnose(
         ErrorKind::Permission => CheckFailure {
             headline: format!("NetSuite accepted the login but the role lacks a permission: {error}"),
             hints: vec![
-                "give the token's role Lists > Customers (Full) and the transaction permissions listed in the setup guide".into(),
+                "give the integration's role the permissions listed in docs/netsuite-setup.md#3-the-role-and-its-permissions; `billsync tenant check` names each one missing".into(),
                 "then run the check again; a new token is not needed".into(),
             ],
             cause: CheckCause::Permission,

@@ -3,6 +3,7 @@
 
 pub mod intake;
 pub mod local;
+pub mod pause;
 pub mod readback;
 pub mod retry;
 pub mod sweep;
@@ -34,8 +35,13 @@ pub struct Services {
     /// Where the worker takes more messages itself (AWS: the SQS queue); none locally.
     inbox: Option<Arc<dyn Inbox>>,
     settings_ttl: Option<std::time::Duration>,
-    settings_cache: Arc<Mutex<HashMap<String, (std::time::Instant, TenantSettings)>>>,
+    settings_cache: Cache<TenantSettings>,
+    /// Each tenant's pause as last read, kept like the settings.
+    pause_cache: Cache<Option<pause::TenantPause>>,
 }
+
+/// Values per tenant with the time each was read.
+type Cache<T> = Arc<Mutex<HashMap<String, (std::time::Instant, T)>>>;
 
 /// One NetSuite concurrency governor per account in this process: shared through a slot store
 /// when there is one (the DynamoDB table on AWS, so every Lambda instance counts), else local.
@@ -166,6 +172,7 @@ impl Services {
             inbox: None,
             settings_ttl: None,
             settings_cache: Arc::new(Mutex::new(HashMap::new())),
+            pause_cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -292,6 +299,17 @@ impl Services {
         Ok(built)
     }
 
+    /// Drops the tenant's cached clients: the next use reads its secret again (after a
+    /// refused login, the secret may have been corrected meanwhile).
+    pub fn forget_clients(&self, tenant: &str) {
+        if let Ok(mut m) = self.clients.lock() {
+            m.remove(tenant);
+        }
+        if let Ok(mut m) = self.billing.lock() {
+            m.remove(tenant);
+        }
+    }
+
     /// The tenant's NetSuite and billing clients, built once from its secret.
     pub async fn clients(&self, settings: &TenantSettings) -> Result<TenantClients, ServiceError> {
         if let Some(c) = self
@@ -308,10 +326,12 @@ impl Services {
             // From the secret just read: a billing client not built yet costs no second read.
             billing: self.billing_from(settings, &secret)?,
         };
-        if let Ok(mut m) = self.clients.lock() {
-            m.insert(settings.tenant.clone(), built.clone());
+        // Messages starting together may each have built one: all use the first, so they
+        // share one connection pool and one memory of a refused login.
+        match self.clients.lock() {
+            Ok(mut m) => Ok(m.entry(settings.tenant.clone()).or_insert(built).clone()),
+            Err(_) => Ok(built),
         }
-        Ok(built)
     }
 }
 

@@ -22,7 +22,11 @@ pub struct RetryRequest {
 /// One line of the error log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorLogEntry {
+    /// The invoice; empty for the tenant's own entry (a pause).
     pub invoice: String,
+    /// The entry is the tenant's, not an invoice's: NetSuite refused its login or a
+    /// permission and its syncing is paused.
+    pub tenant_wide: bool,
     pub step: String,
     pub code: Option<String>,
     pub detail: String,
@@ -41,22 +45,38 @@ pub struct RetryResponse {
     pub errors: Option<Vec<ErrorLogEntry>>,
 }
 
-/// The tenant's error log, oldest first.
+/// The tenant's error log: its pause first, if it is paused, then invoices oldest first.
 pub async fn error_log(
     services: &Services,
     tenant: &str,
 ) -> Result<Vec<ErrorLogEntry>, ServiceError> {
     services.settings(tenant).await?;
+    let pause = services
+        .pause(tenant)
+        .await?
+        .map(|p| ErrorLogEntry {
+            invoice: String::new(),
+            tenant_wide: true,
+            step: p.error.step,
+            code: p.error.code,
+            detail: p.error.detail,
+            cause: format!("{} Syncing is paused: invoices wait, held, and nothing else is sent to NetSuite.", p.error.cause),
+            fix: format!("{} Then run `billsync tenant check` (it resumes the tenant when everything passes) or `billsync tenant resume`.", p.error.fix),
+            retryable: false,
+            since: p.since,
+            attempts: p.probes,
+        });
     let flows = services
         .store
         .flows_with_status(tenant, FlowStatus::Error, 10_000)
         .await?;
-    Ok(flows
+    Ok(pause
         .into_iter()
-        .filter_map(|f| {
+        .chain(flows.into_iter().filter_map(|f| {
             let e = f.value.last_error?;
             Some(ErrorLogEntry {
                 invoice: f.value.invoice_uid,
+                tenant_wide: false,
                 step: e.step,
                 code: e.code,
                 detail: e.detail,
@@ -66,7 +86,7 @@ pub async fn error_log(
                 since: e.since,
                 attempts: f.value.attempts,
             })
-        })
+        }))
         .collect())
 }
 

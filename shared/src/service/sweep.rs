@@ -39,6 +39,7 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
     };
     sweep_events(services, &settings, &mut report).await?;
     queue_waiting(services, &settings, &mut report).await?;
+    queue_probe(services, &settings, &mut report).await?;
     // After this sweep's invoices, in a group of its own: NetSuite's figures against billing's.
     services
         .queue
@@ -172,5 +173,40 @@ async fn queue_waiting(
         }
         report.waiting_queued += messages.len();
     }
+    Ok(())
+}
+
+/// A paused tenant whose probe is due gets one held invoice queued, so the probe happens even
+/// when no new work arrives.
+async fn queue_probe(
+    services: &Services,
+    settings: &TenantSettings,
+    report: &mut SweepReport,
+) -> Result<(), ServiceError> {
+    let tenant = settings.tenant.as_str();
+    let Some(pause) = services.pause(tenant).await? else {
+        return Ok(());
+    };
+    if !pause.probe_due(Utc::now()) {
+        return Ok(());
+    }
+    let held = services
+        .store
+        .flows_with_status(tenant, FlowStatus::Held, 1)
+        .await?;
+    let messages: Vec<SyncMessage> = held
+        .iter()
+        .map(|f| {
+            SyncMessage::invoice(
+                tenant,
+                f.value.source,
+                f.value.invoice_uid.clone(),
+                Reason::Retry,
+                fresh_dedup_id("probe"),
+            )
+        })
+        .collect();
+    services.queue.send(&messages).await?;
+    report.waiting_queued += messages.len();
     Ok(())
 }

@@ -429,6 +429,24 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         }
         Err(e) => return MessageOutcome::Retry(e.to_string()),
     };
+    // A paused tenant's work waits without asking NetSuite, except for the probe.
+    let paused = match services.pause(&message.tenant).await {
+        Ok(p) => p,
+        Err(e) => return MessageOutcome::Retry(e.to_string()),
+    };
+    let probing = match &paused {
+        None => false,
+        Some(p) if p.probe_due(chrono::Utc::now()) && message.invoice_id().is_some() => {
+            match services.claim_probe(&message.tenant).await {
+                Ok(claimed) => claimed,
+                Err(e) => return MessageOutcome::Retry(e.to_string()),
+            }
+        }
+        Some(_) => false,
+    };
+    if paused.is_some() && !probing {
+        return hold(&settings, &message, &read).await;
+    }
     if message.subject == Subject::ReadBack {
         return match read_back(services, &settings).await {
             Ok(report) => {
@@ -475,6 +493,26 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         return MessageOutcome::Poison(format!("no work for subject {:?}", message.subject));
     };
     match engine.sync_invoice(&settings, invoice_id).await {
+        Ok(outcome) if outcome.blocked.is_some() => {
+            let entry = outcome.blocked.as_ref().expect("checked by the guard");
+            if let Err(e) = services.pause_tenant(&message.tenant, entry).await {
+                // The flow is held; the pause will be recorded by the next refusal.
+                tracing::warn!(tenant = %message.tenant, error = %e, "could not record the tenant's pause");
+            }
+            MessageOutcome::Done(Some(outcome))
+        }
+        Ok(outcome) if probing => {
+            // The probe got through: NetSuite takes the tenant's credentials again.
+            match services.resume_tenant(&message.tenant).await {
+                Ok(report) => {
+                    tracing::info!(tenant = %message.tenant, queued = report.queued, "probe got through; tenant resumed")
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %message.tenant, error = %e, "probe got through but resuming failed")
+                }
+            }
+            MessageOutcome::Done(Some(outcome))
+        }
         Ok(outcome) if outcome.retry => MessageOutcome::Retry(
             outcome
                 .error
@@ -488,6 +526,26 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
             }
             MessageOutcome::Done(Some(outcome))
         }
+        Err(e) => MessageOutcome::Retry(e.to_string()),
+    }
+}
+
+/// A paused tenant's message: an invoice is held (resuming queues it again), a read-back is
+/// dropped (the next sweep asks for another), a customer change waits in the queue.
+async fn hold(
+    settings: &crate::settings::TenantSettings,
+    message: &SyncMessage,
+    read: &ReadTogether<'_>,
+) -> MessageOutcome {
+    let Some(invoice_id) = message.invoice_id() else {
+        return match message.subject {
+            Subject::ReadBack => MessageOutcome::Done(None),
+            _ => MessageOutcome::Retry(format!("tenant {} is paused", message.tenant)),
+        };
+    };
+    let group = read.clone().await;
+    match crate::flow::run::hold(&group.store, settings, invoice_id, "tenant paused").await {
+        Ok(_) => MessageOutcome::Done(None),
         Err(e) => MessageOutcome::Retry(e.to_string()),
     }
 }

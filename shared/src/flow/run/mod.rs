@@ -25,7 +25,7 @@ use super::state::{ErrorEntry, FlowState, FlowStatus, Posted, Versioned};
 use crate::billing::model::{Invoice, InvoiceStatus, Line};
 use crate::billing::source::BillingSource;
 use crate::netsuite::records::RecordType;
-use crate::netsuite::{NetSuiteClient, NetSuiteError};
+use crate::netsuite::{ErrorKind, NetSuiteClient, NetSuiteError};
 use crate::settings::{NsId, TenantSettings};
 use crate::store::{StoreError, SyncStore};
 
@@ -38,6 +38,15 @@ pub struct Outcome {
     pub error: Option<ErrorEntry>,
     /// The failure may go away by itself: the caller should try again later.
     pub retry: bool,
+    /// NetSuite refused the login or a permission: the flow is held, nothing is in the error
+    /// log, and the caller pauses the tenant with this entry.
+    pub blocked: Option<Box<ErrorEntry>>,
+}
+
+/// Whether a NetSuite failure is the tenant's (its credentials or its role) rather than the
+/// invoice's: every other invoice would meet it too.
+pub fn blocks_tenant(e: &NetSuiteError) -> bool {
+    matches!(e.kind(), ErrorKind::Login | ErrorKind::Permission)
 }
 
 /// Failures of billsync's own machinery (not of the invoice): the caller retries the message.
@@ -91,6 +100,9 @@ enum Next {
 enum Stop {
     /// A failure recorded in the error log.
     Failed(ErrorEntry),
+    /// NetSuite refused the login or a permission: the tenant's condition, not the
+    /// invoice's. The flow waits, held, and the caller pauses the tenant.
+    Blocked(ErrorEntry),
     /// Nothing more can happen until NetSuite or billing changes (fulfilment, a parent).
     Waiting(FlowStatus, String),
     Engine(EngineError),
@@ -147,6 +159,19 @@ impl Engine<'_> {
                 (status, None)
             }
             Err(Stop::Failed(entry)) => (FlowStatus::Error, Some(entry)),
+            Err(Stop::Blocked(entry)) => {
+                run.state.status = FlowStatus::Held;
+                run.state.reason = Some(format!("tenant paused: {}", entry.cause));
+                run.state.updated_at = now;
+                self.save(&mut run).await?;
+                return Ok(Outcome {
+                    status: FlowStatus::Held,
+                    created: run.created,
+                    error: None,
+                    retry: false,
+                    blocked: Some(Box::new(entry)),
+                });
+            }
         };
         let retry = error.as_ref().is_some_and(|e| e.retryable);
         run.state.status = status;
@@ -182,6 +207,7 @@ impl Engine<'_> {
             created: run.created,
             error: run.state.last_error.clone().filter(|_| error.is_some()),
             retry,
+            blocked: None,
         })
     }
 
@@ -207,7 +233,12 @@ impl Engine<'_> {
     }
 
     fn failed(step: &str, e: &NetSuiteError) -> Stop {
-        Stop::Failed(errors::from_netsuite(step, e, Utc::now()))
+        let entry = errors::from_netsuite(step, e, Utc::now());
+        if blocks_tenant(e) {
+            Stop::Blocked(entry)
+        } else {
+            Stop::Failed(entry)
+        }
     }
 
     fn problem(step: &str, p: FlowProblem) -> Stop {
@@ -336,6 +367,33 @@ impl Engine<'_> {
     }
 }
 
+/// Holds an invoice without running its flow, while its tenant is paused: the flow keeps
+/// what it has done and waits, held, for the tenant to resume. A synced flow is held too:
+/// the message may carry a change (a payment, a void) that only a run would book.
+pub async fn hold(
+    store: &dyn SyncStore,
+    settings: &TenantSettings,
+    invoice_uid: &str,
+    reason: &str,
+) -> Result<FlowStatus, EngineError> {
+    let tenant = settings.tenant.as_str();
+    let (mut state, version) = match store.flow(tenant, invoice_uid).await? {
+        Some(Versioned { value, version }) => (value, Some(version)),
+        None => (
+            FlowState::new(settings.source, invoice_uid, Utc::now()),
+            None,
+        ),
+    };
+    if state.status == FlowStatus::Held && version.is_some() {
+        return Ok(state.status);
+    }
+    state.status = FlowStatus::Held;
+    state.reason = Some(reason.to_owned());
+    state.updated_at = Utc::now();
+    store.save_flow(tenant, &state, version).await?;
+    Ok(FlowStatus::Held)
+}
+
 /// Which flows are due for another attempt at `now`.
 pub fn due(state: &FlowState, now: DateTime<Utc>) -> bool {
     match state.status {
@@ -343,7 +401,10 @@ pub fn due(state: &FlowState, now: DateTime<Utc>) -> bool {
             state.last_error.as_ref().is_some_and(|e| e.retryable)
                 && state.retry_at.is_none_or(|t| t <= now)
         }
-        FlowStatus::Pending | FlowStatus::AwaitingFulfilment | FlowStatus::Parked => true,
+        FlowStatus::Pending
+        | FlowStatus::AwaitingFulfilment
+        | FlowStatus::Parked
+        | FlowStatus::Held => true,
         FlowStatus::Synced | FlowStatus::Skipped => false,
     }
 }

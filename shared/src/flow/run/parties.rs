@@ -275,6 +275,11 @@ impl Engine<'_> {
         {
             Ok(()) => Ok(Ok(Some(link.netsuite_id))),
             Err(Stop::Failed(entry)) => Ok(Err(entry)),
+            // The tenant's condition: the change comes back once the tenant is resumed.
+            Err(Stop::Blocked(entry)) => Ok(Err(ErrorEntry {
+                retryable: true,
+                ..entry
+            })),
             Err(Stop::Engine(e)) => Err(e),
             Err(Stop::Waiting(..)) => Ok(Ok(Some(link.netsuite_id))),
         }

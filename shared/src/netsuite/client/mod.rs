@@ -139,7 +139,20 @@ struct Inner {
     /// Every attempt holds one of its slots while in flight.
     governor: Governor,
     retry: RetryPolicy,
+    /// A login refusal confirmed by a repeat, and when: every request fails with it, unsent,
+    /// for [`LOGIN_REFUSAL_HOLD`]. NetSuite locks a user out after repeated failed logins,
+    /// and a wrong secret would otherwise fail once per queued invoice.
+    refused: std::sync::Mutex<Option<(Instant, NetSuiteError)>>,
+    /// One request at a time repeats a login refusal to confirm it; the others wait for its
+    /// verdict before sending (a wrong secret then costs one failed login per request already
+    /// in flight, plus the repeat).
+    confirming: Arc<tokio::sync::Mutex<()>>,
+    /// A refusal is being confirmed: hold new requests until it is decided.
+    suspect: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long a confirmed login refusal answers for NetSuite.
+pub const LOGIN_REFUSAL_HOLD: Duration = Duration::from_secs(60);
 
 /// How each request proves who sends it.
 enum Authorizer {
@@ -217,6 +230,9 @@ impl NetSuiteClient {
                 auth,
                 governor,
                 retry: config.retry,
+                refused: std::sync::Mutex::new(None),
+                confirming: Arc::new(tokio::sync::Mutex::new(())),
+                suspect: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             }),
         })
     }

@@ -56,12 +56,33 @@ impl NetSuiteClient {
         let policy = &self.inner.retry;
         let mut attempt = 1u32;
         let mut login_retried = false;
+        let mut confirming = None;
         loop {
-            let result = self.attempt(&call, attempt).await;
+            let result = self.attempt(&call, attempt, confirming.is_some()).await;
             let error = match result {
-                Ok(response) => return Ok(Outcome::Response(response)),
+                Ok(response) => {
+                    if confirming.is_some() {
+                        self.remember_refusal(None);
+                    }
+                    return Ok(Outcome::Response(response));
+                }
                 Err(e) => e,
             };
+            if login_retried && error.kind() != ErrorKind::Login {
+                confirming = None;
+            }
+            if error.kind() == ErrorKind::Login {
+                if login_retried {
+                    // The repeat was refused too: the credentials are wrong, not the moment.
+                    self.remember_refusal(Some(error.clone()));
+                    return Err(error);
+                }
+                // Wait for any other request confirming a refusal; if it did, stop here.
+                confirming = Some(self.confirm_refusal().await);
+                if let Some(refused) = self.refused_recently() {
+                    return Err(refused);
+                }
+            }
 
             // A taken external id means an earlier attempt (this call's, or a run that died
             // before it could remember the answer) was saved: external ids are deterministic per
@@ -144,6 +165,40 @@ impl NetSuiteClient {
         }
     }
 
+    /// Becomes the request that confirms a login refusal (once any other has decided): new
+    /// requests wait until the returned guard is dropped.
+    async fn confirm_refusal(&self) -> Confirming {
+        let guard = self.inner.confirming.clone().lock_owned().await;
+        self.inner
+            .suspect
+            .store(true, std::sync::atomic::Ordering::Release);
+        Confirming {
+            _guard: guard,
+            suspect: self.inner.suspect.clone(),
+        }
+    }
+
+    /// The login refusal confirmed within [`LOGIN_REFUSAL_HOLD`], if any.
+    fn refused_recently(&self) -> Option<NetSuiteError> {
+        let held = self
+            .inner
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.as_ref()
+            .filter(|(at, _)| at.elapsed() < LOGIN_REFUSAL_HOLD)
+            .map(|(_, e)| e.clone())
+    }
+
+    fn remember_refusal(&self, error: Option<NetSuiteError>) {
+        *self
+            .inner
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            error.map(|e| (Instant::now(), e));
+    }
+
     /// Whether NetSuite may have acted on a request that failed this way. A refusal for
     /// concurrency, a login refusal, a connection never made and a request never sent (no
     /// concurrency slot) are certain no-ops.
@@ -181,13 +236,29 @@ impl NetSuiteClient {
         };
         let policy = &self.inner.retry;
         let mut attempt = 1;
+        let mut confirming = None;
         loop {
-            match self.attempt(&call, attempt).await {
+            match self.attempt(&call, attempt, confirming.is_some()).await {
                 Ok(response) => {
+                    if confirming.is_some() {
+                        self.remember_refusal(None);
+                    }
                     let found: IdOnly = read_json(response, &call.operation).await?;
                     return Ok(Some(found.id));
                 }
                 Err(e) if e.is_not_found() => return Ok(None),
+                // As in `execute`: one request repeats a refused login to confirm it.
+                Err(e) if e.kind() == ErrorKind::Login => {
+                    if confirming.is_some() {
+                        self.remember_refusal(Some(e.clone()));
+                        return Err(e);
+                    }
+                    confirming = Some(self.confirm_refusal().await);
+                    if let Some(refused) = self.refused_recently() {
+                        return Err(refused);
+                    }
+                    attempt += 1;
+                }
                 Err(e)
                     if e.is_retryable()
                         && !matches!(e, NetSuiteError::Governor { .. })
@@ -207,7 +278,21 @@ impl NetSuiteClient {
         &self,
         call: &Call,
         attempt: u32,
+        confirming: bool,
     ) -> Result<reqwest::Response, NetSuiteError> {
+        // While another request confirms a login refusal, wait for its verdict.
+        if !confirming
+            && self
+                .inner
+                .suspect
+                .load(std::sync::atomic::Ordering::Acquire)
+        {
+            drop(self.inner.confirming.lock().await);
+        }
+        // A login refused a moment ago is not tried again (see `LOGIN_REFUSAL_HOLD`).
+        if let Some(refused) = self.refused_recently() {
+            return Err(refused);
+        }
         // A bearer token is had before a slot is taken: waiting for one holds no slot.
         let bearer = match &self.inner.auth {
             Authorizer::Tba(_) => None,
@@ -222,6 +307,10 @@ impl NetSuiteClient {
                     operation: call.operation.clone(),
                     source,
                 })?;
+        // Waiting for the slot may have outlasted another request's confirmed refusal.
+        if let Some(refused) = self.refused_recently() {
+            return Err(refused);
+        }
         let started = Instant::now();
 
         // TBA is signed once the slot is had, so the timestamp is the sending time.
@@ -414,4 +503,17 @@ pub(super) fn location_id(response: &reqwest::Response) -> Option<String> {
     let location = response.headers().get(LOCATION)?.to_str().ok()?;
     let id = location.trim_end_matches('/').rsplit('/').next()?;
     (!id.is_empty() && !id.starts_with("eid:")).then(|| id.to_owned())
+}
+
+/// The right to confirm a login refusal; dropping it lets held requests go.
+pub(super) struct Confirming {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    suspect: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Confirming {
+    fn drop(&mut self) {
+        self.suspect
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
 }

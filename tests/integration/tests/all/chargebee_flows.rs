@@ -534,6 +534,8 @@ async fn a_batch_of_chargebee_invoices_is_read_in_one_list_call_per_record_kind(
         store.calls(),
         BTreeMap::from(
             [
+                // Each message asks whether its tenant is paused.
+                ("store:cursor", 2),
                 ("store:read_many", 1),
                 ("store:save_flow", 2),
                 ("store:settings", 3)

@@ -14,5 +14,6 @@ mod m2m;
 mod maxio_client;
 mod netsuite_client;
 mod oauth_oracle;
+mod pause;
 mod secrets_never_leak;
 mod services;

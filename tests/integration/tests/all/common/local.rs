@@ -17,6 +17,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 pub struct Env {
     pub ns: NetSuiteSim,
+    pub demo: netsuite_sim::DemoData,
     pub bill: BillingSim,
     pub store: Arc<SqliteStore>,
     pub services: Services,
@@ -62,6 +63,7 @@ pub async fn env_with(bill: BillingSim, queue: Option<Arc<dyn Queue>>) -> Env {
     );
     Env {
         ns,
+        demo,
         bill,
         store,
         services,
