@@ -41,6 +41,7 @@ pub enum RecordType {
     Account,
     Currency,
     Term,
+    PaymentMethod,
 }
 
 impl RecordType {
@@ -68,6 +69,7 @@ impl RecordType {
             RecordType::Account => "account",
             RecordType::Currency => "currency",
             RecordType::Term => "term",
+            RecordType::PaymentMethod => "paymentMethod",
         }
     }
 }

@@ -1,0 +1,4 @@
+module.exports = {
+	defaultProjectFolder: 'src',
+	commands: {},
+};
