@@ -33,7 +33,20 @@ pub(crate) fn seed(sim: &NetSuiteSim) -> DemoData {
     seed_world(&mut sim.inner.world())
 }
 
+/// An account set up for the sync: the company's records, billsync's custom fields and the
+/// discount item.
 pub(crate) fn seed_world(w: &mut World) -> DemoData {
+    w.custom_fields = crate::account::billsync_fields();
+    seed_company(w, true)
+}
+
+/// The company's records only, as an account is before anyone set it up for billsync: no
+/// custom fields and no discount item (`item_discount` is empty).
+pub(crate) fn seed_fresh(sim: &NetSuiteSim) -> DemoData {
+    seed_company(&mut sim.inner.world(), false)
+}
+
+fn seed_company(w: &mut World, discount_item: bool) -> DemoData {
     let ctx = WriteCtx::seed(Utc::now());
     let mut put = |rt: RecordType, body: Value| -> String {
         match w.create(rt, body, &ctx) {
@@ -82,10 +95,14 @@ pub(crate) fn seed_world(w: &mut World) -> DemoData {
         RecordType::NonInventorySaleItem,
         json!({"itemId": "Sales Tax", "displayName": "Sales Tax", "incomeAccount": income}),
     );
-    let item_discount = put(
-        RecordType::DiscountItem,
-        json!({"itemId": "Advanced Billing Discount", "displayName": "Advanced Billing Discount", "account": income}),
-    );
+    let item_discount = if discount_item {
+        put(
+            RecordType::DiscountItem,
+            json!({"itemId": "Advanced Billing Discount", "displayName": "Advanced Billing Discount", "account": income}),
+        )
+    } else {
+        String::new()
+    };
     let item_subscription = put(
         RecordType::ServiceSaleItem,
         json!({"itemId": "Platform Subscription", "displayName": "Platform Subscription", "incomeAccount": income}),

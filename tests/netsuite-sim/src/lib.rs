@@ -28,6 +28,7 @@
 //! `Stats::token_requests` only, and takes no concurrency slot.
 //! The `/admin` API is neither authenticated nor counted.
 
+pub mod account;
 mod admin;
 mod apply;
 mod clock;
@@ -279,6 +280,13 @@ impl NetSuiteSim {
         demo::seed(self)
     }
 
+    /// Seeds a company as it is before anyone set it up for billsync: subsidiary, currencies,
+    /// accounts, items, departments and terms, but none of billsync's custom fields and no
+    /// discount item (`item_discount` is empty).
+    pub fn seed_fresh(&self) -> DemoData {
+        demo::seed_fresh(self)
+    }
+
     pub fn stats(&self) -> Stats {
         self.inner.world().stats.clone()
     }
@@ -372,6 +380,66 @@ impl NetSuiteSim {
     /// stays and new tokens are granted.
     pub fn expire_tokens(&self) {
         self.inner.world().tokens.clear();
+    }
+
+    /// Restricts the integration role to these permissions (key -> level, 1 view to 4 full);
+    /// keys not named are missing. By default the role has every permission.
+    pub fn set_role_permissions(&self, levels: BTreeMap<String, u8>) {
+        self.inner.world().role.levels = Some(levels);
+    }
+
+    /// Changes one permission of a restricted role (0 removes it).
+    pub fn set_permission(&self, key: &str, level: u8) {
+        let mut w = self.inner.world();
+        let levels = w.role.levels.get_or_insert_with(BTreeMap::new);
+        if level == 0 {
+            levels.remove(key);
+        } else {
+            levels.insert(key.to_owned(), level);
+        }
+    }
+
+    /// The accounting periods (monthly, open, 2020 to 2030 unless changed).
+    pub fn accounting_periods(&self) -> Vec<account::AccountingPeriod> {
+        self.inner.world().periods.clone()
+    }
+
+    /// Closes (or reopens) the period that contains `day`; false when none does.
+    pub fn close_period(&self, day: NaiveDate, closed: bool) -> bool {
+        let mut w = self.inner.world();
+        let mut found = false;
+        for p in w
+            .periods
+            .iter_mut()
+            .filter(|p| p.start <= day && day <= p.end)
+        {
+            p.closed = closed;
+            found = true;
+        }
+        found
+    }
+
+    /// The account's custom fields.
+    pub fn custom_fields(&self) -> Vec<account::CustomField> {
+        self.inner.world().custom_fields.clone()
+    }
+
+    /// Replaces the account's custom fields.
+    pub fn set_custom_fields(&self, fields: Vec<account::CustomField>) {
+        self.inner.world().custom_fields = fields;
+    }
+
+    /// Deploys the custom fields of an SDF project's `Objects` folder, as `suitecloud
+    /// project:deploy` would: fields with the same script id are replaced.
+    pub fn deploy_sdf(&self, objects: &std::path::Path) -> Result<usize, String> {
+        let fields = account::custom_fields_from_sdf(objects)?;
+        let mut w = self.inner.world();
+        for f in &fields {
+            w.custom_fields
+                .retain(|old| !old.script_id.eq_ignore_ascii_case(&f.script_id));
+            w.custom_fields.push(f.clone());
+        }
+        Ok(fields.len())
     }
 
     pub fn login_audit(&self) -> Vec<AuditEntry> {

@@ -50,8 +50,16 @@ struct Args {
     #[arg(long)]
     concurrency_limit: Option<usize>,
     /// Seed the demo reference data (subsidiary, currencies, accounts, items).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "fresh")]
     seed_demo: bool,
+    /// Seed a company not yet set up for billsync: its subsidiary, currencies, accounts, items
+    /// and periods, but no custom fields and no discount item.
+    #[arg(long)]
+    fresh: bool,
+    /// Deploy the custom fields of an SDF project's Objects folder (as `suitecloud
+    /// project:deploy` would), e.g. infra/netsuite/src/Objects.
+    #[arg(long)]
+    sdf: Option<std::path::PathBuf>,
 }
 
 impl Args {
@@ -105,6 +113,16 @@ async fn main() -> anyhow::Result<()> {
     if args.seed_demo {
         let data = sim.seed_demo();
         tracing::info!(?data, "seeded demo reference data");
+    }
+    if args.fresh {
+        let data = sim.seed_fresh();
+        tracing::info!(?data, "seeded a company not set up for billsync");
+    }
+    if let Some(dir) = &args.sdf {
+        let n = sim
+            .deploy_sdf(dir)
+            .map_err(|e| anyhow::anyhow!("cannot deploy {}: {e}", dir.display()))?;
+        println!("deployed {n} custom fields from {}", dir.display());
     }
     println!("netsuite-sim listening on {}", sim.base_url());
     tokio::signal::ctrl_c()

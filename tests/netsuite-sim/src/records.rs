@@ -961,6 +961,13 @@ impl World {
         }
         if rt.is_transaction() {
             let date = NaiveDate::parse_from_str(str_field(rec, "tranDate"), "%Y-%m-%d").ok();
+            if date.is_some_and(|d| self.periods.iter().any(|p| p.refuses(d))) {
+                // Observed wording (NetSuite's DATEPERIODMISMATCH rule); status and code
+                // unconfirmed.
+                return Err(ApiError::user_error(
+                    "The transaction date you specified is not within the date range of your accounting period.",
+                ));
+            }
             for fault in &self.faults {
                 if let (Fault::ClosedTaxPeriod { from, to }, Some(d)) = (fault, date) {
                     if *from <= d && d <= *to {

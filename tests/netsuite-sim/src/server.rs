@@ -397,6 +397,20 @@ async fn rest(
     }
 
     let route = match Route::parse(&parts.method, path) {
+        Ok(Route::Record {
+            rt,
+            op: RecordOp::Create,
+        }) if parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|a| a.contains("type=create-form")) =>
+        {
+            Route::Record {
+                rt,
+                op: RecordOp::CreateForm,
+            }
+        }
         Ok(r) => r,
         Err(e) => return error_response(&e),
     };
@@ -416,6 +430,8 @@ async fn rest(
             .or_default() += 1;
         if w.take_server_error() || (route.is_write() && w.take_server_error_on_write()) {
             Err(w.server_error())
+        } else if let Err(e) = route.authorize(&w, &body) {
+            Err(e)
         } else if let Some(rt) = route
             .record_types()
             .into_iter()
@@ -454,14 +470,22 @@ async fn rest(
 /// What a REST path asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Route {
-    Record { rt: RecordType, op: RecordOp },
+    Record {
+        rt: RecordType,
+        op: RecordOp,
+    },
     SuiteQl,
     Options,
+    /// `GET /record/v1/metadata-catalog/<record>`: the record's JSON schema.
+    Metadata(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum RecordOp {
     List,
+    /// `POST /record/v1/<type>` asking for the new-record form (`Accept: ...;
+    /// type=create-form`): the defaults of a record the role could create; nothing is saved.
+    CreateForm,
     Get(String),
     GetSublist(String, String),
     Create,
@@ -497,6 +521,44 @@ fn decode(segment: &str) -> String {
 }
 
 impl Route {
+    /// Refuses what the integration role has no permission for: a read needs View, a create
+    /// (or the new-record form) Create, a change Edit, a delete Full; any SuiteQL query needs
+    /// SuiteAnalytics Workbook and the queried table's permission.
+    fn authorize(&self, w: &World, body: &[u8]) -> Result<(), ApiError> {
+        use crate::account::{record_permission, table_permission, CREATE, EDIT, FULL, VIEW};
+        let role = &w.role;
+        match self {
+            Route::Options => Ok(()),
+            Route::Metadata(_) => Ok(()),
+            Route::SuiteQl => {
+                role.require(crate::account::SUITEQL_PERMISSION, VIEW)?;
+                let q = serde_json::from_slice::<Value>(body).ok();
+                let table = q
+                    .as_ref()
+                    .and_then(|q| q.get("q"))
+                    .and_then(Value::as_str)
+                    .and_then(suiteql::table_of);
+                match table.as_deref().and_then(table_permission) {
+                    Some(p) => role.require(p, VIEW),
+                    None => Ok(()),
+                }
+            }
+            Route::Record { rt, op } => {
+                let level = match op {
+                    RecordOp::List | RecordOp::Get(_) | RecordOp::GetSublist(..) => VIEW,
+                    RecordOp::Create | RecordOp::CreateForm => CREATE,
+                    RecordOp::Patch(_) | RecordOp::Upsert(_) => EDIT,
+                    RecordOp::Delete(_) => FULL,
+                    RecordOp::Transform(_, target) => {
+                        role.require(record_permission(*rt), VIEW)?;
+                        return role.require(record_permission(*target), CREATE);
+                    }
+                };
+                role.require(record_permission(*rt), level)
+            }
+        }
+    }
+
     fn parse(method: &Method, path: &str) -> Result<Route, ApiError> {
         if method == Method::OPTIONS {
             return Ok(Route::Options);
@@ -521,6 +583,15 @@ impl Route {
             .filter(|s| !s.is_empty())
             .map(decode)
             .collect();
+        if let [catalog, record] = segs.as_slice() {
+            if catalog == "metadata-catalog" {
+                return if method == Method::GET {
+                    Ok(Route::Metadata(record.clone()))
+                } else {
+                    Err(method_not_allowed(method, path, "GET"))
+                };
+            }
+        }
         let Some(first) = segs.first() else {
             return Err(unknown_type(""));
         };
@@ -573,12 +644,14 @@ impl Route {
         match self {
             Route::SuiteQl => "suiteql".into(),
             Route::Options => "options".into(),
+            Route::Metadata(r) => format!("metadata:{r}"),
             Route::Record { rt, op } => {
                 let t = rt.name();
                 match op {
                     RecordOp::List => format!("list:{t}"),
                     RecordOp::Get(_) | RecordOp::GetSublist(_, _) => format!("get:{t}"),
                     RecordOp::Create => format!("create:{t}"),
+                    RecordOp::CreateForm => format!("create-form:{t}"),
                     RecordOp::Patch(_) => format!("patch:{t}"),
                     RecordOp::Upsert(_) => format!("upsert:{t}"),
                     RecordOp::Delete(_) => format!("delete:{t}"),
@@ -699,6 +772,14 @@ fn dispatch(
     let (rt, op) = match route {
         Route::Options => return Ok(no_content(None)),
         Route::SuiteQl => return suiteql_page(w, base, &params, body),
+        Route::Metadata(record) => {
+            let rt = RecordType::parse(record).ok_or_else(|| unknown_type(record))?;
+            return Ok(json_response(
+                200,
+                "application/schema+json",
+                &crate::account::metadata(rt.name(), &w.custom_fields),
+            ));
+        }
         Route::Record { rt, op } => (*rt, op),
     };
     match op {
@@ -749,6 +830,11 @@ fn dispatch(
                 &render::render_sublist(&w.store, base, &href, name, items),
             ))
         }
+        RecordOp::CreateForm => Ok(json_response(
+            200,
+            SINGLE_CONTENT_TYPE,
+            &json!({"links": [], "customForm": {"id": "-1"}}),
+        )),
         RecordOp::Create => {
             let id = w.create(rt, parse_body(body)?, &ctx())?;
             // A create sent to itemFulfillment/depositApplication still lands on that type.
@@ -795,7 +881,7 @@ fn suiteql_page(w: &World, base: &str, params: &Params, body: &[u8]) -> Result<R
             format!("Search error occurred: Your search contains a reference to join for which you do not have a permission: {table}"),
         ));
     }
-    let (items, total) = suiteql::run(&w.store, q, limit, offset)?;
+    let (items, total) = suiteql::run(w, q, limit, offset)?;
     let href = format!("{base}/services/rest/query/v1/suiteql");
     let value = json!({
         "links": render::page_links(&href, limit, offset, total),

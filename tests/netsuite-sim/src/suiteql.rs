@@ -25,6 +25,7 @@ use crate::{
     records::{is_true, mdy, ref_id, str_field},
     store::{Record, Store},
     types::{Family, RecordType},
+    world::World,
 };
 
 // ---- tokens ---------------------------------------------------------------------------------
@@ -539,13 +540,115 @@ const ITEM_COLUMNS: &[(&str, Kind)] = &[
     ("isinactive", Kind::Text),
 ];
 
+/// Lists with a name and an inactive flag (department, classification, location, term,
+/// payment method).
+const NAMED_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Number),
+    ("name", Kind::Text),
+    ("externalid", Kind::Text),
+    ("isinactive", Kind::Text),
+];
+
+const SUBSIDIARY_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Number),
+    ("name", Kind::Text),
+    ("isinactive", Kind::Text),
+    ("iselimination", Kind::Text),
+    ("currency", Kind::Number),
+];
+
+const CURRENCY_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Number),
+    ("name", Kind::Text),
+    ("symbol", Kind::Text),
+    ("isbasecurrency", Kind::Text),
+    ("isinactive", Kind::Text),
+    ("currencyprecision", Kind::Number),
+];
+
+const PERIOD_COLUMNS: &[(&str, Kind)] = &[
+    ("id", Kind::Number),
+    ("periodname", Kind::Text),
+    ("startdate", Kind::Date),
+    ("enddate", Kind::Date),
+    ("isposting", Kind::Text),
+    ("isquarter", Kind::Text),
+    ("isyear", Kind::Text),
+    ("isadjust", Kind::Text),
+    ("isinactive", Kind::Text),
+    ("closed", Kind::Text),
+    ("arlocked", Kind::Text),
+    ("alllocked", Kind::Text),
+];
+
+/// Script ids come back upper case.
+const CUSTOM_FIELD_COLUMNS: &[(&str, Kind)] = &[
+    ("scriptid", Kind::Text),
+    ("name", Kind::Text),
+    ("fieldtype", Kind::Text),
+    ("fieldvaluetype", Kind::Text),
+    ("isinactive", Kind::Text),
+];
+
+/// `<record>subsidiarymap`: which subsidiaries a record may be used in.
+const ITEM_MAP: &[(&str, Kind)] = &[("item", Kind::Number), ("subsidiary", Kind::Number)];
+const ACCOUNT_MAP: &[(&str, Kind)] = &[("account", Kind::Number), ("subsidiary", Kind::Number)];
+const DEPARTMENT_MAP: &[(&str, Kind)] =
+    &[("department", Kind::Number), ("subsidiary", Kind::Number)];
+const CLASS_MAP: &[(&str, Kind)] = &[
+    ("classification", Kind::Number),
+    ("subsidiary", Kind::Number),
+];
+const LOCATION_MAP: &[(&str, Kind)] = &[("location", Kind::Number), ("subsidiary", Kind::Number)];
+
 fn table_columns(table: &str) -> Option<&'static [(&'static str, Kind)]> {
     match table {
         "customer" => Some(CUSTOMER_COLUMNS),
         "transaction" => Some(TRANSACTION_COLUMNS),
         "item" => Some(ITEM_COLUMNS),
         "account" => Some(ACCOUNT_COLUMNS),
+        "subsidiary" => Some(SUBSIDIARY_COLUMNS),
+        "currency" => Some(CURRENCY_COLUMNS),
+        "department" | "classification" | "location" | "term" | "paymentmethod" => {
+            Some(NAMED_COLUMNS)
+        }
+        "accountingperiod" => Some(PERIOD_COLUMNS),
+        "customfield" => Some(CUSTOM_FIELD_COLUMNS),
+        "itemsubsidiarymap" => Some(ITEM_MAP),
+        "accountsubsidiarymap" => Some(ACCOUNT_MAP),
+        "departmentsubsidiarymap" => Some(DEPARTMENT_MAP),
+        "classificationsubsidiarymap" => Some(CLASS_MAP),
+        "locationsubsidiarymap" => Some(LOCATION_MAP),
         _ => None,
+    }
+}
+
+/// The subsidiaries a record may be used in: those its `subsidiary` field names (a reference
+/// or a collection), or every subsidiary when it names none.
+fn subsidiaries_of(store: &Store, rec: &Record) -> Vec<u64> {
+    let named: Vec<u64> = match rec.get("subsidiary") {
+        Some(Value::Object(m)) if m.contains_key("items") => m["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| ref_id(Some(v))?.parse().ok())
+            .collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| ref_id(Some(v))?.parse().ok())
+            .collect(),
+        other => ref_id(other)
+            .and_then(|s| s.parse().ok())
+            .into_iter()
+            .collect(),
+    };
+    if named.is_empty() {
+        store
+            .iter(RecordType::Subsidiary)
+            .map(|(id, _)| id)
+            .collect()
+    } else {
+        named
     }
 }
 
@@ -600,7 +703,8 @@ fn flag(rec: &Record, key: &str) -> Value {
     Value::Bool(is_true(rec.get(key)))
 }
 
-fn build_rows(store: &Store, table: &str) -> Vec<Row> {
+fn build_rows(w: &World, table: &str) -> Vec<Row> {
+    let store = &w.store;
     let mut rows: Vec<(u64, Row)> = Vec::new();
     let mut push = |id: u64, cols: &'static [(&'static str, Kind)], values: Vec<Option<Value>>| {
         let row: Row = cols
@@ -713,6 +817,116 @@ fn build_rows(store: &Store, table: &str) -> Vec<Row> {
                         Some(flag(r, "isInactive")),
                     ],
                 );
+            }
+        }
+        "subsidiary" => {
+            for (id, r) in store.iter(RecordType::Subsidiary) {
+                push(
+                    id,
+                    SUBSIDIARY_COLUMNS,
+                    vec![
+                        Some(json!(id)),
+                        get(r, "name"),
+                        Some(flag(r, "isInactive")),
+                        Some(flag(r, "isElimination")),
+                        get(r, "currency"),
+                    ],
+                );
+            }
+        }
+        "currency" => {
+            for (id, r) in store.iter(RecordType::Currency) {
+                push(
+                    id,
+                    CURRENCY_COLUMNS,
+                    vec![
+                        Some(json!(id)),
+                        get(r, "name"),
+                        get(r, "symbol"),
+                        Some(flag(r, "isBaseCurrency")),
+                        Some(flag(r, "isInactive")),
+                        Some(get(r, "currencyPrecision").unwrap_or(json!(2))),
+                    ],
+                );
+            }
+        }
+        "department" | "classification" | "location" | "term" | "paymentmethod" => {
+            let rt = match table {
+                "department" => RecordType::Department,
+                "classification" => RecordType::Classification,
+                "location" => RecordType::Location,
+                "term" => RecordType::Term,
+                _ => RecordType::PaymentMethod,
+            };
+            for (id, r) in store.iter(rt) {
+                push(
+                    id,
+                    NAMED_COLUMNS,
+                    vec![
+                        Some(json!(id)),
+                        get(r, "name"),
+                        get(r, "externalId"),
+                        Some(flag(r, "isInactive")),
+                    ],
+                );
+            }
+        }
+        "accountingperiod" => {
+            for p in &w.periods {
+                let yes_no = |b: bool| Some(Value::Bool(b));
+                push(
+                    p.id,
+                    PERIOD_COLUMNS,
+                    vec![
+                        Some(json!(p.id)),
+                        Some(json!(p.name)),
+                        Some(json!(p.start.to_string())),
+                        Some(json!(p.end.to_string())),
+                        yes_no(true),
+                        yes_no(false),
+                        yes_no(false),
+                        yes_no(false),
+                        yes_no(false),
+                        yes_no(p.closed),
+                        yes_no(p.ar_locked),
+                        yes_no(false),
+                    ],
+                );
+            }
+        }
+        "customfield" => {
+            for (i, f) in w.custom_fields.iter().enumerate() {
+                push(
+                    i as u64,
+                    CUSTOM_FIELD_COLUMNS,
+                    vec![
+                        Some(json!(f.script_id.to_uppercase())),
+                        Some(json!(f.label)),
+                        Some(json!(f.kind.code())),
+                        Some(json!(f.value_type())),
+                        Some(Value::Bool(false)),
+                    ],
+                );
+            }
+        }
+        "itemsubsidiarymap"
+        | "accountsubsidiarymap"
+        | "departmentsubsidiarymap"
+        | "classificationsubsidiarymap"
+        | "locationsubsidiarymap" => {
+            let (types, columns): (Vec<RecordType>, _) = match table {
+                "itemsubsidiarymap" => (RecordType::in_family(Family::Item).collect(), ITEM_MAP),
+                "accountsubsidiarymap" => (vec![RecordType::Account], ACCOUNT_MAP),
+                "departmentsubsidiarymap" => (vec![RecordType::Department], DEPARTMENT_MAP),
+                "classificationsubsidiarymap" => (vec![RecordType::Classification], CLASS_MAP),
+                _ => (vec![RecordType::Location], LOCATION_MAP),
+            };
+            for rt in types {
+                for (id, r) in store.iter(rt) {
+                    for sub in subsidiaries_of(store, r) {
+                        push(id, columns, vec![Some(json!(id)), Some(json!(sub))]);
+                    }
+                }
             }
         }
         _ => {}
@@ -892,7 +1106,7 @@ pub(crate) fn table_of(text: &str) -> Option<String> {
 
 /// Runs a query and returns one page of rows plus the total row count.
 pub(crate) fn run(
-    store: &Store,
+    world: &World,
     text: &str,
     limit: usize,
     offset: usize,
@@ -927,7 +1141,7 @@ pub(crate) fn run(
         check_expr(e, &snapshot, columns)?;
     }
 
-    let mut rows: Vec<Row> = build_rows(store, &q.table)
+    let mut rows: Vec<Row> = build_rows(world, &q.table)
         .into_iter()
         .filter(|r| q.filter.as_ref().is_none_or(|f| test(r, f) == Some(true)))
         .collect();

@@ -48,12 +48,13 @@ pub(crate) enum RecordType {
     Account,
     Currency,
     Term,
+    PaymentMethod,
 }
 
 use RecordType::*;
 
 impl RecordType {
-    pub(crate) const ALL: [RecordType; 24] = [
+    pub(crate) const ALL: [RecordType; 25] = [
         Customer,
         SalesOrder,
         Invoice,
@@ -78,6 +79,7 @@ impl RecordType {
         Account,
         Currency,
         Term,
+        PaymentMethod,
     ];
 
     /// The camelCase name used in REST paths.
@@ -107,6 +109,7 @@ impl RecordType {
             Account => "account",
             Currency => "currency",
             Term => "term",
+            PaymentMethod => "paymentMethod",
         }
     }
 
@@ -125,9 +128,8 @@ impl RecordType {
             | CustomerRefund | CreditMemo | DepositApplication => Family::Transaction,
             InventoryItem | NonInventorySaleItem | ServiceSaleItem | AssemblyItem | KitItem
             | DiscountItem | DescriptionItem | OtherChargeSaleItem => Family::Item,
-            Subsidiary | Department | Classification | Location | Account | Currency | Term => {
-                Family::Other
-            }
+            Subsidiary | Department | Classification | Location | Account | Currency | Term
+            | PaymentMethod => Family::Other,
         }
     }
 

@@ -24,6 +24,10 @@ pub(crate) struct World {
     /// OAuth 2.0: access tokens granted, and whether the certificate mapping was revoked.
     pub(crate) tokens: crate::oauth2::Tokens,
     pub(crate) m2m_revoked: bool,
+    /// The integration role's permissions, the accounting periods and the custom fields.
+    pub(crate) role: crate::account::Role,
+    pub(crate) periods: Vec<crate::account::AccountingPeriod>,
+    pub(crate) custom_fields: Vec<crate::account::CustomField>,
     /// `isInactive` values that [`Fault::InactiveCustomer`] overwrote, restored on clear.
     inactive_restore: Vec<(u64, Option<Value>)>,
     error_seq: u64,
@@ -41,6 +45,9 @@ impl World {
             revoked: false,
             tokens: Default::default(),
             m2m_revoked: false,
+            role: Default::default(),
+            periods: crate::account::monthly_periods(2020, 2030),
+            custom_fields: Vec::new(),
             inactive_restore: Vec::new(),
             error_seq: 0,
         }
