@@ -75,6 +75,11 @@ pub trait BillingSource: Send + Sync {
     async fn catalog_entry(&self, _line: &Line) -> Result<Option<CatalogEntry>, SourceError> {
         Ok(None)
     }
+    /// Every product and component a mapping may name, for the preflight; `None` when the
+    /// source maps items another way (Chargebee's item mapping creates them).
+    async fn catalog(&self) -> Result<Option<Vec<CatalogEntry>>, SourceError> {
+        Ok(None)
+    }
     /// A customer as billing holds it now.
     async fn customer(&self, id: &str) -> Result<Customer, SourceError>;
     /// Several invoices read together, as [`invoice`](Self::invoice) reads each, where the

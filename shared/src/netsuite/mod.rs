@@ -10,6 +10,7 @@ pub mod governor;
 pub mod money;
 pub mod oauth2;
 pub mod permissions;
+pub mod preflight;
 pub mod queries;
 pub mod records;
 

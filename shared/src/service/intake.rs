@@ -144,11 +144,12 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         .map_err(ServiceError::from)?
     {
         Some(true) => {
+            note_arrival(services, tenant).await;
             return Ok(WebhookResponse {
                 status: 200,
                 message: "queued".into(),
                 queued: messages,
-            })
+            });
         }
         Some(false) => return Ok(WebhookResponse::refuse(200, "duplicate delivery")),
         None => {}
@@ -168,9 +169,26 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
         }
         return Err(Refusal::Service(ServiceError::Queue(e)));
     }
+    note_arrival(services, tenant).await;
     Ok(WebhookResponse {
         status: 200,
         message: "queued".into(),
         queued: messages,
     })
+}
+
+/// When the tenant's last verified webhook was queued (RFC 3339), for `tenant check` and
+/// `status`.
+pub const LAST_WEBHOOK_CURSOR: &str = "last-webhook";
+
+/// Notes a verified delivery's arrival; a failure only costs the note.
+async fn note_arrival(services: &Services, tenant: &str) {
+    let now = chrono::Utc::now().to_rfc3339();
+    if let Err(e) = services
+        .store
+        .put_cursor(tenant, LAST_WEBHOOK_CURSOR, &now)
+        .await
+    {
+        tracing::warn!(tenant, error = %e, "could not note the webhook's arrival");
+    }
 }

@@ -4,6 +4,7 @@
 pub mod intake;
 pub mod local;
 pub mod pause;
+pub mod preflight;
 pub mod readback;
 pub mod retry;
 pub mod sweep;

@@ -8,7 +8,9 @@ use futures::{StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
 
 use super::client::{EventsSince, MaxioClient, MaxioError};
-use crate::billing::model::{Consolidation, CreditNote, Customer, Invoice, Payment, Source};
+use crate::billing::model::{
+    CatalogEntry, Consolidation, CreditNote, Customer, Invoice, Payment, Source,
+};
 use crate::billing::source::{BillingSource, EventInvoice, EventPage, SourceError};
 
 /// The store cursor of Maxio's invoice events stream: the id of the last event queued.
@@ -109,6 +111,12 @@ pub fn spread_over_segments(
 impl BillingSource for MaxioClient {
     fn source(&self) -> Source {
         Source::Maxio
+    }
+
+    async fn catalog(&self) -> Result<Option<Vec<CatalogEntry>>, SourceError> {
+        let mut entries: Vec<CatalogEntry> = self.products().try_collect().await?;
+        entries.extend(self.components().try_collect::<Vec<_>>().await?);
+        Ok(Some(entries))
     }
 
     async fn invoice(&self, uid: &str) -> Result<Invoice, SourceError> {

@@ -123,6 +123,8 @@ struct Call {
     operation: String,
     replay: Replay,
     suiteql: bool,
+    /// An `Accept` header other than JSON (the new-record form, the metadata catalog).
+    accept: Option<&'static str>,
 }
 
 enum Outcome {
@@ -293,6 +295,7 @@ impl NetSuiteClient {
             operation: format!("create {record_type}"),
             replay,
             suiteql: false,
+            accept: None,
         };
         self.created(call).await
     }
@@ -328,6 +331,7 @@ impl NetSuiteClient {
             operation: format!("get {record_type} {}", key.path_segment()),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         let operation = call.operation.clone();
         let response = self.response(call).await?;
@@ -373,6 +377,7 @@ impl NetSuiteClient {
             operation: format!("upsert {record_type} eid:{external_id}"),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         let operation = call.operation.clone();
         let response = self.response(call).await?;
@@ -411,6 +416,7 @@ impl NetSuiteClient {
             operation: format!("update {record_type} {}", key.path_segment()),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         self.response(call).await.map(drop)
     }
@@ -428,6 +434,7 @@ impl NetSuiteClient {
             operation: format!("delete {record_type} {}", key.path_segment()),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         self.response(call).await.map(drop)
     }
@@ -477,6 +484,7 @@ impl NetSuiteClient {
             operation: format!("transform {source} {source_id} to {target}"),
             replay,
             suiteql: false,
+            accept: None,
         };
         self.created(call).await
     }
@@ -496,6 +504,7 @@ impl NetSuiteClient {
             operation: format!("list {record_type}"),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         let operation = call.operation.clone();
         let response = self.response(call).await?;
@@ -525,6 +534,7 @@ impl NetSuiteClient {
             operation: "SuiteQL query".into(),
             replay: Replay::Safe,
             suiteql: true,
+            accept: None,
         };
         let response = self.response(call).await?;
         let mut page: SuiteQlPage = read_json(response, "SuiteQL query").await?;
@@ -575,6 +585,45 @@ impl NetSuiteClient {
                 })
             })
         })
+    }
+
+    /// Asks for the new-record form of a record type (`Accept: ...; type=create-form`):
+    /// NetSuite answers it only to a role that may create the record, and saves nothing. The
+    /// preflight's proof of a Create permission.
+    pub async fn create_form(&self, record_type: RecordType) -> Result<(), NetSuiteError> {
+        let call = Call {
+            method: Method::POST,
+            url: self.record_url(record_type, None, &[]),
+            body: Some(b"{}".to_vec()),
+            operation: format!("new-record form of {record_type}"),
+            replay: Replay::Safe,
+            suiteql: false,
+            accept: Some("application/vnd.oracle.resource+json; type=create-form"),
+        };
+        self.response(call).await.map(drop)
+    }
+
+    /// A record's metadata (`GET /record/v1/metadata-catalog/<type>`, JSON schema): the fields
+    /// this role sees on it, custom fields included where they apply.
+    pub async fn metadata(&self, record_type: RecordType) -> Result<Value, NetSuiteError> {
+        let mut url = self.inner.root.clone();
+        url.path_segments_mut()
+            .expect("root URLs have a path")
+            .pop_if_empty()
+            .extend(["services", "rest", "record", "v1", "metadata-catalog"])
+            .push(record_type.as_str());
+        let call = Call {
+            method: Method::GET,
+            url,
+            body: None,
+            operation: format!("metadata of {record_type}"),
+            replay: Replay::Safe,
+            suiteql: false,
+            accept: Some("application/schema+json"),
+        };
+        let operation = call.operation.clone();
+        let response = self.response(call).await?;
+        read_json(response, &operation).await
     }
 
     /// One cheap authenticated call: proves account, credentials, token and role work.

@@ -233,6 +233,7 @@ impl NetSuiteClient {
             operation: format!("get {record_type} eid:{external_id}"),
             replay: Replay::Safe,
             suiteql: false,
+            accept: None,
         };
         let policy = &self.inner.retry;
         let mut attempt = 1;
@@ -334,6 +335,9 @@ impl NetSuiteClient {
         headers.insert(AUTHORIZATION, auth_value);
         if call.suiteql {
             headers.insert("Prefer", HeaderValue::from_static("transient"));
+        }
+        if let Some(accept) = call.accept {
+            headers.insert(reqwest::header::ACCEPT, HeaderValue::from_static(accept));
         }
         let mut request = self
             .inner
