@@ -5,3 +5,4 @@ pub mod demo;
 pub mod demo_chargebee;
 pub mod ops;
 pub mod serve;
+pub mod setup;

@@ -150,8 +150,61 @@ enum TenantCommand {
     Apply {
         /// The settings document (JSON)
         file: std::path::PathBuf,
+        /// Store the settings even when the preflight finds errors
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         store: StoreArgs,
+    },
+    /// Create what billsync needs in NetSuite (the "Advanced Billing Discount" item, the
+    /// "Advanced Billing Payment" method, on request the tax line's item), idempotently, and
+    /// put their ids into a settings document
+    #[command(
+        after_help = "Examples:\n  billsync tenant setup acme.json            # prints the ids and the patch\n  billsync tenant setup acme.json --write    # writes the ids into acme.json\n  billsync tenant setup acme.json --tax-account 54 --write\n\nNetSuite credentials come from the NETSUITE_* variables, as for `billsync netsuite check`."
+    )]
+    Setup {
+        /// The settings document (JSON); it needs `tenant` (and `transactions.subsidiary` in a
+        /// OneWorld account) so far
+        file: std::path::PathBuf,
+        /// Write the ids into the document instead of printing the patch
+        #[arg(long)]
+        write: bool,
+        /// Also create the tax line's item ("Advanced Billing Tax"), posting to this account
+        #[arg(long)]
+        tax_account: Option<String>,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// Preflight: check a tenant's settings against NetSuite and billing with its stored
+    /// secret, and list every problem with its fix; a clean check resumes a paused tenant
+    #[command(
+        after_help = "Examples:\n  billsync tenant check --tenant acme --secrets secrets.json\n  billsync tenant check --tenant acme --settings acme.json --secrets secrets.json   # before applying\n  billsync tenant check --tenant acme --aws --json\n\nExit codes: 0 no errors (warnings may be listed), 1 errors listed, 2 bad input, 3 unknown tenant, 5 unreachable."
+    )]
+    Check {
+        #[arg(long)]
+        tenant: String,
+        /// Check this document instead of the stored settings
+        #[arg(long)]
+        settings: Option<std::path::PathBuf>,
+        /// The webhook endpoint's base, for the URL to register (the stack's WebhookUrl
+        /// without its last two parts on AWS)
+        #[arg(long, default_value = "http://<host>:8080/webhooks")]
+        webhook_base: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
+    /// Resume a paused tenant (after fixing what paused it) and queue its held invoices
+    #[command(
+        after_help = "Example:\n  billsync tenant resume --tenant acme --secrets secrets.json"
+    )]
+    Resume {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        backend: StoreArgs,
     },
 }
 
@@ -167,21 +220,6 @@ struct StoreArgs {
     /// Local mode: a JSON file of tenant secrets, {"<tenant>": {"netsuite": {...}, "billing": {...}}}
     #[arg(long, env = "BILLSYNC_SECRETS_FILE")]
     secrets: Option<std::path::PathBuf>,
-}
-
-impl StoreArgs {
-    async fn open(&self) -> Result<std::sync::Arc<dyn billsync::store::Store>, String> {
-        if self.aws {
-            let store = billsync::aws::store_from_env()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(std::sync::Arc::new(store))
-        } else {
-            let store = billsync::store::sqlite::SqliteStore::open(&self.state)
-                .map_err(|e| format!("cannot open {}: {e}", self.state.display()))?;
-            Ok(std::sync::Arc::new(store))
-        }
-    }
 }
 
 fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSettings, i32> {
@@ -336,8 +374,118 @@ async fn create_table() -> i32 {
     }
 }
 
+/// The preflight of a document about to be applied: `Err(errors)` when it found errors. A
+/// tenant without a secret yet cannot be checked; that is said and the document applies.
+async fn preflight_before_apply(
+    backend: &ops::Backend,
+    settings: &billsync::settings::TenantSettings,
+) -> Result<(), usize> {
+    use billsync::service::preflight::{check_tenant, CheckOptions};
+    if let Err(e) = backend
+        .services
+        .secrets
+        .tenant_secret(&settings.tenant)
+        .await
+    {
+        eprintln!("not checked against NetSuite and billing ({e}); run `billsync tenant check` once the secret is in place");
+        return Ok(());
+    }
+    let options = CheckOptions {
+        today: chrono::Utc::now().date_naive(),
+        webhook_base: "http://<host>:8080/webhooks",
+        resume: false,
+    };
+    match check_tenant(&backend.services, settings, &options).await {
+        Ok(check) => {
+            print!("{}", billsync_cli::setup::render_check(&check));
+            match check.errors() {
+                0 => Ok(()),
+                n => Err(n),
+            }
+        }
+        Err(e) => {
+            eprintln!("the preflight could not run: {e}");
+            Err(1)
+        }
+    }
+}
+
 async fn tenant(cmd: &TenantCommand) -> i32 {
     match cmd {
+        TenantCommand::Setup {
+            file,
+            write,
+            tax_account,
+            connection,
+        } => tenant_setup(file, *write, tax_account.clone(), connection).await,
+        TenantCommand::Check {
+            tenant,
+            settings,
+            webhook_base,
+            json,
+            backend,
+        } => {
+            let given = match settings.as_deref().map(read_settings) {
+                Some(Ok(s)) => Some(s),
+                Some(Err(code)) => return code,
+                None => None,
+            };
+            let (tenant, webhook_base, json) = (tenant.clone(), webhook_base.clone(), *json);
+            operate(backend, |b| async move {
+                use billsync::service::preflight::{check_tenant, CheckOptions};
+                let settings = match given {
+                    Some(s) if s.tenant != tenant => {
+                        return Err(ops::OpsError::BadInput(format!(
+                            "the document is for tenant {}, not {tenant}",
+                            s.tenant
+                        )))
+                    }
+                    Some(s) => s,
+                    None => b.services.settings(&tenant).await?,
+                };
+                let options = CheckOptions {
+                    today: chrono::Utc::now().date_naive(),
+                    webhook_base: &webhook_base,
+                    resume: true,
+                };
+                let check = check_tenant(&b.services, &settings, &options).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&check).expect("a report serializes")
+                    );
+                } else {
+                    print!("{}", billsync_cli::setup::render_check(&check));
+                }
+                match check.errors() {
+                    0 => Ok(()),
+                    n => Err(ops::OpsError::Failed(format!("{n} error(s) found"))),
+                }
+            })
+            .await
+        }
+        TenantCommand::Resume { tenant, backend } => {
+            let tenant = tenant.clone();
+            operate(backend, |mut b| async move {
+                let r = b.services.resume_tenant(&tenant).await?;
+                match &r.was_paused {
+                    Some(p) => println!(
+                        "tenant {tenant} resumed (paused since {}: {})",
+                        p.since.format("%Y-%m-%d %H:%M UTC"),
+                        p.error.cause
+                    ),
+                    None => println!("tenant {tenant} was not paused"),
+                }
+                println!("{} held invoice(s) queued again", r.queued);
+                if let Some((done, again)) = b.settle().await {
+                    println!(
+                        "worked {done} messages locally; {again} will be retried by the next sweep"
+                    );
+                }
+                Ok(())
+            })
+            .await
+        }
         TenantCommand::Validate { file } => match read_settings(file) {
             Ok(s) => {
                 println!(
@@ -351,19 +499,28 @@ async fn tenant(cmd: &TenantCommand) -> i32 {
             }
             Err(code) => code,
         },
-        TenantCommand::Apply { file, store } => {
+        TenantCommand::Apply { file, force, store } => {
             let settings = match read_settings(file) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let store = match store.open().await {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return 2;
+            let backend =
+                match ops::Backend::open(store.aws, &store.state, store.secrets.as_deref()).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return e.exit_code();
+                    }
+                };
+            match preflight_before_apply(&backend, &settings).await {
+                Ok(()) => {}
+                Err(errors) if *force => eprintln!("applying despite {errors} error(s) (--force)"),
+                Err(errors) => {
+                    eprintln!("not applied: the preflight found {errors} error(s); fix them or apply with --force");
+                    return ops::exit::FAILED;
                 }
-            };
-            match store.put_settings(&settings).await {
+            }
+            match backend.services.store.put_settings(&settings).await {
                 Ok(()) => {
                     println!("settings of tenant {} applied", settings.tenant);
                     0
@@ -384,6 +541,18 @@ enum NetsuiteCommand {
         after_help = "Example:\n  NETSUITE_ACCOUNT_ID=1234567_SB1 NETSUITE_CONSUMER_KEY=... \\\n  NETSUITE_CONSUMER_SECRET=... NETSUITE_TOKEN_ID=... NETSUITE_TOKEN_SECRET=... \\\n  billsync netsuite check\n\nExit codes: 0 ok, 2 missing or invalid settings, 3 login refused, 4 permission missing, 5 unreachable, 1 other.\nPrefer the environment variables for secrets: flags show up in the process list."
     )]
     Check(ConnectionArgs),
+    /// List what a settings document refers to (subsidiaries, currencies, accounts, items with
+    /// their real types, departments, classes, locations, terms, payment methods), by SuiteQL
+    #[command(
+        after_help = "Example:\n  billsync netsuite ids            # credentials from the NETSUITE_* variables\n  billsync netsuite ids --json > ids.json\n\nExit codes: 0 listed, 2 missing settings, 3 login refused, 5 unreachable, 1 other."
+    )]
+    Ids {
+        #[command(flatten)]
+        connection: ConnectionArgs,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -481,6 +650,9 @@ async fn main() -> ExitCode {
         }
         Command::Netsuite(NetsuiteCommand::Check(args)) => netsuite_check(&args).await,
         Command::Tenant(cmd) => tenant(&cmd).await,
+        Command::Netsuite(NetsuiteCommand::Ids { connection, json }) => {
+            netsuite_ids(&connection, json).await
+        }
         Command::Aws(AwsCommand::CreateTable) => create_table().await,
         Command::SyncNow { tenant, backend } => operate(&backend, |mut b| async move {
             let (report, worked) = ops::sync_now(&mut b, &tenant).await?;
@@ -527,6 +699,130 @@ async fn main() -> ExitCode {
         .await,
     };
     ExitCode::from(code as u8)
+}
+
+/// The NetSuite client of a command that takes its credentials from the environment or flags.
+fn connect(args: &ConnectionArgs) -> Result<NetSuiteClient, i32> {
+    let mut config = NetSuiteConfig::from_lookup(|name| args.lookup(name)).map_err(|problems| {
+        eprintln!("NetSuite settings are incomplete:");
+        for p in problems {
+            eprintln!("  - {p}");
+        }
+        check_exit::CONFIG
+    })?;
+    config.retry.max_attempts = 2;
+    config.request_timeout = std::time::Duration::from_secs(30);
+    NetSuiteClient::new(config).map_err(|e| {
+        eprintln!("{e}");
+        check_exit::CONFIG
+    })
+}
+
+/// The exit code for a NetSuite failure of a command other than `netsuite check`.
+fn netsuite_failed(e: &billsync::netsuite::NetSuiteError) -> i32 {
+    use billsync::netsuite::ErrorKind;
+    eprintln!("{e}");
+    match e.kind() {
+        ErrorKind::Login => check_exit::LOGIN_REFUSED,
+        ErrorKind::Permission => check_exit::PERMISSION,
+        ErrorKind::Transport => check_exit::UNREACHABLE,
+        _ => check_exit::OTHER,
+    }
+}
+
+async fn netsuite_ids(args: &ConnectionArgs, json: bool) -> i32 {
+    let client = match connect(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match billsync_cli::setup::netsuite_ids(&client).await {
+        Ok(sections) if json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sections).expect("lists serialize")
+            );
+            check_exit::OK
+        }
+        Ok(sections) => {
+            print!("{}", billsync_cli::setup::render_ids(&sections));
+            check_exit::OK
+        }
+        Err(e) => netsuite_failed(&e),
+    }
+}
+
+async fn tenant_setup(
+    file: &std::path::Path,
+    write: bool,
+    tax_account: Option<String>,
+    args: &ConnectionArgs,
+) -> i32 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return ops::exit::BAD_INPUT;
+        }
+    };
+    let mut doc: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{} is not JSON: {e}", file.display());
+            return ops::exit::BAD_INPUT;
+        }
+    };
+    let before = doc.clone();
+    let client = match connect(args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let made = match billsync_cli::setup::tenant_setup(&client, &mut doc, tax_account).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("setup failed: {e}");
+            return ops::exit::FAILED;
+        }
+    };
+    for m in &made {
+        println!(
+            "{} {:<26} {} id {:<6} (external id {}) -> {}",
+            if m.existed { "found  " } else { "created" },
+            m.name,
+            m.record_type,
+            m.id,
+            m.external_id,
+            m.setting
+        );
+    }
+    if doc == before {
+        println!("{} already holds these ids", file.display());
+        return ops::exit::OK;
+    }
+    if write {
+        let text = serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n";
+        if let Err(e) = std::fs::write(file, text) {
+            eprintln!("cannot write {}: {e}", file.display());
+            return ops::exit::FAILED;
+        }
+        println!("wrote the ids into {}", file.display());
+    } else {
+        let patch: serde_json::Map<String, serde_json::Value> = made
+            .iter()
+            .map(|m| {
+                (
+                    m.setting.to_owned(),
+                    doc.pointer(&format!("/{}", m.setting.replace('.', "/")))
+                        .cloned()
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        println!(
+            "patch (or run again with --write):\n{}",
+            serde_json::to_string_pretty(&patch).expect("JSON serializes")
+        );
+    }
+    ops::exit::OK
 }
 
 /// Exit codes of `billsync netsuite check`, for scripts.

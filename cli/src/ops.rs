@@ -30,6 +30,9 @@ pub enum OpsError {
     UnknownTenant(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The command ran and found what it reports as failure (a preflight with errors).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl OpsError {
@@ -38,6 +41,7 @@ impl OpsError {
             OpsError::BadInput(_) => exit::BAD_INPUT,
             OpsError::UnknownTenant(_) => exit::UNKNOWN_TENANT,
             OpsError::Unavailable(_) => exit::UNAVAILABLE,
+            OpsError::Failed(_) => exit::FAILED,
         }
     }
 }

@@ -658,23 +658,36 @@ async fn document_settings_reach_every_record() {
 }
 
 #[tokio::test]
-async fn the_discount_item_is_created_once_at_setup() {
+async fn setup_creates_its_records_once() {
+    use billsync::flow::setup::{set_up, SetupRequest};
     let w = world(|_| {}).await;
-    let first = billsync::flow::setup::ensure_discount_item(&w.netsuite, &w.settings)
-        .await
-        .unwrap();
-    let again = billsync::flow::setup::ensure_discount_item(&w.netsuite, &w.settings)
-        .await
-        .unwrap();
-    assert_eq!(first, again);
-    let ours: Vec<_> =
-        w.ns.records("discountItem")
+    let request = SetupRequest {
+        namespace: "bs-acme".into(),
+        subsidiary: Some(w.demo.subsidiary.clone()),
+        payment_instruments: false,
+        tax_item_account: Some(w.demo.account_revenue.clone()),
+    };
+    let first = set_up(&w.netsuite, &request).await.unwrap();
+    let again = set_up(&w.netsuite, &request).await.unwrap();
+    assert_eq!(first.len(), 3);
+    for (a, b) in first.iter().zip(&again) {
+        assert_eq!(a.id, b.id, "{}", a.name);
+        assert!(!a.existed && b.existed, "{}", a.name);
+    }
+    let ours = |rt: &str, eid: &str| -> Vec<serde_json::Value> {
+        w.ns.records(rt)
             .into_iter()
-            .filter(|i| i["externalId"] == "bs-acme-discount-item")
-            .collect();
-    assert_eq!(ours.len(), 1);
-    assert_eq!(ours[0]["itemId"], "Advanced Billing Discount");
-    assert_eq!(ours[0]["nonPosting"], true);
+            .filter(|i| i["externalId"] == eid)
+            .collect()
+    };
+    let discount = ours("discountItem", "bs-acme-discount-item");
+    assert_eq!(discount.len(), 1);
+    assert_eq!(discount[0]["itemId"], "Advanced Billing Discount");
+    assert_eq!(discount[0]["nonPosting"], true);
+    let method = ours("paymentMethod", "bs-acme-payment-method");
+    assert_eq!(method.len(), 1);
+    assert_eq!(method[0]["name"], "Advanced Billing Payment");
+    assert_eq!(ours("nonInventorySaleItem", "bs-acme-tax-item").len(), 1);
 }
 
 #[tokio::test]
