@@ -598,7 +598,7 @@ async fn references(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteRepo
             _ => "",
         };
         Some((
-            format!("item {} ({name}) is a {really} item in NetSuite but declared `{}`{consequence}", r.id, serde_json::to_value(declared).ok()?.as_str()?),
+            format!("item {} ({name}) is of type {really} in NetSuite but declared `{}`{consequence}", r.id, serde_json::to_value(declared).ok()?.as_str()?),
             if declared == ItemType::Discount {
                 "set `items.discount_item` to a discount item (`billsync tenant setup` creates one)".into()
             } else {
