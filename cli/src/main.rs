@@ -431,7 +431,7 @@ async fn tenant(cmd: &TenantCommand) -> i32 {
                 None => None,
             };
             let (tenant, webhook_base, json) = (tenant.clone(), webhook_base.clone(), *json);
-            operate(backend, |b| async move {
+            operate(backend, |mut b| async move {
                 use billsync::service::preflight::{check_tenant, CheckOptions};
                 let settings = match given {
                     Some(s) if s.tenant != tenant => {
@@ -456,6 +456,11 @@ async fn tenant(cmd: &TenantCommand) -> i32 {
                     );
                 } else {
                     print!("{}", billsync_cli::setup::render_check(&check));
+                }
+                if check.resumed.is_some() {
+                    if let Some((done, again)) = b.settle().await {
+                        eprintln!("worked {done} messages locally; {again} will be retried by the next sweep");
+                    }
                 }
                 match check.errors() {
                     0 => Ok(()),
@@ -694,6 +699,24 @@ async fn main() -> ExitCode {
             }
             println!("  billing event cursor   {}", s.cursor.as_deref().unwrap_or("(none yet)"));
             println!("  last sweep             {}", s.last_sweep.as_deref().unwrap_or("(never)"));
+            println!("  last webhook           {}", s.last_webhook.as_deref().unwrap_or("(none yet)"));
+            match &s.pause {
+                None => println!("  syncing                active"),
+                Some(p) => {
+                    println!(
+                        "  syncing                PAUSED since {} at step {}: {}",
+                        p.since.format("%Y-%m-%d %H:%M UTC"),
+                        p.error.step,
+                        p.error.cause
+                    );
+                    println!("                         fix: {}", p.error.fix);
+                    println!(
+                        "                         next probe {} ({} tried); `billsync tenant check` or `tenant resume` resumes it",
+                        p.next_probe.format("%Y-%m-%d %H:%M UTC"),
+                        p.probes
+                    );
+                }
+            }
             Ok(())
         })
         .await,
@@ -866,7 +889,27 @@ async fn netsuite_check(args: &ConnectionArgs) -> i32 {
     match check_connection(&client, &endpoint).await {
         Ok(report) => {
             println!("{report}");
-            check_exit::OK
+            // A login that works says nothing of what the role may do: prove each permission.
+            let permissions = billsync::netsuite::preflight::check_permissions(&client).await;
+            if permissions.findings.is_empty() {
+                println!(
+                    "The role has the {} permissions billsync proves this way (see docs/netsuite-setup.md#3-the-role-and-its-permissions)",
+                    permissions.passed
+                );
+                return check_exit::OK;
+            }
+            for f in &permissions.findings {
+                eprintln!("{}\n  - {}", f.problem, f.fix);
+            }
+            if permissions
+                .findings
+                .iter()
+                .any(|f| f.severity == billsync::netsuite::preflight::Severity::Error)
+            {
+                check_exit::PERMISSION
+            } else {
+                check_exit::OK
+            }
         }
         Err(failure) => {
             eprint!("{failure}");

@@ -179,6 +179,9 @@ pub struct Status {
     pub counts: Vec<(FlowStatus, u64)>,
     pub cursor: Option<String>,
     pub last_sweep: Option<String>,
+    pub last_webhook: Option<String>,
+    /// The tenant's pause, when NetSuite refused its login or a permission.
+    pub pause: Option<billsync::service::pause::TenantPause>,
 }
 
 pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
@@ -195,6 +198,11 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             .cursor(tenant, LAST_SWEEP_CURSOR)
             .await
             .map_err(unavailable)?,
+        last_webhook: store
+            .cursor(tenant, billsync::service::intake::LAST_WEBHOOK_CURSOR)
+            .await
+            .map_err(unavailable)?,
+        pause: b.services.pause(tenant).await?,
     })
 }
 
@@ -210,7 +218,11 @@ pub fn error_table(entries: &[ErrorLogEntry]) -> String {
     for e in entries {
         out.push_str(&format!(
             "{:<24} {:<34} {:<20} {}\n{:<80} fix: {}\n",
-            e.invoice,
+            if e.tenant_wide {
+                "(whole tenant)"
+            } else {
+                &e.invoice
+            },
             e.step,
             e.since.format("%Y-%m-%d %H:%M UTC"),
             e.cause,

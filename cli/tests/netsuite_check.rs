@@ -228,3 +228,34 @@ async fn m2m_check_without_the_grant_names_the_integration_setting() {
         "the advice names the integration setting: {all}"
     );
 }
+
+#[tokio::test]
+async fn check_names_a_permission_the_role_lacks_though_the_login_works() {
+    let sim = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    let config = sim.config();
+    // The role of the setup guide, but Sales Order only at View: every invoice would fail.
+    sim.set_role_permissions(
+        billsync::netsuite::permissions::REQUIRED
+            .iter()
+            .map(|p| (p.key.to_owned(), p.level as u8))
+            .collect(),
+    );
+    let out = run_check(&sim, &config.token_secret, &config.account_id).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("The role has the"), "{}", text(&out));
+
+    sim.set_permission("TRAN_SALESORD", 1);
+    let out = run_check(&sim, &config.token_secret, &config.account_id).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("NetSuite connection OK"), "{all}");
+    assert!(
+        all.contains("the role lacks Transactions > Sales Order (TRAN_SALESORD) at EDIT"),
+        "{all}"
+    );
+    assert!(all.contains("Manage Roles"), "{all}");
+    assert!(
+        sim.records("salesOrder").is_empty(),
+        "proved without writing"
+    );
+}

@@ -415,3 +415,68 @@ async fn every_broken_prerequisite_is_named_before_any_invoice_is_tried() {
         user.ns.login_audit()
     );
 }
+
+#[tokio::test]
+async fn a_wrong_secret_pauses_the_tenant_and_a_passing_check_resumes_it() {
+    let user = User::new("paused").await;
+    user.set_up().await;
+    let local = ["--secrets", "secrets.json", "--state", "state.db"];
+    let with = |cmd: &[&'static str]| -> Vec<&'static str> { [cmd, &local[..]].concat() };
+    let out = user.run(&with(&["tenant", "apply", "acme.json"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The token secret in the tenant's secret is rotated wrongly; the first sync pauses.
+    let good = std::fs::read_to_string(user.path("secrets.json")).unwrap();
+    let token = user.ns.config().token_secret;
+    std::fs::write(
+        user.path("secrets.json"),
+        good.replace(&token, "a-wrong-token-secret"),
+    )
+    .unwrap();
+    let out = user.run(&with(&["sync-now", "--tenant", "acme"])).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(user.ns.records("invoice").is_empty());
+    assert!(
+        user.ns.login_audit().len() <= 6,
+        "{:?}",
+        user.ns.login_audit().len()
+    );
+
+    let out = user.run(&with(&["errors", "--tenant", "acme"])).await;
+    let log = text(&out);
+    assert!(log.contains("refused the login"), "{log}");
+    assert!(log.contains("Syncing is paused"), "{log}");
+    assert_eq!(
+        log.matches("fix:").count(),
+        1,
+        "one entry, the tenant's: {log}"
+    );
+    let out = user.run(&with(&["status", "--tenant", "acme"])).await;
+    let status = text(&out);
+    assert!(status.contains("PAUSED since"), "{status}");
+    assert!(status.contains("held "), "{status}");
+
+    // The secret is corrected; the check passes, resumes the tenant and the held invoices sync.
+    std::fs::write(user.path("secrets.json"), good).unwrap();
+    let out = user
+        .run(&with(&["tenant", "check", "--tenant", "acme"]))
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("it is resumed"), "{}", text(&out));
+    assert!(
+        !user.ns.records("invoice").is_empty(),
+        "the held invoices synced"
+    );
+    let out = user.run(&with(&["status", "--tenant", "acme"])).await;
+    assert!(
+        text(&out).contains("syncing                active"),
+        "{}",
+        text(&out)
+    );
+    let out = user.run(&with(&["errors", "--tenant", "acme"])).await;
+    assert!(
+        text(&out).contains("no invoices in error"),
+        "{}",
+        text(&out)
+    );
+}

@@ -125,6 +125,14 @@ pub async fn check_netsuite(
     report
 }
 
+/// Proves each permission billsync's role needs (no settings required): what `billsync
+/// netsuite check` adds to the login.
+pub async fn check_permissions(client: &NetSuiteClient) -> NetSuiteReport {
+    let mut report = NetSuiteReport::default();
+    permissions(client, &mut report).await;
+    report
+}
+
 /// The permission a refusal names ("You need the 'Lists -> Items' permission"), if it is one
 /// of billsync's.
 fn named_permission(e: &NetSuiteError) -> Option<&'static Permission> {
