@@ -319,6 +319,64 @@ mod tests {
         }
     }
 
+    /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens.
+    fn anchor(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    }
+
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs" || e == "md") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_link_into_the_setup_guide_names_a_section_that_exists() {
+        let guide = std::fs::read_to_string(repo("docs/netsuite-setup.md")).unwrap();
+        let anchors: Vec<String> = guide
+            .lines()
+            .filter_map(|l| l.strip_prefix("## "))
+            .map(anchor)
+            .collect();
+        let mut files = Vec::new();
+        for dir in ["shared/src", "cli/src", "functions", "docs"] {
+            sources(&repo(dir), &mut files);
+        }
+        files.push(repo("README.md"));
+        let mut links = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (i, _) in text.match_indices("netsuite-setup.md#") {
+                let rest = &text[i + "netsuite-setup.md#".len()..];
+                let link: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                if link.is_empty() {
+                    continue;
+                }
+                assert!(
+                    anchors.iter().any(|a| a == &link),
+                    "{} links to netsuite-setup.md#{link}, which is not a section ({anchors:?})",
+                    file.display()
+                );
+                links += 1;
+            }
+        }
+        assert!(links >= 10, "the fixes link into the guide ({links} links)");
+    }
+
     #[test]
     fn the_sdf_fields_are_well_formed_and_match_the_settings_defaults() {
         let dir = repo("infra/netsuite/src/Objects");

@@ -16,9 +16,6 @@ use super::permissions::{Level, Permission, Probe, REQUIRED};
 use super::records::{ItemType, RecordType};
 use crate::settings::{NsId, TenantSettings};
 
-/// Where the guide explains each area.
-const GUIDE: &str = "docs/netsuite-setup.md";
-
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -105,7 +102,7 @@ pub async fn check_netsuite(
                 "login",
                 advice.headline,
                 format!(
-                    "{} ({GUIDE}#4-the-integration-record-and-its-credentials)",
+                    "{} (docs/netsuite-setup.md#4-the-integration-record-and-its-credentials)",
                     advice.hints.join("; ")
                 ),
             ));
@@ -195,7 +192,7 @@ fn missing_permission(p: &Permission) -> Finding {
             p.why
         ),
         format!(
-            "Setup > Users/Roles > Manage Roles > the integration's role > Permissions > {section}: add \"{name}\" at level {} ({GUIDE}#3-the-role-and-its-permissions)",
+            "Setup > Users/Roles > Manage Roles > the integration's role > Permissions > {section}: add \"{name}\" at level {} (docs/netsuite-setup.md#3-the-role-and-its-permissions)",
             p.level.word()
         ),
     )
@@ -757,7 +754,7 @@ async fn custom_fields(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteR
         .iter()
         .map(|r| (text(r, "scriptid").to_ascii_uppercase(), r))
         .collect();
-    let deploy = format!("deploy infra/netsuite with the SuiteCloud CLI, or create it by hand ({GUIDE}#2-custom-fields-and-the-integration-role-sdf)");
+    let deploy = "deploy infra/netsuite with the SuiteCloud CLI, or create it by hand (docs/netsuite-setup.md#2-custom-fields-and-the-integration-role-sdf)".to_string();
     let mut present = Vec::new();
     for (path, id, kind, value_type) in &wanted {
         let Some(row) = by_id.get(&id.to_ascii_uppercase()) else {

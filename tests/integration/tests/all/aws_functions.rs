@@ -535,3 +535,68 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
     }
     assert_allowed("RetryFunction", &env.actions.take());
 }
+
+/// `billsync tenant check --aws`: the preflight of a deployed tenant, with the secret read from
+/// Secrets Manager; a wrong NetSuite secret there is named as a refused login, and a passing
+/// check resumes the tenant's pause kept in the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_checks_a_deployed_tenant_with_its_stored_secret() {
+    use billsync::service::preflight::{check_tenant, CheckOptions};
+    let aws = aws().await;
+    let product = aws.bill.add_product(NewProduct {
+        name: "Plan".into(),
+        handle: "plan".into(),
+        price: dec!(10),
+        ..Default::default()
+    });
+    let settings = aws.services.settings("acme").await.unwrap();
+    let options = CheckOptions {
+        today: chrono::Utc::now().date_naive(),
+        webhook_base: "https://api.example/webhooks",
+        resume: true,
+    };
+    let check = check_tenant(&aws.services, &settings, &options)
+        .await
+        .unwrap();
+    assert!(check.passed > 20, "{check:#?}");
+    let errors: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.severity == billsync::netsuite::preflight::Severity::Error)
+        .collect();
+    // The only gap in this tenant's settings: the billing product no mapping names.
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].subject, format!("items.products.{product}"));
+    assert!(
+        check
+            .findings
+            .iter()
+            .any(|f| f.fix.contains("https://api.example/webhooks/acme/maxio")),
+        "the webhook URL to register: {check:#?}"
+    );
+    assert!(aws.actions.take().contains("secretsmanager:GetSecretValue"));
+
+    // Paused (as a refused login would), the tenant is resumed only by a clean check.
+    let entry = billsync::flow::state::ErrorEntry {
+        step: "customer".into(),
+        code: Some("INVALID_LOGIN".into()),
+        detail: "Invalid login attempt.".into(),
+        cause: "NetSuite refused the login.".into(),
+        fix: "Correct the secret.".into(),
+        retryable: false,
+        since: chrono::Utc::now(),
+    };
+    aws.services.pause_tenant("acme", &entry).await.unwrap();
+    let check = check_tenant(&aws.services, &settings, &options)
+        .await
+        .unwrap();
+    assert!(check.resumed.is_none(), "errors remain: no resume");
+    let mut fixed = settings.clone();
+    fixed.items.products.insert(
+        product.to_string(),
+        settings.items.setup_default.clone().unwrap(),
+    );
+    let check = check_tenant(&aws.services, &fixed, &options).await.unwrap();
+    assert!(check.resumed.is_some(), "{check:#?}");
+    assert!(aws.services.pause("acme").await.unwrap().is_none());
+}
