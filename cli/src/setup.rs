@@ -54,6 +54,7 @@ const QUESTIONS: &[Question] = &[
             None => format!("{code}: not for invoice lines"),
         }
     } },
+    Question { title: "tax codes", setting: "transactions.tax_codes, transactions.untaxed_code", query: "SELECT id, itemid, itemtype FROM item WHERE isinactive = 'F' AND (itemtype = 'TaxItem' OR itemtype = 'TaxGroup') ORDER BY id", name: "itemid", note: |r| col(r, "itemtype") },
     Question { title: "departments", setting: "transactions.department", query: "SELECT id, name FROM department WHERE isinactive = 'F' ORDER BY id", name: "name", note: |_| String::new() },
     Question { title: "classes", setting: "transactions.class", query: "SELECT id, name FROM classification WHERE isinactive = 'F' ORDER BY id", name: "name", note: |_| String::new() },
     Question { title: "locations", setting: "transactions.location", query: "SELECT id, name FROM location WHERE isinactive = 'F' ORDER BY id", name: "name", note: |_| String::new() },

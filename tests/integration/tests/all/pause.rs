@@ -152,6 +152,10 @@ async fn a_wrong_secret_pauses_the_tenant_once_and_resuming_syncs_everything() {
 
     // A handful of failed logins at NetSuite, not one per invoice.
     let failed_logins = p.env.ns.login_audit().len();
+    println!(
+        "wrong token secret, {} invoices queued: {failed_logins} failed logins at NetSuite",
+        p.queued
+    );
     assert!(
         (1..=6).contains(&failed_logins),
         "{failed_logins} failed logins for {} invoices",
