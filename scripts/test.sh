@@ -67,9 +67,10 @@ cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "template: cfn-lint and least-privilege policies"
+log "template: cfn-lint, least-privilege policies, alarms that can fire"
 cfn-lint template.yaml
 python3 infra/check_policies.py template.yaml
+python3 infra/check_template.py template.yaml
 
 log "the benchmark's moto: transactions roll back as DynamoDB's do"
 python3 tests/bench/moto_server_check.py

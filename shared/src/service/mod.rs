@@ -356,6 +356,38 @@ mod tests {
     use crate::billing::source::SourceError;
     use crate::store::StoreError;
 
+    /// Every log-based alarm of template.yaml matches a message the code logs: renaming one
+    /// would silence the alarm without anyone noticing.
+    #[test]
+    fn every_log_alarm_matches_a_message_the_code_logs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
+        let mut code = String::new();
+        let mut dirs = vec![root.join("shared/src"), root.join("functions")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    code.push_str(&std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+        let marker = "$.fields.message = \"";
+        let mut filters = 0;
+        for (i, _) in template.match_indices(marker) {
+            let rest = &template[i + marker.len()..];
+            let message = &rest[..rest.find('"').unwrap()];
+            assert!(
+                code.contains(&format!("\"{message}\"")),
+                "template.yaml alarms on the log message {message:?}, which no code logs"
+            );
+            filters += 1;
+        }
+        assert!(filters >= 3, "{filters} message filters");
+    }
+
     #[test]
     fn only_what_can_pass_by_itself_is_retryable() {
         let billing = |retryable| {
