@@ -617,8 +617,20 @@ impl ConnectionArgs {
     }
 }
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`billsync errors | head`) would panic;
+/// the default action ends the process quietly, as every Unix tool does.
+#[cfg(unix)]
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL is valid at any time, from any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    #[cfg(unix)]
+    restore_sigpipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BILLSYNC_LOG")
@@ -660,6 +672,7 @@ async fn main() -> ExitCode {
         }
         Command::Aws(AwsCommand::CreateTable) => create_table().await,
         Command::SyncNow { tenant, backend } => operate(&backend, |mut b| async move {
+            let started = chrono::Utc::now();
             let (report, worked) = ops::sync_now(&mut b, &tenant).await?;
             println!(
                 "sync now for {tenant}: {} billing events read, {} invoices queued, {} waiting flows re-queued (cursor {} -> {})",
@@ -669,10 +682,17 @@ async fn main() -> ExitCode {
                 report.cursor_before.as_deref().unwrap_or("start"),
                 report.cursor_after.as_deref().unwrap_or("start")
             );
-            if let Some((done, again)) = worked {
-                println!("worked {done} messages locally; {again} will be retried by the next sweep");
+            let Some((done, again)) = worked else {
+                println!("queued: the worker function syncs them; `billsync status --aws` follows it");
+                return Ok(());
+            };
+            println!("worked {done} messages locally; {again} will be retried by the next sweep");
+            let summary = ops::summarize(&b, &tenant, started).await?;
+            println!("invoices: {}", summary.line());
+            match summary.errors.len() {
+                0 => Ok(()),
+                n => Err(ops::OpsError::Failed(format!("{n} invoice(s) ended in error"))),
             }
-            Ok(())
         })
         .await,
         Command::Errors { tenant, backend } => operate(&backend, |b| async move {
@@ -681,13 +701,20 @@ async fn main() -> ExitCode {
         })
         .await,
         Command::Retry { tenant, invoices, all_failed, backend } => operate(&backend, |mut b| async move {
+            let started = chrono::Utc::now();
             let (r, worked) = ops::retry(&mut b, &tenant, invoices, all_failed).await?;
             println!("queued {} invoice(s): {}", r.queued.len(), r.queued.join(", "));
-            if worked.is_some() {
-                let left = ops::errors(&b, &tenant).await?;
-                println!("{} invoice(s) still in error", left.len());
+            if worked.is_none() {
+                return Ok(());
             }
-            Ok(())
+            let summary = ops::summarize(&b, &tenant, started).await?;
+            println!("invoices: {}", summary.line());
+            let left = ops::errors(&b, &tenant).await?;
+            println!("{} invoice(s) in the error log", left.len());
+            match summary.errors.len() {
+                0 => Ok(()),
+                n => Err(ops::OpsError::Failed(format!("{n} retried invoice(s) ended in error again"))),
+            }
         })
         .await,
         Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,

@@ -148,6 +148,93 @@ pub async fn sync_now(
     Ok((report, worked))
 }
 
+/// Where the invoices a local run touched ended, by their flows' last change.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunSummary {
+    pub synced: usize,
+    /// Skipped, by reason.
+    pub skipped: std::collections::BTreeMap<String, usize>,
+    pub parked: usize,
+    pub awaiting_fulfilment: usize,
+    pub held: usize,
+    pub pending: usize,
+    /// Invoices in error that are retried by themselves (NetSuite or billing unavailable).
+    pub retrying: usize,
+    /// Invoices that ended in the error log for a person to fix.
+    pub errors: Vec<String>,
+}
+
+impl RunSummary {
+    /// One line: "12 synced, 6 skipped (zero dollar 4, before the start date 2), 2 awaiting
+    /// fulfilment, 1 in error".
+    pub fn line(&self) -> String {
+        let mut parts = vec![format!("{} synced", self.synced)];
+        let skipped: usize = self.skipped.values().sum();
+        if skipped > 0 {
+            let reasons: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            parts.push(format!("{skipped} skipped ({})", reasons.join(", ")));
+        }
+        for (n, what) in [
+            (self.awaiting_fulfilment, "awaiting fulfilment"),
+            (self.parked, "parked"),
+            (self.held, "held (tenant paused)"),
+            (self.pending, "pending"),
+            (
+                self.retrying,
+                "to be retried (NetSuite or billing unavailable)",
+            ),
+            (self.errors.len(), "in error (see `billsync errors`)"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+/// The flows of `tenant` changed at or after `since`, counted by where they ended.
+pub async fn summarize(
+    b: &Backend,
+    tenant: &str,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<RunSummary, OpsError> {
+    let mut summary = RunSummary::default();
+    for status in FlowStatus::ALL {
+        let flows = b
+            .services
+            .store
+            .flows_with_status(tenant, status, 100_000)
+            .await
+            .map_err(|e| OpsError::Unavailable(e.to_string()))?;
+        for f in flows.into_iter().filter(|f| f.value.updated_at >= since) {
+            let f = f.value;
+            match status {
+                FlowStatus::Synced => summary.synced += 1,
+                FlowStatus::Skipped => {
+                    *summary
+                        .skipped
+                        .entry(f.reason.unwrap_or_else(|| "no reason".into()))
+                        .or_default() += 1
+                }
+                FlowStatus::Parked => summary.parked += 1,
+                FlowStatus::AwaitingFulfilment => summary.awaiting_fulfilment += 1,
+                FlowStatus::Held => summary.held += 1,
+                FlowStatus::Pending => summary.pending += 1,
+                FlowStatus::Error if f.last_error.as_ref().is_some_and(|e| e.retryable) => {
+                    summary.retrying += 1
+                }
+                FlowStatus::Error => summary.errors.push(f.invoice_uid),
+            }
+        }
+    }
+    Ok(summary)
+}
+
 pub async fn errors(b: &Backend, tenant: &str) -> Result<Vec<ErrorLogEntry>, OpsError> {
     Ok(retry::error_log(&b.services, tenant).await?)
 }

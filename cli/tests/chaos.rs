@@ -265,8 +265,20 @@ async fn sigkill_and_netsuite_faults_leave_the_books_exactly_right() {
     ns.set_latency(Duration::ZERO);
     ns.set_concurrency_limit(10);
     for _ in 0..4 {
-        let out = sync_now(&dir).status().await.unwrap();
-        assert!(out.success());
+        let out = sync_now(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .await
+            .unwrap();
+        // 1 is a finished run with invoices a person must look at (voided in billing after
+        // the goods shipped): the dataset makes some, and the books check below counts them.
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         ship(&ns);
     }
 

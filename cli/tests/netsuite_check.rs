@@ -259,3 +259,41 @@ async fn check_names_a_permission_the_role_lacks_though_the_login_works() {
         "proved without writing"
     );
 }
+
+/// `billsync netsuite ids | head -1`: the reader goes away after one line; the command ends
+/// quietly instead of panicking on the closed pipe.
+#[tokio::test]
+async fn output_into_a_closed_pipe_ends_quietly() {
+    use tokio::io::AsyncBufReadExt;
+    let sim = NetSuiteSim::start(SimConfig::default()).await.unwrap();
+    sim.seed_demo();
+    // More than a pipe holds, so the command is still writing when the reader leaves.
+    for i in 0..3000 {
+        sim.seed(
+            "serviceSaleItem",
+            serde_json::json!({"itemId": format!("Service item number {i:05} with a long name")}),
+        );
+    }
+    let config = sim.config();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
+        .args(["netsuite", "ids"])
+        .env_clear()
+        .env("NETSUITE_ACCOUNT_ID", &config.account_id)
+        .env("NETSUITE_CONSUMER_KEY", &config.consumer_key)
+        .env("NETSUITE_CONSUMER_SECRET", &config.consumer_secret)
+        .env("NETSUITE_TOKEN_ID", &config.token_id)
+        .env("NETSUITE_TOKEN_SECRET", &config.token_secret)
+        .env("NETSUITE_BASE_URL", sim.base_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.starts_with("subsidiaries"), "{first}");
+    drop(lines);
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+}

@@ -101,11 +101,13 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
         record_types: vec![],
     });
     let second = issue(&bill, product, customer, 45);
+    // An invoice ended in error: the summary says so and the exit code is 1.
+    let out = billsync(&dir, &with(&["sync-now", "--tenant", "acme"], &local)).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        billsync(&dir, &with(&["sync-now", "--tenant", "acme"], &local))
-            .await
-            .status
-            .success()
+        text(&out).contains("1 in error (see `billsync errors`)"),
+        "{}",
+        text(&out)
     );
     let out = billsync(&dir, &with(&["errors", "--tenant", "acme"], &local)).await;
     let log = text(&out);
@@ -129,8 +131,10 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
         &with(&["retry", "--tenant", "acme", "--all-failed"], &local),
     )
     .await;
+    assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("0 invoice(s) still in error"),
+        text(&out).contains("invoices: 1 synced")
+            && text(&out).contains("0 invoice(s) in the error log"),
         "{}",
         text(&out)
     );
