@@ -4,17 +4,25 @@ use std::process::Output;
 
 use netsuite_sim::{NetSuiteSim, SimConfig};
 
-async fn run_check(sim: &NetSuiteSim, token_secret: &str, account: &str) -> Output {
+/// `billsync <args>` with the simulator's TBA values in the environment.
+fn billsync_tba(sim: &NetSuiteSim, args: &[&str]) -> tokio::process::Command {
     let config = sim.config();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"));
-    cmd.args(["netsuite", "check"])
+    cmd.args(args)
         .env_clear()
-        .env("NETSUITE_ACCOUNT_ID", account)
+        .env("NETSUITE_ACCOUNT_ID", &config.account_id)
         .env("NETSUITE_CONSUMER_KEY", &config.consumer_key)
         .env("NETSUITE_CONSUMER_SECRET", &config.consumer_secret)
         .env("NETSUITE_TOKEN_ID", &config.token_id)
-        .env("NETSUITE_TOKEN_SECRET", token_secret)
+        .env("NETSUITE_TOKEN_SECRET", &config.token_secret)
         .env("NETSUITE_BASE_URL", sim.base_url());
+    cmd
+}
+
+async fn run_check(sim: &NetSuiteSim, token_secret: &str, account: &str) -> Output {
+    let mut cmd = billsync_tba(sim, &["netsuite", "check"]);
+    cmd.env("NETSUITE_ACCOUNT_ID", account)
+        .env("NETSUITE_TOKEN_SECRET", token_secret);
     cmd.output().await.unwrap()
 }
 
@@ -177,17 +185,8 @@ async fn m2m_check_with_another_key_names_the_certificate_mapping() {
 async fn mixed_credentials_are_refused_with_the_complete_set_named() {
     let key = netsuite_sim::keys::TestKeyPair::ec_p256();
     let sim = m2m_sim(&key.public_pem).await;
-    let config = sim.config();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
-        .args(["netsuite", "check"])
-        .env_clear()
-        .env("NETSUITE_ACCOUNT_ID", &config.account_id)
-        .env("NETSUITE_CONSUMER_KEY", &config.consumer_key)
-        .env("NETSUITE_CONSUMER_SECRET", &config.consumer_secret)
-        .env("NETSUITE_TOKEN_ID", &config.token_id)
-        .env("NETSUITE_TOKEN_SECRET", &config.token_secret)
+    let out = billsync_tba(&sim, &["netsuite", "check"])
         .env("NETSUITE_CLIENT_ID", M2M_CLIENT)
-        .env("NETSUITE_BASE_URL", sim.base_url())
         .output()
         .await
         .unwrap();
@@ -274,16 +273,7 @@ async fn output_into_a_closed_pipe_ends_quietly() {
             serde_json::json!({"itemId": format!("Service item number {i:05} with a long name")}),
         );
     }
-    let config = sim.config();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_billsync"))
-        .args(["netsuite", "ids"])
-        .env_clear()
-        .env("NETSUITE_ACCOUNT_ID", &config.account_id)
-        .env("NETSUITE_CONSUMER_KEY", &config.consumer_key)
-        .env("NETSUITE_CONSUMER_SECRET", &config.consumer_secret)
-        .env("NETSUITE_TOKEN_ID", &config.token_id)
-        .env("NETSUITE_TOKEN_SECRET", &config.token_secret)
-        .env("NETSUITE_BASE_URL", sim.base_url())
+    let mut child = billsync_tba(&sim, &["netsuite", "ids"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
