@@ -88,10 +88,27 @@ enum Command {
         backend: StoreArgs,
     },
     /// The error log: invoices whose sync stopped, with cause and fix
-    #[command(after_help = "Example:\n  billsync errors --tenant acme --state billsync.db")]
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  billsync errors --tenant acme --state billsync.db\n  billsync errors --tenant acme --group          # by cause, with counts\n  billsync errors --tenant acme --cause department --since 2026-11-01 --json\n  billsync errors dismiss --tenant acme --invoice inv_9qzk3w7m2x4bd --reason \"corrected by hand in NetSuite\"\n\nExit codes: 0 shown, 2 bad input, 3 unknown tenant, 5 unreachable."
+    )]
     Errors {
+        #[command(subcommand)]
+        action: Option<ErrorsAction>,
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
+        /// One line per cause, with how many invoices and which
+        #[arg(long)]
+        group: bool,
+        /// Only entries whose cause, fix or detail contains this text (any case)
+        #[arg(long)]
+        cause: Option<String>,
+        /// Only entries first seen on or after this day (YYYY-MM-DD)
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         backend: StoreArgs,
     },
@@ -122,6 +139,23 @@ enum Command {
     /// AWS stand-ins for local runs (on AWS, template.yaml creates everything)
     #[command(subcommand)]
     Aws(AwsCommand),
+}
+
+#[derive(Subcommand)]
+enum ErrorsAction {
+    /// Take invoices out of the error log with a reason (kept on the invoice's flow and logged)
+    Dismiss {
+        #[arg(long)]
+        tenant: String,
+        /// Invoice uid to dismiss (repeatable)
+        #[arg(long = "invoice", required = true)]
+        invoices: Vec<String>,
+        /// Why, for whoever reads the record later
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -695,11 +729,45 @@ async fn main() -> ExitCode {
             }
         })
         .await,
-        Command::Errors { tenant, backend } => operate(&backend, |b| async move {
-            print!("{}", ops::error_table(&ops::errors(&b, &tenant).await?));
-            Ok(())
-        })
-        .await,
+        Command::Errors { action: Some(ErrorsAction::Dismiss { tenant, invoices, reason, backend }), .. } => {
+            operate(&backend, |b| async move {
+                let mut missing = Vec::new();
+                for uid in &invoices {
+                    match billsync::service::retry::dismiss(&b.services, &tenant, uid, &reason).await? {
+                        Some(e) => println!("dismissed {uid} ({}: {})", e.step, e.cause),
+                        None => missing.push(uid.clone()),
+                    }
+                }
+                match missing.is_empty() {
+                    true => Ok(()),
+                    false => Err(ops::OpsError::BadInput(format!("not in the error log: {}", missing.join(", ")))),
+                }
+            })
+            .await
+        }
+        Command::Errors { action: None, tenant, group, cause, since, json, backend } => {
+            let Some(tenant) = tenant else {
+                eprintln!("name the tenant with --tenant");
+                return ExitCode::from(ops::exit::BAD_INPUT as u8);
+            };
+            operate(&backend, |b| async move {
+                let filter = ops::ErrorFilter { cause, since };
+                let entries: Vec<_> = ops::errors(&b, &tenant)
+                    .await?
+                    .into_iter()
+                    .filter(|e| filter.keeps(e))
+                    .collect();
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&entries).expect("entries serialize"));
+                } else if group {
+                    print!("{}", ops::error_groups(&entries));
+                } else {
+                    print!("{}", ops::error_report(&entries));
+                }
+                Ok(())
+            })
+            .await
+        }
         Command::Retry { tenant, invoices, all_failed, backend } => operate(&backend, |mut b| async move {
             let started = chrono::Utc::now();
             let (r, worked) = ops::retry(&mut b, &tenant, invoices, all_failed).await?;

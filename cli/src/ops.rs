@@ -293,32 +293,126 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
     })
 }
 
-/// The error log as a plain-text table.
-pub fn error_table(entries: &[ErrorLogEntry]) -> String {
+/// Which entries of the error log to show.
+#[derive(Debug, Default, Clone)]
+pub struct ErrorFilter {
+    /// Text the cause, fix or detail contains (any case).
+    pub cause: Option<String>,
+    /// First seen on or after this day.
+    pub since: Option<chrono::NaiveDate>,
+}
+
+impl ErrorFilter {
+    pub fn keeps(&self, e: &ErrorLogEntry) -> bool {
+        let text = |t: &str| {
+            let t = t.to_lowercase();
+            [&e.cause, &e.fix, &e.detail]
+                .iter()
+                .any(|f| f.to_lowercase().contains(&t))
+        };
+        self.cause.as_deref().is_none_or(text)
+            && self.since.is_none_or(|d| e.since.date_naive() >= d)
+    }
+}
+
+fn age(since: chrono::DateTime<chrono::Utc>) -> String {
+    let d = chrono::Utc::now() - since;
+    match (d.num_days(), d.num_hours(), d.num_minutes()) {
+        (days, _, _) if days >= 1 => format!("{days} d"),
+        (_, hours, _) if hours >= 1 => format!("{hours} h"),
+        (_, _, minutes) => format!("{minutes} min"),
+    }
+}
+
+/// What identifies an entry to a person: the invoice number, customer, amount and date.
+fn headline(e: &ErrorLogEntry) -> String {
+    if e.tenant_wide {
+        return "(whole tenant)".into();
+    }
+    match &e.invoice_summary {
+        Some(s) => format!(
+            "{} {} | {} | {} {} | issued {}",
+            s.number.as_deref().unwrap_or("(no number)"),
+            e.invoice,
+            s.customer,
+            s.currency,
+            s.total,
+            s.issued
+        ),
+        None => e.invoice.clone(),
+    }
+}
+
+/// The error log for people: one block per entry, lines as long as their text (no column
+/// padding, so nothing wraps into a second column on a narrow terminal).
+pub fn error_report(entries: &[ErrorLogEntry]) -> String {
     if entries.is_empty() {
         return "no invoices in error\n".into();
     }
-    let mut out = format!(
-        "{:<24} {:<34} {:<20} CAUSE / FIX\n",
-        "INVOICE", "STEP", "SINCE"
-    );
+    let mut out = String::new();
     for e in entries {
+        out.push_str(&format!("{}\n", headline(e)));
         out.push_str(&format!(
-            "{:<24} {:<34} {:<20} {}\n{:<80} fix: {}\n",
-            if e.tenant_wide {
-                "(whole tenant)"
-            } else {
-                &e.invoice
-            },
+            "  {} side, step {}{}, since {} ({} ago{})\n",
+            e.side,
             e.step,
+            e.code
+                .as_deref()
+                .map(|c| format!(", code {c}"))
+                .unwrap_or_default(),
             e.since.format("%Y-%m-%d %H:%M UTC"),
-            e.cause,
-            "",
-            e.fix
+            age(e.since),
+            if e.attempts > 1 {
+                format!(", {} attempts", e.attempts)
+            } else {
+                String::new()
+            }
         ));
+        out.push_str(&format!("  cause: {}\n  fix: {}\n", e.cause, e.fix));
         if !e.detail.is_empty() {
-            out.push_str(&format!("{:<80} NetSuite: {}\n", "", e.detail));
+            let who = if e.side == "netsuite" {
+                "NetSuite said"
+            } else {
+                "detail"
+            };
+            out.push_str(&format!("  {who}: {}\n", e.detail));
         }
+    }
+    out.push_str(&format!(
+        "{} entr{} in the error log\n",
+        entries.len(),
+        if entries.len() == 1 { "y" } else { "ies" }
+    ));
+    out
+}
+
+/// The error log grouped by cause: each cause once, with its fix, how many and which.
+pub fn error_groups(entries: &[ErrorLogEntry]) -> String {
+    if entries.is_empty() {
+        return "no invoices in error\n".into();
+    }
+    let mut groups: std::collections::BTreeMap<(&str, &str), Vec<&ErrorLogEntry>> =
+        std::collections::BTreeMap::new();
+    for e in entries {
+        groups.entry((&e.cause, e.side)).or_default().push(e);
+    }
+    let mut ordered: Vec<_> = groups.into_iter().collect();
+    ordered.sort_by_key(|(_, es)| std::cmp::Reverse(es.len()));
+    let mut out = String::new();
+    for ((cause, side), es) in ordered {
+        out.push_str(&format!("{} x {cause} ({side} side)\n", es.len()));
+        // Fixes name the entry's own values; show each distinct one.
+        let mut fixes: Vec<&str> = es.iter().map(|e| e.fix.as_str()).collect();
+        fixes.sort();
+        fixes.dedup();
+        for fix in fixes.iter().take(5) {
+            out.push_str(&format!("  fix: {fix}\n"));
+        }
+        if fixes.len() > 5 {
+            out.push_str(&format!("  ... and {} more fixes\n", fixes.len() - 5));
+        }
+        let names: Vec<String> = es.iter().map(|e| headline(e)).collect();
+        out.push_str(&format!("  invoices: {}\n", names.join("; ")));
     }
     out
 }

@@ -480,3 +480,102 @@ async fn a_wrong_secret_pauses_the_tenant_and_a_passing_check_resumes_it() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn the_error_log_groups_filters_and_dismisses() {
+    let user = User::new("errors").await;
+    user.set_up().await;
+    let local = ["--secrets", "secrets.json", "--state", "state.db"];
+    let with = |cmd: &[&'static str]| -> Vec<&'static str> { [cmd, &local[..]].concat() };
+    assert!(user
+        .run(&with(&["tenant", "apply", "acme.json"]))
+        .await
+        .status
+        .success());
+    // The account starts to require a class on every transaction; the settings give none.
+    user.ns.add_fault(netsuite_sim::Fault::RequiredField {
+        field: "class".into(),
+        label: "Class".into(),
+        record_types: vec![],
+    });
+    let out = user.run(&with(&["sync-now", "--tenant", "acme"])).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let out = user
+        .run(&with(&["errors", "--tenant", "acme", "--json"]))
+        .await;
+    let entries: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(entries.len() >= 2, "{entries:#?}");
+    for e in &entries {
+        assert_eq!(e["side"], "netsuite");
+        assert!(e["invoice_summary"]["customer"].is_string(), "{e}");
+        assert!(e["fix"].as_str().unwrap().contains("Class"), "{e}");
+    }
+    let out = user
+        .run(&with(&["errors", "--tenant", "acme", "--group"]))
+        .await;
+    let grouped = text(&out);
+    assert!(
+        grouped.starts_with(&format!("{} x ", entries.len())),
+        "one group for the one cause: {grouped}"
+    );
+    let out = user
+        .run(&with(&[
+            "errors",
+            "--tenant",
+            "acme",
+            "--cause",
+            "no such words",
+            "--json",
+        ]))
+        .await;
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let first = entries[0]["invoice"].as_str().unwrap().to_owned();
+    let out = user
+        .run(&[
+            "errors",
+            "dismiss",
+            "--tenant",
+            "acme",
+            "--invoice",
+            &first,
+            "--reason",
+            "entered by hand in NetSuite",
+            "--secrets",
+            "secrets.json",
+            "--state",
+            "state.db",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = user
+        .run(&with(&["errors", "--tenant", "acme", "--json"]))
+        .await;
+    let left: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(left.len(), entries.len() - 1);
+    assert!(left.iter().all(|e| e["invoice"] != first.as_str()));
+    // Dismissing it again: it is not in the log any more.
+    let out = user
+        .run(&[
+            "errors",
+            "dismiss",
+            "--tenant",
+            "acme",
+            "--invoice",
+            &first,
+            "--reason",
+            "again",
+            "--secrets",
+            "secrets.json",
+            "--state",
+            "state.db",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -16,6 +16,19 @@ pub const PERMISSIONS_GUIDE: &str = "docs/netsuite-setup.md#3-the-role-and-its-p
 pub const CREDENTIALS_GUIDE: &str =
     "docs/netsuite-setup.md#4-the-integration-record-and-its-credentials";
 
+/// Where an entry's problem lies, for the error log: `settings` (a mapping to add),
+/// `billing` (billing's data or billing unreachable) or `netsuite` (NetSuite refused or holds
+/// something a person must look at).
+pub fn side(entry: &ErrorEntry) -> &'static str {
+    match entry.code.as_deref() {
+        Some("UNMAPPED_ITEM" | "UNMAPPED_TAX" | "UNMAPPED_VALUE") => "settings",
+        Some("BILLING_READ" | "INVOICE_DOES_NOT_ADD_UP" | "NO_SYNC_FLOW" | "PENNY_CHECK") => {
+            "billing"
+        }
+        _ => "netsuite",
+    }
+}
+
 /// A problem found by billsync itself, before or instead of asking NetSuite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FlowProblem {

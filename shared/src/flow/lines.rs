@@ -134,6 +134,28 @@ pub fn plan_credit_lines(
     )
 }
 
+/// Every line without an item, as one problem: a new site's first invoice names all its
+/// missing mappings in one pass instead of one per retry.
+fn unmapped_at_once(lines: &[Line], settings: &TenantSettings) -> Result<(), LineProblem> {
+    let mut titles: Vec<String> = Vec::new();
+    let mut whats: Vec<String> = Vec::new();
+    for line in lines {
+        if let Err(LineProblem::Unmapped { title, what }) = item_for(line, settings) {
+            if !whats.contains(&what) {
+                whats.push(what);
+            }
+            titles.push(title);
+        }
+    }
+    if whats.is_empty() {
+        return Ok(());
+    }
+    Err(LineProblem::Unmapped {
+        title: titles.join("`, `"),
+        what: whats.join(" and "),
+    })
+}
+
 fn plan(
     doc_lines: &[Line],
     doc_taxes: &[Tax],
@@ -155,6 +177,7 @@ fn plan(
     )
     .map_err(allocation("tax"))?;
 
+    unmapped_at_once(doc_lines, settings)?;
     let mut lines = Vec::new();
     let mut inventory = false;
     for ((line, discount), tax) in doc_lines.iter().zip(&discounts).zip(&taxes) {

@@ -141,6 +141,12 @@ pub struct FlowState {
     #[serde(default)]
     pub retry_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// The invoice as billing last showed it, for the error log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<InvoiceSummary>,
+    /// The last error a person dismissed, with why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dismissed: Option<Dismissal>,
 }
 
 impl FlowState {
@@ -170,8 +176,54 @@ impl FlowState {
             last_error: None,
             retry_at: None,
             updated_at: now,
+            summary: None,
+            dismissed: None,
         }
     }
+}
+
+/// What a person needs to recognise an invoice in the error log, from billing's last read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceSummary {
+    pub number: Option<String>,
+    /// The customer's organization, else name, else email, else billing id.
+    pub customer: String,
+    pub total: rust_decimal::Decimal,
+    pub currency: String,
+    pub issued: chrono::NaiveDate,
+}
+
+impl InvoiceSummary {
+    pub fn of(invoice: &crate::billing::model::Invoice) -> Self {
+        let c = &invoice.customer;
+        let name = [c.first_name.as_deref(), c.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let customer = c
+            .organization
+            .clone()
+            .filter(|o| !o.is_empty())
+            .or_else(|| Some(name).filter(|n| !n.is_empty()))
+            .or_else(|| c.email.clone())
+            .unwrap_or_else(|| c.id.clone());
+        InvoiceSummary {
+            number: invoice.number.clone(),
+            customer,
+            total: invoice.totals.total,
+            currency: invoice.currency.clone(),
+            issued: invoice.issue_date,
+        }
+    }
+}
+
+/// An error a person dismissed: the invoice leaves the error log, the entry is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dismissal {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    pub error: ErrorEntry,
 }
 
 /// What NetSuite's invoice should show once billsync has posted everything billing holds.

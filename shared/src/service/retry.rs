@@ -35,6 +35,11 @@ pub struct ErrorLogEntry {
     pub retryable: bool,
     pub since: DateTime<Utc>,
     pub attempts: u32,
+    /// `settings`, `billing` or `netsuite`: where the problem lies.
+    pub side: &'static str,
+    /// The invoice as billing last showed it (absent when it could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_summary: Option<crate::flow::state::InvoiceSummary>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -65,6 +70,8 @@ pub async fn error_log(
             retryable: false,
             since: p.since,
             attempts: p.probes,
+            side: "netsuite",
+            invoice_summary: None,
         });
     let flows = services
         .store
@@ -75,6 +82,8 @@ pub async fn error_log(
         .chain(flows.into_iter().filter_map(|f| {
             let e = f.value.last_error?;
             Some(ErrorLogEntry {
+                side: crate::flow::errors::side(&e),
+                invoice_summary: f.value.summary,
                 invoice: f.value.invoice_uid,
                 tenant_wide: false,
                 step: e.step,
@@ -130,4 +139,40 @@ pub async fn handle(
     }
     response.queued = invoices;
     Ok(response)
+}
+
+/// Takes an invoice out of the error log for a reason a person gives (fixed by hand in
+/// NetSuite, not to be synced): its flow is skipped with the reason, and the entry and the
+/// reason are kept on the flow. Returns the dismissed entry; `None` when the invoice is not
+/// in error.
+pub async fn dismiss(
+    services: &Services,
+    tenant: &str,
+    invoice: &str,
+    reason: &str,
+) -> Result<Option<crate::flow::state::ErrorEntry>, ServiceError> {
+    services.settings(tenant).await?;
+    let Some(stored) = services.store.flow(tenant, invoice).await? else {
+        return Ok(None);
+    };
+    let mut state = stored.value;
+    let (FlowStatus::Error, Some(error)) = (state.status, state.last_error.take()) else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    state.status = FlowStatus::Skipped;
+    state.reason = Some(format!("dismissed from the error log: {reason}"));
+    state.retry_at = None;
+    state.updated_at = now;
+    state.dismissed = Some(crate::flow::state::Dismissal {
+        at: now,
+        reason: reason.to_owned(),
+        error: error.clone(),
+    });
+    services
+        .store
+        .save_flow(tenant, &state, Some(stored.version))
+        .await?;
+    tracing::info!(tenant, invoice, reason, step = %error.step, cause = %error.cause, "error dismissed");
+    Ok(Some(error))
 }

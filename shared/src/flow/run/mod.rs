@@ -249,6 +249,7 @@ impl Engine<'_> {
     /// the run (waiting or failed) when it cannot.
     async fn steps(&self, run: &mut Run<'_>) -> Result<(), Stop> {
         let invoice = step("read invoice", self.read_invoice(run)).await?;
+        run.state.summary = Some(super::state::InvoiceSummary::of(&invoice));
         if let Scope::Skip(reason) = build::scope(&invoice, run.settings) {
             if let Next::Finished =
                 step("out of scope", self.left_scope(run, &invoice, reason)).await?

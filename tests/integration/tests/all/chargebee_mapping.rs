@@ -440,7 +440,8 @@ async fn lines_carry_is_taxable_and_the_mapped_tax_code() {
     let other = w
         .settings(json!({
             "tenant": "cb-other", "prefixes": {"external_id": "CBO"},
-            "items": {"products": {"pro-USD-monthly": {"id": w.demo.item_subscription, "type": "service"}}},
+            "items": {"products": {"pro-USD-monthly": {"id": w.demo.item_subscription, "type": "service"}},
+                      "components": {"seats-USD-monthly": {"id": w.demo.item_usage, "type": "non_inventory"}}},
             "transactions": {"subsidiary": w.demo.subsidiary, "tax_codes": {"VAT 20%": "19"}}
         }))
         .await;

@@ -764,3 +764,30 @@ async fn more_settings_reach_the_records() {
         money(&w.bill.invoice_json(&uid).unwrap()["total_amount"])
     );
 }
+
+/// A new site's first invoice names every missing mapping in one pass, not one per retry; and
+/// the error log shows the invoice as a person knows it.
+#[tokio::test]
+async fn every_unmapped_line_of_an_invoice_is_named_at_once() {
+    let w = world(|d| {
+        d["items"]["products"] = json!({});
+        d["items"]["components"] = json!({});
+    })
+    .await;
+    let uid = w.bill.issue_invoice(w.standard_invoice(5));
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Error);
+    let e = out.error.unwrap();
+    let (plan, seats) = (w.plan.to_string(), w.seats.to_string());
+    assert!(
+        e.fix.contains(&format!("product {plan}")) && e.fix.contains(&format!("component {seats}")),
+        "{e:?}"
+    );
+    assert_eq!(billsync::flow::errors::side(&e), "settings");
+    let state = w.store.flow("acme", &uid).await.unwrap().unwrap().value;
+    let summary = state.summary.expect("the invoice as billing shows it");
+    assert_eq!(summary.customer, "Quill & Co");
+    assert_eq!(summary.currency, "USD");
+    assert!(summary.number.is_some());
+    assert!(summary.total > rust_decimal::Decimal::ZERO);
+}
