@@ -78,6 +78,11 @@ impl User {
         self.run_with(args, &self.ns.config().token_secret).await
     }
 
+    async fn run_owned(&self, args: Vec<String>) -> Output {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&args).await
+    }
+
     fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
@@ -537,22 +542,23 @@ async fn the_error_log_groups_filters_and_dismisses() {
     );
 
     let first = entries[0]["invoice"].as_str().unwrap().to_owned();
-    let out = user
-        .run(&[
-            "errors",
-            "dismiss",
-            "--tenant",
-            "acme",
-            "--invoice",
-            &first,
-            "--reason",
-            "entered by hand in NetSuite",
-            "--secrets",
-            "secrets.json",
-            "--state",
-            "state.db",
+    let dismiss = |reason: &'static str| {
+        user.run_owned(vec![
+            "errors".into(),
+            "dismiss".into(),
+            "--tenant".into(),
+            "acme".into(),
+            "--invoice".into(),
+            first.clone(),
+            "--reason".into(),
+            reason.into(),
+            "--secrets".into(),
+            "secrets.json".into(),
+            "--state".into(),
+            "state.db".into(),
         ])
-        .await;
+    };
+    let out = dismiss("entered by hand in NetSuite").await;
     assert!(out.status.success(), "{}", text(&out));
     let out = user
         .run(&with(&["errors", "--tenant", "acme", "--json"]))
@@ -561,21 +567,6 @@ async fn the_error_log_groups_filters_and_dismisses() {
     assert_eq!(left.len(), entries.len() - 1);
     assert!(left.iter().all(|e| e["invoice"] != first.as_str()));
     // Dismissing it again: it is not in the log any more.
-    let out = user
-        .run(&[
-            "errors",
-            "dismiss",
-            "--tenant",
-            "acme",
-            "--invoice",
-            &first,
-            "--reason",
-            "again",
-            "--secrets",
-            "secrets.json",
-            "--state",
-            "state.db",
-        ])
-        .await;
+    let out = dismiss("again").await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
