@@ -133,6 +133,9 @@ enum Command {
     Status {
         #[arg(long)]
         tenant: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         backend: StoreArgs,
     },
@@ -786,31 +789,12 @@ async fn main() -> ExitCode {
         })
         .await,
         Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,
-        Command::Status { tenant, backend } => operate(&backend, |b| async move {
+        Command::Status { tenant, json, backend } => operate(&backend, |b| async move {
             let s = ops::status(&b, &tenant).await?;
-            println!("tenant {tenant}");
-            for (status, n) in s.counts {
-                println!("  {:<22} {n:>8}", status.as_str());
-            }
-            println!("  billing event cursor   {}", s.cursor.as_deref().unwrap_or("(none yet)"));
-            println!("  last sweep             {}", s.last_sweep.as_deref().unwrap_or("(never)"));
-            println!("  last webhook           {}", s.last_webhook.as_deref().unwrap_or("(none yet)"));
-            match &s.pause {
-                None => println!("  syncing                active"),
-                Some(p) => {
-                    println!(
-                        "  syncing                PAUSED since {} at step {}: {}",
-                        p.since.format("%Y-%m-%d %H:%M UTC"),
-                        p.error.step,
-                        p.error.cause
-                    );
-                    println!("                         fix: {}", p.error.fix);
-                    println!(
-                        "                         next probe {} ({} tried); `billsync tenant check` or `tenant resume` resumes it",
-                        p.next_probe.format("%Y-%m-%d %H:%M UTC"),
-                        p.probes
-                    );
-                }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));
+            } else {
+                print!("{}", s.render());
             }
             Ok(())
         })

@@ -261,22 +261,104 @@ pub async fn retry(
     Ok((response, worked))
 }
 
-/// Counts per flow state, the event cursor and the last sweep.
+/// Counts per flow state, the event cursor, the last sweep and webhook, what waits longest
+/// and whether the tenant is paused.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {
-    pub counts: Vec<(FlowStatus, u64)>,
+    pub tenant: String,
+    pub source: String,
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
     pub cursor: Option<String>,
     pub last_sweep: Option<String>,
     pub last_webhook: Option<String>,
+    /// The invoice waiting longest (pending, awaiting fulfilment, parked or held), and since
+    /// when its flow last moved.
+    pub oldest_waiting: Option<(String, chrono::DateTime<chrono::Utc>)>,
     /// The tenant's pause, when NetSuite refused its login or a permission.
     pub pause: Option<billsync::service::pause::TenantPause>,
+}
+
+impl Status {
+    /// The status as text.
+    pub fn render(&self) -> String {
+        let mut out = format!("tenant {} ({} source)\n", self.tenant, self.source);
+        for (status, n) in &self.counts {
+            out.push_str(&format!("  {status:<22} {n:>8}\n"));
+        }
+        let or = |v: &Option<String>, none: &str| v.clone().unwrap_or_else(|| none.to_owned());
+        out.push_str(&format!(
+            "  billing event cursor   {}\n",
+            or(&self.cursor, "(none yet)")
+        ));
+        out.push_str(&format!(
+            "  last sweep             {}\n",
+            or(&self.last_sweep, "(never)")
+        ));
+        out.push_str(&format!(
+            "  last webhook           {}\n",
+            or(&self.last_webhook, "(none yet)")
+        ));
+        if let Some((uid, since)) = &self.oldest_waiting {
+            out.push_str(&format!(
+                "  oldest waiting         {uid} since {}\n",
+                since.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        match &self.pause {
+            None => out.push_str("  syncing                active\n"),
+            Some(p) => {
+                out.push_str(&format!(
+                    "  syncing                PAUSED since {} at step {}: {}\n",
+                    p.since.format("%Y-%m-%d %H:%M UTC"),
+                    p.error.step,
+                    p.error.cause
+                ));
+                out.push_str(&format!("                         fix: {}\n", p.error.fix));
+                out.push_str(&format!(
+                    "                         next probe {} ({} tried); `billsync tenant check` or `tenant resume` resumes it\n",
+                    p.next_probe.format("%Y-%m-%d %H:%M UTC"),
+                    p.probes
+                ));
+            }
+        }
+        out
+    }
 }
 
 pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
     let settings = b.services.settings(tenant).await?;
     let store = &b.services.store;
     let unavailable = |e: billsync::store::StoreError| OpsError::Unavailable(e.to_string());
+    let mut oldest_waiting: Option<(String, chrono::DateTime<chrono::Utc>)> = None;
+    for waiting in [
+        FlowStatus::Pending,
+        FlowStatus::AwaitingFulfilment,
+        FlowStatus::Parked,
+        FlowStatus::Held,
+    ] {
+        for f in store
+            .flows_with_status(tenant, waiting, 100_000)
+            .await
+            .map_err(unavailable)?
+        {
+            if oldest_waiting
+                .as_ref()
+                .is_none_or(|(_, at)| f.value.updated_at < *at)
+            {
+                oldest_waiting = Some((f.value.invoice_uid, f.value.updated_at));
+            }
+        }
+    }
     Ok(Status {
-        counts: store.flow_counts(tenant).await.map_err(unavailable)?,
+        tenant: tenant.to_owned(),
+        source: settings.source.as_str().to_owned(),
+        counts: store
+            .flow_counts(tenant)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(s, n)| (s.as_str(), n))
+            .collect(),
         cursor: store
             .cursor(tenant, settings.source.events_cursor())
             .await
@@ -289,6 +371,7 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             .cursor(tenant, billsync::service::intake::LAST_WEBHOOK_CURSOR)
             .await
             .map_err(unavailable)?,
+        oldest_waiting,
         pause: b.services.pause(tenant).await?,
     })
 }

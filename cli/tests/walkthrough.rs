@@ -460,6 +460,14 @@ async fn a_wrong_secret_pauses_the_tenant_and_a_passing_check_resumes_it() {
     let status = text(&out);
     assert!(status.contains("PAUSED since"), "{status}");
     assert!(status.contains("held "), "{status}");
+    let out = user
+        .run(&with(&["status", "--tenant", "acme", "--json"]))
+        .await;
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["source"], "maxio");
+    assert!(status["counts"]["held"].as_u64().unwrap() > 0, "{status:#}");
+    assert!(status["pause"]["error"]["cause"].is_string(), "{status:#}");
+    assert!(status["oldest_waiting"][0].is_string(), "{status:#}");
 
     // The secret is corrected; the check passes, resumes the tenant and the held invoices sync.
     std::fs::write(user.path("secrets.json"), good).unwrap();
