@@ -79,7 +79,7 @@ enum Command {
     },
     /// Sync Now: read billing events since the last sweep and sync what changed
     #[command(
-        after_help = "Examples:\n  billsync sync-now --tenant acme --state billsync.db --secrets secrets.json\n  billsync sync-now --tenant acme --aws      # queues on SQS; the worker function syncs\n\nExit codes: 0 ok, 2 bad input, 3 unknown tenant, 5 store, queue or billing unreachable."
+        after_help = "Examples:\n  billsync sync-now --tenant acme --state billsync.db --secrets secrets.json\n  billsync sync-now --tenant acme --aws      # queues on SQS; the worker function syncs\n\nExit codes: 0 ok, 1 invoices ended in error, 2 bad input, 5 store, queue or billing unreachable, 6 unknown tenant."
     )]
     SyncNow {
         #[arg(long)]
@@ -90,7 +90,7 @@ enum Command {
     /// The error log: invoices whose sync stopped, with cause and fix
     #[command(
         args_conflicts_with_subcommands = true,
-        after_help = "Examples:\n  billsync errors --tenant acme --state billsync.db\n  billsync errors --tenant acme --group          # by cause, with counts\n  billsync errors --tenant acme --cause department --since 2026-11-01 --json\n  billsync errors dismiss --tenant acme --invoice inv_9qzk3w7m2x4bd --reason \"corrected by hand in NetSuite\"\n\nExit codes: 0 shown, 2 bad input, 3 unknown tenant, 5 unreachable."
+        after_help = "Examples:\n  billsync errors --tenant acme --state billsync.db\n  billsync errors --tenant acme --group          # by cause, with counts\n  billsync errors --tenant acme --cause department --since 2026-11-01 --json\n  billsync errors dismiss --tenant acme --invoice inv_9qzk3w7m2x4bd --reason \"corrected by hand in NetSuite\"\n\nExit codes: 0 shown, 2 bad input, 5 unreachable, 6 unknown tenant."
     )]
     Errors {
         #[command(subcommand)]
@@ -174,7 +174,7 @@ enum AwsCommand {
 enum TenantCommand {
     /// Check a settings document and list every problem in it
     #[command(
-        after_help = "Example:\n  billsync tenant validate infra/tenants/example.json\n\nExit codes: 0 valid, 2 problems listed, 1 file unreadable."
+        after_help = "Example:\n  billsync tenant validate infra/tenants/example.json\n\nExit codes: 0 valid, 2 problems listed or file unreadable."
     )]
     Validate {
         /// The settings document (JSON)
@@ -215,7 +215,7 @@ enum TenantCommand {
     /// Preflight: check a tenant's settings against NetSuite and billing with its stored
     /// secret, and list every problem with its fix; a clean check resumes a paused tenant
     #[command(
-        after_help = "Examples:\n  billsync tenant check --tenant acme --secrets secrets.json\n  billsync tenant check --tenant acme --settings acme.json --secrets secrets.json   # before applying\n  billsync tenant check --tenant acme --aws --json\n\nExit codes: 0 no errors (warnings may be listed), 1 errors listed, 2 bad input, 3 unknown tenant, 5 unreachable."
+        after_help = "Examples:\n  billsync tenant check --tenant acme --secrets secrets.json\n  billsync tenant check --tenant acme --settings acme.json --secrets secrets.json   # before applying\n  billsync tenant check --tenant acme --aws --json\n\nExit codes: 0 no errors (warnings may be listed), 1 errors listed, 2 bad input, 5 unreachable, 6 unknown tenant."
     )]
     Check {
         #[arg(long)]
@@ -262,11 +262,11 @@ struct StoreArgs {
 fn read_settings(file: &std::path::Path) -> Result<billsync::settings::TenantSettings, i32> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         eprintln!("cannot read {}: {e}", file.display());
-        1
+        ops::exit::BAD_INPUT
     })?;
     billsync::settings::TenantSettings::from_json(&text).map_err(|e| {
         eprintln!("{}: {e}", file.display());
-        2
+        ops::exit::BAD_INPUT
     })
 }
 
@@ -929,12 +929,10 @@ async fn tenant_setup(
 
 /// Exit codes of `billsync netsuite check`, for scripts.
 mod check_exit {
-    pub const OK: i32 = 0;
-    pub const OTHER: i32 = 1;
-    pub const CONFIG: i32 = 2;
-    pub const LOGIN_REFUSED: i32 = 3;
-    pub const PERMISSION: i32 = 4;
-    pub const UNREACHABLE: i32 = 5;
+    pub use billsync_cli::ops::exit::{
+        BAD_INPUT as CONFIG, FAILED as OTHER, LOGIN_REFUSED, OK, PERMISSION,
+        UNAVAILABLE as UNREACHABLE,
+    };
 }
 
 async fn netsuite_check(args: &ConnectionArgs) -> i32 {

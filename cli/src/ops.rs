@@ -14,12 +14,23 @@ use billsync::service::{ServiceError, Services};
 use billsync::store::sqlite::{Outbox, SqliteStore};
 
 /// Exit codes shared by the operator commands.
+/// The exit codes of every `billsync` command, one table (README, "Exit codes").
 pub mod exit {
+    /// Done; nothing needs a person.
     pub const OK: i32 = 0;
+    /// The command ran and found failures: invoices in error, preflight errors, a demo whose
+    /// books do not balance.
     pub const FAILED: i32 = 1;
+    /// Bad input: a missing or malformed file, flag or setting.
     pub const BAD_INPUT: i32 = 2;
-    pub const UNKNOWN_TENANT: i32 = 3;
+    /// NetSuite refused the login.
+    pub const LOGIN_REFUSED: i32 = 3;
+    /// NetSuite's role lacks a permission.
+    pub const PERMISSION: i32 = 4;
+    /// The store, queue, billing or NetSuite could not be reached.
     pub const UNAVAILABLE: i32 = 5;
+    /// No settings are stored for the tenant.
+    pub const UNKNOWN_TENANT: i32 = 6;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +44,10 @@ pub enum OpsError {
     /// The command ran and found what it reports as failure (a preflight with errors).
     #[error("{0}")]
     Failed(String),
+    #[error("NetSuite refused the login: {0}")]
+    LoginRefused(String),
+    #[error("NetSuite's role lacks a permission: {0}")]
+    Permission(String),
 }
 
 impl OpsError {
@@ -42,14 +57,23 @@ impl OpsError {
             OpsError::UnknownTenant(_) => exit::UNKNOWN_TENANT,
             OpsError::Unavailable(_) => exit::UNAVAILABLE,
             OpsError::Failed(_) => exit::FAILED,
+            OpsError::LoginRefused(_) => exit::LOGIN_REFUSED,
+            OpsError::Permission(_) => exit::PERMISSION,
         }
     }
 }
 
 impl From<ServiceError> for OpsError {
     fn from(e: ServiceError) -> Self {
+        use billsync::netsuite::ErrorKind;
         match e {
             ServiceError::UnknownTenant(t) => OpsError::UnknownTenant(t),
+            ServiceError::NetSuite(n) if n.kind() == ErrorKind::Login => {
+                OpsError::LoginRefused(n.to_string())
+            }
+            ServiceError::NetSuite(n) if n.kind() == ErrorKind::Permission => {
+                OpsError::Permission(n.to_string())
+            }
             other => OpsError::Unavailable(other.to_string()),
         }
     }

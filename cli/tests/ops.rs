@@ -146,7 +146,7 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
             .await
             .status
             .code(),
-        Some(3)
+        Some(6)
     );
     assert_eq!(
         billsync(&dir, &with(&["retry", "--tenant", "acme"], &local))
@@ -160,7 +160,8 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
             .await
             .status
             .code(),
-        Some(1)
+        Some(2),
+        "a missing file is bad input"
     );
     std::fs::write(dir.join("bad.json"), "{ nope").unwrap();
     let out = billsync(&dir, &["tenant", "validate", "bad.json"]).await;
