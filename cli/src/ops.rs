@@ -300,6 +300,8 @@ pub struct Status {
     pub oldest_waiting: Option<(String, chrono::DateTime<chrono::Utc>)>,
     /// The tenant's pause, when NetSuite refused its login or a permission.
     pub pause: Option<billsync::service::pause::TenantPause>,
+    /// The work queue's backlog (every tenant's: the queue is shared).
+    pub queue: Option<billsync::queue::QueueDepth>,
 }
 
 impl Status {
@@ -326,6 +328,16 @@ impl Status {
             out.push_str(&format!(
                 "  oldest waiting         {uid} since {}\n",
                 since.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
+        if let Some(q) = &self.queue {
+            out.push_str(&format!(
+                "  queue (all tenants)    {} waiting, {} in progress{}\n",
+                q.waiting,
+                q.in_progress,
+                q.dead_letters
+                    .map(|d| format!(", {d} dead letters"))
+                    .unwrap_or_default()
             ));
         }
         match &self.pause {
@@ -397,6 +409,12 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             .map_err(unavailable)?,
         oldest_waiting,
         pause: b.services.pause(tenant).await?,
+        queue: b
+            .services
+            .queue
+            .depth()
+            .await
+            .map_err(|e| OpsError::Unavailable(e.to_string()))?,
     })
 }
 

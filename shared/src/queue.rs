@@ -188,6 +188,23 @@ pub trait Queue: Send + Sync {
     /// Enqueues every message, or fails; a failure may have enqueued some of them (a retry then
     /// repeats them, and the deduplication ids make that harmless).
     async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError>;
+
+    /// How many messages wait and are in progress, and in the dead-letter queue, where the
+    /// queue can say (SQS); `None` otherwise.
+    async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
+        Ok(None)
+    }
+}
+
+/// A queue's backlog, as `billsync status --aws` shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Waiting to be received.
+    pub waiting: u64,
+    /// Received and not yet deleted (in a worker's hands).
+    pub in_progress: u64,
+    /// In the dead-letter queue, when the queue has one.
+    pub dead_letters: Option<u64>,
 }
 
 /// A message the worker took from the queue itself, with the handle that deletes it.

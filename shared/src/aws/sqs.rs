@@ -4,13 +4,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 
 use super::unavailable;
 use crate::error::Unavailable;
-use crate::queue::{Inbox, Queue, QueueError, SyncMessage, Taken};
+use crate::queue::{Inbox, Queue, QueueDepth, QueueError, SyncMessage, Taken};
 
 /// SQS takes at most ten entries per `SendMessageBatch`.
 const BATCH: usize = 10;
@@ -31,8 +32,78 @@ impl SqsQueue {
     }
 }
 
+/// An approximate count attribute as a number (absent or unreadable reads as zero).
+fn count(
+    attrs: &std::collections::HashMap<QueueAttributeName, String>,
+    name: QueueAttributeName,
+) -> u64 {
+    attrs.get(&name).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl SqsQueue {
+    async fn attributes(
+        &self,
+        url: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<std::collections::HashMap<QueueAttributeName, String>, QueueError> {
+        let mut request = self.client.get_queue_attributes().queue_url(url);
+        for n in names {
+            request = request.attribute_names(n.clone());
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|e| QueueError(unavailable(e)))?;
+        Ok(out.attributes.unwrap_or_default())
+    }
+}
+
 #[async_trait]
 impl Queue for SqsQueue {
+    /// The queue's approximate counts, and its dead-letter queue's (found by the redrive
+    /// policy's ARN: the queue's name is its last part).
+    async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
+        use QueueAttributeName as A;
+        let attrs = self
+            .attributes(
+                &self.queue_url,
+                &[
+                    A::ApproximateNumberOfMessages,
+                    A::ApproximateNumberOfMessagesNotVisible,
+                    A::RedrivePolicy,
+                ],
+            )
+            .await?;
+        let dlq_name = attrs
+            .get(&A::RedrivePolicy)
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+            .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+            .and_then(|arn| arn.rsplit(':').next().map(str::to_owned));
+        let dead_letters = match dlq_name {
+            None => None,
+            Some(name) => {
+                let url = self
+                    .client
+                    .get_queue_url()
+                    .queue_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| QueueError(unavailable(e)))?
+                    .queue_url
+                    .unwrap_or_default();
+                let dlq = self
+                    .attributes(&url, &[A::ApproximateNumberOfMessages])
+                    .await?;
+                Some(count(&dlq, A::ApproximateNumberOfMessages))
+            }
+        };
+        Ok(Some(QueueDepth {
+            waiting: count(&attrs, A::ApproximateNumberOfMessages),
+            in_progress: count(&attrs, A::ApproximateNumberOfMessagesNotVisible),
+            dead_letters,
+        }))
+    }
+
     /// Sends every batch even when an entry of an earlier one fails, then reports the failures:
     /// more work lands, and a retry of the whole call is harmless thanks to deduplication.
     async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
@@ -281,6 +352,59 @@ mod tests {
                 "in send order"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn depth_counts_waiting_in_progress_and_dead_letters() {
+        let moto = crate::aws::moto::server();
+        let client = Client::new(&moto.sdk_config().await);
+        let dlq_url = fifo_queue(&client).await;
+        let dlq_arn = client
+            .get_queue_attributes()
+            .queue_url(&dlq_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone();
+        let name = format!("{}.fifo", crate::aws::moto::unique("billsync-depth"));
+        let url = client
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue = SqsQueue::new(client.clone(), &url);
+        let sent: Vec<SyncMessage> = (0..3)
+            .map(|i| msg(&format!("inv_{i}"), &format!("e-{i}")))
+            .collect();
+        queue.send(&sent).await.unwrap();
+        client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(1)
+            .send()
+            .await
+            .unwrap();
+        let depth = queue.depth().await.unwrap().expect("SQS tells its depth");
+        assert_eq!(
+            depth,
+            QueueDepth {
+                waiting: 2,
+                in_progress: 1,
+                dead_letters: Some(0)
+            }
+        );
     }
 
     #[tokio::test]

@@ -651,6 +651,18 @@ impl Queue for Outbox {
         self.notify.notify_one();
         Ok(())
     }
+
+    /// Messages not yet finished; the local queue has no dead letters.
+    async fn depth(&self) -> Result<Option<crate::queue::QueueDepth>, QueueError> {
+        let waiting = self
+            .waiting()
+            .map_err(|e| QueueError(Unavailable::caused_by(e.to_string(), e)))?;
+        Ok(Some(crate::queue::QueueDepth {
+            waiting,
+            in_progress: 0,
+            dead_letters: None,
+        }))
+    }
 }
 
 #[cfg(test)]
