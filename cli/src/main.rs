@@ -313,6 +313,18 @@ async fn demo(
     }
 }
 
+/// A read-only command on the embedded store reads an existing file and never creates one.
+fn existing_state(args: &StoreArgs) -> Result<(), i32> {
+    if args.aws || args.state.exists() {
+        return Ok(());
+    }
+    eprintln!(
+        "no state at {}: nothing was synced here yet (--state names another file, --aws a deployment)",
+        args.state.display()
+    );
+    Err(ops::exit::BAD_INPUT)
+}
+
 /// Opens the backend, runs one operator command, and turns its failure into a message and an
 /// exit code.
 async fn operate<F, Fut>(args: &StoreArgs, f: F) -> i32
@@ -753,6 +765,9 @@ async fn main() -> ExitCode {
                 eprintln!("name the tenant with --tenant");
                 return ExitCode::from(ops::exit::BAD_INPUT as u8);
             };
+            if let Err(code) = existing_state(&backend) {
+                return ExitCode::from(code as u8);
+            }
             operate(&backend, |b| async move {
                 let filter = ops::ErrorFilter { cause, since };
                 let entries: Vec<_> = ops::errors(&b, &tenant)
@@ -789,7 +804,9 @@ async fn main() -> ExitCode {
         })
         .await,
         Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,
-        Command::Status { tenant, json, backend } => operate(&backend, |b| async move {
+        Command::Status { tenant, json, backend } => match existing_state(&backend) {
+            Err(code) => code,
+            Ok(()) => operate(&backend, |b| async move {
             let s = ops::status(&b, &tenant).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));
@@ -799,6 +816,7 @@ async fn main() -> ExitCode {
             Ok(())
         })
         .await,
+        },
     };
     ExitCode::from(code as u8)
 }

@@ -248,3 +248,26 @@ async fn status_shows_a_chargebee_tenants_own_event_cursor() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn read_only_commands_create_no_state_file() {
+    let dir = std::env::temp_dir().join(format!("billsync-readonly-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for args in [
+        &["status", "--tenant", "acme"][..],
+        &["errors", "--tenant", "acme"][..],
+    ] {
+        let out = billsync(&dir, args).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("no state at billsync.db"),
+            "{}",
+            text(&out)
+        );
+    }
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "no file was created"
+    );
+}

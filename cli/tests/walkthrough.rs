@@ -468,7 +468,10 @@ async fn a_wrong_secret_pauses_the_tenant_and_a_passing_check_resumes_it() {
     assert!(status["counts"]["held"].as_u64().unwrap() > 0, "{status:#}");
     assert!(status["pause"]["error"]["cause"].is_string(), "{status:#}");
     assert!(status["oldest_waiting"][0].is_string(), "{status:#}");
-    assert_eq!(status["queue"]["waiting"], 0, "held invoices leave the queue: {status:#}");
+    assert_eq!(
+        status["queue"]["waiting"], 0,
+        "held invoices leave the queue: {status:#}"
+    );
 
     // The secret is corrected; the check passes, resumes the tenant and the held invoices sync.
     std::fs::write(user.path("secrets.json"), good).unwrap();
