@@ -87,8 +87,11 @@ pub async fn check_netsuite(
     today: NaiveDate,
 ) -> NetSuiteReport {
     let mut report = NetSuiteReport::default();
-    if let Err(e) = client.check().await {
-        if matches!(e.kind(), ErrorKind::Login | ErrorKind::Transport) {
+    match client.check().await {
+        Ok(()) => report.ok(),
+        // A refused read of customers is the permissions part's to name.
+        Err(e) if !matches!(e.kind(), ErrorKind::Login | ErrorKind::Transport) => {}
+        Err(e) => {
             // Nothing else can be asked: every request would be refused the same way.
             let advice = diagnose(
                 &e,
@@ -109,7 +112,6 @@ pub async fn check_netsuite(
             return report;
         }
     }
-    report.ok();
     let refused = permissions(client, &mut report).await;
     let ask = Ask {
         client,
@@ -767,7 +769,8 @@ async fn custom_fields(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteR
             continue;
         };
         let (actual_kind, actual_type) = (text(row, "fieldtype"), text(row, "fieldvaluetype"));
-        if actual_kind != *kind || !actual_type.eq_ignore_ascii_case(value_type) {
+        let same_type = actual_type.eq_ignore_ascii_case(value_type);
+        if actual_kind != *kind || (!same_type && KNOWN_VALUE_TYPES.contains(&actual_type)) {
             report.add(Finding::error(
                 "custom field",
                 id.as_str(),
@@ -776,39 +779,41 @@ async fn custom_fields(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteR
             ));
             continue;
         }
+        if !same_type {
+            // A type name this check does not know: NetSuite's wording is not documented.
+            report.add(Finding::warning(
+                "custom field",
+                id.as_str(),
+                format!("custom field {id} has type \"{actual_type}\", which this check cannot compare with {value_type}"),
+                format!("check in NetSuite that {id} is a {value_type} field"),
+            ));
+        }
         present.push((id.clone(), *kind));
     }
-    // Applies-to: the record's metadata shows a custom field only where it applies.
-    let mut on: Vec<(RecordType, BTreeSet<String>)> = Vec::new();
+    // Applies-to: the record's metadata shows a custom field only where it applies; line fields
+    // under the item sublist's element, when the schema describes it.
+    let mut on: Vec<(RecordType, BTreeSet<String>, Option<BTreeSet<String>>)> = Vec::new();
     for rt in [
         RecordType::Customer,
         RecordType::SalesOrder,
         RecordType::Invoice,
     ] {
-        let needs = |kind: &str| match rt {
-            RecordType::Customer => kind == "ENTITY",
-            _ => kind != "ENTITY",
-        };
-        if !present.iter().any(|(_, k)| needs(k)) {
+        if !present.iter().any(|(_, k)| appears_on(k, rt)) {
             continue;
         }
         match ask.client.metadata(rt).await {
             Ok(schema) => {
-                let mut fields: BTreeSet<String> = BTreeSet::new();
-                let props = |v: &Value| -> Vec<String> {
+                let props = |v: &Value| -> BTreeSet<String> {
                     v.get("properties")
                         .and_then(Value::as_object)
                         .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
                         .unwrap_or_default()
                 };
-                fields.extend(props(&schema));
-                if let Some(line) = schema
+                let lines = schema
                     .get("definitions")
                     .and_then(|d| d.get(format!("{}-itemElement", rt.as_str())))
-                {
-                    fields.extend(props(line));
-                }
-                on.push((rt, fields));
+                    .map(props);
+                on.push((rt, props(&schema), lines));
             }
             Err(e) => report.add(Finding::warning(
                 "custom field",
@@ -822,24 +827,34 @@ async fn custom_fields(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteR
     }
     for (id, kind) in &present {
         let mut missing_on = Vec::new();
-        for (rt, fields) in &on {
-            let applies = match rt {
-                RecordType::Customer => kind == &"ENTITY",
-                _ => kind != &"ENTITY",
+        let mut unknown_on = Vec::new();
+        for (rt, body, lines) in on.iter().filter(|(rt, _, _)| appears_on(kind, *rt)) {
+            let seen = if *kind == "COLUMN" {
+                lines.as_ref()
+            } else {
+                Some(body)
             };
-            if applies && !fields.contains(&id.to_ascii_lowercase()) {
-                missing_on.push(rt.as_str());
+            match seen {
+                Some(fields) if fields.contains(&id.to_ascii_lowercase()) => {}
+                Some(_) => missing_on.push(rt.as_str()),
+                None => unknown_on.push(rt.as_str()),
             }
+        }
+        if !unknown_on.is_empty() {
+            report.add(Finding::warning(
+                "custom field",
+                id.as_str(),
+                format!("the {} metadata does not describe its item lines, so where {id} applies is not verified", unknown_on.join(", ")),
+                format!("check that {id} has \"Applies To: Sale Item\" in NetSuite"),
+            ));
         }
         if missing_on.is_empty() {
             report.ok();
         } else {
-            let flag = if kind == &"ENTITY" {
-                "Applies To: Customer"
-            } else if kind == &"COLUMN" {
-                "Applies To: Sale Item"
-            } else {
-                "Applies To: Sale"
+            let flag = match *kind {
+                "ENTITY" => "Applies To: Customer",
+                "COLUMN" => "Applies To: Sale Item",
+                _ => "Applies To: Sale",
             };
             report.add(Finding::error(
                 "custom field",
@@ -851,6 +866,34 @@ async fn custom_fields(ask: &Ask<'_>, s: &TenantSettings, report: &mut NetSuiteR
                 format!("open {id} in NetSuite and check \"{flag}\" (the SDF project sets it)"),
             ));
         }
+    }
+}
+
+/// `customfield.fieldvaluetype` names a mismatch is reported for; another name is only a
+/// warning, since NetSuite does not document the list.
+const KNOWN_VALUE_TYPES: &[&str] = &[
+    "Free-Form Text",
+    "Currency",
+    "Date",
+    "Date/Time",
+    "Check Box",
+    "Integer Number",
+    "Decimal Number",
+    "Percent",
+    "List/Record",
+    "Multiple Select",
+    "Long Text",
+    "Text Area",
+    "Email Address",
+    "Phone Number",
+    "Hyperlink",
+];
+
+/// Whether a field of `kind` (ENTITY, BODY, COLUMN) belongs on `rt`'s form.
+fn appears_on(kind: &str, rt: RecordType) -> bool {
+    match rt {
+        RecordType::Customer => kind == "ENTITY",
+        _ => kind != "ENTITY",
     }
 }
 
