@@ -181,8 +181,16 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
 /// `status`.
 pub const LAST_WEBHOOK_CURSOR: &str = "last-webhook";
 
-/// Notes a verified delivery's arrival; a failure only costs the note.
+/// How stale the noted arrival may get: `tenant check` asks whether webhooks arrived within
+/// days, so minutes do not matter.
+const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Notes a verified delivery's arrival, at most every [`NOTE_EVERY`] per process; a failure
+/// only costs the note.
 async fn note_arrival(services: &Services, tenant: &str) {
+    if !services.webhook_note_due(tenant, NOTE_EVERY) {
+        return;
+    }
     let now = chrono::Utc::now().to_rfc3339();
     if let Err(e) = services
         .store

@@ -39,6 +39,8 @@ pub struct Services {
     settings_cache: Cache<TenantSettings>,
     /// Each tenant's pause as last read, kept like the settings.
     pause_cache: Cache<Option<pause::TenantPause>>,
+    /// When this process last noted a tenant's webhook arrival.
+    webhook_noted: Cache<()>,
 }
 
 /// Values per tenant with the time each was read.
@@ -174,6 +176,7 @@ impl Services {
             settings_ttl: None,
             settings_cache: Arc::new(Mutex::new(HashMap::new())),
             pause_cache: Arc::new(Mutex::new(HashMap::new())),
+            webhook_noted: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -300,6 +303,22 @@ impl Services {
         Ok(built)
     }
 
+    /// Whether a webhook's arrival should be written now: at most once per `every` per tenant
+    /// and process, so a busy site costs the table no write per delivery.
+    pub fn webhook_note_due(&self, tenant: &str, every: std::time::Duration) -> bool {
+        let Ok(mut m) = self.webhook_noted.lock() else {
+            return true;
+        };
+        let now = std::time::Instant::now();
+        match m.get(tenant) {
+            Some((at, ())) if now.duration_since(*at) < every => false,
+            _ => {
+                m.insert(tenant.to_owned(), (now, ()));
+                true
+            }
+        }
+    }
+
     /// Drops the tenant's cached clients: the next use reads its secret again (after a
     /// refused login, the secret may have been corrected meanwhile).
     pub fn forget_clients(&self, tenant: &str) {
@@ -386,6 +405,24 @@ mod tests {
             filters += 1;
         }
         assert!(filters >= 3, "{filters} message filters");
+    }
+
+    #[test]
+    fn a_webhook_arrival_is_noted_at_most_once_per_interval() {
+        let (queue, _rx) = crate::queue::local::LocalQueue::new();
+        let services = Services::new(
+            Arc::new(crate::store::sqlite::SqliteStore::in_memory().unwrap()),
+            Arc::new(queue),
+            Arc::new(crate::secrets::StaticSecrets::default()),
+        );
+        let minute = std::time::Duration::from_secs(60);
+        assert!(services.webhook_note_due("acme", minute));
+        assert!(
+            !services.webhook_note_due("acme", minute),
+            "noted a moment ago"
+        );
+        assert!(services.webhook_note_due("globex", minute), "per tenant");
+        assert!(services.webhook_note_due("acme", std::time::Duration::ZERO));
     }
 
     #[test]
