@@ -96,6 +96,14 @@ pub trait BillingSource: Send + Sync {
         cursor: Option<String>,
         start: NaiveDate,
     ) -> BoxStream<'static, Result<EventPage, SourceError>>;
+    /// Invoices issued from `from` to `to` (whole days in the site's time zone, both
+    /// included), a page at a time, each with the figures [`invoice`](Self::invoice) gives.
+    /// What reconcile compares and backfill queues.
+    fn invoices_issued(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> BoxStream<'static, Result<Vec<Invoice>, SourceError>>;
 }
 
 /// One page of a source's event stream.
@@ -176,5 +184,13 @@ impl BillingSource for Preloaded<'_> {
         start: NaiveDate,
     ) -> BoxStream<'static, Result<EventPage, SourceError>> {
         self.source.event_pages(cursor, start)
+    }
+
+    fn invoices_issued(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> BoxStream<'static, Result<Vec<Invoice>, SourceError>> {
+        self.source.invoices_issued(from, to)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use futures::future::try_join_all;
 use futures::stream::{self, Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
@@ -356,6 +357,46 @@ impl ChargebeeClient {
             out.insert(inv.uid.clone(), inv);
         }
         Ok(out)
+    }
+
+    /// The ids of invoices dated from `from` to `to` (whole UTC days, both included), oldest
+    /// first, a list page at a time (`date[between]`, `sort_by[asc]=date`).
+    pub fn invoice_ids_dated(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Stream<Item = Result<Vec<String>, ChargebeeError>> + Send + 'static {
+        let client = self.clone();
+        let start = from
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc()
+            .timestamp();
+        let end = to
+            .and_hms_opt(23, 59, 59)
+            .expect("the last second exists")
+            .and_utc()
+            .timestamp();
+        stream::try_unfold(Some(None::<String>), move |offset| {
+            let client = client.clone();
+            async move {
+                let Some(offset) = offset else {
+                    return Ok::<_, ChargebeeError>(None);
+                };
+                let mut q = vec![
+                    ("date[between]", format!("[{start},{end}]")),
+                    ("sort_by[asc]", "date".to_owned()),
+                    ("limit", LIST_MAX.to_string()),
+                ];
+                if let Some(o) = offset {
+                    q.push(("offset", o));
+                }
+                let page: ListPage<InvoiceEnvelope> = client.get("invoices", &q).await?;
+                let next = page.next_offset.clone().filter(|o| !o.is_empty()).map(Some);
+                let ids = page.list.into_iter().map(|e| e.invoice.id).collect();
+                Ok(Some((ids, next)))
+            }
+        })
     }
 
     /// Records of one resource by id, `LIST_MAX` ids per list call (`id[in]`).

@@ -276,13 +276,18 @@ async fn handle(ctx: &Ctx, req: Request<Incoming>) -> Resp {
 }
 
 /// A resource list filtered by id: `id[in]=["a","b"]` (a JSON-style list, as the client
-/// libraries send it) or `id[is]=a`, `limit` (1 to 100, default 10) and `offset` (the
-/// `next_offset` of the page before). Ids that match nothing are simply absent; other filters
-/// are refused so a client cannot believe a filter applied that the simulator ignored.
+/// libraries send it) or `id[is]=a`; by date for records that have one (`date[between]=[a,b]`,
+/// `date[after]`, `date[before]`, `date[on]`, Unix seconds, bounds included for `between`
+/// as Chargebee documents); `sort_by[asc]` / `sort_by[desc]` = `date`; `limit` (1 to 100,
+/// default 10) and `offset` (the `next_offset` of the page before). Ids that match nothing are
+/// simply absent; other filters are refused so a client cannot believe a filter applied that
+/// the simulator ignored.
 fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
     let mut ids: Option<Vec<String>> = None;
     let mut limit = DEFAULT_LIMIT;
     let mut after: Option<String> = None;
+    let mut dates: Vec<(String, Vec<i64>)> = Vec::new();
+    let mut by_date: Option<bool> = None;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "id[in]" => match serde_json::from_str::<Vec<String>>(&v) {
@@ -290,6 +295,29 @@ fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
                 Err(_) => return bad_request("id[in]", &format!("id[in] : invalid value {v:?}")),
             },
             "id[is]" => ids = Some(vec![v.into_owned()]),
+            op @ ("date[between]" | "date[after]" | "date[before]" | "date[on]")
+                if matches!(key, "invoice" | "credit_note") =>
+            {
+                let parsed = if op == "date[between]" {
+                    serde_json::from_str::<Vec<i64>>(&v)
+                        .ok()
+                        .filter(|b| b.len() == 2)
+                } else {
+                    v.parse::<i64>().ok().map(|t| vec![t])
+                };
+                match parsed {
+                    Some(b) => dates.push((op.to_owned(), b)),
+                    None => return bad_request(op, &format!("{op} : invalid value {v:?}")),
+                }
+            }
+            dir @ ("sort_by[asc]" | "sort_by[desc]")
+                if matches!(key, "invoice" | "credit_note") =>
+            {
+                if v != "date" {
+                    return bad_request(dir, &format!("{dir} : cannot sort by {v}"));
+                }
+                by_date = Some(dir == "sort_by[desc]");
+            }
             "limit" => match v.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
                 _ => return bad_request("limit", "limit : must be between 1 and 100"),
@@ -300,6 +328,7 @@ fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
             }
         }
     }
+    let date_of = |doc: &Value| doc.get("date").and_then(Value::as_i64).unwrap_or(0);
     let mut matching: Vec<(&String, &Value)> = match &ids {
         Some(ids) => {
             let wanted: BTreeSet<&str> = ids.iter().map(String::as_str).collect();
@@ -309,8 +338,39 @@ fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
         }
         None => map.iter().collect(),
     };
+    for (op, b) in &dates {
+        matching.retain(|(_, doc)| {
+            let d = date_of(doc);
+            match op.as_str() {
+                "date[between]" => b[0] <= d && d <= b[1],
+                "date[after]" => d > b[0],
+                "date[before]" => d < b[0],
+                _ => d / 86_400 == b[0] / 86_400,
+            }
+        });
+    }
+    // The offset is the sort key of the last record served: the id, or `[date, id]`.
+    let sort_key = |id: &str, doc: &Value| match by_date {
+        Some(_) => format!("[{},\"{id}\"]", date_of(doc)),
+        None => id.to_owned(),
+    };
+    if let Some(desc) = by_date {
+        matching.sort_by(|a, b| (date_of(a.1), a.0).cmp(&(date_of(b.1), b.0)));
+        if desc {
+            matching.reverse();
+        }
+    }
     if let Some(after) = &after {
-        matching.retain(|(id, _)| id.as_str() > after.as_str());
+        let position = matching
+            .iter()
+            .position(|(id, doc)| &sort_key(id, doc) == after);
+        match (position, by_date) {
+            (Some(i), Some(_)) => {
+                matching.drain(..=i);
+            }
+            (None, Some(_)) => return bad_request("offset", "offset : invalid value"),
+            (_, None) => matching.retain(|(id, _)| id.as_str() > after.as_str()),
+        }
     }
     let more = matching.len() > limit;
     matching.truncate(limit);
@@ -320,8 +380,8 @@ fn list(key: &str, map: &BTreeMap<String, Value>, query: &str) -> Resp {
         .collect();
     let mut body = json!({ "list": list });
     if more {
-        if let Some((id, _)) = matching.last() {
-            body["next_offset"] = json!(id);
+        if let Some((id, doc)) = matching.last() {
+            body["next_offset"] = json!(sort_key(id, doc));
         }
     }
     json_response(StatusCode::OK, &body)
