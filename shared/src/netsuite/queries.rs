@@ -1,7 +1,9 @@
 //! The SuiteQL billsync asks, each as a typed question: the query text lives here and nowhere
 //! else, and every value from outside is quoted as a SuiteQL string.
 
-use chrono::NaiveDate;
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
@@ -45,6 +47,50 @@ pub struct Rows<T> {
     /// Rows NetSuite returned, including any that did not read as `T`.
     pub read: usize,
     pub has_more: bool,
+}
+
+/// A transaction billsync may have written, with what reconcile compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionRow {
+    pub id: String,
+    pub external_id: String,
+    /// SuiteQL's type code: `CustInvc`, `CustPymt`, `CustDep`, `CustRfnd`, `CustCred`.
+    pub code: String,
+    pub date: Option<NaiveDate>,
+    /// The amount in the transaction's currency, without sign (SuiteQL signs some types).
+    pub total: Decimal,
+    /// What is still open (invoices) or unapplied (credit memos).
+    pub remaining: Option<Decimal>,
+    /// The currency's internal id.
+    pub currency: Option<String>,
+    /// When it last changed, on the integration user's clock (see [`NetSuiteClient::account_clock`]).
+    pub modified: Option<NaiveDateTime>,
+}
+
+/// The transaction types billsync writes that carry money.
+const MONEY_TYPES: &str = "('CustInvc', 'CustPymt', 'CustDep', 'CustRfnd', 'CustCred')";
+
+/// The columns of [`TransactionRow`], dates formatted so no account preference changes them.
+const TRANSACTION_COLUMNS: &str =
+    "SELECT id, externalid, type, TO_CHAR(trandate, 'YYYY-MM-DD') AS day, \
+     foreigntotal, foreignamountremaining, currency, \
+     TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI:SS') AS modified FROM transaction";
+
+/// External ids per `IN` list: well under SuiteQL's query length limit.
+const IN_LIST: usize = 200;
+
+fn transaction_row(r: &Map<String, Value>) -> Option<TransactionRow> {
+    Some(TransactionRow {
+        id: string(r, "id")?,
+        external_id: string(r, "externalid")?,
+        code: string(r, "type")?,
+        date: string(r, "day").and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+        total: money(r, "foreigntotal").unwrap_or_default().abs(),
+        remaining: money(r, "foreignamountremaining").map(|d| d.abs()),
+        currency: string(r, "currency"),
+        modified: string(r, "modified")
+            .and_then(|d| NaiveDateTime::parse_from_str(&d, "%Y-%m-%d %H:%M:%S").ok()),
+    })
 }
 
 impl NetSuiteClient {
@@ -110,6 +156,89 @@ impl NetSuiteClient {
             read: page.items.len(),
             has_more: page.has_more,
         })
+    }
+
+    /// Money transactions whose external id starts with `prefix` and whose date falls from
+    /// `from` to `to`, a page of the largest size from `offset`, in id order.
+    pub async fn transactions_dated(
+        &self,
+        prefix: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        offset: u64,
+    ) -> Result<Rows<TransactionRow>, NetSuiteError> {
+        let q = format!(
+            "{TRANSACTION_COLUMNS} WHERE externalid LIKE {} AND type IN {MONEY_TYPES} \
+             AND trandate >= TO_DATE('{}', 'YYYY-MM-DD') AND trandate <= TO_DATE('{}', 'YYYY-MM-DD') \
+             ORDER BY id",
+            text(&format!("{prefix}%")),
+            from.format("%Y-%m-%d"),
+            to.format("%Y-%m-%d")
+        );
+        let page = self.suiteql_page(&q, SUITEQL_MAX_PAGE, offset).await?;
+        Ok(Rows {
+            rows: page.items.iter().filter_map(transaction_row).collect(),
+            read: page.items.len(),
+            has_more: page.has_more,
+        })
+    }
+
+    /// The money transactions with these external ids, whatever their date.
+    pub async fn transactions_with_external_ids(
+        &self,
+        external_ids: &[String],
+    ) -> Result<Vec<TransactionRow>, NetSuiteError> {
+        let mut out = Vec::new();
+        for chunk in external_ids.chunks(IN_LIST) {
+            let list: Vec<String> = chunk.iter().map(|e| text(e)).collect();
+            let q = format!(
+                "{TRANSACTION_COLUMNS} WHERE externalid IN ({}) AND type IN {MONEY_TYPES} ORDER BY id",
+                list.join(", ")
+            );
+            let mut offset = 0;
+            loop {
+                let page = self.suiteql_page(&q, SUITEQL_MAX_PAGE, offset).await?;
+                out.extend(page.items.iter().filter_map(transaction_row));
+                if !page.has_more || page.items.is_empty() {
+                    break;
+                }
+                offset += page.items.len() as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The time now on the clock SuiteQL shows datetimes by (the integration user's time
+    /// zone), to read `lastmodifieddate` against.
+    pub async fn account_clock(&self) -> Result<Option<NaiveDateTime>, NetSuiteError> {
+        let page = self
+            .suiteql_page(
+                "SELECT TO_CHAR(SYSDATE, 'YYYY-MM-DD HH24:MI:SS') AS now FROM dual",
+                1,
+                0,
+            )
+            .await?;
+        Ok(page
+            .items
+            .first()
+            .and_then(|r| string(r, "now"))
+            .and_then(|d| NaiveDateTime::parse_from_str(&d, "%Y-%m-%d %H:%M:%S").ok()))
+    }
+
+    /// Currency codes by internal id (SuiteQL's `currency.symbol` is the ISO code).
+    pub async fn currency_codes(&self) -> Result<HashMap<String, String>, NetSuiteError> {
+        let page = self
+            .suiteql_page(
+                "SELECT id, symbol FROM currency ORDER BY id",
+                SUITEQL_MAX_PAGE,
+                0,
+            )
+            .await?;
+        Ok(page
+            .items
+            .iter()
+            .filter_map(|r| Some((string(r, "id")?, string(r, "symbol")?)))
+            .collect())
     }
 }
 

@@ -6,6 +6,7 @@ pub mod local;
 pub mod pause;
 pub mod preflight;
 pub mod readback;
+pub mod reconcile;
 pub mod retry;
 pub mod sweep;
 pub mod worker;

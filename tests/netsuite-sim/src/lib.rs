@@ -275,6 +275,20 @@ impl NetSuiteSim {
         self.inner.world().seed(record_type, body)
     }
 
+    /// Changes a record as a person in the UI would (fields set as given, `lastModifiedDate`
+    /// stamped `at`); `key` is an internal id or `eid:<externalId>`.
+    pub fn edit_by_hand(
+        &self,
+        record_type: &str,
+        key: &str,
+        changes: Value,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), SimError> {
+        self.inner
+            .world()
+            .edit_by_hand(record_type, key, changes, at)
+    }
+
     /// Seeds the reference data of the local demo (see [`DemoData`]).
     pub fn seed_demo(&self) -> DemoData {
         demo::seed(self)

@@ -6,9 +6,13 @@
 //! cond  := cond OR cond | cond AND cond | NOT cond | ( cond )
 //!        | expr <op> literal | expr [NOT] IN (literal, ...) | expr [NOT] LIKE 'pattern'
 //!        | expr IS [NOT] NULL
-//! expr  := column | table.column | LOWER(expr) | UPPER(expr)
+//! expr  := column | table.column | LOWER(expr) | UPPER(expr) | TO_CHAR(expr, 'format')
+//!        | SYSDATE
 //! literal := 'text' | number | LOWER('..') | UPPER('..') | TO_DATE('..', 'YYYY-MM-DD')
 //! ```
+//! `FROM dual` is the one-row table. Datetimes are shown in the integration user's time zone
+//! (here always Pacific Standard Time, NetSuite's default preference; a real account follows
+//! the user's preference, daylight saving included).
 //! Anything else is refused with a 400 that says what is not supported, rather than being
 //! half-understood. Values come back as strings, NULL columns are left out of the row, and
 //! comparisons follow SQL's three-valued logic.
@@ -128,7 +132,15 @@ enum Expr {
     Col(String),
     Lower(Box<Expr>),
     Upper(Box<Expr>),
+    /// `TO_CHAR(expr, format)`, the format already read as chrono's.
+    ToChar(Box<Expr>, String),
+    Sysdate,
+    /// SYSDATE, fixed when the query runs.
+    Now(DateTime<Utc>),
 }
+
+/// The integration user's time zone (Pacific Standard Time), in seconds east of UTC.
+const USER_UTC_OFFSET: i32 = -8 * 3600;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Lit {
@@ -335,6 +347,19 @@ impl Parser {
 
     fn expr(&mut self) -> Result<Expr, String> {
         let name = self.ident()?;
+        if name == "sysdate" {
+            return Ok(Expr::Sysdate);
+        }
+        if name == "to_char" && self.eat_sym("(") {
+            let inner = self.expr()?;
+            self.expect_sym(",")?;
+            let format = match self.next() {
+                Some(Tok::Str(f)) => char_format(&f)?,
+                _ => return Err("TO_CHAR() needs a format".into()),
+            };
+            self.expect_sym(")")?;
+            return Ok(Expr::ToChar(Box::new(inner), format));
+        }
         if self.eat_sym("(") {
             let inner = self.expr()?;
             self.expect_sym(")")?;
@@ -469,6 +494,38 @@ fn parse_num(n: &str) -> Result<Lit, String> {
         .map_err(|_| format!("'{n}' is not a number"))
 }
 
+/// An Oracle datetime format as chrono's, for the elements billsync uses.
+fn char_format(format: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = format;
+    while !rest.is_empty() {
+        let upper = rest.to_ascii_uppercase();
+        let (element, chrono) = [
+            ("YYYY", "%Y"),
+            ("HH24", "%H"),
+            ("MM", "%m"),
+            ("DD", "%d"),
+            ("MI", "%M"),
+            ("SS", "%S"),
+        ]
+        .into_iter()
+        .find(|(e, _)| upper.starts_with(e))
+        .unwrap_or(("", ""));
+        if !element.is_empty() {
+            out.push_str(chrono);
+            rest = &rest[element.len()..];
+            continue;
+        }
+        let c = rest.chars().next().expect("not empty");
+        if !" -:/.T".contains(c) {
+            return Err(format!("the TO_CHAR format '{format}' is not supported"));
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
 fn to_date(text: &str, format: &str) -> Result<NaiveDate, String> {
     let chrono_format = match format.to_ascii_uppercase().as_str() {
         "YYYY-MM-DD" => "%Y-%m-%d",
@@ -590,6 +647,8 @@ const CUSTOM_FIELD_COLUMNS: &[(&str, Kind)] = &[
     ("isinactive", Kind::Text),
 ];
 
+const DUAL_COLUMNS: &[(&str, Kind)] = &[("dummy", Kind::Text)];
+
 /// `<record>subsidiarymap`: which subsidiaries a record may be used in.
 const ITEM_MAP: &[(&str, Kind)] = &[("item", Kind::Number), ("subsidiary", Kind::Number)];
 const ACCOUNT_MAP: &[(&str, Kind)] = &[("account", Kind::Number), ("subsidiary", Kind::Number)];
@@ -614,6 +673,7 @@ fn table_columns(table: &str) -> Option<&'static [(&'static str, Kind)]> {
         }
         "accountingperiod" => Some(PERIOD_COLUMNS),
         "customfield" => Some(CUSTOM_FIELD_COLUMNS),
+        "dual" => Some(DUAL_COLUMNS),
         "itemsubsidiarymap" => Some(ITEM_MAP),
         "accountsubsidiarymap" => Some(ACCOUNT_MAP),
         "departmentsubsidiarymap" => Some(DEPARTMENT_MAP),
@@ -909,6 +969,7 @@ fn build_rows(w: &World, table: &str) -> Vec<Row> {
                 );
             }
         }
+        "dual" => push(0, DUAL_COLUMNS, vec![Some(json!("X"))]),
         "itemsubsidiarymap"
         | "accountsubsidiarymap"
         | "departmentsubsidiarymap"
@@ -942,6 +1003,16 @@ fn eval(row: &Row, e: &Expr) -> Option<Val> {
         Expr::Col(c) => row.get(c.as_str()).cloned(),
         Expr::Lower(inner) => eval(row, inner).map(|v| Val::Text(v.text().to_lowercase())),
         Expr::Upper(inner) => eval(row, inner).map(|v| Val::Text(v.text().to_uppercase())),
+        Expr::ToChar(inner, format) => {
+            let zone = chrono::FixedOffset::east_opt(USER_UTC_OFFSET).expect("a valid offset");
+            eval(row, inner).map(|v| match v {
+                Val::Stamp(t) => Val::Text(t.with_timezone(&zone).format(format).to_string()),
+                Val::Date(d) => Val::Text(d.format(format).to_string()),
+                other => Val::Text(other.text()),
+            })
+        }
+        Expr::Now(t) => Some(Val::Stamp(*t)),
+        Expr::Sysdate => None,
     }
 }
 
@@ -1058,7 +1129,14 @@ fn unsupported(message: &str) -> ApiError {
 /// Rewrites column names to bare, checked names; `table.col` must use the table or its alias.
 fn check_expr(e: &mut Expr, q: &Query, columns: &[(&str, Kind)]) -> Result<(), ApiError> {
     match e {
-        Expr::Lower(inner) | Expr::Upper(inner) => check_expr(inner, q, columns),
+        Expr::Lower(inner) | Expr::Upper(inner) | Expr::ToChar(inner, _) => {
+            check_expr(inner, q, columns)
+        }
+        Expr::Sysdate => {
+            *e = Expr::Now(Utc::now());
+            Ok(())
+        }
+        Expr::Now(_) => Ok(()),
         Expr::Col(name) => {
             if let Some((qualifier, col)) = name.split_once('.') {
                 if qualifier != q.table && Some(qualifier) != q.alias.as_deref() {

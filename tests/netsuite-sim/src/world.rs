@@ -88,6 +88,32 @@ impl World {
         Ok(id.to_string())
     }
 
+    /// A person's edit in the UI: sets fields as given and stamps the record changed `at`.
+    pub(crate) fn edit_by_hand(
+        &mut self,
+        record_type: &str,
+        key: &str,
+        changes: Value,
+        at: chrono::DateTime<Utc>,
+    ) -> Result<(), SimError> {
+        let rt = RecordType::parse(record_type)
+            .ok_or_else(|| SimError::UnknownRecordType(record_type.to_string()))?;
+        let not_found = || SimError::NotFound {
+            record_type: record_type.to_string(),
+            id: key.to_string(),
+        };
+        let id = self.lookup_key(rt, key).ok_or_else(not_found)?;
+        let rec = self.store.get_mut(rt, id).ok_or_else(not_found)?;
+        if let Value::Object(fields) = changes {
+            rec.extend(fields);
+        }
+        rec.insert(
+            "lastModifiedDate".into(),
+            Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        Ok(())
+    }
+
     pub(crate) fn reset_stats(&mut self) {
         self.stats = Stats {
             in_flight: self.stats.in_flight,

@@ -15,5 +15,6 @@ mod maxio_client;
 mod netsuite_client;
 mod oauth_oracle;
 mod pause;
+mod reconcile;
 mod secrets_never_leak;
 mod services;

@@ -9,10 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use billing_sim::{
-    BillingSim, DatasetSpec, NewCustomer, NewInvoice, NewLine, NewProduct, PaymentKind,
-    WebhookEvent,
-};
+use billing_sim::{BillingSim, DatasetSpec, PaymentKind, WebhookEvent};
 use billsync::queue::local::LocalQueue;
 use billsync::queue::{Queue, QueueError, SyncMessage};
 use billsync::service::intake::{self, WebhookRequest};
@@ -25,28 +22,7 @@ use rust_decimal_macros::dec;
 use serde_json::json;
 
 fn issue(bill: &BillingSim) -> String {
-    let product = bill.add_product(NewProduct {
-        name: "Plan".into(),
-        handle: "plan".into(),
-        price: dec!(10),
-        ..Default::default()
-    });
-    let customer = bill.add_customer(NewCustomer {
-        first_name: "Ada".into(),
-        last_name: "L".into(),
-        email: "ada@example.com".into(),
-        ..Default::default()
-    });
-    bill.issue_invoice(NewInvoice {
-        lines: vec![NewLine::Setup {
-            product_id: product,
-            amount: dec!(10),
-        }],
-        ..NewInvoice::new(
-            customer,
-            chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
-        )
-    })
+    common::local::issue_on(bill, chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap())
 }
 
 async fn post(

@@ -88,3 +88,27 @@ pub fn drain(rx: &mut UnboundedReceiver<SyncMessage>) -> Vec<SyncMessage> {
     }
     out
 }
+
+/// Issues a one-line invoice of 10.00 to a new customer, on `on`.
+pub fn issue_on(bill: &BillingSim, on: chrono::NaiveDate) -> String {
+    use billing_sim::{NewCustomer, NewInvoice, NewLine, NewProduct};
+    let product = bill.add_product(NewProduct {
+        name: "Plan".into(),
+        handle: "plan".into(),
+        price: rust_decimal_macros::dec!(10),
+        ..Default::default()
+    });
+    let customer = bill.add_customer(NewCustomer {
+        first_name: "Ada".into(),
+        last_name: "L".into(),
+        email: "ada@example.com".into(),
+        ..Default::default()
+    });
+    bill.issue_invoice(NewInvoice {
+        lines: vec![NewLine::Setup {
+            product_id: product,
+            amount: rust_decimal_macros::dec!(10),
+        }],
+        ..NewInvoice::new(customer, on)
+    })
+}
