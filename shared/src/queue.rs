@@ -16,6 +16,8 @@ pub enum Reason {
     Sweep,
     Fulfilment,
     Retry,
+    /// A date range re-read on request (`billsync backfill`).
+    Backfill,
 }
 
 /// What a message asks the worker to look at.

@@ -1,6 +1,7 @@
 //! The use cases the Lambda functions and the local mode call: webhook intake, the sweep, the
 //! worker and retry. Each takes its ports through [`Services`]; none knows where it runs.
 
+pub mod backfill;
 pub mod intake;
 pub mod local;
 pub mod pause;
