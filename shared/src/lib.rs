@@ -7,6 +7,7 @@ pub mod aws;
 pub mod billing;
 pub mod error;
 pub mod flow;
+pub mod metrics;
 pub mod money;
 pub mod netsuite;
 pub mod queue;

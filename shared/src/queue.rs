@@ -81,6 +81,9 @@ pub struct SyncMessage {
     /// Identifies the triggering event (webhook delivery, invoice event, retry request), so the
     /// queue drops a second copy of the same trigger.
     pub dedup_id: String,
+    /// When it was queued: the lag a flow reports runs from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A message as read from the queue: the typed subject, or the untyped invoice id of messages
@@ -95,6 +98,8 @@ struct WireMessage {
     invoice_id: Option<String>,
     reason: Reason,
     dedup_id: String,
+    #[serde(default)]
+    queued_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<WireMessage> for SyncMessage {
@@ -115,6 +120,7 @@ impl From<WireMessage> for SyncMessage {
             subject,
             reason: w.reason,
             dedup_id: w.dedup_id,
+            queued_at: w.queued_at,
         }
     }
 }
@@ -134,6 +140,7 @@ impl SyncMessage {
             subject: Subject::invoice(invoice_id),
             reason,
             dedup_id: dedup_id.into(),
+            queued_at: Some(chrono::Utc::now()),
         }
     }
 

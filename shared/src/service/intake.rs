@@ -44,6 +44,10 @@ pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookRes
         Ok(r) => r,
         Err(Refusal::Webhook(e)) => {
             tracing::warn!(tenant = req.tenant, error = %e, "webhook refused");
+            crate::metrics::emit(
+                req.tenant,
+                &[(crate::metrics::Metric::WebhooksRefused, 1.0)],
+            );
             WebhookResponse::refuse(e.status, e.message)
         }
         Err(Refusal::Service(ServiceError::UnknownTenant(t))) => {
@@ -132,6 +136,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
                 0 => format!("wh-{delivery_id}"),
                 n => format!("wh-{delivery_id}-{n}"),
             },
+            queued_at: Some(chrono::Utc::now()),
         })
         .collect();
     // Where the store holds the queue (the local mode), the delivery and its message are one

@@ -49,6 +49,7 @@ pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepRepo
             subject: Subject::ReadBack,
             reason: Reason::Sweep,
             dedup_id: fresh_dedup_id("read-back"),
+            queued_at: Some(Utc::now()),
         }])
         .await?;
     services

@@ -492,7 +492,11 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
     let Some(invoice_id) = message.invoice_id() else {
         return MessageOutcome::Poison(format!("no work for subject {:?}", message.subject));
     };
-    match engine.sync_invoice(&settings, invoice_id).await {
+    let result = engine.sync_invoice(&settings, invoice_id).await;
+    if let Ok(outcome) = &result {
+        publish(&message, outcome, clients.netsuite.take_throttled());
+    }
+    match result {
         Ok(outcome) if outcome.blocked.is_some() => {
             let entry = outcome.blocked.as_ref().expect("checked by the guard");
             if let Err(e) = services.pause_tenant(&message.tenant, entry).await {
@@ -528,6 +532,30 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
         }
         Err(e) => MessageOutcome::Retry(e.to_string()),
     }
+}
+
+/// The tenant's metrics for one invoice's run: where it ended, its lag when it synced, and
+/// the 429s met meanwhile.
+fn publish(message: &SyncMessage, outcome: &Outcome, throttled: u64) {
+    use crate::flow::state::FlowStatus;
+    use crate::metrics::{emit, Metric};
+    let mut values = Vec::with_capacity(3);
+    match outcome.status {
+        FlowStatus::Synced => {
+            values.push((Metric::Synced, 1.0));
+            if let Some(at) = message.queued_at {
+                let lag = (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
+                values.push((Metric::LagSeconds, lag));
+            }
+        }
+        FlowStatus::Error if !outcome.retry => values.push((Metric::Errors, 1.0)),
+        FlowStatus::Parked => values.push((Metric::Parked, 1.0)),
+        _ => {}
+    }
+    if throttled > 0 {
+        values.push((Metric::NetSuiteThrottled, throttled as f64));
+    }
+    emit(&message.tenant, &values);
 }
 
 /// A paused tenant's message: an invoice is held (resuming queues it again), a read-back is

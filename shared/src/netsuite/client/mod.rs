@@ -151,6 +151,8 @@ struct Inner {
     confirming: Arc<tokio::sync::Mutex<()>>,
     /// A refusal is being confirmed: hold new requests until it is decided.
     suspect: Arc<std::sync::atomic::AtomicBool>,
+    /// 429 answers met since the count was last taken (for the NetSuiteThrottled metric).
+    throttled: std::sync::atomic::AtomicU64,
 }
 
 /// How long a confirmed login refusal answers for NetSuite.
@@ -202,6 +204,13 @@ pub fn http_builder(
 }
 
 impl NetSuiteClient {
+    /// The 429 answers this client met since the last call, and resets the count.
+    pub fn take_throttled(&self) -> u64 {
+        self.inner
+            .throttled
+            .swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Builds the client and its HTTP connection pool (rustls), bounded by a local governor of
     /// `config.concurrency` slots: right when this process is the only one on the account.
     pub fn new(config: NetSuiteConfig) -> Result<Self, NetSuiteError> {
@@ -234,6 +243,7 @@ impl NetSuiteClient {
                 retry: config.retry,
                 refused: std::sync::Mutex::new(None),
                 confirming: Arc::new(tokio::sync::Mutex::new(())),
+                throttled: std::sync::atomic::AtomicU64::new(0),
                 suspect: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             }),
         })

@@ -373,7 +373,12 @@ impl NetSuiteClient {
         // A refusal for concurrency shrinks the limit. A 401 (sometimes NetSuite's answer to a
         // burst) and a 5xx say nothing either way; any other answer says there was room.
         match api.kind() {
-            ErrorKind::Concurrency => permit.refused(api.retry_after),
+            ErrorKind::Concurrency => {
+                self.inner
+                    .throttled
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                permit.refused(api.retry_after)
+            }
             ErrorKind::Login | ErrorKind::Server => drop(permit),
             _ => permit.succeeded(),
         }
