@@ -4,5 +4,6 @@
 pub mod demo;
 pub mod demo_chargebee;
 pub mod ops;
+pub mod reconcile;
 pub mod serve;
 pub mod setup;

@@ -139,6 +139,46 @@ enum Command {
         #[command(flatten)]
         backend: StoreArgs,
     },
+    /// Billing against NetSuite for a period: figures per currency, then every difference
+    /// with what to do about it (reads only)
+    #[command(
+        after_help = "Examples:\n  billsync reconcile --tenant acme --from 2026-11-01 --to 2026-11-30 --secrets secrets.json\n  billsync reconcile --tenant acme --from 2026-11-01 --to 2026-11-30 --aws --json\n  billsync reconcile --tenant acme --last --aws     # the daily scheduled reconcile's report\n\nExit codes: 0 clean, 1 differences listed, 2 bad input, 3 login refused, 4 permission, 5 unreachable, 6 unknown tenant."
+    )]
+    Reconcile {
+        #[arg(long)]
+        tenant: String,
+        /// First day of the period (YYYY-MM-DD), by invoice issue date
+        #[arg(long, required_unless_present = "last", requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Last day of the period, included
+        #[arg(long, required_unless_present = "last")]
+        to: Option<chrono::NaiveDate>,
+        /// Show the report the last scheduled reconcile kept instead of reconciling now
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        last: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
+    /// Re-read billing for a date range and queue every invoice issued in it (idempotent:
+    /// what NetSuite holds already is found, not made again)
+    #[command(
+        after_help = "Examples:\n  billsync backfill --tenant acme --from 2026-01-01 --to 2026-06-30 --secrets secrets.json\n  billsync backfill --tenant acme --from 2026-01-01 --to 2026-06-30 --aws   # the worker function syncs them\n\nOn AWS without the CLI: invoke the sweep function with {\"backfill\": {\"tenant\": \"acme\", \"from\": \"2026-01-01\", \"to\": \"2026-06-30\"}}.\n\nExit codes: 0 ok, 1 invoices ended in error, 2 bad input, 5 unreachable, 6 unknown tenant."
+    )]
+    Backfill {
+        #[arg(long)]
+        tenant: String,
+        /// First issue date of the range (YYYY-MM-DD)
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last issue date of the range, included
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
     /// AWS stand-ins for local runs (on AWS, template.yaml creates everything)
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -800,6 +840,57 @@ async fn main() -> ExitCode {
             match summary.errors.len() {
                 0 => Ok(()),
                 n => Err(ops::OpsError::Failed(format!("{n} retried invoice(s) ended in error again"))),
+            }
+        })
+        .await,
+        Command::Reconcile { tenant, from, to, last, json, backend } => match existing_state(&backend) {
+            Err(code) => code,
+            Ok(()) => operate(&backend, |b| async move {
+                use billsync::service::reconcile::{last_report, reconcile};
+                let report = match (last, from, to) {
+                    (true, _, _) => match last_report(&b.services, &tenant).await? {
+                        Some(r) => r,
+                        None => {
+                            return Err(ops::OpsError::BadInput(format!(
+                                "no reconcile of {tenant} was kept yet: the daily schedule keeps one (or run reconcile with --from and --to)"
+                            )))
+                        }
+                    },
+                    (false, Some(from), Some(to)) if from <= to => {
+                        let settings = b.services.settings(&tenant).await?;
+                        reconcile(&b.services, &settings, from, to).await?
+                    }
+                    _ => return Err(ops::OpsError::BadInput("--from must be on or before --to".into())),
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize"));
+                } else {
+                    print!("{}", billsync_cli::reconcile::render(&report));
+                }
+                match report.difference_count {
+                    0 => Ok(()),
+                    n => Err(ops::OpsError::Failed(format!("{n} difference(s) between billing and NetSuite"))),
+                }
+            })
+            .await,
+        },
+        Command::Backfill { tenant, from, to, backend } => operate(&backend, |mut b| async move {
+            if from > to {
+                return Err(ops::OpsError::BadInput("--from must be on or before --to".into()));
+            }
+            let started = chrono::Utc::now();
+            let report = billsync::service::backfill::backfill(&b.services, &tenant, from, to).await?;
+            println!("{}", billsync_cli::reconcile::backfill_line(&report));
+            let Some((done, again)) = b.settle().await else {
+                println!("queued: the worker function syncs them; `billsync status --aws` follows it");
+                return Ok(());
+            };
+            println!("worked {done} messages locally; {again} will be retried by the next sweep");
+            let summary = ops::summarize(&b, &tenant, started).await?;
+            println!("invoices: {}", summary.line());
+            match summary.errors.len() {
+                0 => Ok(()),
+                n => Err(ops::OpsError::Failed(format!("{n} invoice(s) ended in error"))),
             }
         })
         .await,

@@ -68,6 +68,7 @@ impl From<ServiceError> for OpsError {
         use billsync::netsuite::ErrorKind;
         match e {
             ServiceError::UnknownTenant(t) => OpsError::UnknownTenant(t),
+            ServiceError::BadRequest(m) => OpsError::BadInput(m),
             ServiceError::NetSuite(n) if n.kind() == ErrorKind::Login => {
                 OpsError::LoginRefused(n.to_string())
             }

@@ -140,6 +140,75 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
     );
     assert_eq!(ns.records("salesOrder").len(), 2);
 
+    // January reconciles clean; a backfill of it works both invoices again and makes nothing.
+    let january = ["--from", "2026-01-01", "--to", "2026-01-31"];
+    let out = billsync(
+        &dir,
+        &with(
+            &[&["reconcile", "--tenant", "acme"][..], &january].concat(),
+            &local,
+        ),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("clean: billing and NetSuite agree"),
+        "{}",
+        text(&out)
+    );
+    let out = billsync(
+        &dir,
+        &with(
+            &[&["backfill", "--tenant", "acme"][..], &january].concat(),
+            &local,
+        ),
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("2 invoice(s) issued in the range, 2 queued")
+            && text(&out).contains("invoices: 2 synced"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ns.records("salesOrder").len(), 2);
+    assert_eq!(ns.records("invoice").len(), 2);
+    // An invoice in billsync's namespace that billing never issued: exit 1, with its action.
+    ns.seed(
+        "invoice",
+        json!({
+            "externalId": "bs-acme-inv-ghost", "entity": {"id": ns.records("customer")[0]["id"]},
+            "tranDate": "2026-01-20", "currency": {"id": demo.currency_usd}, "total": 5, "amountRemaining": 5,
+            "item": {"items": [{"item": {"id": demo.item_services}, "quantity": 1, "rate": 5, "amount": 5}]}
+        }),
+    );
+    let out = billsync(
+        &dir,
+        &with(
+            &[&["reconcile", "--tenant", "acme"][..], &january].concat(),
+            &local,
+        ),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("- in NetSuite, not in billing: invoice ghost")
+            && text(&out).contains("1 difference:"),
+        "{}",
+        text(&out)
+    );
+    let out = billsync(
+        &dir,
+        &with(&["reconcile", "--tenant", "acme", "--last"], &local),
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "nothing kept yet: {}",
+        text(&out)
+    );
+
     // Refusals, with exit codes scripts can use.
     assert_eq!(
         billsync(&dir, &with(&["errors", "--tenant", "nobody"], &local))

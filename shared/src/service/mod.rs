@@ -108,6 +108,9 @@ pub struct TenantClients {
 pub enum ServiceError {
     #[error("unknown tenant {0}")]
     UnknownTenant(String),
+    /// The request itself cannot be done as given (a malformed invocation event).
+    #[error("{0}")]
+    BadRequest(String),
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
@@ -129,7 +132,7 @@ impl ServiceError {
     pub fn is_retryable(&self) -> bool {
         use crate::store::StoreError;
         match self {
-            ServiceError::UnknownTenant(_) => false,
+            ServiceError::UnknownTenant(_) | ServiceError::BadRequest(_) => false,
             ServiceError::Secret(e) => matches!(e, SecretError::Unavailable(_)),
             ServiceError::Store(e) => !matches!(e, StoreError::Corrupt { .. }),
             ServiceError::Queue(_) => true,

@@ -439,6 +439,94 @@ pub async fn reconcile(
     })
 }
 
+/// Reconciles one tenant, keeps the report for `reconcile --last`, publishes the difference
+/// count as a metric and logs an alarm line when there are any.
+pub async fn reconcile_and_keep(
+    services: &Services,
+    tenant: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<ReconcileReport, ServiceError> {
+    let settings = services.settings(tenant).await?;
+    let report = reconcile(services, &settings, from, to).await?;
+    let kept = serde_json::to_string(&report.for_storage()).expect("reports serialize");
+    services
+        .store
+        .put_cursor(tenant, LAST_REPORT_CURSOR, &kept)
+        .await?;
+    crate::metrics::emit(
+        tenant,
+        &[(
+            crate::metrics::Metric::ReconcileDifferences,
+            report.difference_count as f64,
+        )],
+    );
+    if !report.is_clean() {
+        tracing::warn!(
+            alarm = "RECONCILE_DIFFERENCES",
+            tenant,
+            %from,
+            %to,
+            differences = report.difference_count,
+            "billing and NetSuite differ; `billsync reconcile --last` lists each difference with its action"
+        );
+    }
+    Ok(report)
+}
+
+/// The report the last [`reconcile_and_keep`] of a tenant kept.
+pub async fn last_report(
+    services: &Services,
+    tenant: &str,
+) -> Result<Option<ReconcileReport>, ServiceError> {
+    services.settings(tenant).await?;
+    let Some(text) = services.store.cursor(tenant, LAST_REPORT_CURSOR).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        ServiceError::Store(crate::store::StoreError::Corrupt {
+            what: format!("the last reconcile report of {tenant}"),
+            message: e.to_string(),
+        })
+    })
+}
+
+/// The period the scheduled reconcile compares: the `days` days up to yesterday (today's
+/// invoices may still be on their way).
+pub fn scheduled_period(today: NaiveDate, days: u32) -> (NaiveDate, NaiveDate) {
+    let to = today - Duration::days(1);
+    (to - Duration::days(i64::from(days.max(1)) - 1), to)
+}
+
+/// One tenant's scheduled reconcile: its difference count, or why it could not run.
+#[derive(Debug, Serialize)]
+pub struct TenantReconcile {
+    pub tenant: String,
+    pub differences: Option<usize>,
+    pub error: Option<String>,
+}
+
+/// Reconciles every tenant for the period; one tenant's failure does not stop the others.
+pub async fn reconcile_all(
+    services: &Services,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<TenantReconcile>, ServiceError> {
+    let mut out = Vec::new();
+    for tenant in services.store.tenants().await? {
+        let result = reconcile_and_keep(services, &tenant, from, to).await;
+        if let Err(e) = &result {
+            tracing::error!(tenant = %tenant, error = %e, "reconcile failed");
+        }
+        out.push(TenantReconcile {
+            differences: result.as_ref().ok().map(|r| r.difference_count),
+            error: result.err().map(|e| e.to_string()),
+            tenant,
+        });
+    }
+    Ok(out)
+}
+
 /// Adds what billing says NetSuite should hold for one invoice.
 async fn expect(
     clients: &super::TenantClients,
@@ -606,6 +694,18 @@ mod tests {
 
     fn at(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn the_scheduled_period_ends_yesterday() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        assert_eq!(
+            scheduled_period(today, 31),
+            (
+                NaiveDate::from_ymd_opt(2026, 11, 6).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 12, 6).unwrap()
+            )
+        );
     }
 
     #[test]

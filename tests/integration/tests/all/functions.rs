@@ -209,3 +209,133 @@ async fn manual_invocations_report_a_problem_a_person_must_fix_as_non_retryable(
         "NonRetryable"
     );
 }
+
+/// The sweep function runs backfills and reconciles as invoked: the scheduled reconcile keeps
+/// each tenant's report for `reconcile --last`; an event it cannot read is NonRetryable.
+#[tokio::test]
+async fn sweep_handler_backfills_and_keeps_the_scheduled_reconcile() {
+    use billsync::service::reconcile::{last_report, reconcile_and_keep};
+    use billsync::service::worker::{process_batch, Delivery};
+
+    let mut env = env().await;
+    let uid = common::local::issue_on(
+        &env.bill,
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+    );
+    let queued = billsync_sweep::handle(&env.services, event("sweep-backfill.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued["read"].clone(), queued["queued"].clone()),
+        (json!(1), json!(1))
+    );
+    let batch: Vec<Delivery> = drain(&mut env.rx)
+        .iter()
+        .map(|m| Delivery {
+            id: "m".into(),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert_eq!(batch.len(), 1);
+    assert!(process_batch(&env.services, batch).await.is_empty());
+    assert_eq!(env.ns.records("invoice").len(), 1);
+
+    // The schedule's event covers the 31 days up to yesterday: January is long past, so its
+    // invoice is outside and the report is clean; a tenant's own range finds it.
+    let scheduled = billsync_sweep::handle(&env.services, event("sweep-reconcile-scheduled.json"))
+        .await
+        .unwrap();
+    assert_eq!(
+        scheduled["tenants"][0]["differences"],
+        json!(0),
+        "{scheduled}"
+    );
+    assert!(last_report(&env.services, "acme")
+        .await
+        .unwrap()
+        .unwrap()
+        .is_clean());
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2026, 1, 31).unwrap();
+    env.ns
+        .edit_by_hand(
+            "invoice",
+            &format!("eid:bs-acme-inv-{uid}"),
+            json!({"total": 12}),
+            chrono::Utc::now(),
+        )
+        .unwrap();
+    let report = reconcile_and_keep(&env.services, "acme", from, to)
+        .await
+        .unwrap();
+    assert_eq!(report.difference_count, 1);
+    let kept = last_report(&env.services, "acme").await.unwrap().unwrap();
+    assert_eq!((kept.from, kept.difference_count), (from, 1));
+
+    let bad = billsync_sweep::handle(&env.services, json!({"backfill": {"tenant": "acme"}}))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.error_type(), "NonRetryable");
+    let bad = billsync_sweep::handle(&env.services, json!({"reconcile": {"from": "last week"}}))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.error_type(), "NonRetryable", "{bad}");
+}
+
+/// The worker publishes a synced invoice (with its lag) and the intake a refused delivery, as
+/// embedded metrics of the tenant.
+#[tokio::test]
+async fn a_synced_invoice_and_a_refused_webhook_become_tenant_metrics() {
+    use billsync::service::intake::{self, WebhookRequest};
+    use billsync::service::worker::{process_batch, Delivery};
+
+    billsync::metrics::record();
+    let mut env = env().await;
+    common::local::issue_on(
+        &env.bill,
+        chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+    );
+    billsync::service::sweep::sweep_tenant(&env.services, "acme")
+        .await
+        .unwrap();
+    let batch: Vec<Delivery> = drain(&mut env.rx)
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Delivery {
+            id: format!("m{i}"),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert!(process_batch(&env.services, batch).await.is_empty());
+    let header = |_: &str| Some("forged".to_owned());
+    let refused = intake::receive(
+        &env.services,
+        WebhookRequest {
+            tenant: "acme",
+            source: "maxio",
+            body: b"event=test&id=1",
+            header: &header,
+        },
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+
+    let docs: Vec<Value> = billsync::metrics::recorded()
+        .into_iter()
+        .filter(|d| d["Tenant"] == "acme")
+        .collect();
+    let synced = docs
+        .iter()
+        .find(|d| d.get("Synced").is_some())
+        .unwrap_or_else(|| panic!("no Synced metric in {docs:?}"));
+    let lag = synced["LagSeconds"].as_f64().unwrap();
+    assert!((0.0..60.0).contains(&lag), "{synced}");
+    assert_eq!(
+        synced["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "billsync"
+    );
+    assert!(
+        docs.iter().any(|d| d["WebhooksRefused"] == json!(1.0)),
+        "{docs:?}"
+    );
+}
