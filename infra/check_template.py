@@ -5,9 +5,14 @@ command after cfn-lint and the policy check.
   encrypted with the AWS-managed SNS key, so the alarms' e-mails would never arrive.
 - Every function has a log group named as Lambda names it, with a retention period.
 - Every alarm names a metric that exists: a `billsync` metric some metric filter publishes, or
-  an AWS metric whose dimension names a resource of the template.
+  one the functions publish as embedded metrics (shared/src/metrics.rs, dimension Env), or an
+  AWS metric whose dimension names a resource of the template.
+- The dashboard's body is valid JSON once its ${...} references are filled in.
 """
 
+import json
+import os
+import re
 import sys
 
 from cfnlint.decode import decode_str
@@ -27,7 +32,14 @@ def listed(value):
     return value if isinstance(value, list) else [value]
 
 
-def problems_in(template):
+def embedded_metrics():
+    """The metric names shared/src/metrics.rs publishes (its `Metric::X => "Name"` arms)."""
+    path = os.path.join(os.path.dirname(__file__), "..", "shared", "src", "metrics.rs")
+    with open(path) as f:
+        return set(re.findall(r'Metric::\w+ => "(\w+)"', f.read()))
+
+
+def problems_in(template, emf=frozenset()):
     resources = template.get("Resources", {})
     problems = []
 
@@ -97,8 +109,21 @@ def problems_in(template):
                     target = value.get("Ref") or (value.get("Fn::GetAtt") or [None])[0]
                 if target is None or target not in resources:
                     problems.append(f"{name}: dimension {dim.get('Name')} names no resource of the template")
+        elif namespace == "billsync" and metric in emf:
+            dims = [d.get("Name") for d in props.get("Dimensions", [])]
+            if dims != ["Env"]:
+                problems.append(f"{name}: the embedded metric {metric} is published by Env alone, not {dims}")
         elif (namespace, metric) not in published:
             problems.append(f"{name}: no metric filter publishes {namespace}/{metric}")
+
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::CloudWatch::Dashboard":
+            continue
+        body = sub_text(res.get("Properties", {}).get("DashboardBody"))
+        try:
+            json.loads(re.sub(r"\$\{[^}]+\}", "x", body or ""))
+        except ValueError as e:
+            problems.append(f"{name}: the dashboard body is not JSON: {e}")
     return problems
 
 
@@ -143,7 +168,7 @@ def main():
     if template is None:
         print(f"cannot read {path}: {matches}")
         return 1
-    problems = problems_in(template)
+    problems = problems_in(template, embedded_metrics())
     for p in problems:
         print(f"template: {p}")
     alarms = sum(1 for r in template["Resources"].values() if r.get("Type") == "AWS::CloudWatch::Alarm")
