@@ -3,9 +3,11 @@
 //! shared by every process through a slot store), retried only where safe.
 
 mod bearer;
+mod dry_run;
 mod transport;
 
 pub use bearer::TokenSource;
+pub use dry_run::{Lookup, PlannedRequest, PREVIEW_ID};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,6 +155,8 @@ struct Inner {
     suspect: Arc<std::sync::atomic::AtomicBool>,
     /// 429 answers met since the count was last taken (for the NetSuiteThrottled metric).
     throttled: std::sync::atomic::AtomicU64,
+    /// A preview's client: writes are kept, not sent.
+    dry_run: Option<dry_run::DryRun>,
 }
 
 /// How long a confirmed login refusal answers for NetSuite.
@@ -244,6 +248,7 @@ impl NetSuiteClient {
                 refused: std::sync::Mutex::new(None),
                 confirming: Arc::new(tokio::sync::Mutex::new(())),
                 throttled: std::sync::atomic::AtomicU64::new(0),
+                dry_run: None,
                 suspect: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             }),
         })

@@ -53,6 +53,9 @@ impl NetSuiteClient {
 
     /// Sends a call, retrying what is safe to retry with jittered exponential backoff.
     pub(super) async fn execute(&self, call: Call) -> Result<Outcome, NetSuiteError> {
+        if let Some(answer) = self.dry_answer(&call) {
+            return answer;
+        }
         let policy = &self.inner.retry;
         let mut attempt = 1u32;
         let mut login_retried = false;
@@ -245,9 +248,13 @@ impl NetSuiteClient {
                         self.remember_refusal(None);
                     }
                     let found: IdOnly = read_json(response, &call.operation).await?;
+                    self.dry_lookup(record_type, external_id, Some(&found.id));
                     return Ok(Some(found.id));
                 }
-                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) if e.is_not_found() => {
+                    self.dry_lookup(record_type, external_id, None);
+                    return Ok(None);
+                }
                 // As in `execute`: one request repeats a refused login to confirm it.
                 Err(e) if e.kind() == ErrorKind::Login => {
                     if confirming.is_some() {
