@@ -179,6 +179,23 @@ enum Command {
         #[command(flatten)]
         backend: StoreArgs,
     },
+    /// The NetSuite requests a sync of one invoice would send (method, path, body) and the
+    /// records it would find by external id; sends and stores nothing
+    #[command(
+        after_help = "Examples:\n  billsync preview --tenant acme --invoice inv_9qzk3w7m2x4bd --secrets secrets.json\n  billsync preview --tenant acme --invoice inv_9qzk3w7m2x4bd --aws --json\n\nExit codes: 0 the flow would sync or skip it, 1 it would end in error, 2 bad input, 3 login refused, 5 unreachable, 6 unknown tenant."
+    )]
+    Preview {
+        #[arg(long)]
+        tenant: String,
+        /// The billing invoice uid
+        #[arg(long)]
+        invoice: String,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        backend: StoreArgs,
+    },
     /// AWS stand-ins for local runs (on AWS, template.yaml creates everything)
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -894,6 +911,22 @@ async fn main() -> ExitCode {
             }
         })
         .await,
+        Command::Preview { tenant, invoice, json, backend } => match existing_state(&backend) {
+            Err(code) => code,
+            Ok(()) => operate(&backend, |b| async move {
+                let p = billsync::service::preview::preview(&b.services, &tenant, &invoice).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&p).expect("previews serialize"));
+                } else {
+                    print!("{}", billsync_cli::reconcile::preview_text(&p));
+                }
+                match p.error {
+                    Some(e) => Err(ops::OpsError::Failed(format!("the sync would stop at {}: {}", e.step, e.cause))),
+                    None => Ok(()),
+                }
+            })
+            .await,
+        },
         Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,
         Command::Status { tenant, json, backend } => match existing_state(&backend) {
             Err(code) => code,

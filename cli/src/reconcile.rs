@@ -1,6 +1,7 @@
-//! `billsync reconcile` and `billsync backfill` as a person reads them.
+//! `billsync reconcile`, `backfill` and `preview` as a person reads them.
 
 use billsync::service::backfill::BackfillReport;
+use billsync::service::preview::PreviewReport;
 use billsync::service::reconcile::{Difference, Figures, ReconcileReport, Tally};
 use rust_decimal::Decimal;
 
@@ -132,6 +133,66 @@ pub fn backfill_line(r: &BackfillReport) -> String {
         ));
     }
     line
+}
+
+/// A preview: the lookups (what exists), then each write with its body, then where the flow
+/// would end.
+pub fn preview_text(p: &PreviewReport) -> String {
+    let mut out = format!(
+        "preview of invoice {} for {} (nothing is sent or stored)\n",
+        p.invoice, p.tenant
+    );
+    if !p.lookups.is_empty() {
+        out.push_str("\nfound by external id:\n");
+        for l in &p.lookups {
+            let found = l.found.as_deref().map_or_else(
+                || "not in NetSuite".to_owned(),
+                |id| format!("exists, id {id}"),
+            );
+            out.push_str(&format!("  {} {}: {found}\n", l.record_type, l.external_id));
+        }
+    }
+    if p.requests.is_empty() {
+        out.push_str("\nno writes: NetSuite already holds what billing holds\n");
+    } else {
+        out.push_str(&format!(
+            "\n{} request(s) would be sent:\n",
+            p.requests.len()
+        ));
+    }
+    for (n, r) in p.requests.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{}. {} {}  ({})\n",
+            n + 1,
+            r.method,
+            r.path,
+            r.operation
+        ));
+        if let Some(body) = &r.body {
+            let pretty = serde_json::to_string_pretty(body).expect("JSON prints");
+            for line in pretty.lines() {
+                out.push_str(&format!("   {line}\n"));
+            }
+        }
+        if let Some(id) = &r.new_id {
+            out.push_str(&format!("   (later requests call the new record {id})\n"));
+        }
+    }
+    out.push_str(&format!("\nthe flow would end {}", p.status.as_str()));
+    if let Some(reason) = &p.reason {
+        out.push_str(&format!(": {reason}"));
+    }
+    out.push('\n');
+    if let Some(e) = &p.error {
+        out.push_str(&format!(
+            "  step {}: {}\n  fix: {}\n",
+            e.step, e.cause, e.fix
+        ));
+        if !e.detail.is_empty() {
+            out.push_str(&format!("  detail: {}\n", e.detail));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -140,39 +140,82 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
     );
     assert_eq!(ns.records("salesOrder").len(), 2);
 
-    // January reconciles clean; a backfill of it works both invoices again and makes nothing.
-    let january = ["--from", "2026-01-01", "--to", "2026-01-31"];
+    // A preview of a new invoice lists what a sync would send and sends none of it.
+    let third = issue(&bill, product, customer, 12);
     let out = billsync(
         &dir,
         &with(
-            &[&["reconcile", "--tenant", "acme"][..], &january].concat(),
+            &["preview", "--tenant", "acme", "--invoice", &third],
             &local,
         ),
     )
     .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("request(s) would be sent")
+            && shown.contains("POST /services/rest/record/v1/salesOrder  (create salesOrder)")
+            && shown.contains(&format!("\"externalId\": \"bs-acme-so-{third}\""))
+            && shown.contains("the flow would end synced"),
+        "{shown}"
+    );
+    assert_eq!(ns.records("salesOrder").len(), 2);
+    let out = billsync(
+        &dir,
+        &with(
+            &["preview", "--tenant", "acme", "--invoice", &first],
+            &local,
+        ),
+    )
+    .await;
+    assert!(
+        text(&out).contains("no writes: NetSuite already holds what billing holds"),
+        "{}",
+        text(&out)
+    );
+
+    // January's reconcile finds the invoice not synced yet; a backfill syncs it, and a second
+    // one makes nothing; then January is clean.
+    let january = ["--from", "2026-01-01", "--to", "2026-01-31"];
+    let reconcile = with(
+        &[&["reconcile", "--tenant", "acme"][..], &january].concat(),
+        &local,
+    );
+    let out = billsync(&dir, &reconcile).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("- missing in NetSuite: invoice {third}")),
+        "{}",
+        text(&out)
+    );
+    let backfill = with(
+        &[&["backfill", "--tenant", "acme"][..], &january].concat(),
+        &local,
+    );
+    let out = billsync(&dir, &backfill).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("3 invoice(s) issued in the range, 3 queued")
+            && text(&out).contains("invoices: 3 synced"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(ns.records("salesOrder").len(), 3);
+    let out = billsync(&dir, &backfill).await;
+    assert!(text(&out).contains("invoices: 3 synced"), "{}", text(&out));
+    assert_eq!(
+        ns.records("salesOrder").len(),
+        3,
+        "a second backfill makes nothing"
+    );
+    assert_eq!(ns.records("invoice").len(), 3);
+    let out = billsync(&dir, &reconcile).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("clean: billing and NetSuite agree"),
         "{}",
         text(&out)
     );
-    let out = billsync(
-        &dir,
-        &with(
-            &[&["backfill", "--tenant", "acme"][..], &january].concat(),
-            &local,
-        ),
-    )
-    .await;
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("2 invoice(s) issued in the range, 2 queued")
-            && text(&out).contains("invoices: 2 synced"),
-        "{}",
-        text(&out)
-    );
-    assert_eq!(ns.records("salesOrder").len(), 2);
-    assert_eq!(ns.records("invoice").len(), 2);
     // An invoice in billsync's namespace that billing never issued: exit 1, with its action.
     ns.seed(
         "invoice",

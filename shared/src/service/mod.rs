@@ -6,6 +6,7 @@ pub mod intake;
 pub mod local;
 pub mod pause;
 pub mod preflight;
+pub mod preview;
 pub mod readback;
 pub mod reconcile;
 pub mod retry;

@@ -287,7 +287,6 @@ async fn sweep_handler_backfills_and_keeps_the_scheduled_reconcile() {
 #[tokio::test]
 async fn a_synced_invoice_and_a_refused_webhook_become_tenant_metrics() {
     use billsync::service::intake::{self, WebhookRequest};
-    use billsync::service::worker::{process_batch, Delivery};
 
     billsync::metrics::record();
     let mut env = env().await;
@@ -295,18 +294,7 @@ async fn a_synced_invoice_and_a_refused_webhook_become_tenant_metrics() {
         &env.bill,
         chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
     );
-    billsync::service::sweep::sweep_tenant(&env.services, "acme")
-        .await
-        .unwrap();
-    let batch: Vec<Delivery> = drain(&mut env.rx)
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Delivery {
-            id: format!("m{i}"),
-            body: serde_json::to_string(m).unwrap(),
-        })
-        .collect();
-    assert!(process_batch(&env.services, batch).await.is_empty());
+    common::local::sweep_and_work(&mut env).await;
     let header = |_: &str| Some("forged".to_owned());
     let refused = intake::receive(
         &env.services,

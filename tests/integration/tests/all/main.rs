@@ -15,6 +15,7 @@ mod maxio_client;
 mod netsuite_client;
 mod oauth_oracle;
 mod pause;
+mod preview;
 mod reconcile;
 mod secrets_never_leak;
 mod services;

@@ -3,12 +3,10 @@
 
 use crate::common;
 
-use common::local::{drain, env, issue_on, Env};
+use common::local::{env, issue_on, sweep_and_work, Env};
 
 use billing_sim::{BillingSim, PaymentKind};
 use billsync::service::reconcile::{reconcile, DifferenceKind, ReconcileReport};
-use billsync::service::sweep::sweep_tenant;
-use billsync::service::worker::{process_batch, Delivery};
 use billsync::store::prelude::*;
 use chrono::NaiveDate;
 use rust_decimal_macros::dec;
@@ -20,20 +18,6 @@ fn day(d: u32) -> NaiveDate {
 
 fn issue(bill: &BillingSim, on: u32) -> String {
     issue_on(bill, day(on))
-}
-
-/// Sweeps and runs every queued message, as the worker would.
-async fn sync(env: &mut Env) {
-    sweep_tenant(&env.services, "acme").await.unwrap();
-    let batch: Vec<Delivery> = drain(&mut env.rx)
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Delivery {
-            id: format!("m{i}"),
-            body: serde_json::to_string(m).unwrap(),
-        })
-        .collect();
-    assert!(process_batch(&env.services, batch).await.is_empty());
 }
 
 async fn january(env: &Env) -> ReconcileReport {
@@ -61,7 +45,7 @@ async fn a_clean_month_reconciles_clean_with_equal_figures() {
     issue(&env.bill, 9);
     // Issued in February: not January's.
     let later = issue_on(&env.bill, NaiveDate::from_ymd_opt(2026, 2, 2).unwrap());
-    sync(&mut env).await;
+    sweep_and_work(&mut env).await;
 
     let report = january(&env).await;
     assert!(report.is_clean(), "{report:#?}");
@@ -93,7 +77,7 @@ async fn each_planted_difference_is_found_once_on_its_record() {
     let amount_changed = issue(&env.bill, 7);
     let voided = issue(&env.bill, 8);
     let clean = issue(&env.bill, 9);
-    sync(&mut env).await;
+    sweep_and_work(&mut env).await;
     let missing = issue(&env.bill, 10);
     let report = january(&env).await;
     let found: Vec<_> = report
@@ -205,7 +189,7 @@ async fn each_planted_difference_is_found_once_on_its_record() {
     assert_eq!(usd.netsuite.invoices.count, 5, "{usd:?}");
 
     // Syncing again repairs what billing can repair: the missing invoice and the void.
-    sync(&mut env).await;
+    sweep_and_work(&mut env).await;
     let after = january(&env).await;
     let kinds: Vec<_> = after.differences.iter().map(|d| d.kind).collect();
     assert!(

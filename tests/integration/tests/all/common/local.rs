@@ -112,3 +112,21 @@ pub fn issue_on(bill: &BillingSim, on: chrono::NaiveDate) -> String {
         ..NewInvoice::new(customer, on)
     })
 }
+
+/// Sweeps the tenant and works every queued message once, as the worker would; panics if a
+/// message would be retried.
+pub async fn sweep_and_work(env: &mut Env) {
+    use billsync::service::worker::{process_batch, Delivery};
+    billsync::service::sweep::sweep_tenant(&env.services, "acme")
+        .await
+        .unwrap();
+    let batch: Vec<Delivery> = drain(&mut env.rx)
+        .iter()
+        .enumerate()
+        .map(|(i, m)| Delivery {
+            id: format!("m{i}"),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert!(process_batch(&env.services, batch).await.is_empty());
+}
