@@ -147,6 +147,10 @@ pub struct FlowState {
     /// The last error a person dismissed, with why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dismissed: Option<Dismissal>,
+    /// Milliseconds from the queueing of the message that first synced the invoice to the end
+    /// of that run: what `billsync status` takes its lag percentiles from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
 }
 
 impl FlowState {
@@ -178,6 +182,7 @@ impl FlowState {
             updated_at: now,
             summary: None,
             dismissed: None,
+            lag_ms: None,
         }
     }
 }

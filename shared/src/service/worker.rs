@@ -492,7 +492,9 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
     let Some(invoice_id) = message.invoice_id() else {
         return MessageOutcome::Poison(format!("no work for subject {:?}", message.subject));
     };
-    let result = engine.sync_invoice(&settings, invoice_id).await;
+    let result = engine
+        .sync_queued_invoice(&settings, invoice_id, message.queued_at)
+        .await;
     if let Ok(outcome) = &result {
         publish(&message, outcome, clients.netsuite.take_throttled());
     }

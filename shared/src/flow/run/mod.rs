@@ -133,6 +133,17 @@ impl Engine<'_> {
         settings: &TenantSettings,
         invoice_uid: &str,
     ) -> Result<Outcome, EngineError> {
+        self.sync_queued_invoice(settings, invoice_uid, None).await
+    }
+
+    /// [`Self::sync_invoice`] for a message queued at `queued_at`: the first run that syncs the
+    /// invoice records its lag from then.
+    pub async fn sync_queued_invoice(
+        &self,
+        settings: &TenantSettings,
+        invoice_uid: &str,
+        queued_at: Option<chrono::DateTime<Utc>>,
+    ) -> Result<Outcome, EngineError> {
         let tenant = settings.tenant.as_str();
         let stored = self.store.flow(tenant, invoice_uid).await?;
         let (state, version) = match stored {
@@ -197,6 +208,10 @@ impl Engine<'_> {
                 run.state.retry_at = None;
                 if status == FlowStatus::Synced {
                     run.state.reason = None;
+                    if run.state.lag_ms.is_none() {
+                        run.state.lag_ms =
+                            queued_at.map(|at| (now - at).num_milliseconds().max(0) as u64);
+                    }
                 }
             }
         }
