@@ -18,6 +18,18 @@ pub use crate::billing::chargebee::source::EVENTS_CURSOR as CHARGEBEE_EVENTS_CUR
 pub use crate::billing::maxio::source::EVENTS_CURSOR as MAXIO_EVENTS_CURSOR;
 /// When the last sweep of a tenant finished (RFC 3339), for `billsync status`.
 pub const LAST_SWEEP_CURSOR: &str = "last-sweep";
+/// How the last sweep of a tenant ended ([`SweepResult`] as JSON), failed ones included.
+pub const LAST_SWEEP_RESULT_CURSOR: &str = "last-sweep-result";
+
+/// How a sweep ended, as `billsync status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SweepResult {
+    pub at: chrono::DateTime<Utc>,
+    pub events_read: usize,
+    pub invoices_queued: usize,
+    /// Why it failed; `None` when it finished.
+    pub error: Option<String>,
+}
 
 /// What one sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -30,8 +42,38 @@ pub struct SweepReport {
     pub cursor_after: Option<String>,
 }
 
-/// Sweeps one tenant.
+/// Sweeps one tenant and records how it ended.
 pub async fn sweep_tenant(services: &Services, tenant: &str) -> Result<SweepReport, ServiceError> {
+    let result = sweep_once(services, tenant).await;
+    if let Err(ServiceError::UnknownTenant(_)) = result {
+        // Nothing to record it on: a mistyped tenant leaves no trace in the store.
+        return result;
+    }
+    let (events_read, invoices_queued) = result
+        .as_ref()
+        .map_or((0, 0), |r| (r.events_read, r.invoices_queued));
+    let outcome = SweepResult {
+        at: Utc::now(),
+        events_read,
+        invoices_queued,
+        error: result.as_ref().err().map(ToString::to_string),
+    };
+    let recorded = services
+        .store
+        .put_cursor(
+            tenant,
+            LAST_SWEEP_RESULT_CURSOR,
+            &serde_json::to_string(&outcome).expect("results serialize"),
+        )
+        .await;
+    // A sweep that failed because the store did is reported by its own error.
+    if let (Err(e), Ok(_)) = (recorded, &result) {
+        return Err(e.into());
+    }
+    result
+}
+
+async fn sweep_once(services: &Services, tenant: &str) -> Result<SweepReport, ServiceError> {
     let settings = services.settings(tenant).await?;
     let mut report = SweepReport {
         tenant: tenant.to_owned(),

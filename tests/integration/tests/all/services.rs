@@ -563,3 +563,48 @@ async fn a_message_logs_with_its_tenant_subject_and_step() {
         "{line}"
     );
 }
+
+/// A failed sweep is recorded with its cause for `status`; a sweep of a tenant that does not
+/// exist leaves nothing behind.
+#[tokio::test]
+async fn a_failed_sweep_is_recorded_and_an_unknown_tenant_leaves_no_trace() {
+    use billsync::service::sweep::{SweepResult, LAST_SWEEP_RESULT_CURSOR};
+    let env = env().await;
+    let mut settings = env.services.settings("acme").await.unwrap();
+    settings.tenant = "nosecret".into();
+    env.store.put_settings(&settings).await.unwrap();
+
+    assert!(sweep_tenant(&env.services, "nosecret").await.is_err());
+    let kept: SweepResult = serde_json::from_str(
+        &env.store
+            .cursor("nosecret", LAST_SWEEP_RESULT_CURSOR)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        kept.error.as_deref().unwrap_or("").contains("nosecret"),
+        "{kept:?}"
+    );
+
+    sweep_tenant(&env.services, "acme").await.unwrap();
+    let ok: SweepResult = serde_json::from_str(
+        &env.store
+            .cursor("acme", LAST_SWEEP_RESULT_CURSOR)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ok.error, None);
+
+    assert!(sweep_tenant(&env.services, "nobody").await.is_err());
+    assert_eq!(
+        env.store
+            .cursor("nobody", LAST_SWEEP_RESULT_CURSOR)
+            .await
+            .unwrap(),
+        None
+    );
+}
