@@ -303,6 +303,42 @@ pub struct Status {
     pub pause: Option<billsync::service::pause::TenantPause>,
     /// The work queue's backlog (every tenant's: the queue is shared).
     pub queue: Option<billsync::queue::QueueDepth>,
+    /// How the last sweep ended (a failed one included).
+    pub last_sweep_result: Option<billsync::service::sweep::SweepResult>,
+    /// Lag from queue to synced of the invoices first synced in the last 24 hours.
+    pub lag: Option<Lag>,
+}
+
+/// Lag percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Lag {
+    pub invoices: usize,
+    pub p50_ms: u64,
+    pub p90_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+impl Lag {
+    /// Nearest-rank percentiles of `samples`; `None` for none.
+    pub fn of(mut samples: Vec<u64>) -> Option<Lag> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_unstable();
+        let rank = |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1];
+        Some(Lag {
+            invoices: samples.len(),
+            p50_ms: rank(50),
+            p90_ms: rank(90),
+            p99_ms: rank(99),
+            max_ms: *samples.last().expect("not empty"),
+        })
+    }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
 }
 
 impl Status {
@@ -321,10 +357,33 @@ impl Status {
             "  last sweep             {}\n",
             or(&self.last_sweep, "(never)")
         ));
+        if let Some(r) = &self.last_sweep_result {
+            let how = match &r.error {
+                None => format!(
+                    "ok: {} events read, {} invoices queued",
+                    r.events_read, r.invoices_queued
+                ),
+                Some(e) => format!("FAILED: {e}"),
+            };
+            out.push_str(&format!(
+                "  last sweep result      {} {how}\n",
+                r.at.format("%Y-%m-%d %H:%M UTC")
+            ));
+        }
         out.push_str(&format!(
             "  last webhook           {}\n",
             or(&self.last_webhook, "(none yet)")
         ));
+        if let Some(l) = &self.lag {
+            out.push_str(&format!(
+                "  lag, last 24 h         p50 {}, p90 {}, p99 {}, max {} ({} invoices, queued to synced)\n",
+                seconds(l.p50_ms),
+                seconds(l.p90_ms),
+                seconds(l.p99_ms),
+                seconds(l.max_ms),
+                l.invoices
+            ));
+        }
         if let Some((uid, since)) = &self.oldest_waiting {
             out.push_str(&format!(
                 "  oldest waiting         {uid} since {}\n",
@@ -386,9 +445,25 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             }
         }
     }
+    let day_ago = chrono::Utc::now() - chrono::Duration::hours(24);
+    let lags: Vec<u64> = store
+        .flows_with_status(tenant, FlowStatus::Synced, 100_000)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .filter(|f| f.value.updated_at >= day_ago)
+        .filter_map(|f| f.value.lag_ms)
+        .collect();
+    let last_sweep_result = store
+        .cursor(tenant, billsync::service::sweep::LAST_SWEEP_RESULT_CURSOR)
+        .await
+        .map_err(unavailable)?
+        .and_then(|text| serde_json::from_str(&text).ok());
     Ok(Status {
         tenant: tenant.to_owned(),
         source: settings.source.as_str().to_owned(),
+        last_sweep_result,
+        lag: Lag::of(lags),
         counts: store
             .flow_counts(tenant)
             .await
@@ -417,6 +492,23 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             .await
             .map_err(|e| OpsError::Unavailable(e.to_string()))?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lag;
+
+    #[test]
+    fn lag_percentiles_are_nearest_rank() {
+        assert_eq!(Lag::of(vec![]), None);
+        let l = Lag::of((1..=100).rev().collect()).unwrap();
+        assert_eq!(
+            (l.invoices, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms),
+            (100, 50, 90, 99, 100)
+        );
+        let one = Lag::of(vec![7]).unwrap();
+        assert_eq!((one.p50_ms, one.p99_ms), (7, 7));
+    }
 }
 
 /// Which entries of the error log to show.

@@ -124,6 +124,17 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
         "{status}"
     );
     assert!(!status.contains("(never)"), "a sweep ran: {status}");
+    assert!(
+        status.contains("last sweep result")
+            && status.contains("ok: ")
+            && status.contains("invoices queued"),
+        "{status}"
+    );
+    assert!(
+        status.contains("lag, last 24 h         p50 ")
+            && status.contains("(1 invoices, queued to synced)"),
+        "{status}"
+    );
 
     ns.clear_faults();
     let out = billsync(
