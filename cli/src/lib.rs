@@ -4,6 +4,7 @@
 pub mod demo;
 pub mod demo_chargebee;
 pub mod ops;
+pub mod progress;
 pub mod reconcile;
 pub mod serve;
 pub mod setup;

@@ -882,7 +882,7 @@ async fn main() -> ExitCode {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&report).expect("reports serialize"));
                 } else {
-                    print!("{}", billsync_cli::reconcile::render(&report));
+                    print!("{}", billsync_cli::reconcile::render(&report, billsync_cli::progress::colours()));
                 }
                 match report.difference_count {
                     0 => Ok(()),
@@ -935,7 +935,7 @@ async fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));
             } else {
-                print!("{}", s.render());
+                print!("{}", s.render(billsync_cli::progress::colours()));
             }
             Ok(())
         })

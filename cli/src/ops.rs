@@ -154,7 +154,13 @@ impl Backend {
     /// AWS the worker function does it.
     pub async fn settle(&mut self) -> Option<(usize, usize)> {
         let outbox = self.local.as_ref()?;
-        match run_outbox(&self.services, outbox, |_, _| {}).await {
+        let mut progress = crate::progress::Progress::new("syncing");
+        let worked = run_outbox(&self.services, outbox, |done, total| {
+            progress.update(done, total)
+        })
+        .await;
+        progress.finish();
+        match worked {
             Ok(worked) => Some(worked),
             Err(e) => {
                 tracing::error!(error = %e, "the local queue could not be read");
@@ -342,8 +348,9 @@ fn seconds(ms: u64) -> String {
 }
 
 impl Status {
-    /// The status as text.
-    pub fn render(&self) -> String {
+    /// The status as text, with colours when `colour`.
+    pub fn render(&self, colour: bool) -> String {
+        use crate::progress::{paint, Colour};
         let mut out = format!("tenant {} ({} source)\n", self.tenant, self.source);
         for (status, n) in &self.counts {
             out.push_str(&format!("  {status:<22} {n:>8}\n"));
@@ -363,7 +370,7 @@ impl Status {
                     "ok: {} events read, {} invoices queued",
                     r.events_read, r.invoices_queued
                 ),
-                Some(e) => format!("FAILED: {e}"),
+                Some(e) => format!("{}: {e}", paint("FAILED", Colour::Red, colour)),
             };
             out.push_str(&format!(
                 "  last sweep result      {} {how}\n",
@@ -401,10 +408,14 @@ impl Status {
             ));
         }
         match &self.pause {
-            None => out.push_str("  syncing                active\n"),
+            None => out.push_str(&format!(
+                "  syncing                {}\n",
+                paint("active", Colour::Green, colour)
+            )),
             Some(p) => {
                 out.push_str(&format!(
-                    "  syncing                PAUSED since {} at step {}: {}\n",
+                    "  syncing                {} since {} at step {}: {}\n",
+                    paint("PAUSED", Colour::Red, colour),
                     p.since.format("%Y-%m-%d %H:%M UTC"),
                     p.error.step,
                     p.error.cause

@@ -60,8 +60,10 @@ fn difference_line(d: &Difference) -> String {
     )
 }
 
-/// The report as text: figures per currency, then one entry per difference with its action.
-pub fn render(r: &ReconcileReport) -> String {
+/// The report as text: figures per currency, then one entry per difference with its action;
+/// with colours when `colour`.
+pub fn render(r: &ReconcileReport, colour: bool) -> String {
+    use crate::progress::{paint, Colour};
     let mut out = format!(
         "reconcile {} from {} to {} (at {})\n",
         r.tenant,
@@ -82,7 +84,11 @@ pub fn render(r: &ReconcileReport) -> String {
             c.currency, "billing"
         ));
         for (label, b, n) in rows {
-            let mark = if b == n { "" } else { "   <- differs" };
+            let mark = if b == n {
+                String::new()
+            } else {
+                format!("   {}", paint("<- differs", Colour::Red, colour))
+            };
             out.push_str(&format!("  {label:<14}{b:<width$}   {n}{mark}\n"));
         }
     }
@@ -91,12 +97,13 @@ pub fn render(r: &ReconcileReport) -> String {
     }
     out.push('\n');
     match r.difference_count {
-        0 => out.push_str("clean: billing and NetSuite agree on every record of the period\n"),
+        0 => out.push_str(&format!(
+            "{}: billing and NetSuite agree on every record of the period\n",
+            paint("clean", Colour::Green, colour)
+        )),
         n => {
-            out.push_str(&format!(
-                "{n} difference{}:\n",
-                if n == 1 { "" } else { "s" }
-            ));
+            let title = format!("{n} difference{}", if n == 1 { "" } else { "s" });
+            out.push_str(&format!("{}:\n", paint(&title, Colour::Yellow, colour)));
             for d in &r.differences {
                 out.push_str(&difference_line(d));
             }
@@ -236,7 +243,8 @@ mod tests {
             differences_left_out: 0,
             notes: vec![],
         };
-        let text = render(&r);
+        let text = render(&r, false);
+        assert!(render(&r, true).contains("\x1b[31m<- differs\x1b[0m"));
         assert!(
             text.contains("\nUSD             billing   NetSuite\n  invoices      0 / 0     1 / 10   <- differs\n  payments      0 / 0     0 / 0\n"),
             "{text}"

@@ -92,6 +92,13 @@ async fn an_operator_syncs_reads_the_error_log_and_retries() {
     let out = billsync(&dir, &with(&["sync-now", "--tenant", "acme"], &local)).await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("invoices queued"), "{}", text(&out));
+    // Not a terminal: progress in plain lines, no bar, no colour codes.
+    assert!(
+        text(&out).contains("syncing: ") && text(&out).contains("messages worked"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains('\x1b') && !text(&out).contains('\r'));
     assert_eq!(ns.records("salesOrder").len(), 1);
 
     // A Department becomes mandatory; the next invoice stops there.
