@@ -389,19 +389,39 @@ where
     F: FnOnce(ops::Backend) -> Fut,
     Fut: std::future::Future<Output = Result<(), ops::OpsError>>,
 {
-    let backend = match ops::Backend::open(args.aws, &args.state, args.secrets.as_deref()).await {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("{e}");
-            return e.exit_code();
+    let backend = ops::Backend::open(args.aws, &args.state, args.secrets.as_deref()).await;
+    run_on(backend, f).await
+}
+
+/// [`operate`] for a command that only reads (on AWS it needs no `QUEUE_URL`).
+async fn inspect<F, Fut>(args: &StoreArgs, f: F) -> i32
+where
+    F: FnOnce(ops::Backend) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ops::OpsError>>,
+{
+    let backend =
+        ops::Backend::open_read_only(args.aws, &args.state, args.secrets.as_deref()).await;
+    run_on(backend, f).await
+}
+
+async fn run_on<F, Fut>(backend: Result<ops::Backend, ops::OpsError>, f: F) -> i32
+where
+    F: FnOnce(ops::Backend) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ops::OpsError>>,
+{
+    let failed = |e: ops::OpsError| {
+        eprintln!("{e}");
+        if let Some(advice) = e.advice() {
+            eprintln!("{advice}");
         }
+        e.exit_code()
     };
-    match f(backend).await {
-        Ok(()) => ops::exit::OK,
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
-        }
+    match backend {
+        Err(e) => failed(e),
+        Ok(b) => match f(b).await {
+            Ok(()) => ops::exit::OK,
+            Err(e) => failed(e),
+        },
     }
 }
 
@@ -740,7 +760,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BILLSYNC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // The SDK's own warnings (a region not found on the instance metadata service)
+                // repeat what the command then says plainly, with debug dumps.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -825,7 +847,7 @@ async fn main() -> ExitCode {
             if let Err(code) = existing_state(&backend) {
                 return ExitCode::from(code as u8);
             }
-            operate(&backend, |b| async move {
+            inspect(&backend, |b| async move {
                 let filter = ops::ErrorFilter { cause, since };
                 let entries: Vec<_> = ops::errors(&b, &tenant)
                     .await?
@@ -862,7 +884,7 @@ async fn main() -> ExitCode {
         .await,
         Command::Reconcile { tenant, from, to, last, json, backend } => match existing_state(&backend) {
             Err(code) => code,
-            Ok(()) => operate(&backend, |b| async move {
+            Ok(()) => inspect(&backend, |b| async move {
                 use billsync::service::reconcile::{last_report, reconcile};
                 let report = match (last, from, to) {
                     (true, _, _) => match last_report(&b.services, &tenant).await? {
@@ -913,7 +935,7 @@ async fn main() -> ExitCode {
         .await,
         Command::Preview { tenant, invoice, json, backend } => match existing_state(&backend) {
             Err(code) => code,
-            Ok(()) => operate(&backend, |b| async move {
+            Ok(()) => inspect(&backend, |b| async move {
                 let p = billsync::service::preview::preview(&b.services, &tenant, &invoice).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&p).expect("previews serialize"));
@@ -930,7 +952,7 @@ async fn main() -> ExitCode {
         Command::Serve { bind, sweep_minutes, backend } => serve(&backend, bind, sweep_minutes).await,
         Command::Status { tenant, json, backend } => match existing_state(&backend) {
             Err(code) => code,
-            Ok(()) => operate(&backend, |b| async move {
+            Ok(()) => inspect(&backend, |b| async move {
             let s = ops::status(&b, &tenant).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s).expect("status serializes"));

@@ -51,6 +51,30 @@ pub enum OpsError {
 }
 
 impl OpsError {
+    /// What to set or check, for an AWS failure whose cause says it: the region, the
+    /// credentials, the table or queue the variables name, or the role's rights.
+    pub fn advice(&self) -> Option<&'static str> {
+        let OpsError::Unavailable(text) = self else {
+            return None;
+        };
+        let has = |s: &str| text.contains(s);
+        Some(if has("Missing Region") {
+            "no AWS region: set AWS_REGION (or a region in the AWS_PROFILE's configuration)"
+        } else if has("no credentials found") || has("credential provider") {
+            "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run where a role provides them"
+        } else if has("ResourceNotFoundException") {
+            "the table TABLE_NAME names does not exist in this region: set TABLE_NAME to the stack's TableName output and AWS_REGION to the stack's region"
+        } else if has("NonExistentQueue") || has("QueueDoesNotExist") {
+            "the queue QUEUE_URL names does not exist: set it to the stack's QueueUrl output"
+        } else if has("AccessDenied") || has("not authorized") || has("UnrecognizedClient") {
+            "these credentials may not make this call: docs/operations.md lists what each command needs"
+        } else if has("ExpiredToken") {
+            "the AWS session has expired: log in again (aws sso login, or new temporary credentials)"
+        } else {
+            return None;
+        })
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             OpsError::BadInput(_) => exit::BAD_INPUT,
@@ -134,10 +158,41 @@ impl Backend {
         state: &Path,
         secrets: Option<&Path>,
     ) -> Result<Backend, OpsError> {
+        Self::open_for(aws, state, secrets, false).await
+    }
+
+    /// A backend for a command that only reads: on AWS, `QUEUE_URL` may be unset.
+    pub async fn open_read_only(
+        aws: bool,
+        state: &Path,
+        secrets: Option<&Path>,
+    ) -> Result<Backend, OpsError> {
+        Self::open_for(aws, state, secrets, true).await
+    }
+
+    async fn open_for(
+        aws: bool,
+        state: &Path,
+        secrets: Option<&Path>,
+        read_only: bool,
+    ) -> Result<Backend, OpsError> {
         if aws {
-            let services = billsync::aws::services_from_env()
-                .await
-                .map_err(|e| OpsError::BadInput(e.to_string()))?;
+            use billsync::aws::{AwsClients, AwsSettings};
+            let lookup = |key: &str| std::env::var(key).ok();
+            let settings = if read_only {
+                AwsSettings::from_lookup_read_only(lookup)
+            } else {
+                AwsSettings::from_lookup(lookup)
+            }
+            .map_err(|e| OpsError::BadInput(e.advice()))?;
+            let config = billsync::aws::load_sdk_config().await;
+            if config.region().is_none() {
+                return Err(OpsError::BadInput(
+                    "no AWS region: set AWS_REGION (or a region in the AWS_PROFILE's configuration)"
+                        .into(),
+                ));
+            }
+            let services = settings.services(AwsClients::new(&config));
             return Ok(Backend {
                 services,
                 local: None,

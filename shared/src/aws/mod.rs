@@ -79,6 +79,20 @@ pub fn sdk_loader() -> aws_config::ConfigLoader {
 #[error("environment variable {0} is not set")]
 pub struct MissingSetting(pub &'static str);
 
+impl MissingSetting {
+    /// What to set it to, for a person running the CLI against a deployment.
+    pub fn advice(&self) -> String {
+        let output = match self.0 {
+            TABLE_NAME_ENV => "TableName",
+            QUEUE_URL_ENV => "QueueUrl",
+            _ => return self.to_string(),
+        };
+        format!(
+            "{self}: set it to the stack's {output} output (aws cloudformation describe-stacks --stack-name <stack> --query \"Stacks[0].Outputs\")"
+        )
+    }
+}
+
 /// Where billsync's resources are on AWS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -96,10 +110,23 @@ impl AwsSettings {
     /// Reads the settings through `lookup` (the environment, or a map in tests); an empty value
     /// counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, MissingSetting> {
+        let queue = lookup(QUEUE_URL_ENV).filter(|v| !v.is_empty());
+        let settings = Self::from_lookup_read_only(lookup)?;
+        Ok(AwsSettings {
+            queue_url: queue.ok_or(MissingSetting(QUEUE_URL_ENV))?,
+            ..settings
+        })
+    }
+
+    /// For a command that only reads: the queue is optional (its depth is shown when
+    /// `QUEUE_URL` is set; nothing is sent).
+    pub fn from_lookup_read_only(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, MissingSetting> {
         let get = |key| lookup(key).filter(|v| !v.is_empty());
         Ok(AwsSettings {
             table_name: get(TABLE_NAME_ENV).ok_or(MissingSetting(TABLE_NAME_ENV))?,
-            queue_url: get(QUEUE_URL_ENV).ok_or(MissingSetting(QUEUE_URL_ENV))?,
+            queue_url: get(QUEUE_URL_ENV).unwrap_or_default(),
             secret_prefix: get(SECRET_PREFIX_ENV).unwrap_or_else(|| DEFAULT_SECRET_PREFIX.into()),
             worker_instances: get(WORKER_INSTANCES_ENV)
                 .and_then(|v| v.trim().parse::<usize>().ok())
@@ -114,9 +141,14 @@ impl AwsSettings {
     pub fn services(&self, clients: AwsClients) -> Services {
         let secrets = SecretsManagerSource::new(clients.secretsmanager, &self.secret_prefix);
         let queue = Arc::new(SqsQueue::new(clients.sqs, &self.queue_url));
+        let sends: Arc<dyn crate::queue::Queue> = if self.queue_url.is_empty() {
+            Arc::new(NoQueue)
+        } else {
+            queue.clone()
+        };
         Services::new(
             Arc::new(DynamoStore::new(clients.dynamodb.clone(), &self.table_name)),
-            queue.clone(),
+            sends,
             Arc::new(CachedSecrets::new(secrets, SECRET_CACHE_TTL)),
         )
         .with_worker_instances(self.worker_instances)
@@ -126,6 +158,21 @@ impl AwsSettings {
         )))
         .with_inbox(queue)
         .with_settings_ttl(SETTINGS_CACHE_TTL)
+    }
+}
+
+/// The queue of a read-only command run without `QUEUE_URL`: nothing to send, no depth.
+struct NoQueue;
+
+#[async_trait::async_trait]
+impl crate::queue::Queue for NoQueue {
+    async fn send(
+        &self,
+        _messages: &[crate::queue::SyncMessage],
+    ) -> Result<(), crate::queue::QueueError> {
+        Err(crate::queue::QueueError(crate::error::Unavailable::new(
+            MissingSetting(QUEUE_URL_ENV).advice(),
+        )))
     }
 }
 
@@ -167,9 +214,19 @@ pub async fn services_from_env() -> Result<Services, MissingSetting> {
     Ok(settings.services(AwsClients::new(&load_sdk_config().await)))
 }
 
-/// An SDK error with its whole cause chain: the SDK's own `Display` says only "service error".
+/// An SDK error with its whole cause chain, each cause as it displays itself (the SDK's own
+/// `Display` says only "service error", and its debug form dumps the raw response).
 fn describe(e: impl std::error::Error) -> String {
-    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// An SDK error as the port edges carry it: described with its chain, and kept as the source.
