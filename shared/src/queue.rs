@@ -332,13 +332,20 @@ mod tests {
 
     #[test]
     fn messages_are_plain_json_with_a_typed_subject() {
-        let json = serde_json::to_value(msg("e-1")).unwrap();
+        let sent = msg("e-1");
+        let json = serde_json::to_value(&sent).unwrap();
+        let mut plain = json.clone();
+        let queued = plain.as_object_mut().unwrap().remove("queued_at").unwrap();
+        assert!(queued.as_str().unwrap().ends_with('Z'), "{queued}");
         assert_eq!(
-            json,
+            plain,
             serde_json::json!({"tenant": "acme", "source": "maxio", "subject": {"kind": "invoice", "id": "inv_1"}, "reason": "webhook", "dedup_id": "e-1"})
         );
         let back: SyncMessage = serde_json::from_value(json).unwrap();
-        assert_eq!(back, msg("e-1"));
+        assert_eq!(back, sent);
+        // A message from before queued_at reads with none.
+        let old: SyncMessage = serde_json::from_value(plain).unwrap();
+        assert_eq!(old.queued_at, None);
     }
 
     #[test]
