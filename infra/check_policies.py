@@ -1,14 +1,30 @@
-"""Fails when a function's IAM policy in template.yaml grants a wildcard data-plane action or
-resource. Run by the test command after cfn-lint.
+"""Fails when an IAM role of template.yaml, as AWS deploys it, grants more than billsync calls.
+Run by the test command after cfn-lint.
 
-A resource may end in `*` only after a fixed prefix (e.g. `secret:${SecretPrefix}*`, since
-Secrets Manager appends a random suffix to secret ARNs); a bare `*`, a `service:*` action, or a
-managed policy by name are refused.
+The template is first run through the SAM translator (PyPI aws-sam-translator), as
+CloudFormation's AWS::Serverless transform does, because SAM adds to each function's role what
+the template never shows: managed policies for logs, X-Ray and SQS polling whose actions and
+resources are wildcards. Every role of the result is checked:
+
+- no managed policy (their documents are AWS's to change; a role says what it may do itself);
+- no wildcard action (`*`, `service:*`);
+- no wildcard resource, except after a fixed prefix (`secret:${SecretPrefix}*`, since Secrets
+  Manager appends a random suffix to secret ARNs; `log-group:<name>:*`, the streams of one
+  named log group) and for the X-Ray calls, which have no resource-level permissions.
+
+The `SecretPrefix` parameter must carry an AllowedPattern that refuses an empty prefix (which
+would grant `secret:*`).
 """
 
+import copy
+import os
+import re
 import sys
 
 from cfnlint.decode import decode_str
+
+# X-Ray's trace upload has no resource-level permissions: AWS documents Resource "*".
+ANY_RESOURCE_ALLOWED = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
 
 def resource_text(value):
@@ -26,61 +42,115 @@ def resource_text(value):
     return str(value)
 
 
+def listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def wildcard_resource(text):
+    if text == "*":
+        return True
+    if re.search(r":log-group:[^*:]+:\*$", text):
+        return False
+    return text.replace("/", ":").split(":")[-1] == "*"
+
+
+def translate(template):
+    """The template as the AWS::Serverless transform makes it (code locations as `sam deploy`
+    writes them)."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    packaged = copy.deepcopy(template)
+    for res in packaged.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/billsync.zip"
+    params = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+    return transform(packaged, params, NoManagedPolicies())
+
+
 def problems_in(template):
+    """Problems of an already translated template: (problems, statements checked)."""
     problems, checked = [], 0
     for name, res in template.get("Resources", {}).items():
-        if res.get("Type") != "AWS::Serverless::Function":
+        if res.get("Type") != "AWS::IAM::Role":
             continue
-        for policy in res.get("Properties", {}).get("Policies", []) or []:
-            if isinstance(policy, str):
-                problems.append(f"{name}: managed policy {policy} is not least-privilege")
-                continue
-            if not isinstance(policy, dict) or "Statement" not in policy:
-                problems.append(f"{name}: policy template {list(policy)} hides its actions; write the statement")
-                continue
-            for st in policy["Statement"]:
+        props = res.get("Properties", {})
+        for arn in props.get("ManagedPolicyArns", []) or []:
+            problems.append(f"{name}: managed policy {resource_text(arn)} (write the statements the function needs)")
+        for policy in props.get("Policies", []) or []:
+            for st in policy.get("PolicyDocument", {}).get("Statement", []):
                 checked += 1
-                actions = st.get("Action", [])
-                actions = [actions] if isinstance(actions, str) else actions
+                actions = listed(st.get("Action", []))
                 for a in actions:
                     if a == "*" or a.endswith(":*"):
                         problems.append(f"{name}: wildcard action {a}")
-                resources = st.get("Resource", [])
-                resources = resources if isinstance(resources, list) else [resources]
-                for r in resources:
+                for r in listed(st.get("Resource", [])):
                     text = resource_text(r)
-                    last = text.replace("/", ":").split(":")[-1]
-                    if text == "*" or last == "*":
-                        problems.append(f"{name}: wildcard resource {text}")
+                    if wildcard_resource(text) and not set(actions) <= ANY_RESOURCE_ALLOWED:
+                        problems.append(f"{name}: wildcard resource {text} for {actions}")
     return problems, checked
 
 
+def parameter_problems(template):
+    prefix = template.get("Parameters", {}).get("SecretPrefix", {})
+    pattern = prefix.get("AllowedPattern")
+    if not pattern or re.fullmatch(pattern, ""):
+        return ["SecretPrefix: needs an AllowedPattern that refuses an empty prefix (secret:* otherwise)"]
+    return []
+
+
 SELF_TEST = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  SecretPrefix:
+    Type: String
+    Default: billsync/
 Resources:
+  Queue:
+    Type: AWS::SQS::Queue
   Bad:
     Type: AWS::Serverless::Function
     Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      CodeUri: .
+      Tracing: Active
       Policies:
-        - AmazonDynamoDBFullAccess
         - Statement:
             - Effect: Allow
               Action: ["dynamodb:*"]
               Resource: "*"
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
 """
 
 
+def check(template):
+    translated = translate(template)
+    problems, checked = problems_in(translated)
+    return problems + parameter_problems(template), checked
+
+
 def main(path):
-    bad, _ = problems_in(decode_str(SELF_TEST)[0])
-    assert len(bad) == 3, f"the checker missed a planted wildcard: {bad}"
+    planted, _ = check(decode_str(SELF_TEST)[0])
+    # dynamodb:* on *, SAM's three managed policies, the unguarded prefix.
+    assert len(planted) == 6, f"the checker missed a planted grant: {planted}"
     with open(path) as f:
         template, matches = decode_str(f.read())
     if matches:
         print(f"cannot read {path}: {matches}")
         return 1
-    problems, checked = problems_in(template)
+    problems, checked = check(template)
     for p in problems:
         print(p)
-    print(f"policy check: {checked} statements, {len(problems)} wildcard problem(s)")
+    print(f"policy check (as deployed): {checked} statements, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 

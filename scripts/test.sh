@@ -25,6 +25,8 @@ python3 -c 'import moto.server, flask, flask_cors' 2>/dev/null || pip_install 'm
 python3 -c 'import waitress' 2>/dev/null || pip_install 'waitress>=3'
 # cfn-lint: validates template.yaml and lets infra/check_policies.py read it.
 command -v cfn-lint >/dev/null 2>&1 || pip_install 'cfn-lint>=1'
+# The SAM translator: infra/check_policies.py checks the roles as CloudFormation deploys them.
+python3 -c 'import samtranslator' 2>/dev/null || pip_install 'aws-sam-translator>=1.100'
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 log "starting moto on loopback"

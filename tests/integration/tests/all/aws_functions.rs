@@ -78,7 +78,7 @@ impl Intercept for Actions {
     }
 }
 
-/// The actions `template.yaml` grants `function` (its `Action: [...]` lists).
+/// The actions `template.yaml` grants the role `function` (its `Action: [...]` lists).
 fn policy_actions(function: &str) -> BTreeSet<String> {
     let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
     let template = std::fs::read_to_string(path).unwrap();
@@ -499,7 +499,7 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
             .await;
         assert_eq!(r.status_code, 200);
     }
-    assert_allowed("WebhookFunction", &env.actions.take());
+    assert_allowed("WebhookRole", &env.actions.take());
 
     // A group of invoices read and saved together, slots leased, the rest taken and deleted.
     let batch = env.receive().await;
@@ -518,14 +518,14 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
             "the worker's run made no {call}: {used:?}"
         );
     }
-    assert_allowed("WorkerFunction", &used);
+    assert_allowed("WorkerRole", &used);
 
     let swept = billsync_sweep::handle(&env.services, json!({"tenant": "acme"})).await;
     assert!(swept.is_ok(), "{swept:?}");
     billsync_sweep::handle(&env.services, event("sweep-scheduled.json"))
         .await
         .unwrap();
-    assert_allowed("SweepFunction", &env.actions.take());
+    assert_allowed("SweepRole", &env.actions.take());
 
     for name in ["retry-list.json", "retry-all-failed.json"] {
         let request = serde_json::from_value(event(name)).unwrap();
@@ -533,7 +533,7 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
             .await
             .unwrap();
     }
-    assert_allowed("RetryFunction", &env.actions.take());
+    assert_allowed("RetryRole", &env.actions.take());
 }
 
 /// `billsync tenant check --aws`: the preflight of a deployed tenant, with the secret read from
