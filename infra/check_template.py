@@ -8,6 +8,7 @@ command after cfn-lint and the policy check.
   one the functions publish as embedded metrics (shared/src/metrics.rs, dimension Env), or an
   AWS metric whose dimension names a resource of the template.
 - The dashboard's body is valid JSON once its ${...} references are filled in.
+- The HTTP API is throttled and writes access logs; every log group has a retention.
 """
 
 import json
@@ -76,6 +77,9 @@ def problems_in(template, emf=frozenset()):
         if res.get("Type") == "AWS::Logs::LogGroup":
             props = res.get("Properties", {})
             groups[sub_text(props.get("LogGroupName"))] = (name, props.get("RetentionInDays"))
+    for name, (_, retention) in ((g[0], g) for g in groups.values()):
+        if not retention:
+            problems.append(f"{name}: no RetentionInDays (its logs would be kept forever)")
     for name, res in resources.items():
         if res.get("Type") != "AWS::Serverless::Function":
             continue
@@ -86,8 +90,6 @@ def problems_in(template, emf=frozenset()):
         group = groups.get(f"/aws/lambda/{fn}")
         if group is None:
             problems.append(f"{name}: no log group /aws/lambda/{fn} (Lambda would create one that keeps logs forever)")
-        elif not group[1]:
-            problems.append(f"{group[0]}: no RetentionInDays")
 
     # Every alarm's metric exists.
     published = set()
@@ -115,6 +117,17 @@ def problems_in(template, emf=frozenset()):
                 problems.append(f"{name}: the embedded metric {metric} is published by Env alone, not {dims}")
         elif (namespace, metric) not in published:
             problems.append(f"{name}: no metric filter publishes {namespace}/{metric}")
+
+    # The public endpoint is throttled and logged.
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        props = res.get("Properties", {})
+        route = props.get("DefaultRouteSettings", {})
+        if "ThrottlingRateLimit" not in route or "ThrottlingBurstLimit" not in route:
+            problems.append(f"{name}: no throttling (DefaultRouteSettings ThrottlingRateLimit and ThrottlingBurstLimit)")
+        if "DestinationArn" not in props.get("AccessLogSettings", {}):
+            problems.append(f"{name}: no access log (AccessLogSettings DestinationArn)")
 
     for name, res in resources.items():
         if res.get("Type") != "AWS::CloudWatch::Dashboard":
@@ -152,11 +165,15 @@ Resources:
       Namespace: billsync
       MetricName: Nothing
       AlarmActions: [!Ref Topic]
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      StageName: $default
 """
 
 
 def main():
-    expected = 4
+    expected = 6
     found, _ = decode_str(SELF_TEST)
     caught = problems_in(found)
     if len(caught) != expected:
