@@ -143,7 +143,9 @@ async fn run_pool<'a>(
             tenant = tracing::field::Empty,
             subject = tracing::field::Empty,
         );
-        let r = one(services, &d, read.clone()).instrument(span).await;
+        let r = contained(services, &d, one(services, &d, read.clone()))
+            .instrument(span)
+            .await;
         // The rest of the group saves without waiting for this one. Its read is done (the
         // flow awaited it) or is nothing to wait for.
         read.await.store.flow_done();
@@ -560,6 +562,68 @@ fn publish(message: &SyncMessage, outcome: &Outcome, throttled: u64) {
     emit(&message.tenant, &values);
 }
 
+/// Runs one message's work so that a panic in it (a defect in billsync, not a fault of the
+/// data) ends that message only: the invoice gets an error entry saying so and the worker goes
+/// on with the others; the message is not delivered again, since it would fail the same way.
+async fn contained(
+    services: &Services,
+    d: &Delivery,
+    work: impl std::future::Future<Output = MessageOutcome>,
+) -> MessageOutcome {
+    use futures::FutureExt;
+    let panic = match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => return outcome,
+        Err(panic) => panic,
+    };
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    tracing::error!(message_id = %d.id, panic = %what, "a message's work panicked");
+    if let Ok(message) = serde_json::from_str::<SyncMessage>(&d.body) {
+        if let Some(uid) = message.invoice_id() {
+            if let Err(e) =
+                record_defect(services, &message.tenant, message.source, uid, &what).await
+            {
+                tracing::error!(invoice = %uid, error = %e, "could not record the defect on the invoice");
+            }
+        }
+    }
+    MessageOutcome::Poison(format!("panicked: {what}"))
+}
+
+/// Puts an invoice in the error log for a defect of billsync's own.
+async fn record_defect(
+    services: &Services,
+    tenant: &str,
+    source: crate::billing::model::Source,
+    uid: &str,
+    what: &str,
+) -> Result<(), crate::store::StoreError> {
+    use crate::flow::state::{ErrorEntry, FlowState, FlowStatus};
+    let now = chrono::Utc::now();
+    let stored = services.store.flow(tenant, uid).await?;
+    let version = stored.as_ref().map(|f| f.version);
+    let mut state = stored.map_or_else(|| FlowState::new(source, uid, now), |f| f.value);
+    state.status = FlowStatus::Error;
+    state.last_error = Some(ErrorEntry {
+        step: "internal".into(),
+        code: Some("DEFECT".into()),
+        detail: what.to_owned(),
+        cause: "billsync stopped on this invoice because of a defect in billsync itself, not because of the invoice's data.".into(),
+        fix: "Report it with this entry (and the invoice, without credentials); after an upgrade, `billsync retry` runs it again. The other invoices are not affected.".into(),
+        retryable: false,
+        since: now,
+    });
+    state.updated_at = now;
+    services
+        .store
+        .save_flow(tenant, &state, version)
+        .await
+        .map(|_| ())
+}
+
 /// A paused tenant's message: an invoice is held (resuming queues it again), a read-back is
 /// dropped (the next sweep asks for another), a customer change waits in the queue.
 async fn hold(
@@ -577,5 +641,45 @@ async fn hold(
     match crate::flow::run::hold(&group.store, settings, invoice_id, "tenant paused").await {
         Ok(_) => MessageOutcome::Done(None),
         Err(e) => MessageOutcome::Retry(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::model::Source;
+    use crate::queue::{local::LocalQueue, Reason};
+    use crate::secrets::StaticSecrets;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::FlowStore;
+
+    #[tokio::test]
+    async fn a_panic_ends_its_message_only_and_leaves_an_error_entry() {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let services = Services::new(
+            store.clone(),
+            Arc::new(LocalQueue::new().0),
+            Arc::new(StaticSecrets::default()),
+        );
+        let message = SyncMessage::invoice("acme", Source::Maxio, "inv_1", Reason::Webhook, "e-1");
+        let d = Delivery {
+            id: "m-1".into(),
+            body: serde_json::to_string(&message).unwrap(),
+        };
+        let outcome = contained(&services, &d, async { panic!("index out of bounds") }).await;
+        assert!(
+            matches!(&outcome, MessageOutcome::Poison(m) if m.contains("index out of bounds")),
+            "{outcome:?}"
+        );
+        let flow = store.flow("acme", "inv_1").await.unwrap().unwrap().value;
+        assert_eq!(flow.status, crate::flow::state::FlowStatus::Error);
+        let e = flow.last_error.unwrap();
+        assert_eq!(
+            (e.code.as_deref(), e.detail.as_str(), e.retryable),
+            (Some("DEFECT"), "index out of bounds", false)
+        );
+        // Work that does not panic passes through untouched.
+        let fine = contained(&services, &d, async { MessageOutcome::Done(None) }).await;
+        assert_eq!(fine, MessageOutcome::Done(None));
     }
 }
