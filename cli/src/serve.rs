@@ -17,10 +17,40 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use tokio::sync::watch;
+
+/// What one client may hold of the server: without these, slow or stalled clients keep
+/// connections (and bodies in memory) open for ever and starve everyone else.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// From a connection's start (or its previous request) to its headers' end.
+    pub header_timeout: Duration,
+    /// To read a whole body once the headers are in.
+    pub body_timeout: Duration,
+    /// Connections served at once; beyond them a new connection is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 256,
+        }
+    }
+}
+
+/// How long the accept loop waits after a failed accept (out of descriptors, say), doubling
+/// to the most; a loop that retried at once would spin on the same failure.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
+
+/// How often the worker forgets webhook deliveries past their de-duplication window.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A running server; dropping the handle's `stop` sender (or calling [`Server::stop`]) ends it.
 pub struct Server {
@@ -48,6 +78,7 @@ fn reply(status: u16, body: String) -> Response<Full<Bytes>> {
 
 async fn route(
     services: Arc<Services>,
+    limits: Limits,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path: Vec<String> = req
@@ -70,9 +101,16 @@ async fn route(
             let headers = req.headers().clone();
             // One byte over the intake's limit is enough to answer 413 without reading more.
             let limit = billsync::billing::webhook::MAX_BODY_BYTES + 1;
-            let body = match Limited::new(req.into_body(), limit).collect().await {
-                Ok(b) => b.to_bytes(),
-                Err(_) => vec![0u8; limit].into(),
+            let read = Limited::new(req.into_body(), limit).collect();
+            let body = match tokio::time::timeout(limits.body_timeout, read).await {
+                Ok(Ok(b)) => b.to_bytes(),
+                Ok(Err(_)) => vec![0u8; limit].into(),
+                Err(_) => {
+                    return Ok(reply(
+                        408,
+                        r#"{"message":"the body did not arrive in time"}"#.into(),
+                    ))
+                }
             };
             let header = move |name: &str| {
                 headers
@@ -99,12 +137,23 @@ async fn route(
     }
 }
 
-/// Starts the endpoint, the worker and the sweep timer.
+/// Starts the endpoint, the worker and the sweep timer, with the default [`Limits`].
 pub async fn start(
     services: Services,
     queue: Outbox,
     bind: SocketAddr,
     sweep_every: Duration,
+) -> std::io::Result<Server> {
+    start_with(services, queue, bind, sweep_every, Limits::default()).await
+}
+
+/// [`start`] with the given limits.
+pub async fn start_with(
+    services: Services,
+    queue: Outbox,
+    bind: SocketAddr,
+    sweep_every: Duration,
+    limits: Limits,
 ) -> std::io::Result<Server> {
     let services = Arc::new(services);
     let listener = TcpListener::bind(bind).await?;
@@ -114,19 +163,42 @@ pub async fn start(
 
     let http_services = services.clone();
     let mut http_stop = stopped.clone();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     tasks.push(tokio::spawn(async move {
+        let mut backoff = ACCEPT_BACKOFF.0;
         loop {
             let accepted = tokio::select! {
                 a = listener.accept() => a,
                 _ = http_stop.changed() => return,
             };
-            let Ok((stream, _)) = accepted else { continue };
+            let stream = match accepted {
+                Ok((stream, _)) => {
+                    backoff = ACCEPT_BACKOFF.0;
+                    stream
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, wait_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Full: closing at once frees the descriptor; the client may try again.
+                drop(stream);
+                continue;
+            };
             let services = http_services.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| route(services.clone(), req));
+                let svc = hyper::service::service_fn(move |req| {
+                    route(services.clone(), limits, req)
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
+                drop(slot);
             });
         }
     }));
@@ -134,7 +206,14 @@ pub async fn start(
     let worker_services = services.clone();
     let mut worker_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
+        let mut purged = tokio::time::Instant::now();
         loop {
+            if purged.elapsed() >= PURGE_EVERY {
+                purged = tokio::time::Instant::now();
+                if let Err(e) = queue.forget_expired_deliveries() {
+                    tracing::warn!(error = %e, "expired deliveries could not be forgotten");
+                }
+            }
             // What an earlier run left unfinished goes first.
             match run_outbox(&worker_services, &queue, |_, _| {}).await {
                 Ok((_, again)) if again > 0 => {

@@ -136,3 +136,85 @@ async fn reqwest_free_post(addr: &std::net::SocketAddr, body: &[u8]) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// Slow or stalled clients cannot hold `serve`: headers and bodies have deadlines, connections
+/// beyond the cap are closed at once, and `/health` answers again once the slow ones are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    let (store, outbox) = SqliteStore::in_memory().unwrap().with_outbox();
+    let services = Services::new(
+        Arc::new(store),
+        Arc::new(outbox.clone()),
+        Arc::new(StaticSecrets::default()),
+    );
+    let limits = billsync_cli::serve::Limits {
+        header_timeout: Duration::from_millis(800),
+        body_timeout: Duration::from_millis(800),
+        max_connections: 20,
+    };
+    let server = billsync_cli::serve::start_with(
+        services,
+        outbox,
+        "127.0.0.1:0".parse().unwrap(),
+        Duration::from_secs(7200),
+        limits,
+    )
+    .await
+    .unwrap();
+    let addr = server.addr;
+    // Reads until the server closes (Ok with what came) or `within` passes (Err).
+    async fn read_all(s: &mut TcpStream, within: Duration) -> Result<String, ()> {
+        let mut got = Vec::new();
+        match tokio::time::timeout(within, s.read_to_end(&mut got)).await {
+            Ok(_) => Ok(String::from_utf8_lossy(&got).into_owned()),
+            Err(_) => Err(()),
+        }
+    }
+    async fn health(addr: std::net::SocketAddr) -> Result<String, ()> {
+        let mut s = TcpStream::connect(addr).await.map_err(|_| ())?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .map_err(|_| ())?;
+        read_all(&mut s, Duration::from_secs(5)).await
+    }
+
+    // Twenty clients that never finish their headers fill the cap.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"POST /webhooks/acme/maxio HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Past the cap: closed at once, not left hanging.
+    let started = std::time::Instant::now();
+    let refused = health(addr).await;
+    assert!(
+        refused.as_deref().is_ok_and(|r| !r.contains("200 OK")),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // The header deadline closes every slow client.
+    for s in &mut slow {
+        assert!(
+            read_all(s, Duration::from_secs(5)).await.is_ok(),
+            "a slow client was kept"
+        );
+    }
+    let ok = health(addr).await.unwrap();
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+
+    // A body that stalls short of its length: 408, and the connection is freed.
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"POST /webhooks/acme/maxio HTTP/1.1\r\nHost: x\r\nContent-Length: 400000\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let answer = read_all(&mut s, Duration::from_secs(5)).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    server.stop().await;
+}
