@@ -619,6 +619,19 @@ impl Outbox {
         })
     }
 
+    /// Forgets webhook deliveries whose de-duplication window has passed (a long-running
+    /// `serve` would otherwise keep every delivery id it ever saw); returns how many.
+    pub fn forget_expired_deliveries(&self) -> StoreResult<usize> {
+        let now = Utc::now().timestamp();
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM deliveries WHERE expires_at <= ?1",
+                params![now],
+            )
+            .map_err(unavailable)
+        })
+    }
+
     /// How many messages wait.
     pub fn waiting(&self) -> StoreResult<u64> {
         self.with(|c| {
@@ -668,6 +681,28 @@ impl Queue for Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn expired_deliveries_are_forgotten_and_live_ones_kept() {
+        use crate::store::DeliveryStore;
+        use std::time::Duration;
+        let (store, outbox) = SqliteStore::in_memory().unwrap().with_outbox();
+        assert!(store
+            .first_delivery("acme", "old", Duration::ZERO)
+            .await
+            .unwrap());
+        assert!(store
+            .first_delivery("acme", "new", Duration::from_secs(3600))
+            .await
+            .unwrap());
+        assert_eq!(outbox.forget_expired_deliveries().unwrap(), 1);
+        // The live one is still a repeat; the forgotten one is new again.
+        assert!(!store
+            .first_delivery("acme", "new", Duration::from_secs(3600))
+            .await
+            .unwrap());
+        assert_eq!(outbox.forget_expired_deliveries().unwrap(), 0);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn passes_the_conformance_suite() {
