@@ -5,6 +5,7 @@
 
 pub mod aws;
 pub mod billing;
+pub mod budgets;
 pub mod error;
 pub mod flow;
 pub mod metrics;

@@ -51,6 +51,28 @@ pub const AWS_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an AWS call may take with its retries.
 pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an AWS call may take: one attempt, and all attempts with retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    pub attempt: Duration,
+    pub call: Duration,
+}
+
+/// Every function but the webhook's: [`AWS_ATTEMPT_TIMEOUT`], [`AWS_CALL_TIMEOUT`].
+pub const DEFAULT_AWS_TIMEOUTS: AwsTimeouts = AwsTimeouts {
+    attempt: AWS_ATTEMPT_TIMEOUT,
+    call: AWS_CALL_TIMEOUT,
+};
+
+/// The webhook function's: its [`crate::budgets::INTAKE_AWS_CALLS`] calls in a row must end
+/// within its timeout, or Lambda could stop it between marking a delivery seen and queueing
+/// it (or forgetting it when the queue refused), and the sender's retry would be dropped as a
+/// repeat.
+pub const INTAKE_AWS_TIMEOUTS: AwsTimeouts = AwsTimeouts {
+    attempt: Duration::from_millis(700),
+    call: Duration::from_millis(1500),
+};
+
 /// The SDK configuration every client is built from, loaded once at start-up.
 pub async fn load_sdk_config() -> SdkConfig {
     sdk_loader().load().await
@@ -64,12 +86,17 @@ pub async fn load_sdk_config() -> SdkConfig {
 /// CPU of a small DynamoDB call (`billsync-bench floor` measures it), of which the worker
 /// makes one or two per invoice.
 pub fn sdk_loader() -> aws_config::ConfigLoader {
+    sdk_loader_with(DEFAULT_AWS_TIMEOUTS)
+}
+
+/// [`sdk_loader`] with other call timeouts.
+pub fn sdk_loader_with(timeouts: AwsTimeouts) -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(AWS_ATTEMPT_TIMEOUT)
-                .operation_timeout(AWS_CALL_TIMEOUT)
+                .operation_attempt_timeout(timeouts.attempt)
+                .operation_timeout(timeouts.call)
                 .build(),
         )
 }
@@ -210,8 +237,14 @@ pub async fn store_from_env() -> Result<DynamoStore, MissingSetting> {
 
 /// A Lambda function's ports, built once per cold start; fails fast on a missing setting.
 pub async fn services_from_env() -> Result<Services, MissingSetting> {
+    services_from_env_with(DEFAULT_AWS_TIMEOUTS).await
+}
+
+/// [`services_from_env`] with other AWS call timeouts (the webhook function's).
+pub async fn services_from_env_with(timeouts: AwsTimeouts) -> Result<Services, MissingSetting> {
     let settings = AwsSettings::from_env()?;
-    Ok(settings.services(AwsClients::new(&load_sdk_config().await)))
+    let config = sdk_loader_with(timeouts).load().await;
+    Ok(settings.services(AwsClients::new(&config)))
 }
 
 /// An SDK error with its whole cause chain, each cause as it displays itself (the SDK's own

@@ -174,8 +174,9 @@ pub enum ConfigError {
 
 /// How long a connection to NetSuite may take to open, unless configured.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one NetSuite request may take, unless configured.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long one NetSuite request may take, unless configured: well inside the worker's time
+/// for finishing what it took ([`crate::budgets`] checks the order).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl NetSuiteConfig {
     pub fn new(account_id: AccountId, auth: impl Into<Auth>) -> Self {
