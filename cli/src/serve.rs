@@ -99,8 +99,8 @@ async fn route(
         ("POST", ["webhooks", tenant, source]) => {
             let (tenant, source) = (tenant.to_string(), source.to_string());
             let headers = req.headers().clone();
-            // One byte over the intake's limit is enough to answer 413 without reading more.
-            let limit = billsync::billing::webhook::MAX_BODY_BYTES + 1;
+            // One byte over the source's limit is enough to answer 413 without reading more.
+            let limit = billsync::billing::webhook::max_body_bytes(&source) + 1;
             let read = Limited::new(req.into_body(), limit).collect();
             let body = match tokio::time::timeout(limits.body_timeout, read).await {
                 Ok(Ok(b)) => b.to_bytes(),

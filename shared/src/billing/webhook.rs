@@ -6,8 +6,24 @@ use super::model::Source;
 use super::{chargebee, maxio};
 use crate::secrets::BillingSecret;
 
-/// Bodies larger than this are refused before any work is done on them.
-pub const MAX_BODY_BYTES: usize = maxio::webhook::MAX_BODY_BYTES;
+/// The largest body any source may send (Chargebee's 1 MiB): what an HTTP front end reads at
+/// most. Each source's own limit is checked by [`check_size`].
+pub const MAX_BODY_BYTES: usize =
+    if maxio::webhook::MAX_BODY_BYTES > chargebee::webhook::MAX_BODY_BYTES {
+        maxio::webhook::MAX_BODY_BYTES
+    } else {
+        chargebee::webhook::MAX_BODY_BYTES
+    };
+
+/// The largest body `source` sends (its own documented limit); the largest of all for a
+/// source billsync does not know (the delivery is refused later for that).
+pub fn max_body_bytes(source: &str) -> usize {
+    match Source::parse(source) {
+        Some(Source::Maxio) => maxio::webhook::MAX_BODY_BYTES,
+        Some(Source::Chargebee) => chargebee::webhook::MAX_BODY_BYTES,
+        None => MAX_BODY_BYTES,
+    }
+}
 
 /// What a delivery asks the sync to look at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,12 +63,13 @@ impl Refusal {
     }
 }
 
-/// Refuses a body over [`MAX_BODY_BYTES`] before anything else is done with it.
-pub fn check_size(body: &[u8]) -> Result<(), Refusal> {
-    if body.len() > MAX_BODY_BYTES {
+/// Refuses a body over its source's limit before anything else is done with it.
+pub fn check_size(source: &str, body: &[u8]) -> Result<(), Refusal> {
+    let limit = max_body_bytes(source);
+    if body.len() > limit {
         let e = maxio::webhook::WebhookError::TooLarge {
             size: body.len(),
-            limit: MAX_BODY_BYTES,
+            limit,
         };
         return Err(Refusal::new(e.http_status(), e));
     }
@@ -101,5 +118,24 @@ pub fn receive(
                 id: delivery.delivery_id,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_has_its_own_body_limit() {
+        let body = vec![b'a'; 700 * 1024];
+        assert_eq!(check_size("maxio", &body).unwrap_err().status, 413);
+        assert!(check_size("chargebee", &body).is_ok());
+        assert_eq!(
+            check_size("chargebee", &vec![b'a'; 1024 * 1024 + 1])
+                .unwrap_err()
+                .status,
+            413
+        );
+        assert_eq!(MAX_BODY_BYTES, 1024 * 1024);
     }
 }

@@ -93,7 +93,7 @@ fn subjects(touched: Touched) -> Vec<Subject> {
 
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
     // Size first: nothing else is done with an oversized body.
-    webhook::check_size(req.body)?;
+    webhook::check_size(req.source, req.body)?;
     let settings = services.settings(req.tenant).await?;
     let Some(source) = Source::parse(req.source) else {
         return Err(webhook::Refusal {
