@@ -122,11 +122,11 @@ pub fn authenticate(
     username: &Secret,
     password: &Secret,
 ) -> Result<(), WebhookError> {
+    // The scheme is case-insensitive (RFC 9110): "Basic", "basic", "BASIC".
     let given = authorization
         .and_then(|h| {
-            h.trim()
-                .strip_prefix("Basic ")
-                .or_else(|| h.trim().strip_prefix("basic "))
+            let (scheme, rest) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("basic").then_some(rest)
         })
         .ok_or(WebhookError::MissingCredentials)?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -219,6 +219,25 @@ mod tests {
                 .event,
             ChargebeeEvent::Ignored { .. }
         ));
+    }
+
+    #[test]
+    fn the_basic_scheme_is_read_in_any_case() {
+        let (u, p) = (Secret::new("billsync-hook"), Secret::new("s3cret"));
+        let good = auth("billsync-hook", "s3cret");
+        let token = good.strip_prefix("Basic ").unwrap();
+        for scheme in ["Basic", "basic", "BASIC", "bAsIc"] {
+            let header = format!("{scheme} {token}");
+            assert_eq!(authenticate(Some(&header), &u, &p), Ok(()), "{scheme}");
+        }
+        assert_eq!(
+            authenticate(Some(&format!("Bearer {token}")), &u, &p),
+            Err(WebhookError::MissingCredentials)
+        );
+        assert_eq!(
+            authenticate(Some(&format!("Basic{token}")), &u, &p),
+            Err(WebhookError::MissingCredentials)
+        );
     }
 
     #[test]
