@@ -159,23 +159,37 @@ impl SyncMessage {
 
     /// Messages of one subject are processed in order, one at a time.
     pub fn group_id(&self) -> String {
-        format!("{}:{}", self.tenant, self.subject.key())
+        sqs_id(format!("{}:{}", self.tenant, self.subject.key()))
     }
 
-    /// A deduplication id within SQS's rules (at most 128 characters of printable ASCII),
-    /// specific to this subject.
+    /// A deduplication id within SQS's rules, specific to this subject.
     pub fn deduplication_id(&self) -> String {
-        let raw = format!("{}:{}:{}", self.tenant, self.subject.key(), self.dedup_id);
-        let clean: String = raw.chars().filter(|c| c.is_ascii_graphic()).collect();
-        if clean.len() <= 128 {
-            clean
-        } else {
-            // Long ids keep uniqueness through a digest.
-            use sha2::{Digest, Sha256};
-            let digest = Sha256::digest(clean.as_bytes());
-            digest.iter().map(|b| format!("{b:02x}")).collect()
-        }
+        sqs_id(format!(
+            "{}:{}:{}",
+            self.tenant,
+            self.subject.key(),
+            self.dedup_id
+        ))
     }
+}
+
+/// An id as SQS takes group and deduplication ids (at most 128 printable ASCII characters):
+/// `raw` itself when it is one, else `h-` and the SHA-256 of `raw` (66 characters). Only a
+/// digest of the whole id keeps two ids apart: dropping the characters SQS refuses would make
+/// `a\u{1}b` and `ab` one id, and cutting a long one would merge those that share a start.
+fn sqs_id(raw: String) -> String {
+    if raw.len() <= 128 && !raw.is_empty() && raw.chars().all(|c| c.is_ascii_graphic()) {
+        return raw;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(raw.as_bytes());
+    format!(
+        "h-{}",
+        digest
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
 }
 
 /// A deduplication id for a trigger that is new every time (a sweep's re-check, a manual
@@ -303,7 +317,7 @@ mod tests {
         assert_eq!(m.group_id(), "acme:inv_1");
         assert_eq!(m.deduplication_id(), "acme:inv_1:wh-5188700101");
         let long = msg(&"x".repeat(300));
-        assert_eq!(long.deduplication_id().len(), 64);
+        assert_eq!(long.deduplication_id().len(), 66);
         assert_ne!(
             long.deduplication_id(),
             msg(&"y".repeat(300)).deduplication_id()
@@ -313,6 +327,25 @@ mod tests {
             .deduplication_id()
             .chars()
             .all(|c| c.is_ascii_graphic()));
+        // Ids that differ only in characters SQS refuses stay apart.
+        assert_ne!(
+            msg("a\u{1}b").deduplication_id(),
+            msg("ab").deduplication_id()
+        );
+        assert_ne!(msg("a b").deduplication_id(), msg("ab").deduplication_id());
+        // A group id of any length or character is one SQS takes.
+        let odd =
+            SyncMessage::invoice("acme", Source::Maxio, "ü".repeat(200), Reason::Webhook, "e");
+        let group = odd.group_id();
+        assert!(
+            group.len() <= 128 && group.chars().all(|c| c.is_ascii_graphic()),
+            "{group}"
+        );
+        assert_ne!(
+            group,
+            SyncMessage::invoice("acme", Source::Maxio, "ü".repeat(201), Reason::Webhook, "e")
+                .group_id()
+        );
     }
 
     #[test]
