@@ -39,6 +39,11 @@ impl WebhookResponse {
     }
 }
 
+/// The answer to every delivery whose sender could not be verified, whatever the reason: a
+/// wrong signature or credentials, a tenant that does not exist or has no secret. One answer
+/// for all, so the endpoint does not tell a stranger which tenants exist.
+pub const NOT_VERIFIED: &str = "the delivery could not be verified for this endpoint";
+
 pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookResponse {
     match handle(services, &req).await {
         Ok(r) => r,
@@ -48,13 +53,19 @@ pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookRes
                 req.tenant,
                 &[(crate::metrics::Metric::WebhooksRefused, 1.0)],
             );
-            WebhookResponse::refuse(e.status, e.message)
+            if e.status == 401 {
+                WebhookResponse::refuse(401, NOT_VERIFIED)
+            } else {
+                WebhookResponse::refuse(e.status, e.message)
+            }
         }
         Err(Refusal::Service(ServiceError::UnknownTenant(t))) => {
-            WebhookResponse::refuse(404, format!("unknown tenant {t}"))
+            tracing::warn!(tenant = %t, "webhook for an unknown tenant refused");
+            WebhookResponse::refuse(401, NOT_VERIFIED)
         }
         Err(Refusal::Service(ServiceError::Secret(crate::secrets::SecretError::NotFound(t)))) => {
-            WebhookResponse::refuse(404, format!("tenant {t} has no credentials"))
+            tracing::warn!(tenant = %t, "webhook for a tenant without a secret refused");
+            WebhookResponse::refuse(401, NOT_VERIFIED)
         }
         Err(Refusal::Service(e)) => {
             // The sender retries on anything but 2xx; nothing was queued.

@@ -40,6 +40,8 @@ pub struct Services {
     inbox: Option<Arc<dyn Inbox>>,
     settings_ttl: Option<std::time::Duration>,
     settings_cache: Cache<TenantSettings>,
+    /// Tenant names found to have no settings, kept like the settings.
+    unknown_tenants: Cache<()>,
     /// Each tenant's pause as last read, kept like the settings.
     pause_cache: Cache<Option<pause::TenantPause>>,
     /// When this process last noted a tenant's webhook arrival.
@@ -48,6 +50,10 @@ pub struct Services {
 
 /// Values per tenant with the time each was read.
 type Cache<T> = Arc<Mutex<HashMap<String, (std::time::Instant, T)>>>;
+
+/// At most this many unknown tenant names are remembered; past it the memory starts over, so
+/// made-up names cannot grow it without bound.
+const UNKNOWN_TENANTS_KEPT: usize = 10_000;
 
 /// One NetSuite concurrency governor per account in this process: shared through a slot store
 /// when there is one (the DynamoDB table on AWS, so every Lambda instance counts), else local.
@@ -181,6 +187,7 @@ impl Services {
             inbox: None,
             settings_ttl: None,
             settings_cache: Arc::new(Mutex::new(HashMap::new())),
+            unknown_tenants: Arc::new(Mutex::new(HashMap::new())),
             pause_cache: Arc::new(Mutex::new(HashMap::new())),
             webhook_noted: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -251,11 +258,29 @@ impl Services {
                 return Ok(settings);
             }
         }
-        let settings = self
-            .store
-            .settings(tenant)
-            .await?
-            .ok_or_else(|| ServiceError::UnknownTenant(tenant.to_owned()))?;
+        if let Some(ttl) = self.settings_ttl {
+            let unknown = self
+                .unknown_tenants
+                .lock()
+                .ok()
+                .and_then(|m| m.get(tenant).map(|(at, _)| at.elapsed() < ttl))
+                .unwrap_or(false);
+            if unknown {
+                return Err(ServiceError::UnknownTenant(tenant.to_owned()));
+            }
+        }
+        let Some(settings) = self.store.settings(tenant).await? else {
+            // Remembered like settings, so requests naming made-up tenants cost no read each.
+            if self.settings_ttl.is_some() {
+                if let Ok(mut m) = self.unknown_tenants.lock() {
+                    if m.len() >= UNKNOWN_TENANTS_KEPT {
+                        m.clear();
+                    }
+                    m.insert(tenant.to_owned(), (std::time::Instant::now(), ()));
+                }
+            }
+            return Err(ServiceError::UnknownTenant(tenant.to_owned()));
+        };
         if self.settings_ttl.is_some() {
             if let Ok(mut m) = self.settings_cache.lock() {
                 m.insert(

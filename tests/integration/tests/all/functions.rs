@@ -81,7 +81,8 @@ async fn webhook_handler_queues_a_signed_delivery_and_refuses_a_forged_one() {
         billsync_webhook::handle(&env.services, unknown)
             .await
             .status_code,
-        404
+        401,
+        "an unknown tenant is answered as a bad signature is"
     );
 }
 

@@ -119,7 +119,7 @@ async fn intake_queues_signed_webhooks_once_and_nothing_on_refusal() {
         ),
         (
             post(&env, "nobody", &body, Some(&sig), Some("9")).await,
-            404,
+            401,
         ),
     ] {
         assert_eq!(r.status, want, "{r:?}");
@@ -607,4 +607,64 @@ async fn a_failed_sweep_is_recorded_and_an_unknown_tenant_leaves_no_trace() {
             .unwrap(),
         None
     );
+}
+
+/// A stranger learns nothing from the answers: an unknown tenant, a tenant without a secret
+/// and a wrong signature all get the same 401; unknown names are remembered, not read again.
+#[tokio::test]
+async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
+    use billsync::service::Services;
+    use billsync::store::counting::CountingStore;
+    use std::time::Duration;
+    let env = env().await;
+    let counting = Arc::new(CountingStore::new(env.store.as_ref().clone()));
+    let services = Services::new(
+        counting.clone(),
+        Arc::new(LocalQueue::new().0),
+        env.services.secrets.clone(),
+    )
+    .with_settings_ttl(Duration::from_secs(60));
+    let mut settings = env.services.settings("acme").await.unwrap();
+    settings.tenant = "nosecret".into();
+    counting.put_settings(&settings).await.unwrap();
+    let uid = issue(&env.bill);
+    let (id, body, sig) = env
+        .bill
+        .webhook_body(&WebhookEvent::InvoiceIssued { invoice_uid: uid });
+    let post = |tenant: &'static str, sig: String| {
+        let (body, id, services) = (body.clone(), id.to_string(), services.clone());
+        async move {
+            let header = move |name: &str| match name.to_ascii_lowercase().as_str() {
+                "x-chargify-webhook-signature-hmac-sha-256" => Some(sig.clone()),
+                "x-chargify-webhook-id" => Some(id.clone()),
+                _ => None,
+            };
+            intake::receive(
+                &services,
+                WebhookRequest {
+                    tenant,
+                    source: "maxio",
+                    body: &body,
+                    header: &header,
+                },
+            )
+            .await
+        }
+    };
+    let ghost = post("ghost", sig.clone()).await;
+    let no_secret = post("nosecret", sig.clone()).await;
+    let forged = post("acme", "0".repeat(64)).await;
+    for r in [&ghost, &no_secret, &forged] {
+        assert_eq!(
+            (r.status, r.message.as_str()),
+            (401, intake::NOT_VERIFIED),
+            "{r:?}"
+        );
+        assert!(r.queued.is_empty());
+    }
+    counting.reset();
+    for _ in 0..5 {
+        assert_eq!(post("ghost", sig.clone()).await.status, 401);
+    }
+    assert_eq!(counting.count("settings"), 0, "{:?}", counting.calls());
 }
