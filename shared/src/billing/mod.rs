@@ -42,9 +42,17 @@ pub fn connect(
     let base_url = secret
         .base_url
         .as_deref()
-        .map(|url| {
-            url.parse()
-                .map_err(|e| SourceError::config(format!("billing base_url: {e}")))
+        .map(|raw| {
+            let url: url::Url = raw
+                .parse()
+                .map_err(|e| SourceError::config(format!("billing base_url: {e}")))?;
+            if url.scheme() != "https" && !crate::netsuite::config::in_the_clear_allowed(&url) {
+                // The API key would cross the network readable by anyone on the way.
+                return Err(SourceError::config(format!(
+                    "billing base_url `{raw}` must start with https:// (plain http:// only to this machine, for a simulator)"
+                )));
+            }
+            Ok(url)
         })
         .transpose()?;
     let key = secret.api_key.clone();
@@ -60,4 +68,31 @@ pub fn connect(
             Arc::new(chargebee::client::ChargebeeClient::new(config)?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::BillingSecret;
+
+    fn secret(base_url: &str) -> BillingSecret {
+        serde_json::from_value(serde_json::json!({"api_key": "k", "base_url": base_url})).unwrap()
+    }
+
+    #[test]
+    fn an_api_key_goes_in_the_clear_only_to_this_machine() {
+        assert!(connect(Source::Maxio, "acme", &secret("http://127.0.0.1:9/")).is_ok());
+        assert!(connect(
+            Source::Chargebee,
+            "acme",
+            &secret("https://acme.chargebee.com/")
+        )
+        .is_ok());
+        for source in [Source::Maxio, Source::Chargebee] {
+            let e = connect(source, "acme", &secret("http://billing.example.com/"))
+                .err()
+                .unwrap();
+            assert!(e.message.contains("must start with https://"), "{e}");
+        }
+    }
 }

@@ -380,14 +380,30 @@ fn read_file(name: &'static str, path: &str) -> Result<String, Vec<ConfigError>>
 }
 
 /// Parses a base-URL override (http or https, no query).
+/// Whether `url` may be plain `http://`: only to this machine (a simulator on loopback), where
+/// no network can read the credentials a request carries.
+pub fn in_the_clear_allowed(url: &Url) -> bool {
+    if url.scheme() != "http" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 pub fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
     let invalid = |reason: String| ConfigError::Invalid {
         name: env::BASE_URL,
         reason,
     };
     let url = Url::parse(raw.trim()).map_err(|e| invalid(format!("`{raw}` is not a URL: {e}")))?;
-    if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid(format!("`{raw}` must start with https://")));
+    if !in_the_clear_allowed(&url) && url.scheme() != "https" {
+        return Err(invalid(format!(
+            "`{raw}` must start with https:// (plain http:// only to this machine, for a simulator)"
+        )));
     }
     if url.query().is_some() || url.cannot_be_a_base() {
         return Err(invalid(format!(
@@ -400,6 +416,27 @@ pub fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_goes_only_to_this_machine() {
+        for ok in [
+            "https://1234567.suitetalk.api.netsuite.com",
+            "http://127.0.0.1:8080/",
+            "http://localhost:9/x",
+            "http://[::1]:9/",
+        ] {
+            assert!(parse_base_url(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://1234567.suitetalk.api.netsuite.com",
+            "http://10.0.0.5/",
+            "http://localhost.example.com/",
+            "ftp://127.0.0.1/",
+        ] {
+            let e = parse_base_url(refused).unwrap_err().to_string();
+            assert!(e.contains("https://"), "{refused}: {e}");
+        }
+    }
 
     #[test]
     fn host_and_realm_follow_netsuite_rules() {
