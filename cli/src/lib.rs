@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod demo_chargebee;
+pub mod logging;
 pub mod ops;
 pub mod progress;
 pub mod reconcile;

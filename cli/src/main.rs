@@ -764,7 +764,9 @@ async fn main() -> ExitCode {
                 // repeat what the command then says plainly, with debug dumps.
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error")),
         )
-        .with_writer(std::io::stderr)
+        // Field values may come from a signed payload: no terminal control reaches the screen.
+        .with_ansi(false)
+        .with_writer(billsync_cli::logging::SafeStderr)
         .init();
 
     let cli = Cli::parse();
