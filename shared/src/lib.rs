@@ -8,6 +8,8 @@ pub mod billing;
 pub mod budgets;
 pub mod error;
 pub mod flow;
+#[cfg(feature = "test-support")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod money;
 pub mod netsuite;

@@ -9,6 +9,7 @@ mod chargebee_mapping;
 mod exactly_once;
 mod flows;
 mod functions;
+mod fuzz_corpora;
 mod governor;
 mod m2m;
 mod maxio_client;

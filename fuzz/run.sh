@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs billsync's fuzz targets with cargo-fuzz (libFuzzer) on the stable toolchain.
+#
+#   bash fuzz/run.sh                 # every target, 600 s each, two at a time
+#   bash fuzz/run.sh 60 allocation   # one target for a minute
+#
+# cargo-fuzz passes flags stable rustc accepts only with RUSTC_BOOTSTRAP=1; no sanitizer is
+# used (billsync has no unsafe code of its own; libFuzzer's coverage and crash detection are
+# what the targets need). Each run starts from fuzz/seeds/<target> and the kept corpus
+# fuzz/corpus/<target>, minimizes the corpus afterwards, and leaves a crash's input in
+# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/ once fixed, and the test
+# command replays it for ever (tests/integration/tests/all/fuzz_corpora.rs).
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-600}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(maxio_webhook chargebee_webhook settings secrets maxio_invoice chargebee_invoice allocation)
+fi
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+export RUSTC_BOOTSTRAP=1
+for t in "${targets[@]}"; do cargo fuzz build -s none "$t"; done
+
+run() {
+  local t="$1"
+  mkdir -p "corpus/$t" "seeds/$t"
+  cargo fuzz run -s none "$t" "corpus/$t" "seeds/$t" -- -max_total_time="$seconds" -print_final_stats=1 \
+    > "logs/$t.log" 2>&1 || { echo "$t: CRASH (see fuzz/logs/$t.log and fuzz/artifacts/$t/)"; return 1; }
+  local runs
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "logs/$t.log" | grep -o '[0-9]*$' || echo "?")
+  cargo fuzz cmin -s none "$t" "corpus/$t" > /dev/null 2>&1 || true
+  echo "$t: ${runs} executions in ${seconds} s, 0 crashes, corpus $(ls "corpus/$t" | wc -l) inputs"
+}
+
+mkdir -p logs
+failed=0
+# Two at a time: one per core of a small machine.
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  run "${targets[i]}" & a=$!
+  if [ $((i + 1)) -lt ${#targets[@]} ]; then run "${targets[i + 1]}" & b=$!; else b=; fi
+  wait $a || failed=1
+  if [ -n "$b" ]; then wait $b || failed=1; fi
+done
+exit $failed
