@@ -1,5 +1,6 @@
-//! The fuzz targets' inputs replayed without a fuzzer: the seeds, the corpus the fuzzer kept
-//! and every input that once found a defect (fuzz/regressions). A harness panics only when
+//! The fuzz targets' inputs replayed without a fuzzer: the seeds, the inputs kept from the
+//! fuzzer's corpus (fuzz/kept), every input that once found a defect (fuzz/regressions), and a
+//! local corpus when there is one (fuzz/corpus, not committed). A harness panics only when
 //! billsync is wrong, so each input passing is the regression test.
 
 use std::path::Path;
@@ -10,7 +11,7 @@ fn every_kept_fuzz_input_passes_its_harness() {
     let mut replayed = 0;
     for (target, harness) in billsync::fuzzing::TARGETS {
         let mut seen = 0;
-        for kind in ["seeds", "corpus", "regressions"] {
+        for kind in ["seeds", "kept", "regressions", "corpus"] {
             let dir = fuzz.join(kind).join(target);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;
