@@ -159,14 +159,13 @@ impl NetSuiteClient {
     }
 
     /// Money transactions whose external id starts with `prefix` and whose date falls from
-    /// `from` to `to`, a page of the largest size from `offset`, in id order.
+    /// `from` to `to`, every page, in id order.
     pub async fn transactions_dated(
         &self,
         prefix: &str,
         from: NaiveDate,
         to: NaiveDate,
-        offset: u64,
-    ) -> Result<Rows<TransactionRow>, NetSuiteError> {
+    ) -> Result<Vec<TransactionRow>, NetSuiteError> {
         let q = format!(
             "{TRANSACTION_COLUMNS} WHERE externalid LIKE {} AND type IN {MONEY_TYPES} \
              AND trandate >= TO_DATE('{}', 'YYYY-MM-DD') AND trandate <= TO_DATE('{}', 'YYYY-MM-DD') \
@@ -175,12 +174,7 @@ impl NetSuiteClient {
             from.format("%Y-%m-%d"),
             to.format("%Y-%m-%d")
         );
-        let page = self.suiteql_page(&q, SUITEQL_MAX_PAGE, offset).await?;
-        Ok(Rows {
-            rows: page.items.iter().filter_map(transaction_row).collect(),
-            read: page.items.len(),
-            has_more: page.has_more,
-        })
+        self.transaction_rows(q).await
     }
 
     /// The money transactions with these external ids, whatever their date.
@@ -195,17 +189,16 @@ impl NetSuiteClient {
                 "{TRANSACTION_COLUMNS} WHERE externalid IN ({}) AND type IN {MONEY_TYPES} ORDER BY id",
                 list.join(", ")
             );
-            let mut offset = 0;
-            loop {
-                let page = self.suiteql_page(&q, SUITEQL_MAX_PAGE, offset).await?;
-                out.extend(page.items.iter().filter_map(transaction_row));
-                if !page.has_more || page.items.is_empty() {
-                    break;
-                }
-                offset += page.items.len() as u64;
-            }
+            out.extend(self.transaction_rows(q).await?);
         }
         Ok(out)
+    }
+
+    /// Every row of a [`TRANSACTION_COLUMNS`] query, pages of the largest size.
+    async fn transaction_rows(&self, q: String) -> Result<Vec<TransactionRow>, NetSuiteError> {
+        use futures::TryStreamExt;
+        let rows: Vec<Map<String, Value>> = self.suiteql(q, SUITEQL_MAX_PAGE).try_collect().await?;
+        Ok(rows.iter().filter_map(transaction_row).collect())
     }
 
     /// The time now on the clock SuiteQL shows datetimes by (the integration user's time

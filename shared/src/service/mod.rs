@@ -361,6 +361,32 @@ impl Services {
         }
     }
 
+    /// The flows of `uids` that exist, read together where the store can ([`FlowStore::read_many`])
+    /// and one by one for what it left out.
+    ///
+    /// [`FlowStore::read_many`]: crate::store::FlowStore::read_many
+    pub async fn flows(
+        &self,
+        tenant: &str,
+        uids: &[String],
+    ) -> Result<
+        HashMap<String, crate::flow::state::Versioned<crate::flow::state::FlowState>>,
+        ServiceError,
+    > {
+        let mut many = self.store.read_many(tenant, uids, &[]).await?.flows;
+        let mut out = HashMap::with_capacity(uids.len());
+        for uid in uids {
+            let flow = match many.remove(uid) {
+                Some(f) => f,
+                None => self.store.flow(tenant, uid).await?,
+            };
+            if let Some(f) = flow {
+                out.insert(uid.clone(), f);
+            }
+        }
+        Ok(out)
+    }
+
     /// The tenant's NetSuite and billing clients, built once from its secret.
     pub async fn clients(&self, settings: &TenantSettings) -> Result<TenantClients, ServiceError> {
         if let Some(c) = self
@@ -394,10 +420,19 @@ fn netsuite_client(
     secret: &crate::secrets::TenantSecret,
     governors: &Governors,
 ) -> Result<NetSuiteClient, ServiceError> {
-    let mut ns = secret.netsuite_config()?;
-    ns.concurrency = settings.netsuite_concurrency;
+    let ns = netsuite_config(settings, secret)?;
     let governor = governors.get(&ns.account_id, ns.concurrency);
     Ok(NetSuiteClient::with_governor(ns, governor)?)
+}
+
+/// The tenant's NetSuite configuration: its secret's, sized by its settings.
+pub(crate) fn netsuite_config(
+    settings: &TenantSettings,
+    secret: &crate::secrets::TenantSecret,
+) -> Result<crate::netsuite::NetSuiteConfig, ServiceError> {
+    let mut ns = secret.netsuite_config()?;
+    ns.concurrency = settings.netsuite_concurrency;
+    Ok(ns)
 }
 
 #[cfg(test)]

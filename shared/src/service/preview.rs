@@ -41,9 +41,7 @@ pub async fn preview(
 ) -> Result<PreviewReport, ServiceError> {
     let settings = services.settings(tenant).await?;
     let secret = services.secrets.tenant_secret(tenant).await?;
-    let mut config = secret.netsuite_config()?;
-    config.concurrency = settings.netsuite_concurrency;
-    let netsuite = NetSuiteClient::dry_run(config)?;
+    let netsuite = NetSuiteClient::dry_run(super::netsuite_config(&settings, &secret)?)?;
     let billing = services.billing(&settings).await?;
     let store = Overlay::new(services.store.as_ref());
     let engine = Engine {

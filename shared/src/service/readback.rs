@@ -89,13 +89,11 @@ async fn compare(
 ) -> Result<(), ServiceError> {
     let tenant = settings.tenant.as_str();
     let uids: Vec<String> = shown.iter().map(|(uid, _)| uid.clone()).collect();
-    let mut many = services.store.read_many(tenant, &uids, &[]).await?.flows;
+    let mut flows = services.flows(tenant, &uids).await?;
     for (uid, s) in shown {
-        let flow = match many.remove(uid) {
-            Some(f) => f,
-            None => services.store.flow(tenant, uid).await?,
+        let Some(flow) = flows.remove(uid) else {
+            continue;
         };
-        let Some(flow) = flow else { continue };
         let (Some(posted), FlowStatus::Synced) = (flow.value.posted, flow.value.status) else {
             continue;
         };

@@ -181,6 +181,8 @@ struct BillingSide {
     voided: Vec<(String, String)>,
     /// Every invoice uid billing issued in the period, in scope or not.
     issued: BTreeSet<String>,
+    /// The external ids expected so far (a payment of several invoices is expected once).
+    seen: BTreeSet<String>,
     figures: BTreeMap<String, Figures>,
 }
 
@@ -212,21 +214,13 @@ pub async fn reconcile(
 
     // NetSuite: what is dated in the period, then whatever billing expects that was not.
     let namespace = format!("{}-", ids::namespace(settings));
-    let mut rows: HashMap<String, TransactionRow> = HashMap::new();
-    let mut offset = 0;
-    loop {
-        let page = clients
-            .netsuite
-            .transactions_dated(&namespace, from, to, offset)
-            .await?;
-        for row in page.rows {
-            rows.insert(row.external_id.clone(), row);
-        }
-        if !page.has_more || page.read == 0 {
-            break;
-        }
-        offset += page.read as u64;
-    }
+    let mut rows: HashMap<String, TransactionRow> = clients
+        .netsuite
+        .transactions_dated(&namespace, from, to)
+        .await?
+        .into_iter()
+        .map(|row| (row.external_id.clone(), row))
+        .collect();
     let dated: BTreeSet<String> = rows.keys().cloned().collect();
     let mut wanted: Vec<String> = billing
         .expected
@@ -253,17 +247,12 @@ pub async fn reconcile(
 
     // billsync's last write per invoice, to tell its own changes from a person's.
     let uids: Vec<String> = billing.issued.iter().cloned().collect();
-    let mut flows = services.store.read_many(tenant, &uids, &[]).await?.flows;
-    let mut written: HashMap<String, DateTime<Utc>> = HashMap::new();
-    for uid in &uids {
-        let flow = match flows.remove(uid) {
-            Some(f) => f,
-            None => services.store.flow(tenant, uid).await?,
-        };
-        if let Some(f) = flow {
-            written.insert(uid.clone(), f.value.updated_at);
-        }
-    }
+    let written: HashMap<String, DateTime<Utc>> = services
+        .flows(tenant, &uids)
+        .await?
+        .into_iter()
+        .map(|(uid, f)| (uid, f.value.updated_at))
+        .collect();
     let clock = match clients.netsuite.account_clock().await {
         Ok(Some(now)) => Some(zone_offset(now, Utc::now())),
         Ok(None) | Err(_) => {
@@ -546,11 +535,6 @@ async fn expect(
     if scope(invoice, settings) != Scope::Sync {
         return Ok(());
     }
-    let seen: BTreeSet<String> = side
-        .expected
-        .iter()
-        .map(|e| e.external_id.clone())
-        .collect();
     let figures = side.figures.entry(currency.clone()).or_default();
     let base = |record: &'static str, kind: Kind, id: &str, amount: Decimal| Expected {
         record,
@@ -591,9 +575,8 @@ async fn expect(
             }
         }
     }
-    let mut seen = seen;
     for e in out {
-        if !seen.insert(e.external_id.clone()) {
+        if !side.seen.insert(e.external_id.clone()) {
             continue;
         }
         let figures = side.figures.entry(currency.clone()).or_default();
