@@ -6,7 +6,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// The one rounding rule: to cents, half away from zero (0.005 -> 0.01, -0.005 -> -0.01), the
 /// convention of invoices and of NetSuite's own currency rounding.
 pub fn to_cents(amount: Decimal) -> Decimal {
-    amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    to_minor(amount, 2)
 }
 
 /// The one rounding rule at `decimals` places (a currency's minor unit: 0 for JPY, 2 for USD,
