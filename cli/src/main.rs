@@ -812,17 +812,7 @@ async fn main() -> ExitCode {
                 report.cursor_before.as_deref().unwrap_or("start"),
                 report.cursor_after.as_deref().unwrap_or("start")
             );
-            let Some((done, again)) = worked else {
-                println!("queued: the worker function syncs them; `billsync status --aws` follows it");
-                return Ok(());
-            };
-            println!("worked {done} messages locally; {again} will be retried by the next sweep");
-            let summary = ops::summarize(&b, &tenant, started).await?;
-            println!("invoices: {}", summary.line());
-            match summary.errors.len() {
-                0 => Ok(()),
-                n => Err(ops::OpsError::Failed(format!("{n} invoice(s) ended in error"))),
-            }
+            ops::report_worked(&b, &tenant, started, worked).await
         })
         .await,
         Command::Errors { action: Some(ErrorsAction::Dismiss { tenant, invoices, reason, backend }), .. } => {
@@ -922,17 +912,8 @@ async fn main() -> ExitCode {
             let started = chrono::Utc::now();
             let report = billsync::service::backfill::backfill(&b.services, &tenant, from, to).await?;
             println!("{}", billsync_cli::reconcile::backfill_line(&report));
-            let Some((done, again)) = b.settle().await else {
-                println!("queued: the worker function syncs them; `billsync status --aws` follows it");
-                return Ok(());
-            };
-            println!("worked {done} messages locally; {again} will be retried by the next sweep");
-            let summary = ops::summarize(&b, &tenant, started).await?;
-            println!("invoices: {}", summary.line());
-            match summary.errors.len() {
-                0 => Ok(()),
-                n => Err(ops::OpsError::Failed(format!("{n} invoice(s) ended in error"))),
-            }
+            let worked = b.settle().await;
+            ops::report_worked(&b, &tenant, started, worked).await
         })
         .await,
         Command::Preview { tenant, invoice, json, backend } => match existing_state(&backend) {

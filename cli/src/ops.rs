@@ -234,6 +234,27 @@ pub async fn sync_now(
     Ok((report, worked))
 }
 
+/// What became of work just queued: locally, the messages worked and where their invoices
+/// ended (printed; `Failed` when any ended in error); on AWS, where to follow it.
+pub async fn report_worked(
+    b: &Backend,
+    tenant: &str,
+    started: chrono::DateTime<chrono::Utc>,
+    worked: Option<(usize, usize)>,
+) -> Result<(), OpsError> {
+    let Some((done, again)) = worked else {
+        println!("queued: the worker function syncs them; `billsync status --aws` follows it");
+        return Ok(());
+    };
+    println!("worked {done} messages locally; {again} will be retried by the next sweep");
+    let summary = summarize(b, tenant, started).await?;
+    println!("invoices: {}", summary.line());
+    match summary.errors.len() {
+        0 => Ok(()),
+        n => Err(OpsError::Failed(format!("{n} invoice(s) ended in error"))),
+    }
+}
+
 /// Where the invoices a local run touched ended, by their flows' last change.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunSummary {
