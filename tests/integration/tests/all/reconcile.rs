@@ -7,7 +7,6 @@ use common::local::{env, issue_on, sweep_and_work, Env};
 
 use billing_sim::{BillingSim, PaymentKind};
 use billsync::service::reconcile::{reconcile, DifferenceKind, ReconcileReport};
-use billsync::store::prelude::*;
 use chrono::NaiveDate;
 use rust_decimal_macros::dec;
 use serde_json::json;
@@ -200,5 +199,4 @@ async fn each_planted_difference_is_found_once_on_its_record() {
         !kinds.contains(&DifferenceKind::VoidedButOpen),
         "{after:#?}"
     );
-    let _ = env.store.flow("acme", &clean).await.unwrap().unwrap();
 }

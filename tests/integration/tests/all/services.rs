@@ -454,16 +454,7 @@ async fn the_read_back_flags_what_netsuite_shows_differently_from_billing() {
         .pay(&paid, dec!(10), PaymentKind::CreditCard)
         .unwrap();
     let open = issue(&env.bill);
-    sweep_tenant(&env.services, "acme").await.unwrap();
-    let batch: Vec<Delivery> = drain(&mut env.rx)
-        .iter()
-        .enumerate()
-        .map(|(i, m)| Delivery {
-            id: format!("m{i}"),
-            body: serde_json::to_string(m).unwrap(),
-        })
-        .collect();
-    assert!(process_batch(&env.services, batch).await.is_empty());
+    common::local::sweep_and_work(&mut env).await;
     for uid in [&paid, &open] {
         let flow = env.store.flow("acme", uid).await.unwrap().unwrap().value;
         assert_eq!(flow.status, billsync::flow::state::FlowStatus::Synced);
