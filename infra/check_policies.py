@@ -8,12 +8,17 @@ resources are wildcards. Every role of the result is checked:
 
 - no managed policy (their documents are AWS's to change; a role says what it may do itself);
 - no wildcard action (`*`, `service:*`);
-- no wildcard resource, except after a fixed prefix (`secret:${SecretPrefix}*`, since Secrets
-  Manager appends a random suffix to secret ARNs; `log-group:<name>:*`, the streams of one
+- no wildcard resource, except after a fixed prefix (`secret:${SecretPrefix}*` or a path under
+  it, since Secrets Manager appends a random suffix to secret ARNs; `log-group:<name>:*`, the streams of one
   named log group) and for the X-Ray calls, which have no resource-level permissions.
 
 The `SecretPrefix` parameter must carry an AllowedPattern that refuses an empty prefix (which
 would grant `secret:*`).
+
+The role of a function the internet reaches (an HttpApi or Api event) is held tighter: each of
+its DynamoDB statements must carry a `dynamodb:LeadingKeys` condition (so it cannot touch the
+partitions of settings and flows), and it may read only secrets under `${SecretPrefix}webhook/`
+(never the NetSuite and billing API credentials).
 """
 
 import copy
@@ -50,6 +55,9 @@ def wildcard_resource(text):
     if text == "*":
         return True
     if re.search(r":log-group:[^*:]+:\*$", text):
+        return False
+    # Secret ARNs end in a random suffix: a fixed name or path then `*` names what it starts.
+    if re.search(r":secret:[^*]+\*$", text):
         return False
     return text.replace("/", ":").split(":")[-1] == "*"
 
@@ -95,6 +103,50 @@ def problems_in(template):
     return problems, checked
 
 
+PUBLIC_EVENTS = {"HttpApi", "Api"}
+PUBLIC_SECRETS = "secret:${SecretPrefix}webhook/"
+
+
+def public_roles(template):
+    """Names of the roles of functions reached from the internet, as in the translated template
+    (an explicit `Role: !GetAtt X.Arn`, else the `<Function>Role` SAM makes)."""
+    roles = []
+    for name, res in template.get("Resources", {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        events = (props.get("Events") or {}).values()
+        if not any(e.get("Type") in PUBLIC_EVENTS for e in events):
+            continue
+        role = props.get("Role")
+        if isinstance(role, dict) and "Fn::GetAtt" in role:
+            target = role["Fn::GetAtt"]
+            roles.append(target[0] if isinstance(target, list) else target.split(".")[0])
+        else:
+            roles.append(f"{name}Role")
+    return roles
+
+
+def public_problems(template, translated):
+    problems = []
+    resources = translated.get("Resources", {})
+    for role in public_roles(template):
+        props = resources.get(role, {}).get("Properties", {})
+        for policy in props.get("Policies", []) or []:
+            for st in policy.get("PolicyDocument", {}).get("Statement", []):
+                actions = listed(st.get("Action", []))
+                if any(a.startswith("dynamodb:") for a in actions):
+                    condition = st.get("Condition", {})
+                    if not any("dynamodb:LeadingKeys" in c for c in condition.values()):
+                        problems.append(f"{role} (internet-facing): {actions} without a dynamodb:LeadingKeys condition")
+                if any(a.startswith("secretsmanager:") for a in actions):
+                    for r in listed(st.get("Resource", [])):
+                        text = resource_text(r)
+                        if PUBLIC_SECRETS not in text:
+                            problems.append(f"{role} (internet-facing): reads secrets {text}, beyond {PUBLIC_SECRETS}*")
+    return problems
+
+
 def parameter_problems(template):
     prefix = template.get("Parameters", {}).get("SecretPrefix", {})
     pattern = prefix.get("AllowedPattern")
@@ -129,19 +181,25 @@ Resources:
           Type: SQS
           Properties:
             Queue: !GetAtt Queue.Arn
+        Hook:
+          Type: HttpApi
+          Properties:
+            Path: /hook
+            Method: POST
 """
 
 
 def check(template):
     translated = translate(template)
     problems, checked = problems_in(translated)
-    return problems + parameter_problems(template), checked
+    return problems + public_problems(template, translated) + parameter_problems(template), checked
 
 
 def main(path):
     planted, _ = check(decode_str(SELF_TEST)[0])
-    # dynamodb:* on *, SAM's three managed policies, the unguarded prefix.
-    assert len(planted) == 6, f"the checker missed a planted grant: {planted}"
+    # dynamodb:* on *, SAM's three managed policies, the unguarded prefix, and dynamodb
+    # without a key condition on an internet-facing function.
+    assert len(planted) == 7, f"the checker missed a planted grant: {planted}"
     with open(path) as f:
         template, matches = decode_str(f.read())
     if matches:

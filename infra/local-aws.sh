@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local stand-in for billsync's AWS resources, for `cargo lambda watch` and
 # `cargo lambda invoke`: a moto server on 127.0.0.1:5005 with the table, the FIFO queue and the
-# tenant secret, plus the NetSuite and Maxio simulators the secret points at, and the `acme`
+# tenant's two secrets, plus the NetSuite and Maxio simulators they point at, and the `acme`
 # tenant from infra/tenants/local.json. Addresses match [workspace.metadata.lambda.env] in
 # Cargo.toml.
 #
@@ -74,11 +74,13 @@ secret = {
     },
     "billing": {
         "api_key": "sim-maxio-api-key-not-a-real-key",
-        "webhook_key": key,
         "base_url": "http://127.0.0.1:8788/",
     },
 }
-boto3.client("secretsmanager").create_secret(Name="billsync/acme", SecretString=json.dumps(secret))
+sm = boto3.client("secretsmanager")
+sm.create_secret(Name="billsync/acme", SecretString=json.dumps(secret))
+# The webhook function reads only this one.
+sm.create_secret(Name="billsync/webhook/acme", SecretString=json.dumps({"webhook_key": key}))
 PY
   ./target/debug/billsync tenant apply infra/tenants/local.json --aws
   trap - ERR

@@ -566,10 +566,7 @@ pub async fn status(b: &Backend, tenant: &str) -> Result<Status, OpsError> {
             .cursor(tenant, LAST_SWEEP_CURSOR)
             .await
             .map_err(unavailable)?,
-        last_webhook: store
-            .cursor(tenant, billsync::service::intake::LAST_WEBHOOK_CURSOR)
-            .await
-            .map_err(unavailable)?,
+        last_webhook: store.last_webhook(tenant).await.map_err(unavailable)?,
         oldest_waiting,
         pause: b.services.pause(tenant).await?,
         queue: b

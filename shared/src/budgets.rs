@@ -12,10 +12,10 @@ pub const SWEEP_FUNCTION: Duration = Duration::from_secs(900);
 pub const WORKER_FUNCTION: Duration = Duration::from_secs(120);
 pub const RETRY_FUNCTION: Duration = Duration::from_secs(60);
 
-/// The most AWS calls one webhook delivery makes in a row: the tenant's secret and settings
-/// (on a cold cache), marking the delivery, the last-webhook note, queueing, and forgetting
-/// the delivery when queueing failed.
-pub const INTAKE_AWS_CALLS: u32 = 6;
+/// The most AWS calls one webhook delivery makes in a row: the tenant's webhook secret (on a
+/// cold cache), marking the delivery, the last-webhook note, queueing, and forgetting the
+/// delivery when queueing failed.
+pub const INTAKE_AWS_CALLS: u32 = 5;
 
 /// The worker's queue keeps a message invisible this long after handing it out (template.yaml
 /// `VisibilityTimeout`): six times the worker's timeout, so a message is not handed to a

@@ -137,6 +137,19 @@ impl NetSuiteSecret {
 pub struct BillingSecret {
     /// Maxio API key / Chargebee API key.
     pub api_key: Secret,
+    /// What verifies the tenant's webhooks (the local mode keeps it here; on AWS it is its
+    /// own secret, see [`SecretSource::webhook_secret`]).
+    #[serde(flatten)]
+    pub webhook: WebhookSecret,
+    /// Replaces the billing host (tests, the simulator).
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// What verifies a tenant's webhook deliveries, and nothing else: all the internet-facing
+/// webhook function may read. On AWS its own secret `<prefix>webhook/<tenant>`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct WebhookSecret {
     /// Maxio's webhook shared key.
     #[serde(default)]
     pub webhook_key: Option<Secret>,
@@ -145,9 +158,6 @@ pub struct BillingSecret {
     pub webhook_username: Option<Secret>,
     #[serde(default)]
     pub webhook_password: Option<Secret>,
-    /// Replaces the billing host (tests, the simulator).
-    #[serde(default)]
-    pub base_url: Option<String>,
 }
 
 impl TenantSecret {
@@ -201,14 +211,60 @@ pub enum SecretError {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     async fn tenant_secret(&self, tenant: &str) -> Result<TenantSecret, SecretError>;
+
+    /// Only what verifies the tenant's webhooks. Where the credentials are one document (the
+    /// local mode), its webhook part; on AWS a secret of its own, so the webhook function
+    /// never holds NetSuite or billing API credentials.
+    async fn webhook_secret(&self, tenant: &str) -> Result<WebhookSecret, SecretError> {
+        Ok(self.tenant_secret(tenant).await?.billing.webhook)
+    }
+
+    /// Where [`SecretSource::webhook_secret`] reads `tenant`'s, for a person to fix it.
+    fn webhook_secret_location(&self, tenant: &str) -> String {
+        format!("the `billing` part of tenant {tenant}'s secret")
+    }
+}
+
+impl WebhookSecret {
+    /// The fields `source` verifies its deliveries with that this secret lacks.
+    pub fn missing_for(&self, source: crate::billing::model::Source) -> Vec<&'static str> {
+        use crate::billing::model::Source;
+        let fields: &[(&str, bool)] = match source {
+            Source::Maxio => &[("webhook_key", self.webhook_key.is_some())],
+            Source::Chargebee => &[
+                ("webhook_username", self.webhook_username.is_some()),
+                ("webhook_password", self.webhook_password.is_some()),
+            ],
+        };
+        fields
+            .iter()
+            .filter_map(|(name, given)| (!given).then_some(*name))
+            .collect()
+    }
 }
 
 /// Parses a secret's JSON text without ever echoing it in an error.
 pub fn parse_secret(text: &str) -> Result<TenantSecret, SecretError> {
+    parse_quietly(text, r#"{"netsuite": {...}, "billing": {...}}"#)
+}
+
+/// Parses a webhook secret's JSON text without ever echoing it in an error.
+pub fn parse_webhook_secret(text: &str) -> Result<WebhookSecret, SecretError> {
+    parse_quietly(
+        text,
+        r#"{"webhook_key": ...} or {"webhook_username": ..., "webhook_password": ...}"#,
+    )
+}
+
+/// serde's messages can quote input: an error keeps only the expected shape, the position and
+/// the kind of problem.
+fn parse_quietly<T: serde::de::DeserializeOwned>(
+    text: &str,
+    expected: &str,
+) -> Result<T, SecretError> {
     serde_json::from_str(text).map_err(|e| {
-        // serde's messages can quote input; keep only the position and the kind of problem.
         SecretError::Invalid(format!(
-            "expected {{\"netsuite\": {{...}}, \"billing\": {{...}}}} (line {}, column {}, {:?})",
+            "expected {expected} (line {}, column {}, {:?})",
             e.line(),
             e.column(),
             e.classify()
@@ -221,6 +277,7 @@ pub struct CachedSecrets<S> {
     inner: S,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Instant, TenantSecret)>>,
+    webhooks: Mutex<HashMap<String, (Instant, WebhookSecret)>>,
 }
 
 impl<S> CachedSecrets<S> {
@@ -229,25 +286,56 @@ impl<S> CachedSecrets<S> {
             inner,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            webhooks: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// The value kept in `cache` for `tenant` if younger than `ttl`, else `fresh`'s (kept).
+async fn cached<T: Clone>(
+    cache: &Mutex<HashMap<String, (Instant, T)>>,
+    ttl: Duration,
+    tenant: &str,
+    fresh: impl std::future::Future<Output = Result<T, SecretError>>,
+) -> Result<T, SecretError> {
+    if let Ok(cache) = cache.lock() {
+        if let Some((at, s)) = cache.get(tenant) {
+            if at.elapsed() < ttl {
+                return Ok(s.clone());
+            }
+        }
+    }
+    let fresh = fresh.await?;
+    if let Ok(mut cache) = cache.lock() {
+        cache.insert(tenant.to_owned(), (Instant::now(), fresh.clone()));
+    }
+    Ok(fresh)
 }
 
 #[async_trait]
 impl<S: SecretSource> SecretSource for CachedSecrets<S> {
     async fn tenant_secret(&self, tenant: &str) -> Result<TenantSecret, SecretError> {
-        if let Ok(cache) = self.cache.lock() {
-            if let Some((at, s)) = cache.get(tenant) {
-                if at.elapsed() < self.ttl {
-                    return Ok(s.clone());
-                }
-            }
-        }
-        let fresh = self.inner.tenant_secret(tenant).await?;
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(tenant.to_owned(), (Instant::now(), fresh.clone()));
-        }
-        Ok(fresh)
+        cached(
+            &self.cache,
+            self.ttl,
+            tenant,
+            self.inner.tenant_secret(tenant),
+        )
+        .await
+    }
+
+    async fn webhook_secret(&self, tenant: &str) -> Result<WebhookSecret, SecretError> {
+        cached(
+            &self.webhooks,
+            self.ttl,
+            tenant,
+            self.inner.webhook_secret(tenant),
+        )
+        .await
+    }
+
+    fn webhook_secret_location(&self, tenant: &str) -> String {
+        self.inner.webhook_secret_location(tenant)
     }
 }
 
@@ -370,5 +458,24 @@ mod tests {
             r#"{"netsuite": {"account_id": "1", "consumer_key": "leaky-value"}, "billing": 7}"#;
         let e = parse_secret(broken).unwrap_err().to_string();
         assert!(!e.contains("leaky-value"), "{e}");
+
+        let hook = parse_webhook_secret(r#"{"webhook_key": "mx-hook-2"}"#).unwrap();
+        assert!(!format!("{hook:?}").contains("mx-hook-2"));
+        assert!(hook
+            .missing_for(crate::billing::model::Source::Maxio)
+            .is_empty());
+        assert_eq!(
+            hook.missing_for(crate::billing::model::Source::Chargebee),
+            ["webhook_username", "webhook_password"]
+        );
+        let e = parse_webhook_secret(r#"{"webhook_key": 7, "x": "leaky-value"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !e.contains("leaky-value") && e.contains("webhook_key"),
+            "{e}"
+        );
+        // The local mode's one document: its billing part verifies webhooks.
+        assert_eq!(s.billing.webhook.webhook_key.unwrap().expose(), "mx-hook-2");
     }
 }

@@ -1,5 +1,8 @@
-//! Tenant credentials from Secrets Manager: one secret per tenant, named `<prefix><tenant>`,
-//! holding the JSON [`TenantSecret`] describes.
+//! Tenant credentials from Secrets Manager, two secrets per tenant: `<prefix><tenant>` holds
+//! the JSON [`TenantSecret`] describes (NetSuite and billing API credentials), read by the
+//! sweep and worker functions; `<prefix>webhook/<tenant>` holds only what verifies the
+//! tenant's webhooks ([`WebhookSecret`]), all the internet-facing webhook function may read.
+//! Tenant names cannot contain `/`, so no tenant's main secret lies under `<prefix>webhook/`.
 //!
 //! Wrap the source in [`CachedSecrets`] with [`SECRET_CACHE_TTL`] where the clients are built:
 //! a warm Lambda then reads each tenant's secret once per five minutes, and a rotated secret is
@@ -13,7 +16,9 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 
 use super::unavailable;
-use crate::secrets::{parse_secret, SecretError, SecretSource, TenantSecret};
+use crate::secrets::{
+    parse_secret, parse_webhook_secret, SecretError, SecretSource, TenantSecret, WebhookSecret,
+};
 
 /// How long a secret read from Secrets Manager is reused.
 pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -35,13 +40,21 @@ impl SecretsManagerSource {
     }
 }
 
-#[async_trait]
-impl SecretSource for SecretsManagerSource {
-    async fn tenant_secret(&self, tenant: &str) -> Result<TenantSecret, SecretError> {
+/// Where a tenant's webhook secret lies under the prefix.
+pub const WEBHOOK_SECRETS: &str = "webhook/";
+
+/// The name of `tenant`'s webhook secret under `prefix`.
+pub fn webhook_secret_name(prefix: &str, tenant: &str) -> String {
+    format!("{prefix}{WEBHOOK_SECRETS}{tenant}")
+}
+
+impl SecretsManagerSource {
+    /// The secret's text; `NotFound` names the tenant.
+    async fn read(&self, name: String, tenant: &str) -> Result<String, SecretError> {
         let out = self
             .client
             .get_secret_value()
-            .secret_id(format!("{}{tenant}", self.prefix))
+            .secret_id(name)
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
@@ -51,10 +64,40 @@ impl SecretSource for SecretsManagerSource {
                 // Error responses carry no secret text, only the request's outcome.
                 _ => SecretError::Unavailable(unavailable(e)),
             })?;
-        let text = out.secret_string().ok_or_else(|| {
+        out.secret_string().map(str::to_owned).ok_or_else(|| {
             SecretError::Invalid("the secret holds binary data, not a JSON string".into())
-        })?;
-        parse_secret(text)
+        })
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn tenant_secret(&self, tenant: &str) -> Result<TenantSecret, SecretError> {
+        parse_secret(
+            &self
+                .read(format!("{}{tenant}", self.prefix), tenant)
+                .await?,
+        )
+    }
+
+    /// Never the tenant's main secret: the webhook function's role may not read it.
+    async fn webhook_secret(&self, tenant: &str) -> Result<WebhookSecret, SecretError> {
+        if tenant.contains('/') {
+            // Would name another path under the prefix.
+            return Err(SecretError::NotFound(tenant.to_owned()));
+        }
+        parse_webhook_secret(
+            &self
+                .read(webhook_secret_name(&self.prefix, tenant), tenant)
+                .await?,
+        )
+    }
+
+    fn webhook_secret_location(&self, tenant: &str) -> String {
+        format!(
+            "the Secrets Manager secret {}",
+            webhook_secret_name(&self.prefix, tenant)
+        )
     }
 }
 

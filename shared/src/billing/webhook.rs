@@ -4,7 +4,7 @@
 
 use super::model::Source;
 use super::{chargebee, maxio};
-use crate::secrets::BillingSecret;
+use crate::secrets::WebhookSecret;
 
 /// The largest body any source may send (Chargebee's 1 MiB): what an HTTP front end reads at
 /// most. Each source's own limit is checked by [`check_size`].
@@ -76,21 +76,22 @@ pub fn check_size(source: &str, body: &[u8]) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Checks a delivery for `tenant` with its `secret` and says what it touches. `header` looks a
+/// Checks a delivery for `tenant` with its `secret` and says what it touches. A secret without
+/// this source's credentials is a 401 like a wrong signature: the endpoint does not tell a
+/// stranger which tenants exist or which source they bill with. `header` looks a
 /// request header up by name, case-insensitively.
 pub fn receive(
     source: Source,
     tenant: &str,
     body: &[u8],
     header: &dyn Fn(&str) -> Option<String>,
-    secret: &BillingSecret,
+    secret: &WebhookSecret,
 ) -> Result<Delivery, Refusal> {
     match source {
         Source::Maxio => {
-            let key = secret
-                .webhook_key
-                .as_ref()
-                .ok_or_else(|| Refusal::new(404, format!("tenant {tenant} has no webhook key")))?;
+            let key = secret.webhook_key.as_ref().ok_or_else(|| {
+                Refusal::new(401, format!("tenant {tenant} has no Maxio webhook key"))
+            })?;
             let delivery = maxio::webhook::receive(
                 body,
                 header(maxio::webhook::SIGNATURE_HEADER).as_deref(),
@@ -106,8 +107,8 @@ pub fn receive(
             let (Some(user), Some(pass)) = (&secret.webhook_username, &secret.webhook_password)
             else {
                 return Err(Refusal::new(
-                    404,
-                    format!("tenant {tenant} has no webhook credentials"),
+                    401,
+                    format!("tenant {tenant} has no Chargebee webhook credentials"),
                 ));
             };
             let delivery =

@@ -44,27 +44,25 @@ impl WebhookResponse {
 /// for all, so the endpoint does not tell a stranger which tenants exist.
 pub const NOT_VERIFIED: &str = "the delivery could not be verified for this endpoint";
 
+/// The tenant dimension of refusals whose tenant was never verified to exist: the path is the
+/// sender's to choose, and a metric per made-up name would cost a custom metric each.
+pub const UNVERIFIED_TENANT: &str = "(unverified)";
+
 pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookResponse {
     match handle(services, &req).await {
         Ok(r) => r,
-        Err(Refusal::Webhook(e)) => {
+        Err(Refusal::Webhook { refusal: e, known }) => {
             tracing::warn!(tenant = req.tenant, error = %e, "webhook refused");
-            crate::metrics::emit(
-                req.tenant,
-                &[(crate::metrics::Metric::WebhooksRefused, 1.0)],
-            );
+            refused(if known { req.tenant } else { UNVERIFIED_TENANT });
             if e.status == 401 {
                 WebhookResponse::refuse(401, NOT_VERIFIED)
             } else {
                 WebhookResponse::refuse(e.status, e.message)
             }
         }
-        Err(Refusal::Service(ServiceError::UnknownTenant(t))) => {
-            tracing::warn!(tenant = %t, "webhook for an unknown tenant refused");
-            WebhookResponse::refuse(401, NOT_VERIFIED)
-        }
         Err(Refusal::Service(ServiceError::Secret(crate::secrets::SecretError::NotFound(t)))) => {
-            tracing::warn!(tenant = %t, "webhook for a tenant without a secret refused");
+            tracing::warn!(tenant = %t, "webhook for a tenant without a webhook secret refused");
+            refused(UNVERIFIED_TENANT);
             WebhookResponse::refuse(401, NOT_VERIFIED)
         }
         Err(Refusal::Service(e)) => {
@@ -75,8 +73,16 @@ pub async fn receive(services: &Services, req: WebhookRequest<'_>) -> WebhookRes
     }
 }
 
+fn refused(tenant: &str) {
+    crate::metrics::emit(tenant, &[(crate::metrics::Metric::WebhooksRefused, 1.0)]);
+}
+
 enum Refusal {
-    Webhook(webhook::Refusal),
+    /// `known`: the tenant has a webhook secret (the refusal came after it was read).
+    Webhook {
+        refusal: webhook::Refusal,
+        known: bool,
+    },
     Service(ServiceError),
 }
 
@@ -86,9 +92,19 @@ impl From<ServiceError> for Refusal {
     }
 }
 
-impl From<webhook::Refusal> for Refusal {
-    fn from(e: webhook::Refusal) -> Self {
-        Refusal::Webhook(e)
+impl Refusal {
+    fn early(refusal: webhook::Refusal) -> Self {
+        Refusal::Webhook {
+            refusal,
+            known: false,
+        }
+    }
+
+    fn known(refusal: webhook::Refusal) -> Self {
+        Refusal::Webhook {
+            refusal,
+            known: true,
+        }
     }
 }
 
@@ -104,28 +120,25 @@ fn subjects(touched: Touched) -> Vec<Subject> {
 
 async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<WebhookResponse, Refusal> {
     // Size first: nothing else is done with an oversized body.
-    webhook::check_size(req.source, req.body)?;
-    let settings = services.settings(req.tenant).await?;
+    webhook::check_size(req.source, req.body).map_err(Refusal::early)?;
     let Some(source) = Source::parse(req.source) else {
-        return Err(webhook::Refusal {
+        return Err(Refusal::early(webhook::Refusal {
             status: 404,
             message: format!("unknown billing source `{}`", req.source),
-        }
-        .into());
+        }));
     };
-    if source != settings.source {
-        return Err(webhook::Refusal {
-            status: 404,
-            message: format!("tenant {} does not bill with {}", req.tenant, req.source),
-        }
-        .into());
+    if !crate::settings::valid_tenant_name(req.tenant) {
+        // No tenant has such a name: refused like any unverifiable delivery, with no lookup.
+        return Err(Refusal::early(webhook::Refusal {
+            status: 401,
+            message: "no tenant can have this name".into(),
+        }));
     }
-    let secret = services
-        .secrets
-        .tenant_secret(req.tenant)
-        .await
-        .map_err(ServiceError::from)?;
-    let delivery = webhook::receive(source, req.tenant, req.body, req.header, &secret.billing)?;
+    // Only the webhook part of the tenant's credentials, never its settings or other secrets:
+    // the tenant bills with `source` if its webhook secret holds that source's credentials.
+    let secret = services.webhook_secret(req.tenant).await?;
+    let delivery = webhook::receive(source, req.tenant, req.body, req.header, &secret)
+        .map_err(Refusal::known)?;
     let delivery_id = delivery.id;
     let subjects = subjects(delivery.touched);
     if subjects.is_empty() {
@@ -193,26 +206,18 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
     })
 }
 
-/// When the tenant's last verified webhook was queued (RFC 3339), for `tenant check` and
-/// `status`.
-pub const LAST_WEBHOOK_CURSOR: &str = "last-webhook";
-
 /// How stale the noted arrival may get: `tenant check` asks whether webhooks arrived within
 /// days, so minutes do not matter.
 const NOTE_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
-/// Notes a verified delivery's arrival, at most every [`NOTE_EVERY`] per process; a failure
+/// Notes a verified delivery's arrival (for `tenant check` and `status`), at most every [`NOTE_EVERY`] per process; a failure
 /// only costs the note.
 async fn note_arrival(services: &Services, tenant: &str) {
     if !services.webhook_note_due(tenant, NOTE_EVERY) {
         return;
     }
     let now = chrono::Utc::now().to_rfc3339();
-    if let Err(e) = services
-        .store
-        .put_cursor(tenant, LAST_WEBHOOK_CURSOR, &now)
-        .await
-    {
+    if let Err(e) = services.store.note_webhook(tenant, &now).await {
         tracing::warn!(tenant, error = %e, "could not note the webhook's arrival");
     }
 }

@@ -42,6 +42,8 @@ pub struct Services {
     settings_cache: Cache<TenantSettings>,
     /// Tenant names found to have no settings, kept like the settings.
     unknown_tenants: Cache<()>,
+    /// Tenant names found to have no webhook secret, kept like the settings.
+    no_webhook_secret: Cache<()>,
     /// Each tenant's pause as last read, kept like the settings.
     pause_cache: Cache<Option<pause::TenantPause>>,
     /// When this process last noted a tenant's webhook arrival.
@@ -188,6 +190,7 @@ impl Services {
             settings_ttl: None,
             settings_cache: Arc::new(Mutex::new(HashMap::new())),
             unknown_tenants: Arc::new(Mutex::new(HashMap::new())),
+            no_webhook_secret: Arc::new(Mutex::new(HashMap::new())),
             pause_cache: Arc::new(Mutex::new(HashMap::new())),
             webhook_noted: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -258,27 +261,11 @@ impl Services {
                 return Ok(settings);
             }
         }
-        if let Some(ttl) = self.settings_ttl {
-            let unknown = self
-                .unknown_tenants
-                .lock()
-                .ok()
-                .and_then(|m| m.get(tenant).map(|(at, _)| at.elapsed() < ttl))
-                .unwrap_or(false);
-            if unknown {
-                return Err(ServiceError::UnknownTenant(tenant.to_owned()));
-            }
+        if self.known_absent(&self.unknown_tenants, tenant) {
+            return Err(ServiceError::UnknownTenant(tenant.to_owned()));
         }
         let Some(settings) = self.store.settings(tenant).await? else {
-            // Remembered like settings, so requests naming made-up tenants cost no read each.
-            if self.settings_ttl.is_some() {
-                if let Ok(mut m) = self.unknown_tenants.lock() {
-                    if m.len() >= UNKNOWN_TENANTS_KEPT {
-                        m.clear();
-                    }
-                    m.insert(tenant.to_owned(), (std::time::Instant::now(), ()));
-                }
-            }
+            self.remember_absent(&self.unknown_tenants, tenant);
             return Err(ServiceError::UnknownTenant(tenant.to_owned()));
         };
         if self.settings_ttl.is_some() {
@@ -290,6 +277,52 @@ impl Services {
             }
         }
         Ok(settings)
+    }
+
+    /// What verifies the tenant's webhooks (see [`SecretSource::webhook_secret`]); a tenant
+    /// found to have none is remembered like settings, so requests naming made-up tenants cost
+    /// no Secrets Manager read each.
+    pub async fn webhook_secret(
+        &self,
+        tenant: &str,
+    ) -> Result<crate::secrets::WebhookSecret, ServiceError> {
+        if self.known_absent(&self.no_webhook_secret, tenant) {
+            return Err(SecretError::NotFound(tenant.to_owned()).into());
+        }
+        match self.secrets.webhook_secret(tenant).await {
+            Err(SecretError::NotFound(t)) => {
+                self.remember_absent(&self.no_webhook_secret, tenant);
+                Err(SecretError::NotFound(t).into())
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether `tenant` was found absent from `cache` within the settings' time to live.
+    fn known_absent(&self, cache: &Cache<()>, tenant: &str) -> bool {
+        let Some(ttl) = self.settings_ttl else {
+            return false;
+        };
+        cache
+            .lock()
+            .ok()
+            .and_then(|m| m.get(tenant).map(|(at, _)| at.elapsed() < ttl))
+            .unwrap_or(false)
+    }
+
+    /// Remembers `tenant` as absent (only where settings are kept); past
+    /// [`UNKNOWN_TENANTS_KEPT`] names the memory starts over, so made-up names cannot grow it
+    /// without bound.
+    fn remember_absent(&self, cache: &Cache<()>, tenant: &str) {
+        if self.settings_ttl.is_none() {
+            return;
+        }
+        if let Ok(mut m) = cache.lock() {
+            if m.len() >= UNKNOWN_TENANTS_KEPT {
+                m.clear();
+            }
+            m.insert(tenant.to_owned(), (std::time::Instant::now(), ()));
+        }
     }
 
     /// Keeps each tenant's settings for `ttl` after reading them, instead of reading them for

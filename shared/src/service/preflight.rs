@@ -7,7 +7,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::intake::LAST_WEBHOOK_CURSOR;
 use super::pause::ResumeReport;
 use super::{ServiceError, Services};
 use crate::billing::model::{CatalogEntry, CatalogKind};
@@ -86,7 +85,42 @@ pub async fn check_tenant(
             ),
         }),
     }
-    let last = services.store.cursor(tenant, LAST_WEBHOOK_CURSOR).await?;
+    let location = services.secrets.webhook_secret_location(tenant);
+    let shape = match settings.source {
+        crate::billing::model::Source::Maxio => r#"{"webhook_key": "..."}"#,
+        crate::billing::model::Source::Chargebee => {
+            r#"{"webhook_username": "...", "webhook_password": "..."}"#
+        }
+    };
+    let webhook_fix = format!("put {shape} in {location} (docs/deploy.md#tenant-secrets)");
+    match services.secrets.webhook_secret(tenant).await {
+        Ok(w) if w.missing_for(settings.source).is_empty() => passed += 1,
+        Ok(w) => findings.push(Finding {
+            severity: Severity::Error,
+            area: "billing",
+            subject: "webhook secret".into(),
+            problem: format!(
+                "{location} lacks {}: every webhook is refused with 401",
+                w.missing_for(settings.source).join(", ")
+            ),
+            fix: webhook_fix,
+        }),
+        Err(crate::secrets::SecretError::NotFound(_)) => findings.push(Finding {
+            severity: Severity::Error,
+            area: "billing",
+            subject: "webhook secret".into(),
+            problem: format!("{location} does not exist: every webhook is refused with 401"),
+            fix: webhook_fix,
+        }),
+        Err(e) => findings.push(Finding {
+            severity: Severity::Error,
+            area: "billing",
+            subject: "webhook secret".into(),
+            problem: format!("{location} cannot be read: {e}"),
+            fix: webhook_fix,
+        }),
+    }
+    let last = services.store.last_webhook(tenant).await?;
     let last = last.and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
     let register = format!(
         "register {url} as the webhook endpoint in {} ({})",

@@ -20,6 +20,16 @@ use document::Document;
 use crate::billing::model::{Consolidation, Source};
 use crate::netsuite::records::ItemType;
 
+/// Whether `name` can be a tenant: letters, digits, `-` or `_`, at most 64. Names are keys,
+/// secret names and path segments, so nothing else is allowed.
+pub fn valid_tenant_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+}
+
 /// A NetSuite internal id: digits only.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -49,6 +49,7 @@ pub async fn run<S: Store + 'static>(store: &S) {
     many_read_together(store).await;
     cursors(store).await;
     deliveries_are_deduplicated(store).await;
+    webhook_arrival_noted(store).await;
 }
 
 /// Two writers racing on one version: exactly one wins. Needs a shareable store.
@@ -420,4 +421,26 @@ async fn deliveries_are_deduplicated<S: DeliveryStore>(store: &S) {
         .await
         .unwrap());
     assert!(store.first_delivery(&t, "short-lived", day).await.unwrap());
+}
+
+async fn webhook_arrival_noted<S: DeliveryStore>(store: &S) {
+    let t = tenant("noted");
+    assert!(store.last_webhook(&t).await.unwrap().is_none());
+    store
+        .note_webhook(&t, "2026-12-07T09:00:00+00:00")
+        .await
+        .unwrap();
+    store
+        .note_webhook(&t, "2026-12-07T09:05:00+00:00")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_webhook(&t).await.unwrap().as_deref(),
+        Some("2026-12-07T09:05:00+00:00")
+    );
+    assert!(store
+        .last_webhook(&tenant("unnoted"))
+        .await
+        .unwrap()
+        .is_none());
 }

@@ -232,4 +232,14 @@ impl<S: Store> DeliveryStore for CountingStore<S> {
         self.write("first_delivery");
         self.inner.first_delivery(tenant, id, ttl).await
     }
+
+    async fn note_webhook(&self, tenant: &str, at: &str) -> StoreResult<()> {
+        self.write("note_webhook");
+        self.inner.note_webhook(tenant, at).await
+    }
+
+    async fn last_webhook(&self, tenant: &str) -> StoreResult<Option<String>> {
+        self.read("last_webhook");
+        self.inner.last_webhook(tenant).await
+    }
 }

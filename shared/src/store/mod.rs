@@ -202,4 +202,11 @@ pub trait DeliveryStore: Send + Sync {
         delivery_id: &str,
         ttl: Duration,
     ) -> StoreResult<bool>;
+
+    /// Notes when the tenant's last verified webhook was queued (RFC 3339). Kept with the
+    /// deliveries: the only records the webhook intake writes.
+    async fn note_webhook(&self, tenant: &str, at: &str) -> StoreResult<()>;
+
+    /// What [`DeliveryStore::note_webhook`] last noted.
+    async fn last_webhook(&self, tenant: &str) -> StoreResult<Option<String>>;
 }

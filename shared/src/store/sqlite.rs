@@ -504,7 +504,20 @@ impl DeliveryStore for SqliteStore {
         })
         .await
     }
+
+    // One file holds everything locally: the note is a cursor of its own name.
+    async fn note_webhook(&self, tenant: &str, at: &str) -> StoreResult<()> {
+        self.put_cursor(tenant, LAST_WEBHOOK_CURSOR, at).await
+    }
+
+    async fn last_webhook(&self, tenant: &str) -> StoreResult<Option<String>> {
+        self.cursor(tenant, LAST_WEBHOOK_CURSOR).await
+    }
 }
+
+/// The cursor the local store keeps the last webhook's arrival in (the name earlier versions
+/// wrote, so a local file keeps its note).
+const LAST_WEBHOOK_CURSOR: &str = "last-webhook";
 
 /// An outbox row: (deduplication id, ordering group, body).
 type OutboxRow = (String, String, String);

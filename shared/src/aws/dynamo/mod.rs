@@ -89,7 +89,12 @@ const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 const ITEM_PREFIX: &str = "ITEM#";
 const INVOICE_PREFIX: &str = "INVOICE#";
 const CURSOR_PREFIX: &str = "CURSOR#";
-const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+/// The partition of a tenant's webhook deliveries and arrival note: apart from the tenant's
+/// own (`TENANT#`), so the webhook function's role can be limited to it by a
+/// `dynamodb:LeadingKeys` condition (template.yaml).
+pub const WEBHOOK_PARTITION_PREFIX: &str = "WEBHOOK#";
+const DELIVERY_PREFIX: &str = "DELIVERY#";
+const LAST_WEBHOOK: &str = "LAST-ARRIVAL";
 /// The index partition every `CONFIG` item is listed under.
 const TENANTS: &str = "TENANTS";
 
@@ -363,8 +368,8 @@ impl DeliveryStore for DynamoStore {
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(
-                tenant_pk(tenant),
-                format!("{WEBHOOK_PREFIX}{delivery_id}"),
+                webhook_pk(tenant),
+                format!("{DELIVERY_PREFIX}{delivery_id}"),
             )))
             .send()
             .await
@@ -383,7 +388,10 @@ impl DeliveryStore for DynamoStore {
     ) -> StoreResult<bool> {
         let now = Utc::now().timestamp();
         let expires = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
-        let mut item = key(tenant_pk(tenant), format!("{WEBHOOK_PREFIX}{delivery_id}"));
+        let mut item = key(
+            webhook_pk(tenant),
+            format!("{DELIVERY_PREFIX}{delivery_id}"),
+        );
         item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(expires.to_string()));
         let result = self
             .client
@@ -404,10 +412,29 @@ impl DeliveryStore for DynamoStore {
             },
         }
     }
+
+    async fn note_webhook(&self, tenant: &str, at: &str) -> StoreResult<()> {
+        let mut item = key(webhook_pk(tenant), LAST_WEBHOOK.into());
+        item.insert(CURSOR_VALUE.into(), s(at));
+        self.put(item).await
+    }
+
+    async fn last_webhook(&self, tenant: &str) -> StoreResult<Option<String>> {
+        let Some(item) = self.get(webhook_pk(tenant), LAST_WEBHOOK.into()).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            string(&item, CURSOR_VALUE, "webhook note")?.to_owned(),
+        ))
+    }
 }
 
 fn tenant_pk(tenant: &str) -> String {
     format!("{TENANT_PREFIX}{tenant}")
+}
+
+fn webhook_pk(tenant: &str) -> String {
+    format!("{WEBHOOK_PARTITION_PREFIX}{tenant}")
 }
 
 /// Fixed width, so the text order of index sort keys is the time order.

@@ -243,7 +243,8 @@ async fn an_expired_delivery_not_yet_deleted_counts_as_new() {
     let t = moto::unique("acme");
     let day = Duration::from_secs(86_400);
     assert!(f.store.first_delivery(&t, "d-1", day).await.unwrap());
-    let item = f.raw(&tenant_pk(&t), "WEBHOOK#d-1").await;
+    // In the webhook partition, never the tenant's own.
+    let item = f.raw(&webhook_pk(&t), "DELIVERY#d-1").await;
     let Some(AttributeValue::N(expires)) = item.get(TTL_ATTRIBUTE) else {
         panic!("a numeric TTL attribute: {item:?}");
     };
@@ -251,7 +252,7 @@ async fn an_expired_delivery_not_yet_deleted_counts_as_new() {
     assert!((expires - Utc::now().timestamp() - 86_400).abs() < 60);
 
     // DynamoDB may keep an expired item for days; it must not count as a repeat.
-    let mut stale = key(tenant_pk(&t), "WEBHOOK#d-2".into());
+    let mut stale = key(webhook_pk(&t), "DELIVERY#d-2".into());
     let past = Utc::now().timestamp() - 3_600;
     stale.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(past.to_string()));
     f.store.put(stale).await.unwrap();

@@ -317,11 +317,7 @@ impl Document {
     fn tenant(&self, c: &mut Check) -> Option<String> {
         let tenant = c.required_text(&self.tenant, "tenant");
         if let Some(t) = &tenant {
-            if !t
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-                || t.len() > 64
-            {
+            if !crate::settings::valid_tenant_name(t) {
                 c.push(format!(
                     "`tenant` must be letters, digits, `-` or `_` (at most 64), got `{t}`"
                 ));

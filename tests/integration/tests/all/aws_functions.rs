@@ -23,13 +23,43 @@ use netsuite_sim::{Fault, NetSuiteSim, SimConfig};
 use rust_decimal_macros::dec;
 use serde_json::{json, Value};
 
-/// The IAM actions that authorize the AWS calls a function's clients sent.
+/// The IAM actions that authorize the AWS calls a function's clients sent, and what they
+/// touched: the secrets read and the table partitions (`pk`) written or read.
 #[derive(Clone, Debug, Default)]
-struct Actions(Arc<Mutex<BTreeSet<String>>>);
+struct Actions(Arc<Mutex<BTreeSet<String>>>, Arc<Mutex<Touched>>);
+
+#[derive(Clone, Debug, Default)]
+struct Touched {
+    secrets: BTreeSet<String>,
+    partitions: BTreeSet<String>,
+    /// DynamoDB calls that named no partition key (a scan, an index query).
+    unkeyed: BTreeSet<String>,
+}
 
 impl Actions {
     fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.1.lock().unwrap_or_else(PoisonError::into_inner));
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn take_touched(&self) -> Touched {
+        std::mem::take(&mut *self.1.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Every `"pk": {"S": value}` in a DynamoDB request body.
+fn partition_keys(body: &Value, out: &mut Vec<String>) {
+    match body {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v.get("S").and_then(Value::as_str)) {
+                    ("pk", Some(pk)) => out.push(pk.to_owned()),
+                    _ => partition_keys(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| partition_keys(v, out)),
+        _ => {}
     }
 }
 
@@ -53,10 +83,25 @@ impl Intercept for Actions {
             "AmazonSQS" => "sqs",
             p => p,
         };
+        let body: Value =
+            serde_json::from_slice(request.body().bytes().unwrap_or_default()).unwrap_or_default();
+        {
+            let mut touched = self.1.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(id) = body["SecretId"].as_str() {
+                touched.secrets.insert(id.to_owned());
+            }
+            if service == "dynamodb" {
+                let mut keys = Vec::new();
+                partition_keys(&body, &mut keys);
+                if keys.is_empty() {
+                    touched.unkeyed.insert(op.to_owned());
+                }
+                touched.partitions.extend(keys);
+            }
+        }
         let mut actions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if op == "TransactWriteItems" {
             // Authorized as the actions it carries.
-            let body: Value = serde_json::from_slice(request.body().bytes().unwrap_or_default())?;
             for item in body["TransactItems"].as_array().into_iter().flatten() {
                 for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
                     let action = match kind.as_str() {
@@ -80,26 +125,92 @@ impl Intercept for Actions {
 
 /// The actions `template.yaml` grants the role `function` (its `Action: [...]` lists).
 fn policy_actions(function: &str) -> BTreeSet<String> {
+    let granted: BTreeSet<String> = resource_lines(function)
+        .iter()
+        .filter_map(|line| line.strip_prefix("Action: ["))
+        .flat_map(|list| {
+            list.trim_end_matches(']')
+                .split(',')
+                .map(|a| a.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!granted.is_empty(), "no policy found for {function}");
+    granted
+}
+
+/// The lines of the block of resource `name` in template.yaml.
+fn resource_lines(name: &str) -> Vec<String> {
     let path = format!("{}/../../template.yaml", env!("CARGO_MANIFEST_DIR"));
     let template = std::fs::read_to_string(path).unwrap();
     let mut inside = false;
-    let mut granted = BTreeSet::new();
+    let mut lines = Vec::new();
     for line in template.lines() {
         // A resource: two spaces in, under `Resources:`.
         if line.len() > 2 && line.starts_with("  ") && !line[2..].starts_with(' ') {
-            inside = line.trim() == format!("{function}:");
+            inside = line.trim() == format!("{name}:");
             continue;
         }
-        if let Some(list) = inside
-            .then(|| line.trim().strip_prefix("Action: ["))
-            .flatten()
-        {
-            let list = list.trim_end_matches(']');
-            granted.extend(list.split(',').map(|a| a.trim().to_owned()));
+        if inside {
+            lines.push(line.trim().to_owned());
         }
     }
-    assert!(!granted.is_empty(), "no policy found for {function}");
-    granted
+    lines
+}
+
+/// The webhook role reaches only what its template statements confine it to: table
+/// partitions matching its `dynamodb:LeadingKeys` patterns, secrets under its
+/// `secret:${SecretPrefix}<path>*` resource. Both must have been touched, so a confinement
+/// nobody exercised does not pass.
+#[track_caller]
+fn assert_confined(role: &str, touched: &Touched, prefix: &str) {
+    let lines = resource_lines(role);
+    let leading: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("dynamodb:LeadingKeys:"))
+        .flat_map(|list| {
+            list.trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .split(',')
+                .map(|p| p.trim().trim_matches('"').trim_end_matches('*').to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        !leading.is_empty(),
+        "{role} has no dynamodb:LeadingKeys condition"
+    );
+    assert!(
+        !touched.partitions.is_empty(),
+        "{role}: no partition touched"
+    );
+    for pk in &touched.partitions {
+        assert!(
+            leading.iter().any(|p| pk.starts_with(p.as_str())),
+            "{role} touched partition {pk}, outside {leading:?}"
+        );
+    }
+    assert!(
+        touched.unkeyed.is_empty(),
+        "{role} made calls no key condition can confine: {:?}",
+        touched.unkeyed
+    );
+    let paths: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("secret:${SecretPrefix}")
+                .map(|(_, p)| p.trim_end_matches('*').to_owned())
+        })
+        .collect();
+    assert!(!touched.secrets.is_empty(), "{role}: no secret read");
+    for id in &touched.secrets {
+        assert!(
+            paths
+                .iter()
+                .any(|p| id.starts_with(&format!("{prefix}{p}"))),
+            "{role} read secret {id}, outside {paths:?} under {prefix}"
+        );
+    }
 }
 
 #[track_caller]
@@ -114,6 +225,9 @@ fn assert_allowed(function: &str, used: &BTreeSet<String>) {
 
 struct Aws {
     _moto: moto::Moto,
+    /// The secret prefix the functions are configured with.
+    prefix: String,
+    secrets: aws_sdk_secretsmanager::Client,
     /// Every AWS call of `services`, as IAM actions.
     actions: Actions,
     sqs: aws_sdk_sqs::Client,
@@ -172,23 +286,32 @@ async fn aws_with(m2m: Option<&netsuite_sim::keys::TestKeyPair>) -> Aws {
                        "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
                        "token_secret": nc.token_secret, "base_url": ns.base_url()}),
     };
-    aws_sdk_secretsmanager::Client::new(&config)
+    // Two secrets, as deployed: the API credentials, and apart from them the webhook key.
+    let secrets = aws_sdk_secretsmanager::Client::new(&config);
+    secrets
         .create_secret()
         .name(format!("{prefix}acme"))
         .secret_string(
             json!({
                 "netsuite": netsuite,
-                "billing": {"api_key": bc.api_key, "webhook_key": bc.shared_key, "base_url": bill.base_url()}
+                "billing": {"api_key": bc.api_key, "base_url": bill.base_url()}
             })
             .to_string(),
         )
         .send()
         .await
         .unwrap();
+    secrets
+        .create_secret()
+        .name(format!("{prefix}webhook/acme"))
+        .secret_string(json!({"webhook_key": bc.shared_key}).to_string())
+        .send()
+        .await
+        .unwrap();
     let settings = AwsSettings {
         table_name: table,
         queue_url: queue_url.clone(),
-        secret_prefix: prefix,
+        secret_prefix: prefix.clone(),
         worker_instances: 1,
     };
     let actions = Actions::default();
@@ -225,6 +348,8 @@ async fn aws_with(m2m: Option<&netsuite_sim::keys::TestKeyPair>) -> Aws {
     actions.take();
     Aws {
         _moto: moto,
+        prefix,
+        secrets,
         actions,
         sqs,
         queue_url,
@@ -499,7 +624,9 @@ async fn every_aws_call_a_function_makes_is_granted_by_its_policy() {
             .await;
         assert_eq!(r.status_code, 200);
     }
+    let touched = env.actions.take_touched();
     assert_allowed("WebhookRole", &env.actions.take());
+    assert_confined("WebhookRole", &touched, &env.prefix);
 
     // A group of invoices read and saved together, slots leased, the rest taken and deleted.
     let batch = env.receive().await;
@@ -599,4 +726,41 @@ async fn the_preflight_checks_a_deployed_tenant_with_its_stored_secret() {
     let check = check_tenant(&aws.services, &fixed, &options).await.unwrap();
     assert!(check.resumed.is_some(), "{check:#?}");
     assert!(aws.services.pause("acme").await.unwrap().is_none());
+
+    // A tenant deployed with its main secret only: every webhook would be refused, and the
+    // check names the secret to create and what it must hold.
+    let main = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(format!("{}acme", aws.prefix))
+        .send()
+        .await
+        .unwrap();
+    aws.secrets
+        .create_secret()
+        .name(format!("{}globex", aws.prefix))
+        .secret_string(main.secret_string().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut globex = fixed.clone();
+    globex.tenant = "globex".into();
+    let check = check_tenant(&aws.services, &globex, &options)
+        .await
+        .unwrap();
+    let missing: Vec<_> = check
+        .findings
+        .iter()
+        .filter(|f| f.subject == "webhook secret")
+        .collect();
+    assert_eq!(missing.len(), 1, "{check:#?}");
+    let name = format!("{}webhook/globex", aws.prefix);
+    assert!(
+        missing[0].problem.contains(&name) && missing[0].problem.contains("401"),
+        "{missing:#?}"
+    );
+    assert!(
+        missing[0].fix.contains(r#"{"webhook_key": "..."}"#),
+        "{missing:#?}"
+    );
 }

@@ -600,8 +600,35 @@ async fn a_failed_sweep_is_recorded_and_an_unknown_tenant_leaves_no_trace() {
     );
 }
 
-/// A stranger learns nothing from the answers: an unknown tenant, a tenant without a secret
-/// and a wrong signature all get the same 401; unknown names are remembered, not read again.
+/// Counts the webhook-secret reads that reach the wrapped source; the whole secret is never
+/// asked for.
+struct WebhookSecretReads {
+    inner: Arc<dyn billsync::secrets::SecretSource>,
+    reads: AtomicUsize,
+}
+
+#[async_trait]
+impl billsync::secrets::SecretSource for WebhookSecretReads {
+    async fn tenant_secret(
+        &self,
+        tenant: &str,
+    ) -> Result<billsync::secrets::TenantSecret, billsync::secrets::SecretError> {
+        panic!("the intake read {tenant}'s whole secret")
+    }
+
+    async fn webhook_secret(
+        &self,
+        tenant: &str,
+    ) -> Result<billsync::secrets::WebhookSecret, billsync::secrets::SecretError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.webhook_secret(tenant).await
+    }
+}
+
+/// A stranger learns nothing from the answers: an unknown tenant, a tenant without a secret,
+/// a malformed tenant name, a source the tenant has no credentials for and a wrong signature
+/// all get the same 401; unknown names are remembered, not read again. The intake reads only
+/// webhook secrets, never settings.
 #[tokio::test]
 async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
     use billsync::service::Services;
@@ -609,12 +636,13 @@ async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
     use std::time::Duration;
     let env = env().await;
     let counting = Arc::new(CountingStore::new(env.store.as_ref().clone()));
-    let services = Services::new(
-        counting.clone(),
-        Arc::new(LocalQueue::new().0),
-        env.services.secrets.clone(),
-    )
-    .with_settings_ttl(Duration::from_secs(60));
+    let secrets = Arc::new(WebhookSecretReads {
+        inner: env.services.secrets.clone(),
+        reads: AtomicUsize::new(0),
+    });
+    let (queue, _rx) = LocalQueue::new();
+    let services = Services::new(counting.clone(), Arc::new(queue), secrets.clone())
+        .with_settings_ttl(Duration::from_secs(60));
     let mut settings = env.services.settings("acme").await.unwrap();
     settings.tenant = "nosecret".into();
     counting.put_settings(&settings).await.unwrap();
@@ -622,7 +650,7 @@ async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
     let (id, body, sig) = env
         .bill
         .webhook_body(&WebhookEvent::InvoiceIssued { invoice_uid: uid });
-    let post = |tenant: &'static str, sig: String| {
+    let post = |tenant: &'static str, source: &'static str, sig: String| {
         let (body, id, services) = (body.clone(), id.to_string(), services.clone());
         async move {
             let header = move |name: &str| match name.to_ascii_lowercase().as_str() {
@@ -634,7 +662,7 @@ async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
                 &services,
                 WebhookRequest {
                     tenant,
-                    source: "maxio",
+                    source,
                     body: &body,
                     header: &header,
                 },
@@ -642,10 +670,12 @@ async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
             .await
         }
     };
-    let ghost = post("ghost", sig.clone()).await;
-    let no_secret = post("nosecret", sig.clone()).await;
-    let forged = post("acme", "0".repeat(64)).await;
-    for r in [&ghost, &no_secret, &forged] {
+    let ghost = post("ghost", "maxio", sig.clone()).await;
+    let no_secret = post("nosecret", "maxio", sig.clone()).await;
+    let forged = post("acme", "maxio", "0".repeat(64)).await;
+    let other_source = post("acme", "chargebee", sig.clone()).await;
+    let odd_name = post("../acme", "maxio", sig.clone()).await;
+    for r in [&ghost, &no_secret, &forged, &other_source, &odd_name] {
         assert_eq!(
             (r.status, r.message.as_str()),
             (401, intake::NOT_VERIFIED),
@@ -653,9 +683,16 @@ async fn an_unknown_tenant_looks_like_a_bad_signature_and_is_read_once() {
         );
         assert!(r.queued.is_empty());
     }
-    counting.reset();
+    assert_eq!(counting.count("settings"), 0, "{:?}", counting.calls());
+    let reads = secrets.reads.load(Ordering::SeqCst);
     for _ in 0..5 {
-        assert_eq!(post("ghost", sig.clone()).await.status, 401);
+        assert_eq!(post("ghost", "maxio", sig.clone()).await.status, 401);
     }
+    assert_eq!(
+        secrets.reads.load(Ordering::SeqCst),
+        reads,
+        "an unknown name is remembered"
+    );
+    assert_eq!(post("acme", "maxio", sig.clone()).await.status, 200);
     assert_eq!(counting.count("settings"), 0, "{:?}", counting.calls());
 }
