@@ -643,6 +643,20 @@ async fn tenant(cmd: &TenantCommand) -> i32 {
                         return e.exit_code();
                     }
                 };
+            // Not even with --force: overlapping external ids would mix two tenants' books.
+            match billsync::service::preflight::external_id_clash(&backend.services, &settings)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(clash)) => {
+                    eprintln!("not applied: {clash}");
+                    return ops::exit::FAILED;
+                }
+                Err(e) => {
+                    eprintln!("could not read the other tenants' settings: {e}");
+                    return 1;
+                }
+            }
             match preflight_before_apply(&backend, &settings).await {
                 Ok(()) => {}
                 Err(errors) if *force => eprintln!("applying despite {errors} error(s) (--force)"),

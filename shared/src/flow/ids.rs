@@ -48,11 +48,20 @@ fn clean(id: &str) -> String {
 }
 
 /// The namespace of a tenant's transactions: the configured prefix, else `bs-<tenant>`.
-pub(crate) fn namespace(settings: &TenantSettings) -> String {
+pub fn namespace(settings: &TenantSettings) -> String {
     match &settings.prefixes.external_id {
         Some(p) => p.clone(),
         None => format!("bs-{}", settings.tenant),
     }
+}
+
+/// Whether two tenants' transaction external ids could be the same: their namespaces are equal,
+/// or one is the other followed by `-` (tenant `a` writes `bs-a-inv-so-1` for billing invoice
+/// `so-1`, which tenant `a-inv` writes for its sales order `1`). Tenants on one NetSuite account
+/// must not overlap, or one would find and claim the other's records.
+pub fn namespaces_overlap(a: &TenantSettings, b: &TenantSettings) -> bool {
+    let (a, b) = (namespace(a), namespace(b));
+    a == b || a.starts_with(&format!("{b}-")) || b.starts_with(&format!("{a}-"))
 }
 
 /// What every external id of `kind` in the tenant's namespace starts with.
@@ -152,6 +161,35 @@ mod tests {
             transaction(&p, Kind::Invoice, "INV-1025"),
             "CB-Customer-inv-INV-1025"
         );
+    }
+
+    #[test]
+    fn overlapping_namespaces_are_found() {
+        let named = |tenant: &str, prefix: Option<&str>| {
+            let mut s = settings(prefix);
+            s.tenant = tenant.into();
+            s
+        };
+        let a = named("a", None);
+        assert!(namespaces_overlap(&a, &named("a-inv", None)));
+        assert_eq!(
+            transaction(&a, Kind::Invoice, "so-1"),
+            transaction(&named("a-inv", None), Kind::SalesOrder, "1"),
+            "the collision the check prevents"
+        );
+        assert!(!namespaces_overlap(&a, &named("ab", None)));
+        assert!(namespaces_overlap(
+            &named("x", Some("CB")),
+            &named("y", Some("CB"))
+        ));
+        assert!(!namespaces_overlap(
+            &named("x", Some("CB1")),
+            &named("y", Some("CB2"))
+        ));
+        assert!(namespaces_overlap(
+            &named("x", Some("bs-acme")),
+            &named("acme", None)
+        ));
     }
 
     #[test]

@@ -85,6 +85,16 @@ pub async fn check_tenant(
             ),
         }),
     }
+    match external_id_clash(services, settings).await? {
+        None => passed += 1,
+        Some(problem) => findings.push(Finding {
+            severity: Severity::Error,
+            area: "netsuite",
+            subject: "prefixes.external_id".into(),
+            problem,
+            fix: "choose a prefix unique to this tenant before its first sync (docs/netsuite-setup.md)".into(),
+        }),
+    }
     let location = services.secrets.webhook_secret_location(tenant);
     let shape = match settings.source {
         crate::billing::model::Source::Maxio => r#"{"webhook_key": "..."}"#,
@@ -163,6 +173,31 @@ pub async fn check_tenant(
         check.resumed = Some(services.resume_tenant(tenant).await?);
     }
     Ok(check)
+}
+
+/// Another tenant of this deployment whose NetSuite external ids could be `settings`'s (see
+/// [`crate::flow::ids::namespaces_overlap`]), as a sentence saying what to change.
+pub async fn external_id_clash(
+    services: &Services,
+    settings: &TenantSettings,
+) -> Result<Option<String>, ServiceError> {
+    for other in services.store.tenants().await? {
+        if other == settings.tenant {
+            continue;
+        }
+        let Some(theirs) = services.store.settings(&other).await? else {
+            continue;
+        };
+        if crate::flow::ids::namespaces_overlap(settings, &theirs) {
+            return Ok(Some(format!(
+                "tenant {}'s NetSuite external ids could be tenant {other}'s (namespaces `{}` and `{}`): set prefixes.external_id to a prefix no other tenant starts with",
+                settings.tenant,
+                crate::flow::ids::namespace(settings),
+                crate::flow::ids::namespace(&theirs)
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// One page of the source's events proves the API key and the site; then the catalog is

@@ -137,11 +137,7 @@ impl Engine<'_> {
         let mut link = self.store.customer(tenant, &billing.id).await?;
         if link.is_none() {
             let external_id = ids::customer(settings, &billing.id);
-            let mut found = self
-                .netsuite
-                .find_id_by_external_id(RecordType::Customer, &external_id)
-                .await
-                .map_err(|e| Self::failed(step, &e))?;
+            let mut found = self.customer_by_external_id(settings, &external_id).await?;
             if found.is_none() && settings.customer_match == CustomerMatch::Email {
                 if let Some(email) = billing.email.as_deref() {
                     let rows = self
@@ -211,6 +207,45 @@ impl Engine<'_> {
         run.state.customer_id = Some(link.netsuite_id.clone());
         Ok(link.netsuite_id)
     }
+    /// The NetSuite customer carrying `external_id`, if it is this tenant's to claim: one
+    /// whose billing-site field names another site belongs to another tenant on the same
+    /// NetSuite account (billing customer ids are only unique within a site), and claiming it
+    /// would put this tenant's invoices on someone else's customer.
+    async fn customer_by_external_id(
+        &self,
+        settings: &TenantSettings,
+        external_id: &str,
+    ) -> Result<Option<String>, Stop> {
+        let step = "find or create customer";
+        let site_field = settings.custom_fields.customer_site.as_str();
+        let Some(found) = self
+            .netsuite
+            .find_by_external_id_with(RecordType::Customer, external_id, &[site_field])
+            .await
+            .map_err(|e| Self::failed(step, &e))?
+        else {
+            return Ok(None);
+        };
+        let site = found
+            .fields
+            .get(site_field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if !site.is_empty() && site != settings.site {
+            return Err(Self::problem(
+                step,
+                FlowProblem::Mapping {
+                    detail: format!(
+                        "NetSuite customer {} has external id `{external_id}` but belongs to billing site `{site}`, not `{}`",
+                        found.id, settings.site
+                    ),
+                    fix: "Two tenants on one NetSuite account need customer external ids of their own: set prefixes.external_id to a prefix unique to this tenant (its site name, say) before its first sync, then retry".into(),
+                },
+            ));
+        }
+        Ok(Some(found.id))
+    }
+
     /// Keeps a linked NetSuite customer in step with billing: patches it when the billing
     /// customer changed since it was last written (links from before digests were kept take
     /// the current one as written).

@@ -8,6 +8,7 @@ mod transport;
 
 pub use bearer::TokenSource;
 pub use dry_run::{Lookup, PlannedRequest, PREVIEW_ID};
+pub use transport::Found;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -373,6 +374,17 @@ impl NetSuiteClient {
         external_id: &str,
     ) -> Result<Option<String>, NetSuiteError> {
         self.lookup_external_id(record_type.as_str(), external_id)
+            .await
+    }
+
+    /// The record with this external id with its `fields` (in the same request), or `None`.
+    pub async fn find_by_external_id_with(
+        &self,
+        record_type: RecordType,
+        external_id: &str,
+        fields: &[&str],
+    ) -> Result<Option<Found>, NetSuiteError> {
+        self.lookup_external_id_with(record_type.as_str(), external_id, fields)
             .await
     }
 

@@ -222,13 +222,31 @@ impl NetSuiteClient {
         record_type: &str,
         external_id: &str,
     ) -> Result<Option<String>, NetSuiteError> {
+        Ok(self
+            .lookup_external_id_with(record_type, external_id, &[])
+            .await?
+            .map(|found| found.id))
+    }
+
+    /// Like [`Self::lookup_external_id`], reading `fields` of the record found as well.
+    pub(super) async fn lookup_external_id_with(
+        &self,
+        record_type: &str,
+        external_id: &str,
+        fields: &[&str],
+    ) -> Result<Option<Found>, NetSuiteError> {
         let mut url = self.inner.root.clone();
         url.path_segments_mut()
             .expect("root URLs have a path")
             .pop_if_empty()
             .extend(["services", "rest", "record", "v1", record_type])
             .push(&format!("eid:{external_id}"));
-        url.query_pairs_mut().append_pair("fields", "id,externalId");
+        let mut listed = String::from("id,externalId");
+        for f in fields {
+            listed.push(',');
+            listed.push_str(f);
+        }
+        url.query_pairs_mut().append_pair("fields", &listed);
         let call = Call {
             method: Method::GET,
             url,
@@ -247,9 +265,9 @@ impl NetSuiteClient {
                     if confirming.is_some() {
                         self.remember_refusal(None);
                     }
-                    let found: IdOnly = read_json(response, &call.operation).await?;
+                    let found: Found = read_json(response, &call.operation).await?;
                     self.dry_lookup(record_type, external_id, Some(&found.id));
-                    return Ok(Some(found.id));
+                    return Ok(Some(found));
                 }
                 Err(e) if e.is_not_found() => {
                     self.dry_lookup(record_type, external_id, None);
@@ -420,9 +438,13 @@ pub(super) fn transport_error(operation: &str, e: &reqwest::Error) -> NetSuiteEr
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct IdOnly {
-    pub(super) id: String,
+/// A record found by its external id.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Found {
+    pub id: String,
+    /// The other fields asked for, as NetSuite wrote them.
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The pause before the next attempt; a `Retry-After` counts only for refusals that invite it.

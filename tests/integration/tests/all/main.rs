@@ -20,3 +20,4 @@ mod preview;
 mod reconcile;
 mod secrets_never_leak;
 mod services;
+mod shared_account;

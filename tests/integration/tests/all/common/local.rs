@@ -116,11 +116,16 @@ pub fn issue_on(bill: &BillingSim, on: chrono::NaiveDate) -> String {
 /// Sweeps the tenant and works every queued message once, as the worker would; panics if a
 /// message would be retried.
 pub async fn sweep_and_work(env: &mut Env) {
-    use billsync::service::worker::{process_batch, Delivery};
     billsync::service::sweep::sweep_tenant(&env.services, "acme")
         .await
         .unwrap();
-    let batch: Vec<Delivery> = drain(&mut env.rx)
+    work_queued(&env.services, &mut env.rx).await;
+}
+
+/// Works every message `rx` holds once, as the worker would; panics if one would be retried.
+pub async fn work_queued(services: &Services, rx: &mut UnboundedReceiver<SyncMessage>) {
+    use billsync::service::worker::{process_batch, Delivery};
+    let batch: Vec<Delivery> = drain(rx)
         .iter()
         .enumerate()
         .map(|(i, m)| Delivery {
@@ -128,5 +133,5 @@ pub async fn sweep_and_work(env: &mut Env) {
             body: serde_json::to_string(m).unwrap(),
         })
         .collect();
-    assert!(process_batch(&env.services, batch).await.is_empty());
+    assert!(process_batch(services, batch).await.is_empty());
 }
