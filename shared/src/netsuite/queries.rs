@@ -94,6 +94,32 @@ fn transaction_row(r: &Map<String, Value>) -> Option<TransactionRow> {
 }
 
 impl NetSuiteClient {
+    /// Invoice `id`'s total and amount remaining as NetSuite shows them now (one record read,
+    /// not SuiteQL, so a write just made is seen); `None` when NetSuite does not show both.
+    pub async fn invoice_figures(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Decimal, Decimal)>, NetSuiteError> {
+        use super::client::GetOptions;
+        use super::records::RecordType;
+        let shown: Value = self
+            .get_with(
+                RecordType::Invoice,
+                &super::RecordKey::id(id),
+                &GetOptions {
+                    fields: vec!["total".into(), "amountRemaining".into()],
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let amount = |k: &str| {
+            shown
+                .get(k)
+                .and_then(|v| v.to_string().trim_matches('"').parse::<Decimal>().ok())
+        };
+        Ok(amount("total").zip(amount("amountRemaining")))
+    }
+
     /// The ids of accounts whose number is `code` or whose name is `code` (any case), lowest
     /// first; at most two, enough to tell one from several.
     pub async fn accounts_named(&self, code: &str) -> Result<Vec<String>, NetSuiteError> {

@@ -68,7 +68,7 @@ pub async fn read_back(
             })
             .collect();
         report.read += page.read;
-        compare(services, settings, &shown, &mut report).await?;
+        compare(services, settings, &clients.netsuite, &shown, &mut report).await?;
         if !page.has_more || page.read == 0 {
             break;
         }
@@ -81,9 +81,14 @@ pub async fn read_back(
     Ok(report)
 }
 
+/// Compares NetSuite's figures with what the flows posted. The page was read before the
+/// flows, and a flow may have written to NetSuite in between (a void reversal, a payment): a
+/// difference is confirmed by reading the invoice again after the flow was read, and the flow
+/// is saved only if it has not moved on since.
 async fn compare(
     services: &Services,
     settings: &TenantSettings,
+    netsuite: &crate::netsuite::NetSuiteClient,
     shown: &[(String, InvoiceFigures)],
     report: &mut ReadBackReport,
 ) -> Result<(), ServiceError> {
@@ -101,6 +106,14 @@ async fn compare(
         if posted.total == s.total && posted.due == s.remaining {
             continue;
         }
+        let now = netsuite
+            .invoice_figures(&s.id)
+            .await
+            .map_err(ServiceError::NetSuite)?;
+        if now == Some((posted.total, posted.due)) {
+            continue;
+        }
+        let (total, remaining) = now.unwrap_or((s.total, s.remaining));
         let mut state = flow.value;
         state.status = FlowStatus::Error;
         state.last_error = Some(ErrorEntry {
@@ -108,7 +121,7 @@ async fn compare(
             code: Some("READ_BACK_MISMATCH".into()),
             detail: format!(
                 "NetSuite invoice {} shows total {} and amount remaining {}; billing invoice {} has total {} and amount due {}",
-                s.id, s.total, s.remaining, uid, posted.total, posted.due
+                s.id, total, remaining, uid, posted.total, posted.due
             ),
             cause: "NetSuite's figures for the invoice differ from billing's after billsync posted it: a tax engine or form default changed the total, or a payment, credit or edit was made in NetSuite by hand.".into(),
             fix: "Open both invoices and find what NetSuite holds that billing does not (or the reverse); correct it in NetSuite, then retry the invoice so billsync checks it again.".into(),

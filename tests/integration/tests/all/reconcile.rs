@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::local::{env, issue_on, sweep_and_work, Env};
+use common::local::{env, issue_on, ns_invoice, sweep_and_work, Env};
 
 use billing_sim::{BillingSim, PaymentKind};
 use billsync::service::reconcile::{reconcile, DifferenceKind, ReconcileReport};
@@ -23,14 +23,6 @@ async fn january(env: &Env) -> ReconcileReport {
     let settings = env.services.settings("acme").await.unwrap();
     reconcile(&env.services, &settings, day(1), day(31))
         .await
-        .unwrap()
-}
-
-fn ns_invoice(env: &Env, uid: &str) -> serde_json::Value {
-    env.ns
-        .records("invoice")
-        .into_iter()
-        .find(|r| r["externalId"] == format!("bs-acme-inv-{uid}").as_str())
         .unwrap()
 }
 

@@ -135,3 +135,12 @@ pub async fn work_queued(services: &Services, rx: &mut UnboundedReceiver<SyncMes
         .collect();
     assert!(process_batch(services, batch).await.is_empty());
 }
+
+/// NetSuite's invoice for the tenant's billing invoice `uid`, found by its external id.
+pub fn ns_invoice(env: &Env, uid: &str) -> serde_json::Value {
+    env.ns
+        .records("invoice")
+        .into_iter()
+        .find(|r| r["externalId"] == format!("bs-acme-inv-{uid}").as_str())
+        .unwrap()
+}
