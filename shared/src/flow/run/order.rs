@@ -294,27 +294,12 @@ impl Engine<'_> {
                 format!("Void or credit NetSuite invoice {ns_invoice} by hand, or set invoices.reverse_voids to true and retry."),
             ));
         }
-        let posted: serde_json::Value = self
+        let Some((total, open)) = self
             .netsuite
-            .get_with(
-                RecordType::Invoice,
-                &RecordKey::id(&ns_invoice),
-                &GetOptions {
-                    fields: vec!["total".into(), "amountRemaining".into()],
-                    ..Default::default()
-                },
-            )
+            .invoice_figures(&ns_invoice)
             .await
-            .map_err(|e| Self::failed(step, &e))?;
-        let amount = |k: &str| {
-            posted.get(k).and_then(|v| {
-                v.to_string()
-                    .trim_matches('"')
-                    .parse::<rust_decimal::Decimal>()
-                    .ok()
-            })
-        };
-        let (Some(total), Some(open)) = (amount("total"), amount("amountRemaining")) else {
+            .map_err(|e| Self::failed(step, &e))?
+        else {
             return Err(person(
                 format!(
                     "NetSuite invoice {ns_invoice} did not show its total and amount remaining"
@@ -323,6 +308,22 @@ impl Engine<'_> {
             ));
         };
         if open != total {
+            // A reversal whose flow save a crash lost has already closed the invoice: found by
+            // its external id, it is the one billsync made.
+            let eid = ids::transaction(run.settings, ids::Kind::VoidReversal, &invoice.uid);
+            if let Some(id) = self
+                .netsuite
+                .find_id_by_external_id(RecordType::CreditMemo, &eid)
+                .await
+                .map_err(|e| Self::failed(step, &e))?
+            {
+                run.state.reversal_id = Some(id);
+                run.state.posted = Some(Posted {
+                    total,
+                    due: rust_decimal::Decimal::ZERO,
+                });
+                return Ok(());
+            }
             return Err(person(
                 format!("invoice {} was voided in billing, but NetSuite invoice {ns_invoice} has {} of {total} paid or credited", invoice.uid, total - open),
                 format!("Unapply or refund what was applied to NetSuite invoice {ns_invoice}, then retry so billsync reverses it; or credit it by hand."),

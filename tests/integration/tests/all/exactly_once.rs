@@ -460,6 +460,34 @@ async fn a_void_after_sync_is_reversed_in_netsuite() {
     assert_eq!(w.counts(), before);
 }
 
+/// Killed after NetSuite made the reversal and before the flow recorded it: the flow still says
+/// synced with the invoice open, NetSuite has the invoice credited. The next run finds the
+/// reversal it made instead of calling the credited invoice a person's problem.
+#[tokio::test]
+async fn a_reversal_whose_save_was_lost_is_found_not_refused() {
+    let w = world(|_| {}).await;
+    let uid = w.bill.issue_invoice(plan_invoice(&w, 5, dec!(2)));
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+    let before_void = w.store.flow("acme", &uid).await.unwrap().unwrap().value;
+    w.bill.void(&uid).unwrap();
+    assert_eq!(w.sync(&uid).await.status, FlowStatus::Synced);
+    let made = w.ns.records("creditMemo");
+    assert_eq!(made.len(), 1);
+
+    let now = w.store.flow("acme", &uid).await.unwrap().unwrap();
+    w.store
+        .save_flow("acme", &before_void, Some(now.version))
+        .await
+        .unwrap();
+    let out = w.sync(&uid).await;
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert_eq!(w.ns.records("creditMemo").len(), 1, "no second reversal");
+    let flow = w.store.flow("acme", &uid).await.unwrap().unwrap().value;
+    assert_eq!(flow.reversal_id.as_deref(), made[0]["id"].as_str());
+    assert_eq!(flow.posted.unwrap().due, dec!(0));
+    assert_eq!(money(&ns_invoice(&w, &uid)["amountRemaining"]), dec!(0));
+}
+
 #[tokio::test]
 async fn a_void_netsuite_cannot_take_back_by_itself_is_an_error_for_a_person() {
     // The tenant keeps reversals for people.
