@@ -9,6 +9,7 @@ command after cfn-lint and the policy check.
   AWS metric whose dimension names a resource of the template.
 - The dashboard's body is valid JSON once its ${...} references are filled in.
 - The HTTP API is throttled and writes access logs; every log group has a retention.
+- Every internet-facing function can have reserved concurrency, every SQS-fed one a maximum.
 """
 
 import json
@@ -129,6 +130,20 @@ def problems_in(template, emf=frozenset()):
         if "DestinationArn" not in props.get("AccessLogSettings", {}):
             problems.append(f"{name}: no access log (AccessLogSettings DestinationArn)")
 
+    # Every function fed from outside has a bound on how many instances run: the webhook
+    # function reserved concurrency (a parameter, 0 meaning none, since a new account cannot
+    # reserve any), an SQS-fed one its event source's MaximumConcurrency.
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = res.get("Properties", {})
+        for event in (props.get("Events") or {}).values():
+            kind = event.get("Type")
+            if kind in ("HttpApi", "Api") and "ReservedConcurrentExecutions" not in props:
+                problems.append(f"{name}: internet-facing without ReservedConcurrentExecutions (a parameter may leave it unset)")
+            if kind == "SQS" and "MaximumConcurrency" not in event.get("Properties", {}).get("ScalingConfig", {}):
+                problems.append(f"{name}: SQS-fed without ScalingConfig MaximumConcurrency")
+
     for name, res in resources.items():
         if res.get("Type") != "AWS::CloudWatch::Dashboard":
             continue
@@ -146,6 +161,10 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       FunctionName: !Sub app-${Env}-fn
+      Events:
+        Hook:
+          Type: HttpApi
+          Properties: {Path: /hook, Method: POST}
   Key:
     Type: AWS::KMS::Key
     Properties:
@@ -173,7 +192,7 @@ Resources:
 
 
 def main():
-    expected = 6
+    expected = 7
     found, _ = decode_str(SELF_TEST)
     caught = problems_in(found)
     if len(caught) != expected:
