@@ -84,7 +84,7 @@ else
   cargo test --workspace --locked
 fi
 
-log "throughput benchmark, smoke size (the bound, R = 3 requests per invoice, no 429)"
+log "throughput benchmark, smoke size (the bound, R exact for direct invoices, no 429)"
 cargo run --locked -p billsync-bench -- --smoke
 
 log "Lambda functions for arm64 (cargo-lambda)"

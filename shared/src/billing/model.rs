@@ -245,6 +245,13 @@ pub struct Payment {
     /// The payment gateway (e.g. `stripe`), which with the currency can pick the bank account.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// How the customer paid as the source names it (Chargebee `card`, `bank_transfer`, ...),
+    /// which with the gateway can pick the NetSuite payment method.
+    #[serde(default)]
+    pub source_type: Option<String>,
+    /// The rate of the transaction itself, where the source states one.
+    #[serde(default)]
+    pub exchange_rate: Option<Decimal>,
 }
 
 /// Money returned to the customer.
@@ -257,6 +264,23 @@ pub struct Refund {
     pub refunded_at: DateTime<FixedOffset>,
     pub memo: Option<String>,
     pub reference: Option<String>,
+    /// The gateway that paid it out, which with the currency picks the account.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// The rate of the refund transaction itself, where the source states one.
+    #[serde(default)]
+    pub exchange_rate: Option<Decimal>,
+}
+
+impl Invoice {
+    /// Every refund the invoice carries: its own and those of its credit notes.
+    pub fn refunds_mut(&mut self) -> impl Iterator<Item = &mut Refund> {
+        self.refunds.iter_mut().chain(
+            self.credit_notes
+                .iter_mut()
+                .flat_map(|cn| cn.refunds.iter_mut()),
+        )
+    }
 }
 
 /// A credit note applied to this invoice.
@@ -274,6 +298,10 @@ pub struct Totals {
     pub subtotal: Decimal,
     pub discount: Decimal,
     pub tax: Decimal,
+    /// The rounding adjustment the source added to reach the total (Chargebee
+    /// `round_off_amount`, signed): part of what the customer owes.
+    #[serde(default)]
+    pub round_off: Decimal,
     pub total: Decimal,
     pub credited: Decimal,
     pub paid: Decimal,
@@ -355,6 +383,12 @@ pub struct CreditNote {
     pub remaining: Decimal,
     pub applications: Vec<CreditApplication>,
     pub refunds: Vec<Refund>,
+    /// The purchase order number of the invoice it was raised on, where the source gives it.
+    #[serde(default)]
+    pub po_number: Option<String>,
+    /// A bad-debt write-off (Chargebee reason `write_off`): booked on the bad-debt item.
+    #[serde(default)]
+    pub write_off: bool,
 }
 
 impl CreditNote {
@@ -546,8 +580,8 @@ impl Invoice {
         };
         check(
             &mut m,
-            "total_amount (subtotal - discount + tax)",
-            t.subtotal - t.discount + tax_on_top,
+            "total_amount (subtotal - discount + tax + round-off)",
+            t.subtotal - t.discount + tax_on_top + t.round_off,
             t.total,
         );
         if m.is_empty() {

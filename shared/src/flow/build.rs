@@ -126,6 +126,87 @@ fn display_name(c: &model::Customer) -> Option<String> {
     })
 }
 
+/// The user's custom fields starting with `prefix` (`custentity`, `custbody`, `custcol`),
+/// filled from the billing customer's fields it names. A field the customer leaves empty is
+/// left out; one whose value does not fit its type too ([`check_billing_fields`] refused it
+/// before anything was written).
+fn billing_fields(
+    settings: &TenantSettings,
+    customer: &model::Customer,
+    prefix: &str,
+) -> Vec<(String, serde_json::Value)> {
+    settings
+        .custom_fields
+        .from_billing
+        .iter()
+        .filter(|(script, _)| script.starts_with(prefix))
+        .filter_map(|(script, f)| {
+            let text = customer.custom_fields.get(&f.from)?;
+            Some((script.clone(), f.kind.value(text).ok()?))
+        })
+        .collect()
+}
+
+/// Every value of the customer's that one of the user's custom fields would carry and that
+/// does not fit the field's type, as one mapping problem.
+pub fn check_billing_fields(
+    settings: &TenantSettings,
+    customer: &model::Customer,
+) -> Result<(), FlowProblem> {
+    let bad: Vec<String> = settings
+        .custom_fields
+        .from_billing
+        .iter()
+        .filter_map(|(script, f)| {
+            let text = customer.custom_fields.get(&f.from)?;
+            let e = f.kind.value(text).err()?;
+            Some(format!("{} -> {script}: {e}", f.from))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(FlowProblem::Mapping {
+        detail: format!("customer {}: {}", customer.id, bad.join("; ")),
+        fix: "Correct the value on the customer in billing, or the field's type in custom_fields.from_billing, then retry".into(),
+    })
+}
+
+/// NetSuite keeps a currency's amounts to 0 or 2 decimals (its precision cannot be set
+/// otherwise): an invoice of a three-decimal currency (KWD, BHD, OMR, JOD, TND) posts exactly
+/// only when every amount is a whole number of hundredths. Any other is refused before a write,
+/// since NetSuite would hold amounts that differ from billing's.
+pub fn check_precision(invoice: &Invoice) -> Result<(), FlowProblem> {
+    if model::currency_exponent(&invoice.currency) <= 2 {
+        return Ok(());
+    }
+    // Line discounts and taxes are shares that planning rounds to the document's figures.
+    let t = &invoice.totals;
+    let amounts = [t.subtotal, t.discount, t.tax, t.round_off, t.total, t.due]
+        .into_iter()
+        .chain(invoice.lines.iter().map(|l| l.subtotal))
+        .chain(invoice.payments.iter().map(|p| p.amount))
+        .chain(invoice.refunds.iter().map(|r| r.amount))
+        .chain(invoice.credit_notes.iter().flat_map(|cn| {
+            [cn.total, cn.tax, cn.discount]
+                .into_iter()
+                .chain(cn.lines.iter().map(|l| l.subtotal))
+        }));
+    let Some(odd) = amounts.into_iter().find(|a| a.round_dp(2) != *a) else {
+        return Ok(());
+    };
+    Err(FlowProblem::Person {
+        code: "CURRENCY_PRECISION",
+        detail: format!(
+            "invoice {} in {} has an amount of {odd}: more decimals than NetSuite keeps",
+            invoice.number.as_deref().unwrap_or(&invoice.uid),
+            invoice.currency
+        ),
+        cause: "NetSuite holds a currency's amounts with at most 2 decimals (a currency's precision is 0 or 2 and cannot be changed), so it cannot hold this invoice as billing states it.".into(),
+        fix: "Bill this currency in whole hundredths (0.010 steps), or post the invoice in NetSuite by hand and mark it handled; billsync will not post amounts that differ from billing's.".into(),
+    })
+}
+
 /// A new NetSuite customer for a billing customer.
 pub fn customer(
     c: &model::Customer,
@@ -134,17 +215,14 @@ pub fn customer(
 ) -> Customer {
     let mut out = Customer {
         external_id: Some(ids::customer(settings, &c.id)),
-        entity_id: settings
-            .prefixes
-            .entity_id
-            .as_ref()
-            .map(|p| format!("{p}-{}", c.id)),
+        entity_id: numbered(&settings.prefixes.entity_id, &c.id, settings),
         is_person: Some(c.is_person()),
         email: c.email.clone(),
         phone: c.phone.clone(),
         vat_reg_number: c.vat_number.clone(),
         subsidiary: reference(&settings.subsidiary),
         currency: currency.map(|id| RecordRef::id(id.as_str())),
+        entity_status: reference(&settings.entity_status),
         ..Default::default()
     };
     if c.is_person() {
@@ -172,6 +250,9 @@ pub fn customer(
         settings.custom_fields.customer_site.clone(),
         settings.site.clone(),
     );
+    for (script, value) in billing_fields(settings, c, "custentity") {
+        out.custom_fields.set(script, value);
+    }
     out
 }
 
@@ -184,6 +265,8 @@ pub fn customer_update(c: &model::Customer, settings: &TenantSettings) -> Custom
         is_person: None,
         subsidiary: None,
         currency: None,
+        // Set once, when made: a person may move the customer on in NetSuite.
+        entity_status: None,
         ..customer(c, settings, None)
     }
 }
@@ -392,9 +475,15 @@ fn exchange_rate(invoice_rate: Option<Decimal>, settings: &TenantSettings) -> Op
 }
 
 fn tran_id(settings: &TenantSettings, number: &Option<String>) -> Option<String> {
-    match (&settings.prefixes.tran_id, number) {
-        (Some(p), Some(n)) => Some(format!("{p}-{n}")),
-        _ => None,
+    numbered(&settings.prefixes.tran_id, number.as_deref()?, settings)
+}
+
+/// A NetSuite number (`entityId`, `tranId`) from billing's: with its prefix when one is set;
+/// without, only where the tenant sends billing's numbers.
+fn numbered(prefix: &Option<String>, number: &str, settings: &TenantSettings) -> Option<String> {
+    match prefix {
+        Some(p) => Some(format!("{p}-{number}")),
+        None => settings.sends_numbers().then(|| number.to_owned()),
     }
 }
 
@@ -406,11 +495,42 @@ pub fn sales_order(
     currency: Option<&NsId>,
     lines: &LinePlan,
 ) -> SalesTransaction {
-    let mut so = SalesTransaction {
+    SalesTransaction {
         external_id: Some(ids::transaction(settings, Kind::SalesOrder, &invoice.uid)),
+        custom_form: reference(&settings.sales_order_form),
+        ..sale(invoice, settings, customer_id, currency, lines)
+    }
+}
+
+/// The invoice for a billing invoice made directly, without a sales order: the order's
+/// fields, with the invoice's own external id, form and due date.
+pub fn invoice(
+    invoice: &Invoice,
+    settings: &TenantSettings,
+    customer_id: &str,
+    currency: Option<&NsId>,
+    lines: &LinePlan,
+) -> SalesTransaction {
+    SalesTransaction {
+        external_id: Some(ids::transaction(settings, Kind::Invoice, &invoice.uid)),
+        custom_form: reference(&settings.invoice_form),
+        due_date: invoice.due_date,
+        ..sale(invoice, settings, customer_id, currency, lines)
+    }
+}
+
+/// What a sales order and a directly made invoice share: the customer, dates, addresses,
+/// classifications, currency and lines of the billing invoice.
+fn sale(
+    invoice: &Invoice,
+    settings: &TenantSettings,
+    customer_id: &str,
+    currency: Option<&NsId>,
+    lines: &LinePlan,
+) -> SalesTransaction {
+    let mut so = SalesTransaction {
         tran_id: tran_id(settings, &invoice.number),
         entity: Some(RecordRef::id(customer_id)),
-        custom_form: reference(&settings.sales_order_form),
         tran_date: Some(invoice.issue_date),
         terms: reference(&settings.terms),
         other_ref_num: invoice.po_number.clone(),
@@ -434,7 +554,19 @@ pub fn sales_order(
             .shipping_address
             .as_ref()
             .map(|a| address(a, display_name(&invoice.customer))),
-        item: Some(Sublist::from(lines.lines.clone())),
+        item: Some(Sublist::from(
+            lines
+                .lines
+                .iter()
+                .cloned()
+                .map(|mut line| {
+                    for (script, value) in billing_fields(settings, &invoice.customer, "custcol") {
+                        line.custom_fields.set(script, value);
+                    }
+                    line
+                })
+                .collect::<Vec<_>>(),
+        )),
         tax_details_override: settings.tax_override.then_some(true),
         ..Default::default()
     };
@@ -446,6 +578,9 @@ pub fn sales_order(
         settings.custom_fields.transaction_invoice_uid.clone(),
         invoice.uid.clone(),
     );
+    for (script, value) in billing_fields(settings, &invoice.customer, "custbody") {
+        so.custom_fields.set(script, value);
+    }
     so
 }
 
@@ -499,6 +634,33 @@ fn cash(
     }
 }
 
+/// The bank account of a gateway in a currency (`payments.gateway_accounts`), if mapped.
+fn gateway_account<'s>(
+    settings: &'s TenantSettings,
+    gateway: Option<&str>,
+    currency: &str,
+) -> Option<&'s NsId> {
+    let key = format!("{}:{}", gateway?, currency.to_ascii_uppercase());
+    settings.gateway_accounts.get(&key)
+}
+
+/// The NetSuite payment method of a payment by its gateway and type
+/// (`payments.payment_methods`, most specific first); `None` keeps the tenant's one method.
+fn payment_method<'s>(settings: &'s TenantSettings, p: &Payment) -> Option<&'s NsId> {
+    if settings.payment_instruments {
+        return None;
+    }
+    let (gateway, kind) = (p.gateway.as_deref(), p.source_type.as_deref());
+    let keys = [
+        gateway.zip(kind).map(|(g, k)| format!("{g}:{k}")),
+        kind.map(str::to_owned),
+        gateway.map(str::to_owned),
+    ];
+    keys.into_iter()
+        .flatten()
+        .find_map(|k| settings.payment_methods.get(&k))
+}
+
 fn payment_memo(p: &Payment) -> Option<String> {
     p.memo.clone().or_else(|| p.reference.clone())
 }
@@ -530,19 +692,17 @@ fn received(
         customer_id,
         date,
         currency,
-        invoice.exchange_rate,
+        p.exchange_rate.or(invoice.exchange_rate),
         payment_memo(p),
     );
+    if let Some(method) = payment_method(settings, p) {
+        t.payment_method = Some(RecordRef::id(method.as_str()));
+    }
     t.external_id = Some(ids::transaction(settings, kind, &p.id));
+    t.tran_id = tran_id(settings, &Some(p.id.clone()));
     t.payment = Some(p.amount);
     t.check_num = p.reference.clone();
-    let currency_code = invoice.currency.to_ascii_uppercase();
-    let by_gateway = p.gateway.as_ref().and_then(|g| {
-        settings
-            .gateway_accounts
-            .get(&format!("{g}:{currency_code}"))
-    });
-    match by_gateway {
+    match gateway_account(settings, p.gateway.as_deref(), &invoice.currency) {
         // The gateway's settlement account for this currency: deposited, not undeposited.
         Some(acct) => {
             t.account = Some(RecordRef::id(acct.as_str()));
@@ -623,6 +783,8 @@ pub fn credit_memo(
         tran_id: tran_id(settings, &cn.number),
         tran_date: Some(cn.issue_date),
         memo: Some(credit_note_memo(cn)),
+        other_ref_num: cn.po_number.clone(),
+        tax_details_override: settings.tax_override.then_some(true),
         auto_apply: Some(false),
         item: Some(Sublist::from(lines.lines.clone())),
         apply: (!applied.is_zero()).then(|| {
@@ -684,11 +846,16 @@ pub fn refund(
         customer_id,
         r.refunded_at.date_naive(),
         currency,
-        invoice.exchange_rate,
+        r.exchange_rate.or(invoice.exchange_rate),
         r.memo.clone().or_else(|| r.reference.clone()),
     );
     t.external_id = Some(ids::transaction(settings, Kind::Refund, &r.id));
-    t.account = Some(RecordRef::id(settings.refund_account.as_str()));
+    t.tran_id = tran_id(settings, &Some(r.id.clone()));
+    // Paid out through the gateway the payments came in by, from its account in the
+    // currency (Chargebee's mapping); else the tenant's refund account.
+    let account = gateway_account(settings, r.gateway.as_deref(), &invoice.currency)
+        .unwrap_or(&settings.refund_account);
+    t.account = Some(RecordRef::id(account.as_str()));
     t.ar_acct = reference(&settings.refund_ar_account);
     t.check_num = r.reference.clone();
     t.apply = Some(Sublist::from(vec![ApplyLine {
@@ -802,6 +969,8 @@ mod tests {
             reference: Some("ref-1".into()),
             prepayment: false,
             gateway: gateway.map(str::to_owned),
+            source_type: None,
+            exchange_rate: None,
         }
     }
 

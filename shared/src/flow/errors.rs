@@ -121,8 +121,8 @@ pub fn from_netsuite(step: &str, error: &NetSuiteError, now: DateTime<Utc>) -> E
             _ => None,
         };
         let fix = match setting {
-            Some(s) => format!("Set `{s}` in the tenant settings to the {field} NetSuite should use (or make {field} optional on the sales order form), then retry."),
-            None => format!("Make {field} optional on the form billsync uses (transactions.sales_order_form) or tell us how it should be filled, then retry."),
+            Some(s) => format!("Set `{s}` in the tenant settings to the {field} NetSuite should use (or make {field} optional on the transaction form), then retry."),
+            None => format!("Make {field} optional on the form billsync uses (transactions.sales_order_form, or transactions.invoice_form for invoices made directly) or tell us how it should be filled, then retry."),
         };
         return e(&format!("Your NetSuite configuration requires {field} on this record and billsync did not send one."), fix);
     }

@@ -108,14 +108,36 @@ fn tax_code<'a>(
 
 /// Builds the NetSuite item lines for `invoice` under `settings`.
 pub fn plan_lines(invoice: &Invoice, settings: &TenantSettings) -> Result<LinePlan, LineProblem> {
-    plan(
+    let mut plan = plan(
         &invoice.lines,
         &invoice.taxes,
         invoice.totals.discount,
         invoice.totals.tax,
-        invoice.totals.total,
+        invoice.totals.total - invoice.totals.round_off,
         settings,
-    )
+    )?;
+    let round_off = to_cents(invoice.totals.round_off);
+    if !round_off.is_zero() {
+        // What the customer owes includes billing's rounding: a line of its own, so the
+        // NetSuite total is billing's to the cent.
+        let Some(item) = &settings.items.round_off_item else {
+            return Err(LineProblem::Unmapped {
+                title: format!("rounding adjustment of {round_off}"),
+                what: "rounding adjustment (set items.round_off_item)".into(),
+            });
+        };
+        plan.lines.push(ItemLine {
+            item: RecordRef::id(item.id.as_str()),
+            quantity: Some(Decimal::ONE),
+            rate: Some(round_off),
+            amount: Some(round_off),
+            description: Some("Rounding adjustment".into()),
+            price: Some(RecordRef::id("-1")),
+            ..Default::default()
+        });
+        plan.total += round_off;
+    }
+    Ok(plan)
 }
 
 /// Builds the NetSuite credit memo lines for a credit note (amounts positive, as NetSuite
@@ -124,6 +146,28 @@ pub fn plan_credit_lines(
     cn: &CreditNote,
     settings: &TenantSettings,
 ) -> Result<LinePlan, LineProblem> {
+    if let (true, Some(bad_debt)) = (cn.write_off, &settings.items.bad_debt_item) {
+        // Chargebee's mapping: a write-off is bad debt, whatever it wrote off.
+        let mut on_bad_debt = settings.clone();
+        on_bad_debt.items.custom_default = Some(bad_debt.clone());
+        let lines: Vec<Line> = cn
+            .lines
+            .iter()
+            .cloned()
+            .map(|mut l| {
+                l.kind = LineKind::Custom;
+                l
+            })
+            .collect();
+        return plan(
+            &lines,
+            &cn.taxes,
+            cn.discount,
+            cn.tax,
+            cn.total,
+            &on_bad_debt,
+        );
+    }
     plan(
         &cn.lines,
         &cn.taxes,

@@ -81,6 +81,13 @@ pub struct ItemSettings {
     /// mapping); `None` means an unmapped line is an error to fix in the mapping.
     #[serde(default)]
     pub create_missing: Option<ItemCreation>,
+    /// The item a bad-debt write-off's credit memo lines go on (Chargebee's default item for
+    /// bad debts); none books them on the lines' own items.
+    #[serde(default)]
+    pub bad_debt_item: Option<ItemRef>,
+    /// The item that carries billing's rounding adjustment (Chargebee `round_off_amount`).
+    #[serde(default)]
+    pub round_off_item: Option<ItemRef>,
 }
 
 /// How billsync creates NetSuite items from billing catalog entries.
@@ -155,6 +162,72 @@ pub struct CustomFieldIds {
     pub transaction_invoice_uid: String,
     /// Line: the tax charged on the line in billing (`custcol_`).
     pub line_tax: String,
+    /// The user's own fields: NetSuite script id (`custentity`, `custbody`, `custcol`) -> the
+    /// billing customer field it is filled from (Chargebee `cf_*`) and its type. A
+    /// `custentity` field goes on the customer, `custbody` on invoices and orders, `custcol`
+    /// on their lines.
+    #[serde(default)]
+    pub from_billing: BTreeMap<String, BillingField>,
+}
+
+/// One of the user's custom fields filled from billing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingField {
+    /// The billing customer's field (Chargebee `cf_industry`).
+    pub from: String,
+    #[serde(rename = "type")]
+    pub kind: FieldKind,
+}
+
+/// How a billing field's text is written to a NetSuite custom field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Free-form text, as it is.
+    Text,
+    /// A whole number.
+    Integer,
+    /// A decimal number (also currency and percent fields).
+    Decimal,
+    /// A check box: true/false, yes/no, 1/0.
+    Checkbox,
+    /// A date, YYYY-MM-DD.
+    Date,
+    /// A list/record field: the billing value is the NetSuite internal id.
+    Select,
+}
+
+impl FieldKind {
+    /// The JSON NetSuite takes for `text` in a field of this kind, or why it cannot be one.
+    pub fn value(self, text: &str) -> Result<Value, String> {
+        let t = text.trim();
+        let bad = |what: &str| Err(format!("`{t}` is not {what}"));
+        match self {
+            FieldKind::Text => Ok(Value::String(text.to_owned())),
+            FieldKind::Integer => t
+                .parse::<i64>()
+                .map(Value::from)
+                .or_else(|_| bad("a whole number")),
+            // Checked as a decimal, sent as the JSON number NetSuite takes.
+            FieldKind::Decimal => match t.parse::<rust_decimal::Decimal>() {
+                Ok(d) => serde_json::from_str(&d.to_string()).or_else(|_| bad("a decimal number")),
+                Err(_) => bad("a decimal number"),
+            },
+            FieldKind::Checkbox => match t.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Ok(Value::Bool(true)),
+                "false" | "no" | "0" => Ok(Value::Bool(false)),
+                _ => bad("true or false"),
+            },
+            FieldKind::Date => match NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+                Ok(d) => Ok(Value::String(d.to_string())),
+                Err(_) => bad("a date (YYYY-MM-DD)"),
+            },
+            FieldKind::Select => match NsId::parse(t) {
+                Some(id) => Ok(serde_json::json!({ "id": id.as_str() })),
+                None => bad("a NetSuite internal id"),
+            },
+        }
+    }
 }
 
 impl Default for CustomFieldIds {
@@ -165,6 +238,7 @@ impl Default for CustomFieldIds {
             transaction_site: "custbody_billsync_site".into(),
             transaction_invoice_uid: "custbody_billsync_invoice_uid".into(),
             line_tax: "custcol_billsync_line_tax".into(),
+            from_billing: BTreeMap::new(),
         }
     }
 }
@@ -185,6 +259,22 @@ pub struct Prefixes {
     /// Before the item name and external id of items billsync creates.
     #[serde(default)]
     pub item: Option<String>,
+    /// Send billing's customer ids as `entityId` and its document numbers as `tranId` even
+    /// without a prefix; `None`: as the source's integration does (see
+    /// [`TenantSettings::sends_numbers`]).
+    #[serde(default)]
+    pub send_numbers: Option<bool>,
+}
+
+/// How a billing invoice becomes a NetSuite invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoicePath {
+    /// An invoice made directly (Chargebee's own integration): one record per invoice.
+    Direct,
+    /// A sales order transformed into the invoice (Maxio's guide). Invoices with items a
+    /// warehouse ships take this path whatever the setting, so fulfilment gates billing.
+    SalesOrder,
 }
 
 /// Everything one tenant configured.
@@ -207,6 +297,10 @@ pub struct TenantSettings {
     pub subscription_groups: Consolidation,
     pub revenue_recognition: Option<RevRecFields>,
     pub customer_match: CustomerMatch,
+    /// The status new customers get (`entityStatus`, e.g. "CUSTOMER-Closed Won"); none
+    /// leaves NetSuite's default.
+    #[serde(default)]
+    pub entity_status: Option<NsId>,
     /// The NetSuite account uses Payment Instruments: send no payment method.
     pub payment_instruments: bool,
     /// The "Advanced Billing Payment" method, when Payment Instruments is off.
@@ -216,6 +310,13 @@ pub struct TenantSettings {
     pub refund_account: NsId,
     pub refund_ar_account: Option<NsId>,
     pub sales_order_form: Option<NsId>,
+    /// How invoices are made; `None`: the source's own integration's way (see
+    /// [`TenantSettings::invoice_path`]). Defaulted so settings stored before it still load.
+    #[serde(default)]
+    pub invoice_path: Option<InvoicePath>,
+    /// The invoice form for directly made invoices; none means the preferred form.
+    #[serde(default)]
+    pub invoice_form: Option<NsId>,
     pub subsidiary: Option<NsId>,
     pub department: Option<NsId>,
     pub class: Option<NsId>,
@@ -229,6 +330,10 @@ pub struct TenantSettings {
     /// `<gateway>:<currency>` (e.g. `stripe:USD`) -> bank account for payments received through
     /// that gateway in that currency; others use `payment_account`.
     pub gateway_accounts: BTreeMap<String, NsId>,
+    /// `<gateway>:<type>`, `<type>` or `<gateway>` (e.g. `stripe:card`, `bank_transfer`) ->
+    /// NetSuite payment method, most specific first; others use `payment_method`.
+    #[serde(default)]
+    pub payment_methods: BTreeMap<String, NsId>,
     /// Send billing's tax on the transaction (`taxDetailsOverride`) instead of NetSuite's.
     pub tax_override: bool,
     pub tracking: TrackingLevel,
@@ -243,6 +348,24 @@ pub struct TenantSettings {
 }
 
 impl TenantSettings {
+    /// How this tenant's invoices are made: as configured, else as the source's own NetSuite
+    /// integration makes them (Chargebee directly, Maxio through a sales order).
+    pub fn invoice_path(&self) -> InvoicePath {
+        self.invoice_path.unwrap_or(match self.source {
+            Source::Chargebee => InvoicePath::Direct,
+            Source::Maxio => InvoicePath::SalesOrder,
+        })
+    }
+
+    /// Whether customers get billing's id as `entityId` and documents its number as `tranId`
+    /// (with the prefix when one is set): as configured, else as the source's integration
+    /// does (Chargebee's mapping sets both; Maxio's guide leaves them to NetSuite).
+    pub fn sends_numbers(&self) -> bool {
+        self.prefixes
+            .send_numbers
+            .unwrap_or(self.source == Source::Chargebee)
+    }
+
     /// The NetSuite currency for an ISO code; `Ok(None)` when currencies are not mapped at all.
     pub fn currency(&self, code: &str) -> Result<Option<&NsId>, String> {
         if self.currencies.is_empty() {
@@ -299,7 +422,7 @@ mod tests {
     pub(crate) fn example() -> Value {
         serde_json::json!({
             "tenant": "acme",
-            "source": "maxio",
+            "source": "chargebee",
             "site": "acme-demo",
             "sync_start_date": "2026-01-01",
             "items": {
@@ -307,15 +430,20 @@ mod tests {
                 "components": {"4101": {"id": "104", "type": "service"}},
                 "custom_default": {"id": "103", "type": "service"},
                 "tax_item": {"id": "100", "type": "non_inventory"},
-                "discount_item": "101"
+                "discount_item": "101",
+                "bad_debt_item": {"id": "106", "type": "non_inventory"},
+                "round_off_item": {"id": "107", "type": "non_inventory"}
             },
-            "invoices": {"skip_zero_dollar": true, "subscription_groups": "child",
+            "invoices": {"skip_zero_dollar": true, "subscription_groups": "child", "create": "sales_order",
                          "revenue_recognition": {"start_field": "custcol_rev_start", "end_field": "custcol_rev_end"}},
-            "customers": {"match_by": "email"},
-            "payments": {"payment_instruments": false, "payment_method": "7", "gateway_accounts": {"stripe:USD": "9"}},
+            "customers": {"match_by": "email", "entity_status": "13"},
+            "payments": {"payment_instruments": false, "payment_method": "7", "gateway_accounts": {"stripe:USD": "9"},
+                         "payment_methods": {"stripe:card": "8", "bank_transfer": "10"}},
             "refunds": {"account": "9"},
-            "transactions": {"subsidiary": "1", "department": "4", "exchange_rate": "billing", "tax_override": true},
-            "prefixes": {"external_id": "ab"},
+            "transactions": {"subsidiary": "1", "department": "4", "exchange_rate": "billing", "tax_override": true,
+                             "invoice_form": "120"},
+            "prefixes": {"external_id": "ab", "send_numbers": false},
+            "custom_fields": {"from_billing": {"custentity_industry": {"from": "cf_industry", "type": "text"}}},
             "currencies": {"USD": "2", "EUR": "3"}
         })
     }
@@ -327,7 +455,13 @@ mod tests {
         assert_eq!(s.items.products["3102"].id.as_str(), "105");
         assert_eq!(s.subscription_groups, Consolidation::Child);
         assert_eq!(s.exchange_rate, ExchangeRate::Billing);
-        assert_eq!(s.custom_fields, CustomFieldIds::default());
+        assert_eq!(s.invoice_path(), InvoicePath::SalesOrder);
+        assert!(!s.sends_numbers());
+        assert_eq!(s.payment_methods.len(), 2);
+        assert_eq!(
+            s.custom_fields.from_billing["custentity_industry"].kind,
+            FieldKind::Text
+        );
         assert_eq!(s.netsuite_concurrency, 4);
         let again = TenantSettings::from_value(&s.to_document()).unwrap();
         assert_eq!(again, s);
@@ -355,6 +489,78 @@ mod tests {
             assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
         }
         assert_eq!(err.problems.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn what_maxio_cannot_feed_is_refused_and_defaults_follow_the_source() {
+        let mut doc = example();
+        doc["source"] = "maxio".into();
+        let all = TenantSettings::from_value(&doc).unwrap_err().to_string();
+        for needle in [
+            "payments.gateway_accounts` works for Chargebee tenants only",
+            "payments.payment_methods` works for Chargebee tenants only",
+            "transactions.exchange_rate` billing works for Chargebee tenants only",
+        ] {
+            assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+        }
+        for (source, path, numbers) in [
+            ("maxio", InvoicePath::SalesOrder, false),
+            ("chargebee", InvoicePath::Direct, true),
+        ] {
+            let mut doc = example();
+            doc["source"] = source.into();
+            doc["payments"] = serde_json::json!({"payment_instruments": true});
+            doc["transactions"] = serde_json::json!({"subsidiary": "1"});
+            doc["invoices"] = serde_json::json!({});
+            doc["prefixes"] = serde_json::json!({});
+            let s = TenantSettings::from_value(&doc).unwrap();
+            assert_eq!(
+                (s.invoice_path(), s.sends_numbers()),
+                (path, numbers),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn custom_fields_from_billing_are_typed() {
+        for (kind, text, json) in [
+            (FieldKind::Text, " Oslo ", serde_json::json!(" Oslo ")),
+            (FieldKind::Integer, "40", serde_json::json!(40)),
+            (FieldKind::Decimal, "12.50", serde_json::json!(12.5)),
+            (FieldKind::Checkbox, "Yes", serde_json::json!(true)),
+            (FieldKind::Checkbox, "0", serde_json::json!(false)),
+            (
+                FieldKind::Date,
+                "2026-12-07",
+                serde_json::json!("2026-12-07"),
+            ),
+            (FieldKind::Select, "7", serde_json::json!({"id": "7"})),
+        ] {
+            assert_eq!(kind.value(text).unwrap(), json, "{kind:?} {text}");
+        }
+        for (kind, text) in [
+            (FieldKind::Integer, "forty"),
+            (FieldKind::Checkbox, "maybe"),
+            (FieldKind::Date, "07.12.2026"),
+            (FieldKind::Select, "Logistics"),
+        ] {
+            assert!(kind.value(text).is_err(), "{kind:?} {text}");
+        }
+        let mut doc = example();
+        doc["custom_fields"] = serde_json::json!({"from_billing": {
+            "custbody_x": {"from": "cf_x", "type": "colour"},
+            "industry": {"from": "cf_industry", "type": "text"}
+        }});
+        let all = TenantSettings::from_value(&doc).unwrap_err().to_string();
+        assert!(
+            all.contains("custom_fields.from_billing.custbody_x` must be"),
+            "{all}"
+        );
+        assert!(
+            all.contains("custom_fields.from_billing.industry`: the key must be"),
+            "{all}"
+        );
     }
 
     #[test]

@@ -17,8 +17,9 @@
 //!    run, held back only while the workers' depth plus two batches each wait unsynced (so they
 //!    never wait for work and always take full batches); invoices per second from the first webhook to
 //!    the last payment, against the bound C / (L × R), R being the NetSuite requests a paid
-//!    non-inventory invoice of a known customer needs (3: sales order, invoice by transform,
-//!    payment). Requests per invoice, 429s and how busy the C slots were come from the
+//!    non-inventory invoice of a known customer needs (2 made directly: invoice, payment, as
+//!    a Chargebee tenant does by default; 3 through a sales order: order, invoice by
+//!    transform, payment, with `--invoice-path sales_order`). Requests per invoice, 429s and how busy the C slots were come from the
 //!    simulator's own counters.
 //! 2. lag: N more webhooks arriving at a steady 80% of the bound; the lag of each invoice runs
 //!    from its intake to the moment its flow is synced (its payment, the last record, is in
@@ -62,7 +63,7 @@ use billsync::aws::sqs::SqsQueue;
 use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::worker::{drain_depth, TAKE};
 use billsync::service::Services;
-use billsync::settings::TenantSettings;
+use billsync::settings::{InvoicePath, TenantSettings};
 use billsync::store::prelude::*;
 use futures::stream::{FuturesUnordered, StreamExt};
 use netsuite_sim::keys::TestKeyPair;
@@ -80,8 +81,13 @@ use worker::{unix_ms, WorkerArgs, WorkerReport};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TENANT: &str = "bench";
-/// NetSuite requests of a paid non-inventory invoice of a known customer.
-const R: f64 = 3.0;
+/// NetSuite requests of a paid non-inventory invoice of a known customer, by invoice path.
+fn requests_per_invoice(path: InvoicePath) -> f64 {
+    match path {
+        InvoicePath::Direct => 2.0,
+        InvoicePath::SalesOrder => 3.0,
+    }
+}
 /// Customers, each synced once before measuring, so every measured invoice's customer is known.
 const CUSTOMERS: usize = 20;
 /// Webhook calls in flight at once while the burst is delivered.
@@ -112,6 +118,8 @@ const WEBHOOK_GB: f64 = 0.25;
 
 #[derive(Clone, Debug)]
 struct Options {
+    /// How the tenant's invoices are made (`invoices.create`).
+    invoice_path: InvoicePath,
     invoices: usize,
     latency: Duration,
     limits: Vec<usize>,
@@ -142,6 +150,8 @@ struct Cost {
 #[derive(Clone, Debug, Default, Serialize)]
 struct RunResult {
     limit: usize,
+    /// NetSuite requests a paid invoice needs on the run's invoice path.
+    r: f64,
     latency_ms: u64,
     workers: usize,
     invoices: usize,
@@ -199,13 +209,14 @@ fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
          [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--netsuite-auth tba|m2m] \
-         [--json FILE] [--chart FILE] [--check] | --smoke | floor"
+         [--invoice-path direct|sales_order] [--json FILE] [--chart FILE] [--check] | --smoke | floor"
     );
     std::process::exit(2)
 }
 
 fn parse(args: &[String]) -> Options {
     let mut o = Options {
+        invoice_path: InvoicePath::Direct,
         invoices: 2000,
         latency: Duration::from_millis(100),
         limits: vec![5, 15],
@@ -237,6 +248,11 @@ fn parse(args: &[String]) -> Options {
             "--json" => o.json = Some(value().into()),
             "--chart" => o.chart = Some(value().into()),
             "--check" => o.check = true,
+            "--invoice-path" => match value().as_str() {
+                "direct" => o.invoice_path = InvoicePath::Direct,
+                "sales_order" => o.invoice_path = InvoicePath::SalesOrder,
+                _ => usage(),
+            },
             "--plain-moto" => o.plain_moto = true,
             "--netsuite-auth" => match value().as_str() {
                 "m2m" => o.m2m = true,
@@ -348,10 +364,10 @@ async fn bench(opts: Options) -> i32 {
     if opts.check {
         let mut ok = true;
         for r in &results {
-            if (r.requests_per_invoice - R).abs() > f64::EPSILON {
+            if (r.requests_per_invoice - r.r).abs() > f64::EPSILON {
                 eprintln!(
-                    "C = {}: {} requests per invoice, not {R}",
-                    r.limit, r.requests_per_invoice
+                    "C = {}: {} requests per invoice, not {}",
+                    r.limit, r.requests_per_invoice, r.r
                 );
                 ok = false;
             }
@@ -560,7 +576,8 @@ async fn run_once(
     machine_request_us: f64,
 ) -> Result<RunResult, String> {
     let n = opts.invoices;
-    let bound = limit as f64 / (opts.latency.as_secs_f64() * R);
+    let r = requests_per_invoice(opts.invoice_path);
+    let bound = limit as f64 / (opts.latency.as_secs_f64() * r);
     let workers = opts.workers.unwrap_or_else(|| default_workers(limit));
     let e = |e: &dyn std::fmt::Display| e.to_string();
 
@@ -649,7 +666,8 @@ async fn run_once(
         "payments": {"payment_instruments": true},
         "refunds": {"account": demo.account_bank},
         "transactions": {"subsidiary": demo.subsidiary},
-        "netsuite": {"concurrency": limit}
+        "netsuite": {"concurrency": limit},
+        "invoices": {"create": opts.invoice_path}
     }))
     .map_err(|x| e(&x))?;
     store.put_settings(&settings).await.map_err(|x| e(&x))?;
@@ -916,6 +934,7 @@ async fn run_once(
     let _ = dynamo.delete_table().table_name(&table).send().await;
 
     Ok(RunResult {
+        r,
         limit,
         latency_ms: opts.latency.as_millis() as u64,
         workers,
@@ -980,9 +999,10 @@ fn print_result(r: &RunResult) {
         r.limit, r.latency_ms, r.workers, r.invoices
     );
     println!(
-        "  throughput {:>7.2} invoices/s  bound C/(L*R) {:>7.2}  ratio {:>5.1}%",
+        "  throughput {:>7.2} invoices/s  bound C/(L*R) {:>7.2} (R = {})  ratio {:>5.1}%",
         r.throughput_per_s,
         r.bound_per_s,
+        r.r,
         r.ratio * 100.0
     );
     println!(

@@ -152,6 +152,9 @@ pub struct CbInvoice {
     /// the lines pro rata.
     pub coupon: Option<i64>,
     pub po_number: Option<String>,
+    /// A rounding adjustment in minor units, signed (`round_off_amount`, as a site that rounds
+    /// totals to a cash unit has), added to the total.
+    pub round_off: i64,
     /// Where goods ship; `None` leaves `shipping_address` out. The billing address is the
     /// customer's.
     pub shipping_address: Option<CbAddress>,
@@ -571,14 +574,14 @@ impl ChargebeeSim {
             "business_entity_id": site,
             "sub_total": figures.sub_total,
             "tax": figures.tax,
-            "total": figures.total,
+            "total": figures.total + spec.round_off,
             "amount_paid": 0,
             "amount_adjusted": 0,
             "credits_applied": 0,
             "write_off_amount": 0,
-            "round_off_amount": 0,
-            "amount_due": figures.total,
-            "amount_to_collect": figures.total,
+            "round_off_amount": spec.round_off,
+            "amount_due": figures.total + spec.round_off,
+            "amount_to_collect": figures.total + spec.round_off,
             "line_items": line_items,
             "line_item_discounts": line_item_discounts,
             "line_item_taxes": line_item_taxes,
@@ -600,7 +603,7 @@ impl ChargebeeSim {
         if let Some(address) = &spec.shipping_address {
             invoice["shipping_address"] = address_json(address);
         }
-        if figures.total == 0 {
+        if figures.total + spec.round_off == 0 {
             invoice["status"] = json!("paid");
             invoice["paid_at"] = json!(at);
         }
@@ -716,6 +719,24 @@ impl ChargebeeSim {
             );
         }
         txn_id
+    }
+
+    /// Changes fields of a stored transaction (`gateway`, `payment_method`, `exchange_rate`,
+    /// `id_at_gateway`, `reference_number`, ...), as another gateway, payment type or a
+    /// transaction in another currency would have it. Events already emitted keep the old
+    /// copy, as a webhook that raced a change does.
+    ///
+    /// # Panics
+    /// If the transaction does not exist.
+    pub fn amend_transaction(&self, txn_id: &str, fields: Value) {
+        let mut st = self.shared.state();
+        let txn = st
+            .transactions
+            .get_mut(txn_id)
+            .unwrap_or_else(|| panic!("transaction {txn_id} does not exist"));
+        for (k, v) in fields.as_object().expect("an object of fields") {
+            txn[k.as_str()] = v.clone();
+        }
     }
 
     /// Issues a refundable credit note of `amount` against the invoice (one untaxed line) and

@@ -59,6 +59,7 @@ fn exclusive_invoice() -> CbInvoice {
         ],
         coupon: Some(2_503),
         po_number: Some("PO-77".into()),
+        round_off: 0,
         shipping_address: None,
     }
 }
@@ -76,6 +77,7 @@ fn inclusive_invoice() -> CbInvoice {
         ],
         coupon: Some(333),
         po_number: None,
+        round_off: 0,
         shipping_address: None,
     }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{map, wire};
 use crate::billing::http::{self, segment as seg};
-use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice, Payment};
+use crate::billing::model::{CatalogEntry, CreditNote, Customer, Invoice, Payment, Refund};
 use crate::retry::RetryPolicy;
 use crate::Secret;
 
@@ -164,6 +164,12 @@ fn assemble(
         .collect();
     let mut mapped = map::invoice(inv, customer, refunds)?;
     mapped.credit_notes = notes;
+    // Chargebee's mapping gives a credit memo the PO number of the invoice it credits.
+    for cn in &mut mapped.credit_notes {
+        if cn.origin_invoice_uids.contains(&inv.id) {
+            cn.po_number.clone_from(&mapped.po_number);
+        }
+    }
     Ok(mapped)
 }
 
@@ -173,6 +179,25 @@ fn take_references(p: &mut Payment, t: &wire::Transaction) {
     p.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
     p.reference = t.reference_number.clone();
     p.gateway = t.gateway.clone();
+    p.source_type = t.payment_method.clone();
+    p.exchange_rate = map::rate(t.exchange_rate);
+}
+
+/// A refund's transaction: the same memo and check number as a payment's, and the gateway
+/// and rate it was paid out at.
+fn take_refund_references(r: &mut Refund, t: &wire::Transaction) {
+    r.memo = t.id_at_gateway.clone().or(t.reference_number.clone());
+    r.reference = t.reference_number.clone();
+    r.gateway = t.gateway.clone();
+    r.exchange_rate = map::rate(t.exchange_rate);
+}
+
+/// The ids of the refund transactions an invoice carries, once each.
+fn refund_ids(inv: &mut Invoice) -> Vec<String> {
+    let mut ids: Vec<String> = inv.refunds_mut().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 struct Inner {
@@ -262,6 +287,17 @@ impl ChargebeeClient {
                 take_references(p, t);
             }
         }
+        // Refunds are named by the credit notes, so their transactions come a round trip
+        // later, and only for invoices that have any.
+        let refunds = refund_ids(&mut mapped);
+        if !refunds.is_empty() {
+            let txns = try_join_all(refunds.iter().map(|id| self.transaction(id))).await?;
+            for r in mapped.refunds_mut() {
+                if let Some(t) = txns.iter().find(|t| t.id == r.id) {
+                    take_refund_references(r, t);
+                }
+            }
+        }
         Ok(mapped)
     }
 
@@ -333,9 +369,11 @@ impl ChargebeeClient {
             }
         }
 
+        let refunds: Vec<String> = mapped.iter_mut().flat_map(refund_ids).collect();
         let txn_ids: BTreeSet<&str> = mapped
             .iter()
             .flat_map(|i| i.payments.iter().map(|p| p.id.as_str()))
+            .chain(refunds.iter().map(String::as_str))
             .collect();
         let txns: HashMap<String, wire::Transaction> = self
             .list_by_id::<TransactionEnvelope>(
@@ -348,6 +386,12 @@ impl ChargebeeClient {
             .collect();
         let mut out = HashMap::with_capacity(mapped.len());
         'invoices: for mut inv in mapped {
+            for r in inv.refunds_mut() {
+                match txns.get(&r.id) {
+                    Some(t) => take_refund_references(r, t),
+                    None => continue 'invoices,
+                }
+            }
             for p in &mut inv.payments {
                 match txns.get(&p.id) {
                     Some(t) => take_references(p, t),

@@ -48,7 +48,7 @@ fn date(secs: Option<i64>) -> Option<NaiveDate> {
 }
 
 /// Chargebee sends floats only for rates; read them through their shortest text.
-fn rate(v: Option<f64>) -> Option<Decimal> {
+pub(crate) fn rate(v: Option<f64>) -> Option<Decimal> {
     v.and_then(|f| f.to_string().parse().ok())
 }
 
@@ -273,6 +273,8 @@ pub fn invoice(
                     reference: None,
                     prepayment: false,
                     gateway: None,
+                    source_type: None,
+                    exchange_rate: None,
                 }
             })
             .collect(),
@@ -293,6 +295,7 @@ pub fn invoice(
             subtotal: m(inv.sub_total),
             discount: discounts.iter().map(|d| d.amount).sum(),
             tax: m(inv.tax),
+            round_off: m(inv.round_off_amount),
             total: m(inv.total),
             credited: m(inv.credits_applied),
             paid: m(inv.amount_paid),
@@ -337,6 +340,7 @@ pub fn credit_note(cn: &wire::CreditNote) -> Result<CreditNote, MapError> {
         issue_date,
         customer_id: text(&cn.customer_id).ok_or_else(|| err("names no customer"))?,
         origin_invoice_uids: text(&cn.reference_invoice_id).into_iter().collect(),
+        write_off: cn.reason_code.as_deref() == Some("write_off"),
         lines: lines(&cn.line_items, &currency, tax_inclusive),
         subtotal: m(cn.sub_total),
         discount: discounts.iter().map(|d| d.amount).sum(),
@@ -370,9 +374,12 @@ pub fn credit_note(cn: &wire::CreditNote) -> Result<CreditNote, MapError> {
                         .unwrap_or(day_start),
                     memo: None,
                     reference: None,
+                    gateway: None,
+                    exchange_rate: None,
                 })
             })
             .collect(),
+        po_number: None,
         discounts,
         taxes,
         currency,

@@ -194,6 +194,9 @@ pub struct CreditNote {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub status: Option<String>,
+    /// Why it was raised: `write_off` for a bad-debt write-off.
+    pub reason_code: Option<String>,
+    pub create_reason_code: Option<String>,
     pub price_type: Option<String>,
     pub date: Option<i64>,
     pub currency_code: Option<String>,

@@ -239,6 +239,8 @@ pub fn invoice(inv: &wire::Invoice) -> Result<Invoice, MapError> {
                 reference: text(&p.gateway_transaction_id),
                 prepayment: p.prepayment.unwrap_or(false),
                 gateway: None,
+                source_type: None,
+                exchange_rate: None,
             })
         })
         .collect::<Result<Vec<_>, MapError>>()?;
@@ -258,6 +260,8 @@ pub fn invoice(inv: &wire::Invoice) -> Result<Invoice, MapError> {
                 refunded_at: r.transaction_time.unwrap_or(day_start),
                 memo: text(&r.memo),
                 reference: text(&r.gateway_transaction_id),
+                gateway: None,
+                exchange_rate: None,
             })
         })
         .collect::<Result<Vec<_>, MapError>>()?;
@@ -310,6 +314,7 @@ pub fn invoice(inv: &wire::Invoice) -> Result<Invoice, MapError> {
             subtotal: amount(inv.subtotal_amount),
             discount: amount(inv.discount_amount),
             tax: amount(inv.tax_amount),
+            round_off: Decimal::ZERO,
             total: amount(inv.total_amount),
             credited: amount(inv.credit_amount),
             paid: amount(inv.paid_amount),
@@ -391,9 +396,13 @@ pub fn credit_note(cn: &wire::CreditNote) -> Result<CreditNote, MapError> {
                     refunded_at: r.transaction_time.unwrap_or(day_start),
                     memo: text(&r.memo),
                     reference: text(&r.gateway_transaction_id),
+                    gateway: None,
+                    exchange_rate: None,
                 })
             })
             .collect(),
+        po_number: None,
+        write_off: false,
     })
 }
 

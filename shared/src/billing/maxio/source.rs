@@ -289,6 +289,8 @@ mod tests {
             reference: None,
             prepayment: false,
             gateway: None,
+            source_type: None,
+            exchange_rate: None,
         }
     }
 

@@ -26,7 +26,7 @@ use crate::billing::model::{Invoice, InvoiceStatus, Line};
 use crate::billing::source::BillingSource;
 use crate::netsuite::records::RecordType;
 use crate::netsuite::{ErrorKind, NetSuiteClient, NetSuiteError};
-use crate::settings::{NsId, TenantSettings};
+use crate::settings::{InvoicePath, NsId, TenantSettings};
 use crate::store::{StoreError, SyncStore};
 
 /// What one run of an invoice's flow came to.
@@ -273,9 +273,17 @@ impl Engine<'_> {
             }
         }
         let p = step("prepare", self.prepare(run, &invoice)).await?;
-        let so_id = step("sales order", self.sales_order(run, &p)).await?;
-        step("fulfilment", self.await_fulfilment(run, &p, &so_id)).await?;
-        let invoice_id = step("invoice", self.invoice_from_order(run, &p, &so_id)).await?;
+        // Goods a warehouse ships, and flows that already made an order, keep the order path.
+        let direct = p.settings.invoice_path() == InvoicePath::Direct
+            && !run.state.inventory
+            && run.state.sales_order_id.is_none();
+        let invoice_id = if direct {
+            step("invoice", self.direct_invoice(run, &p)).await?
+        } else {
+            let so_id = step("sales order", self.sales_order(run, &p)).await?;
+            step("fulfilment", self.await_fulfilment(run, &p, &so_id)).await?;
+            step("invoice", self.invoice_from_order(run, &p, &so_id)).await?
+        };
         step("payments", self.payments(run, &p)).await?;
         let notes = step("credit notes", self.credit_notes(run, &p, &invoice_id)).await?;
         step("refunds", self.refunds(run, &p, &notes)).await?;
@@ -319,11 +327,13 @@ impl Engine<'_> {
             invoice.status,
             InvoiceStatus::Voided | InvoiceStatus::Canceled
         );
-        if run.state.sales_order_id.is_none() && voided {
+        let posted =
+            |run: &Run<'_>| run.state.sales_order_id.is_some() || run.state.invoice_id.is_some();
+        if !posted(run) && voided {
             // A store that lost this flow: NetSuite tells whether it was posted.
             self.find_posted(run, &invoice.uid).await?;
         }
-        if run.state.sales_order_id.is_none() {
+        if !posted(run) {
             return Err(Stop::Waiting(FlowStatus::Skipped, reason));
         }
         if voided {
@@ -354,8 +364,12 @@ impl Engine<'_> {
         invoice
             .validate()
             .map_err(|e| Self::problem("check invoice totals", FlowProblem::Inconsistent(e)))?;
+        build::check_precision(invoice)
+            .map_err(|p| Self::problem("check currency precision", p))?;
         let mut settings = build::tracked_settings(run.settings, &invoice.customer)
             .map_err(|p| Self::problem("map tracking categories", p))?;
+        build::check_billing_fields(&settings, &invoice.customer)
+            .map_err(|p| Self::problem("map custom fields", p))?;
         let catalog_lines: Vec<&Line> = invoice
             .lines
             .iter()

@@ -9,7 +9,7 @@ use crate::flow::ids;
 use crate::flow::state::{FlowStatus, Posted};
 use crate::netsuite::records::RecordType;
 use crate::netsuite::{GetOptions, RecordKey};
-use crate::settings::TenantSettings;
+use crate::settings::{InvoicePath, TenantSettings};
 
 impl Engine<'_> {
     /// The invoice's sales order: the one the flow made, else a new one.
@@ -18,10 +18,42 @@ impl Engine<'_> {
         run: &mut Run<'_>,
         p: &Posting<'_, '_>,
     ) -> Result<String, Stop> {
-        if let Some(id) = run.state.sales_order_id.clone() {
+        self.first_record(run, p, RecordType::SalesOrder).await
+    }
+
+    /// The NetSuite invoice made directly from the billing invoice (no sales order): the one
+    /// the flow made, else a new one.
+    pub(super) async fn direct_invoice(
+        &self,
+        run: &mut Run<'_>,
+        p: &Posting<'_, '_>,
+    ) -> Result<String, Stop> {
+        self.first_record(run, p, RecordType::Invoice).await
+    }
+
+    /// The record the billing invoice's lines go on first, a sales order or an invoice: the
+    /// one the flow made, else a new one (found by its external id if a crash lost its save).
+    async fn first_record(
+        &self,
+        run: &mut Run<'_>,
+        p: &Posting<'_, '_>,
+        kind: RecordType,
+    ) -> Result<String, Stop> {
+        let order = kind == RecordType::SalesOrder;
+        fn made(state: &mut crate::flow::state::FlowState, order: bool) -> &mut Option<String> {
+            match order {
+                true => &mut state.sales_order_id,
+                false => &mut state.invoice_id,
+            }
+        }
+        if let Some(id) = made(&mut run.state, order).clone() {
             return Ok(id);
         }
-        let body = build::sales_order(
+        let (build, step): (fn(_, _, _, _, _) -> _, _) = match order {
+            true => (build::sales_order, "create sales order"),
+            false => (build::invoice, "create invoice"),
+        };
+        let body = build(
             p.invoice,
             &p.settings,
             &p.customer_id,
@@ -30,11 +62,11 @@ impl Engine<'_> {
         );
         let id = self
             .netsuite
-            .create(RecordType::SalesOrder, &body)
+            .create(kind, &body)
             .await
-            .map_err(|e| Self::failed("create sales order", &e))?;
-        run.state.sales_order_id = Some(id.clone());
-        self.remember(run, RecordType::SalesOrder, &id).await?;
+            .map_err(|e| Self::failed(step, &e))?;
+        *made(&mut run.state, order) = Some(id.clone());
+        self.remember(run, kind, &id).await?;
         Ok(id)
     }
 
@@ -244,7 +276,8 @@ impl Engine<'_> {
             }
         };
         run.state.sales_order_id = find(RecordType::SalesOrder, ids::Kind::SalesOrder).await?;
-        if run.state.sales_order_id.is_some() {
+        // A directly made invoice has no order before it.
+        if run.state.sales_order_id.is_some() || settings.invoice_path() == InvoicePath::Direct {
             run.state.invoice_id = find(RecordType::Invoice, ids::Kind::Invoice).await?;
         }
         if run.state.invoice_id.is_some() {

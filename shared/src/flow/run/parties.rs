@@ -162,14 +162,24 @@ impl Engine<'_> {
                 // An existing customer's currencies are unknown: add ours to be sure.
                 Some(id) => (id, Vec::new()),
                 None => {
-                    let body = build::customer(billing, settings, currency);
+                    // The customer's preferred currency is its primary one (Chargebee's
+                    // mapping); the invoice's, when it differs, is added below.
+                    let preferred = billing
+                        .currency
+                        .as_deref()
+                        .and_then(|code| Some((settings.currency(code).ok()??, code)));
+                    let (primary, code) = match preferred {
+                        Some((id, code)) => (Some(id), code.to_ascii_uppercase()),
+                        None => (currency, invoice.currency.clone()),
+                    };
+                    let body = build::customer(billing, settings, primary);
                     let id = self
                         .netsuite
                         .create(RecordType::Customer, &body)
                         .await
                         .map_err(|e| Self::failed("create customer", &e))?;
                     run.created.push((RecordType::Customer, id.clone()));
-                    (id, vec![invoice.currency.clone()])
+                    (id, vec![code])
                 }
             };
             let new_link = CustomerLink {

@@ -14,8 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::{
-    CustomFieldIds, CustomerMatch, CustomerTracking, ExchangeRate, ItemCreation, ItemRef,
-    ItemSettings, NsId, Prefixes, RevRecFields, TenantSettings, TrackingLevel,
+    BillingField, CustomFieldIds, CustomerMatch, CustomerTracking, ExchangeRate, InvoicePath,
+    ItemCreation, ItemRef, ItemSettings, NsId, Prefixes, RevRecFields, TenantSettings,
+    TrackingLevel,
 };
 use crate::billing::model::{Consolidation, Source};
 use crate::netsuite::records::ItemType;
@@ -144,6 +145,8 @@ pub(super) struct Items {
     tax_item: Field<Item>,
     discount_item: Id,
     create_missing: Field<Creation>,
+    bad_debt_item: Field<Item>,
+    round_off_item: Field<Item>,
     #[serde(flatten)]
     unknown: BTreeMap<String, Value>,
 }
@@ -157,7 +160,9 @@ section!(
         "other_default",
         "tax_item",
         "discount_item",
-        "create_missing"
+        "create_missing",
+        "bad_debt_item",
+        "round_off_item"
     ]
 );
 
@@ -204,6 +209,7 @@ section!(
 pub(super) struct Invoices {
     skip_zero_dollar: Field<bool>,
     reverse_voids: Field<bool>,
+    create: Field<InvoicePath>,
     subscription_groups: Field<Consolidation>,
     revenue_recognition: Field<RevRec>,
     #[serde(flatten)]
@@ -214,6 +220,7 @@ section!(
     [
         "skip_zero_dollar",
         "reverse_voids",
+        "create",
         "subscription_groups",
         "revenue_recognition"
     ]
@@ -233,10 +240,11 @@ section!(RevRec, ["start_field", "end_field"]);
 #[serde(default)]
 pub(super) struct Customers {
     match_by: Field<CustomerMatch>,
+    entity_status: Id,
     #[serde(flatten)]
     unknown: BTreeMap<String, Value>,
 }
-section!(Customers, ["match_by"]);
+section!(Customers, ["match_by", "entity_status"]);
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -245,6 +253,7 @@ pub(super) struct Payments {
     payment_method: Id,
     account: Id,
     gateway_accounts: IdMap,
+    payment_methods: IdMap,
     #[serde(flatten)]
     unknown: BTreeMap<String, Value>,
 }
@@ -253,6 +262,7 @@ section!(
     [
         "payment_instruments",
         "payment_method",
+        "payment_methods",
         "account",
         "gateway_accounts"
     ]
@@ -272,6 +282,7 @@ section!(Refunds, ["account", "ar_account"]);
 #[serde(default)]
 pub(super) struct Transactions {
     sales_order_form: Id,
+    invoice_form: Id,
     subsidiary: Id,
     department: Id,
     class: Id,
@@ -290,6 +301,7 @@ section!(
     Transactions,
     [
         "sales_order_form",
+        "invoice_form",
         "subsidiary",
         "department",
         "class",
@@ -322,10 +334,20 @@ pub(super) struct PrefixDoc {
     tran_id: Field<String>,
     external_id: Field<String>,
     item: Field<String>,
+    send_numbers: Field<bool>,
     #[serde(flatten)]
     unknown: BTreeMap<String, Value>,
 }
-section!(PrefixDoc, ["entity_id", "tran_id", "external_id", "item"]);
+section!(
+    PrefixDoc,
+    [
+        "entity_id",
+        "tran_id",
+        "external_id",
+        "item",
+        "send_numbers"
+    ]
+);
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(default)]
@@ -335,6 +357,7 @@ pub(super) struct CustomFields {
     transaction_site: Field<String>,
     transaction_invoice_uid: Field<String>,
     line_tax: Field<String>,
+    from_billing: Field<BTreeMap<String, Value>>,
     #[serde(flatten)]
     unknown: BTreeMap<String, Value>,
 }
@@ -345,7 +368,8 @@ section!(
         "customer_site",
         "transaction_site",
         "transaction_invoice_uid",
-        "line_tax"
+        "line_tax",
+        "from_billing"
     ]
 );
 

@@ -189,6 +189,7 @@ impl Check {
 /// The `invoices` section, checked.
 struct InvoiceRules {
     skip_zero_dollar: bool,
+    create: Option<InvoicePath>,
     reverse_voids: bool,
     subscription_groups: Consolidation,
     revenue_recognition: Option<RevRecFields>,
@@ -200,11 +201,13 @@ struct PaymentRules {
     payment_method: Option<NsId>,
     payment_account: Option<NsId>,
     gateway_accounts: BTreeMap<String, NsId>,
+    payment_methods: BTreeMap<String, NsId>,
 }
 
 /// The `transactions` section, checked.
 struct TransactionRules {
     sales_order_form: Option<NsId>,
+    invoice_form: Option<NsId>,
     subsidiary: Option<NsId>,
     department: Option<NsId>,
     class: Option<NsId>,
@@ -249,7 +252,8 @@ impl Document {
             "email, external_id",
             CustomerMatch::Email,
         );
-        let payments = self.payments(&mut c);
+        let entity_status = c.id(&cust.entity_status, "customers.entity_status");
+        let payments = self.payments(&mut c, source);
         let empty_refunds = Refunds::default();
         let refunds = c
             .section(&self.refunds, "refunds")
@@ -257,6 +261,9 @@ impl Document {
         let refund_account = c.required_id(&refunds.account, "refunds.account");
         let refund_ar_account = c.id(&refunds.ar_account, "refunds.ar_account");
         let tx = self.transactions(&mut c);
+        if source == Source::Maxio && tx.exchange_rate == ExchangeRate::Billing {
+            c.push("`transactions.exchange_rate` billing works for Chargebee tenants only: Maxio states no exchange rate on invoices or payments; use net_suite".into());
+        }
         let prefixes = self.prefixes(&mut c);
         let custom_fields = self.custom_fields(&mut c);
         let netsuite_concurrency = self.concurrency(&mut c);
@@ -289,12 +296,15 @@ impl Document {
             subscription_groups: invoices.subscription_groups,
             revenue_recognition: invoices.revenue_recognition,
             customer_match,
+            entity_status,
             payment_instruments: payments.payment_instruments,
             payment_method: payments.payment_method,
             payment_account: payments.payment_account,
             refund_account,
             refund_ar_account,
             sales_order_form: tx.sales_order_form,
+            invoice_path: invoices.create,
+            invoice_form: tx.invoice_form,
             subsidiary: tx.subsidiary,
             department: tx.department,
             class: tx.class,
@@ -305,6 +315,7 @@ impl Document {
             custom_fields,
             netsuite_concurrency,
             gateway_accounts: payments.gateway_accounts,
+            payment_methods: payments.payment_methods,
             tax_override: tx.tax_override,
             tracking: tx.tracking,
             customer_tracking: tx.customer_tracking,
@@ -344,6 +355,15 @@ impl Document {
         let inv = c.section(&self.invoices, "invoices").unwrap_or(&empty);
         let skip_zero_dollar = c.flag(&inv.skip_zero_dollar, "invoices.skip_zero_dollar", false);
         let reverse_voids = c.flag(&inv.reverse_voids, "invoices.reverse_voids", true);
+        let create = match &inv.create {
+            Field::Absent => None,
+            f => Some(c.choice(
+                f,
+                "invoices.create",
+                "direct, sales_order",
+                InvoicePath::SalesOrder,
+            )),
+        };
         let subscription_groups = c.choice(
             &inv.subscription_groups,
             "invoices.subscription_groups",
@@ -380,13 +400,14 @@ impl Document {
         });
         InvoiceRules {
             skip_zero_dollar,
+            create,
             reverse_voids,
             subscription_groups,
             revenue_recognition,
         }
     }
 
-    fn payments(&self, c: &mut Check) -> PaymentRules {
+    fn payments(&self, c: &mut Check, source: Source) -> PaymentRules {
         let empty = Payments::default();
         let pay = c.section(&self.payments, "payments").unwrap_or(&empty);
         let payment_instruments = c.flag(
@@ -415,11 +436,42 @@ impl Document {
                 c.id_value(v, at)
             },
         );
+        // Chargebee's mapping: the method by gateway and payment type, most specific first.
+        let payment_methods = c.map(
+            &pay.payment_methods,
+            "payments.payment_methods",
+            |c, key, v, at| {
+                let valid = !key.is_empty()
+                    && key.split(':').count() <= 2
+                    && key.split(':').all(|p| !p.is_empty());
+                if !valid {
+                    c.push(format!(
+                        "`{at}` must be named <gateway>:<type>, <type> or <gateway>, e.g. stripe:card"
+                    ));
+                }
+                c.id_value(v, at)
+            },
+        );
+        if payment_instruments && !payment_methods.is_empty() {
+            c.push("`payments.payment_methods` is unused with `payments.payment_instruments` (NetSuite takes no payment method then): remove one".into());
+        }
+        if source == Source::Maxio {
+            // What Maxio's payments carry (billsync reads no gateway or payment type there).
+            for (set, name) in [
+                (!gateway_accounts.is_empty(), "gateway_accounts"),
+                (!payment_methods.is_empty(), "payment_methods"),
+            ] {
+                if set {
+                    c.push(format!("`payments.{name}` works for Chargebee tenants only: billsync reads no gateway or payment type from Maxio; use `payments.account` and `payments.payment_method`"));
+                }
+            }
+        }
         PaymentRules {
             payment_instruments,
             payment_method,
             payment_account,
             gateway_accounts,
+            payment_methods,
         }
     }
 
@@ -448,6 +500,7 @@ impl Document {
         }
         TransactionRules {
             sales_order_form: c.id(&tx.sales_order_form, &t("sales_order_form")),
+            invoice_form: c.id(&tx.invoice_form, &t("invoice_form")),
             subsidiary: c.id(&tx.subsidiary, &t("subsidiary")),
             department: c.id(&tx.department, &t("department")),
             class: c.id(&tx.class, &t("class")),
@@ -475,6 +528,10 @@ impl Document {
             tran_id: c.text(&pre.tran_id, "prefixes.tran_id"),
             external_id: c.text(&pre.external_id, "prefixes.external_id"),
             item: c.text(&pre.item, "prefixes.item"),
+            send_numbers: match &pre.send_numbers {
+                Field::Absent => None,
+                f => Some(c.flag(f, "prefixes.send_numbers", false)),
+            },
         };
         if let Some(p) = &prefixes.external_id {
             if !p
@@ -520,6 +577,29 @@ impl Document {
                 d.transaction_invoice_uid,
             ),
             line_tax: c.script_id(&cf.line_tax, &f("line_tax"), "custcol", d.line_tax),
+            from_billing: c.map(&cf.from_billing, &f("from_billing"), |c, key, v, at| {
+                let script = ["custentity", "custbody", "custcol"]
+                    .iter()
+                    .any(|p| key.starts_with(p))
+                    && key
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
+                if !script {
+                    c.push(format!("`{at}`: the key must be a NetSuite script id starting with custentity, custbody or custcol"));
+                }
+                let field: Result<BillingField, _> = serde_json::from_value(v.clone());
+                match field {
+                    Ok(f) if !f.from.trim().is_empty() => script.then_some(f),
+                    Ok(_) => {
+                        c.push(format!("`{at}.from` must name the billing customer's field (Chargebee cf_...)"));
+                        None
+                    }
+                    Err(_) => {
+                        c.push(format!("`{at}` must be {{\"from\": \"cf_...\", \"type\": text|integer|decimal|checkbox|date|select}}"));
+                        None
+                    }
+                }
+            }),
         }
     }
 
@@ -553,6 +633,8 @@ impl Document {
         let custom_default = c.item(&items.custom_default, "items.custom_default");
         let setup_default = c.item(&items.setup_default, "items.setup_default");
         let other_default = c.item(&items.other_default, "items.other_default");
+        let bad_debt_item = c.item(&items.bad_debt_item, "items.bad_debt_item");
+        let round_off_item = c.item(&items.round_off_item, "items.round_off_item");
         let tax_item = match &items.tax_item {
             Field::Absent => {
                 c.push(
@@ -596,6 +678,8 @@ impl Document {
             tax_item: tax_item?,
             discount_item: discount_item?,
             create_missing,
+            bad_debt_item,
+            round_off_item,
         })
     }
 }

@@ -44,11 +44,14 @@ impl From<&TenantSettings> for Document {
                 tax_item: item(&s.items.tax_item),
                 discount_item: id(&Some(s.items.discount_item.clone())),
                 create_missing: Field::from_option(creation),
+                bad_debt_item: s.items.bad_debt_item.as_ref().map_or(Field::Absent, item),
+                round_off_item: s.items.round_off_item.as_ref().map_or(Field::Absent, item),
                 unknown: BTreeMap::new(),
             }),
             invoices: Field::Given(Invoices {
                 skip_zero_dollar: Field::Given(s.skip_zero_dollar),
                 reverse_voids: Field::Given(s.reverse_voids),
+                create: Field::from_option(s.invoice_path),
                 subscription_groups: Field::Given(s.subscription_groups),
                 revenue_recognition: Field::from_option(s.revenue_recognition.as_ref().map(|r| {
                     RevRec {
@@ -61,6 +64,7 @@ impl From<&TenantSettings> for Document {
             }),
             customers: Field::Given(Customers {
                 match_by: Field::Given(s.customer_match),
+                entity_status: id(&s.entity_status),
                 unknown: BTreeMap::new(),
             }),
             payments: Field::Given(Payments {
@@ -68,6 +72,7 @@ impl From<&TenantSettings> for Document {
                 payment_method: id(&s.payment_method),
                 account: id(&s.payment_account),
                 gateway_accounts: id_map(&s.gateway_accounts),
+                payment_methods: id_map(&s.payment_methods),
                 unknown: BTreeMap::new(),
             }),
             refunds: Field::Given(Refunds {
@@ -77,6 +82,7 @@ impl From<&TenantSettings> for Document {
             }),
             transactions: Field::Given(Transactions {
                 sales_order_form: id(&s.sales_order_form),
+                invoice_form: id(&s.invoice_form),
                 subsidiary: id(&s.subsidiary),
                 department: id(&s.department),
                 class: id(&s.class),
@@ -100,6 +106,7 @@ impl From<&TenantSettings> for Document {
                 tran_id: text(&s.prefixes.tran_id),
                 external_id: text(&s.prefixes.external_id),
                 item: text(&s.prefixes.item),
+                send_numbers: Field::from_option(s.prefixes.send_numbers),
                 unknown: BTreeMap::new(),
             }),
             custom_fields: Field::Given(CustomFields {
@@ -110,6 +117,19 @@ impl From<&TenantSettings> for Document {
                     s.custom_fields.transaction_invoice_uid.clone(),
                 ),
                 line_tax: Field::Given(s.custom_fields.line_tax.clone()),
+                from_billing: if s.custom_fields.from_billing.is_empty() {
+                    Field::Absent
+                } else {
+                    Field::Given(
+                        s.custom_fields
+                            .from_billing
+                            .iter()
+                            .map(|(k, f)| {
+                                (k.clone(), serde_json::to_value(f).unwrap_or(Value::Null))
+                            })
+                            .collect(),
+                    )
+                },
                 unknown: BTreeMap::new(),
             }),
             netsuite: Field::Given(NetSuite {

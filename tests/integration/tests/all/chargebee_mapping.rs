@@ -150,6 +150,15 @@ fn plan_line(entity_id: &str, amount: i64, tax: u32) -> CbLine {
     }
 }
 
+/// An ad-hoc line (the tenant's `items.custom_default`) of `amount` minor units, untaxed.
+fn adhoc(amount: i64) -> CbLine {
+    CbLine {
+        entity_type: "adhoc".into(),
+        entity_id: None,
+        ..plan_line("-", amount, 0)
+    }
+}
+
 fn addon_line(entity_id: &str, quantity: i64, amount: i64) -> CbLine {
     CbLine {
         entity_type: "addon_item_price".into(),
@@ -247,7 +256,7 @@ async fn items_are_created_from_item_prices_once_with_their_accounting_details()
         .unwrap_or_else(|| panic!("no item named after the catalog name in {items:#?}"));
     assert_eq!(id_of(&seats["incomeAccount"]), w.demo.account_revenue);
     let pro_id = id_of(pro);
-    let order = &w.ns.records("salesOrder")[0];
+    let order = &w.ns.records("invoice")[0];
     let line_items: Vec<String> = order["item"]["items"]
         .as_array()
         .unwrap()
@@ -294,7 +303,7 @@ async fn an_unmapped_accounting_category_is_an_error_with_the_setting_to_add() {
     assert_eq!(e.code.as_deref(), Some("UNMAPPED_VALUE"));
     assert!(e.detail.contains("Hardware"), "{e:?}");
     assert!(e.fix.contains("items.create_missing.classes"), "{e:?}");
-    assert!(w.ns.records("salesOrder").is_empty());
+    assert!(w.ns.records("invoice").is_empty());
     assert!(w
         .ns
         .records("nonInventorySaleItem")
@@ -357,7 +366,7 @@ async fn customer_level_tracking_takes_class_department_location_from_the_custom
     w.cb.pay(&inv, 10000);
     let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
     assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
-    let order = &w.ns.records("salesOrder")[0];
+    let order = &w.ns.records("invoice")[0];
     // The customer's fields win; the document value fills what the customer leaves unset.
     assert_eq!(id_of(&order["class"]), class_emea);
     assert_eq!(id_of(&order["department"]), w.demo.department_services);
@@ -383,7 +392,7 @@ async fn customer_level_tracking_takes_class_department_location_from_the_custom
     let out = w.engine().sync_invoice(&doc_level, &inv2).await.unwrap();
     assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
     let order =
-        w.ns.records("salesOrder")
+        w.ns.records("invoice")
             .into_iter()
             .find(|o| {
                 o["externalId"]
@@ -418,7 +427,7 @@ async fn lines_carry_is_taxable_and_the_mapped_tax_code() {
     );
     let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
     assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
-    let order = &w.ns.records("salesOrder")[0];
+    let order = &w.ns.records("invoice")[0];
     let lines = order["item"]["items"].as_array().unwrap();
     let line_of = |item: &str| {
         lines
@@ -618,7 +627,14 @@ async fn one_transaction_for_two_invoices_is_one_netsuite_payment() {
 async fn a_write_off_after_sync_closes_the_netsuite_invoice() {
     let w = World::start().await;
     w.customer("halvorsen");
-    let settings = w.settings(json!({})).await;
+    // Chargebee's default item for bad debts takes every line of a write-off.
+    let bad_debt = w.ns.seed(
+        "nonInventorySaleItem",
+        json!({"itemId": "Bad Debt", "incomeAccount": {"id": w.demo.account_revenue}}),
+    );
+    let settings = w
+        .settings(json!({"items": {"bad_debt_item": {"id": bad_debt, "type": "non_inventory"}}}))
+        .await;
     let inv = w.invoice(
         "halvorsen",
         vec![CbLine {
@@ -637,6 +653,13 @@ async fn a_write_off_after_sync_closes_the_netsuite_invoice() {
     assert_eq!(memos.len(), 1, "the write-off reaches NetSuite");
     assert_eq!(memos[0]["externalId"], format!("CB-cm-{cn}"));
     assert_eq!(money(&memos[0]["total"]), Decimal::new(10000, 2));
+    let items: Vec<String> = memos[0]["item"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| id_of(&l["item"]))
+        .collect();
+    assert_eq!(items, vec![bad_debt.clone()], "on the bad-debt item");
     let ns_inv = w.ns.records("invoice")[0].clone();
     assert_eq!(money(&ns_inv["amountRemaining"]), Decimal::ZERO);
     let billed = w.chargebee.invoice(&inv).await.unwrap();
@@ -699,4 +722,584 @@ async fn a_product_catalog_1_site_gets_items_from_its_plans_and_addons() {
         eid.starts_with("API-Calls-") && eid.len() == "API-Calls-".len() + 8,
         "{eid}"
     );
+}
+
+/// Chargebee's integration makes NetSuite invoices directly: a paid invoice of a known
+/// customer is two writes (the invoice, the payment), no sales order. `invoices.create:
+/// sales_order` keeps the order path, and so do goods a warehouse ships whatever the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_are_made_directly_unless_an_order_is_asked_for_or_goods_ship() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let settings = w.settings(json!({})).await;
+    let first = w.invoice("halvorsen", vec![adhoc(10000)]);
+    w.cb.pay(&first, 10000);
+    let out = w.engine().sync_invoice(&settings, &first).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+
+    // A known customer's paid invoice: exactly two writes.
+    let paid = w.invoice("halvorsen", vec![adhoc(24900)]);
+    w.cb.pay(&paid, 24900);
+    let before = writes(&w.ns);
+    let out = w.engine().sync_invoice(&settings, &paid).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert_eq!(writes(&w.ns) - before, 2, "{:?}", w.ns.stats());
+    assert!(w.ns.records("salesOrder").is_empty());
+    let made =
+        w.ns.records("invoice")
+            .into_iter()
+            .find(|r| r["externalId"] == format!("CB-inv-{paid}").as_str())
+            .unwrap();
+    assert!(made.get("createdFrom").is_none_or(Value::is_null), "{made}");
+    assert_eq!(money(&made["total"]), Decimal::new(249, 0));
+    assert_eq!(money(&made["amountRemaining"]), Decimal::ZERO);
+    assert_eq!(made["item"]["items"].as_array().unwrap().len(), 1);
+
+    // Asked for: an order, then the invoice made from it.
+    let via_order = w
+        .settings(
+            json!({"tenant": "cb-so", "prefixes": {"external_id": "CBO"},
+                         "invoices": {"create": "sales_order"}}),
+        )
+        .await;
+    let third = w.invoice("halvorsen", vec![adhoc(5000)]);
+    let out = w.engine().sync_invoice(&via_order, &third).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let orders = w.ns.records("salesOrder");
+    assert_eq!(orders.len(), 1);
+    let from_order =
+        w.ns.records("invoice")
+            .into_iter()
+            .find(|r| r["externalId"] == format!("CBO-inv-{third}").as_str())
+            .unwrap();
+    assert_eq!(id_of(&from_order["createdFrom"]), id_of(&orders[0]));
+
+    // Goods: the order path, waiting for the warehouse, whatever the setting.
+    let goods = w
+        .settings(json!({"tenant": "cb-goods", "prefixes": {"external_id": "CBG"},
+                         "items": {"custom_default": {"id": w.demo.item_hardware, "type": "inventory"}}}))
+        .await;
+    let boxed = w.invoice(
+        "halvorsen",
+        vec![CbLine {
+            entity_type: "adhoc".into(),
+            entity_id: None,
+            ..plan_line("-", 19900, 0)
+        }],
+    );
+    let out = w.engine().sync_invoice(&goods, &boxed).await.unwrap();
+    assert_eq!(out.status, FlowStatus::AwaitingFulfilment, "{out:?}");
+    assert_eq!(w.ns.records("salesOrder").len(), 2);
+}
+
+/// Chargebee's mapping: the customer's entityId is its Chargebee id, each document's tranId
+/// its Chargebee id (invoice, payment, credit note, refund), with the prefix when one is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entity_and_transaction_numbers_are_chargebees_with_an_optional_prefix() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let settings = w.settings(json!({})).await;
+    let inv = w.invoice("halvorsen", vec![adhoc(10000)]);
+    let txn = w.cb.pay(&inv, 10000);
+    let (note, refund) = w.cb.refund(&inv, 2500);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let only = |t: &str| {
+        let records = w.ns.records(t);
+        assert_eq!(records.len(), 1, "{t}: {records:#?}");
+        records[0].clone()
+    };
+    assert_eq!(only("customer")["entityId"], "halvorsen");
+    assert_eq!(only("invoice")["tranId"], inv.as_str());
+    assert_eq!(only("customerPayment")["tranId"], txn.as_str());
+    assert_eq!(only("creditMemo")["tranId"], note.as_str());
+    assert_eq!(only("customerRefund")["tranId"], refund.as_str());
+
+    // With prefixes, the same numbers behind them.
+    let prefixed = w
+        .settings(json!({"tenant": "cb-p", "prefixes": {"external_id": "CBP", "entity_id": "CE", "tran_id": "CT"}}))
+        .await;
+    w.customer("ostby");
+    let second = w.invoice("ostby", vec![adhoc(5000)]);
+    let out = w.engine().sync_invoice(&prefixed, &second).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    assert!(w
+        .ns
+        .records("customer")
+        .iter()
+        .any(|c| c["entityId"] == "CE-ostby"));
+    assert!(w
+        .ns
+        .records("invoice")
+        .iter()
+        .any(|i| i["tranId"] == format!("CT-{second}").as_str()));
+
+    // Maxio's guide leaves numbering to NetSuite; so does a tenant that turns it off.
+    let off = w
+        .settings(
+            json!({"tenant": "cb-off", "prefixes": {"external_id": "CBX", "send_numbers": false}}),
+        )
+        .await;
+    w.customer("vik");
+    let third = w.invoice("vik", vec![adhoc(5000)]);
+    let out = w.engine().sync_invoice(&off, &third).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let made =
+        w.ns.records("invoice")
+            .into_iter()
+            .find(|i| i["externalId"] == format!("CBX-inv-{third}").as_str())
+            .unwrap();
+    assert_ne!(made["tranId"], third.as_str(), "{made}");
+}
+
+/// Chargebee's mapping for money: each payment's method by its gateway and payment type, its
+/// account by gateway and currency, memo the id at the gateway (else the reference number),
+/// check number the reference number, and the rate of its own transaction. Refunds the same:
+/// memo, check number, the gateway's account and their own rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_and_refunds_take_method_account_memo_and_rate_from_their_transactions() {
+    let w = World::start().await;
+    let card = w.ns.seed("paymentMethod", json!({"name": "Card"}));
+    let bank = w.ns.seed("paymentMethod", json!({"name": "Bank transfer"}));
+    let other = w.ns.seed("paymentMethod", json!({"name": "Chargebee"}));
+    let stripe_usd = w.ns.seed(
+        "account",
+        json!({"acctNumber": "1010", "acctName": "Stripe USD", "acctType": {"id": "Bank"}}),
+    );
+    w.customer("halvorsen");
+    let settings = w
+        .settings(json!({
+            "payments": {"payment_instruments": false, "payment_method": other,
+                         "payment_methods": {"stripe:card": card, "bank_transfer": bank},
+                         "gateway_accounts": {"stripe:USD": stripe_usd}},
+            "transactions": {"subsidiary": w.demo.subsidiary, "exchange_rate": "billing"}
+        }))
+        .await;
+    let inv = w.invoice("halvorsen", vec![adhoc(30000)]);
+    let by_card = w.cb.pay(&inv, 10000);
+    let by_bank = w.cb.pay(&inv, 10000);
+    w.cb.amend_transaction(
+        &by_bank,
+        json!({"gateway": "gocardless", "payment_method": "bank_transfer", "exchange_rate": 0.92,
+               "id_at_gateway": null, "reference_number": "BT-77"}),
+    );
+    let by_adyen = w.cb.pay(&inv, 5000);
+    w.cb.amend_transaction(&by_adyen, json!({"gateway": "adyen"}));
+    let (_, refund) = w.cb.refund(&inv, 2500);
+    w.cb.amend_transaction(
+        &refund,
+        json!({"id_at_gateway": "re_GW1", "reference_number": "RN-5", "exchange_rate": 0.95}),
+    );
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+
+    let payment = |txn: &str| {
+        w.ns.records("customerPayment")
+            .into_iter()
+            .find(|p| p["externalId"] == format!("CB-pmt-{txn}").as_str())
+            .unwrap_or_else(|| panic!("no payment for {txn}"))
+    };
+    let p = payment(&by_card);
+    assert_eq!(id_of(&p["paymentMethod"]), card);
+    assert_eq!(id_of(&p["account"]), stripe_usd);
+    assert_eq!(p["memo"], format!("ch_{}", &by_card[4..]).as_str());
+    assert_eq!(p["checkNum"], format!("ch_{}", &by_card[4..]).as_str());
+    assert_eq!(money(&p["exchangeRate"]), Decimal::ONE);
+    let p = payment(&by_bank);
+    assert_eq!(id_of(&p["paymentMethod"]), bank, "by payment type alone");
+    assert_eq!(
+        p["memo"], "BT-77",
+        "the reference number without an id at the gateway"
+    );
+    assert_eq!(p["checkNum"], "BT-77");
+    assert_eq!(
+        money(&p["exchangeRate"]),
+        Decimal::new(92, 2),
+        "the transaction's own rate"
+    );
+    assert_eq!(p["undepFunds"], true, "no account for gocardless:USD");
+    let p = payment(&by_adyen);
+    assert_eq!(
+        id_of(&p["paymentMethod"]),
+        other,
+        "neither adyen:card nor adyen is mapped"
+    );
+
+    let refunds = w.ns.records("customerRefund");
+    assert_eq!(refunds.len(), 1);
+    let r = &refunds[0];
+    assert_eq!(r["externalId"], format!("CB-rfd-{refund}").as_str());
+    assert_eq!(r["memo"], "re_GW1");
+    assert_eq!(r["checkNum"], "RN-5");
+    assert_eq!(
+        id_of(&r["account"]),
+        stripe_usd,
+        "the gateway's account, not refunds.account"
+    );
+    assert_eq!(money(&r["exchangeRate"]), Decimal::new(95, 2));
+}
+
+/// Chargebee's credit memo rows: the PO number of the invoice it credits as otherRefNum, and
+/// taxDetailsOverride when the tenant overrides tax (on the invoice too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credit_memos_carry_the_po_number_and_the_tax_override() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let settings = w
+        .settings(json!({"transactions": {"subsidiary": w.demo.subsidiary, "tax_override": true}}))
+        .await;
+    let inv = w.cb.add_invoice(CbInvoice {
+        customer_id: "halvorsen".into(),
+        currency: "USD".into(),
+        date: 1_769_900_000,
+        lines: vec![adhoc(20000)],
+        po_number: Some("PO-4471".into()),
+        ..CbInvoice::default()
+    });
+    let note = w.cb.adjust(&inv, 5000);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(made["otherRefNum"], "PO-4471");
+    assert_eq!(made["taxDetailsOverride"], true);
+    let memos = w.ns.records("creditMemo");
+    assert_eq!(memos.len(), 1);
+    assert_eq!(memos[0]["externalId"], format!("CB-cm-{note}").as_str());
+    assert_eq!(memos[0]["otherRefNum"], "PO-4471");
+    assert_eq!(memos[0]["taxDetailsOverride"], true);
+    assert_eq!(money(&made["amountRemaining"]), Decimal::new(150, 0));
+}
+
+/// Chargebee's customer rows: entityStatus from the settings (on creation only), the
+/// customer's preferred currency as its currency with the invoice's added when it differs, and
+/// the user's own fields filled from Chargebee `cf_*` fields by type, on the customer, the
+/// invoice and its lines. A value that does not fit its type stops the invoice before any
+/// write, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_get_status_preferred_currency_and_the_users_own_fields() {
+    let w = World::start().await;
+    w.cb.add_customer(
+        "fjord",
+        Some("Fjord Freight"),
+        "Ola",
+        "Nordmann",
+        "ap@fjord.example.com",
+        "EUR",
+    );
+    w.cb.update_customer(
+        "fjord",
+        CbCustomerUpdate {
+            custom_fields: BTreeMap::from([
+                ("cf_industry".to_owned(), "Logistics".to_owned()),
+                ("cf_seats".to_owned(), "40".to_owned()),
+                ("cf_key_account".to_owned(), "yes".to_owned()),
+                ("cf_region".to_owned(), "7".to_owned()),
+            ]),
+            ..Default::default()
+        },
+    );
+    let fields = json!({
+        "custentity_industry": {"from": "cf_industry", "type": "text"},
+        "custentity_seats": {"from": "cf_seats", "type": "integer"},
+        "custentity_key_account": {"from": "cf_key_account", "type": "checkbox"},
+        "custbody_region": {"from": "cf_region", "type": "select"},
+        "custcol_industry": {"from": "cf_industry", "type": "text"}
+    });
+    let settings = w
+        .settings(json!({
+            "customers": {"entity_status": "13"},
+            "currencies": {"USD": w.demo.currency_usd, "EUR": w.demo.currency_eur},
+            "custom_fields": {"from_billing": fields}
+        }))
+        .await;
+    let inv = w.invoice("fjord", vec![adhoc(10000)]);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let customer = &w.ns.records("customer")[0];
+    assert_eq!(id_of(&customer["entityStatus"]), "13");
+    assert_eq!(
+        id_of(&customer["currency"]),
+        w.demo.currency_eur,
+        "the preferred currency"
+    );
+    let currencies: Vec<String> = customer["currencyList"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no currency list: {customer}"))
+        .iter()
+        .map(|c| id_of(&c["currency"]))
+        .collect();
+    assert!(currencies.contains(&w.demo.currency_usd), "{currencies:?}");
+    assert_eq!(customer["custentity_industry"], "Logistics");
+    assert_eq!(customer["custentity_seats"], 40);
+    assert_eq!(customer["custentity_key_account"], true);
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(id_of(&made["custbody_region"]), "7");
+    assert_eq!(id_of(&made["currency"]), w.demo.currency_usd);
+    assert_eq!(made["item"]["items"][0]["custcol_industry"], "Logistics");
+
+    // A value that is not its field's type: an error naming it, nothing written.
+    w.cb.update_customer(
+        "fjord",
+        CbCustomerUpdate {
+            custom_fields: BTreeMap::from([("cf_seats".to_owned(), "forty".to_owned())]),
+            ..Default::default()
+        },
+    );
+    let before = writes(&w.ns);
+    let second = w.invoice("fjord", vec![adhoc(5000)]);
+    let out = w.engine().sync_invoice(&settings, &second).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    let e = out.error.unwrap();
+    assert!(
+        e.detail.contains("cf_seats -> custentity_seats") && e.detail.contains("forty"),
+        "{e:?}"
+    );
+    assert_eq!(writes(&w.ns), before);
+}
+
+/// A rounding adjustment (Chargebee `round_off_amount`) is part of what the customer owes: a
+/// line on the tenant's round-off item, so NetSuite's total and balance are billing's to the
+/// cent; without the item, an error that names the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rounding_adjustment_is_a_line_of_its_own() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let rounding = w.ns.seed(
+        "nonInventorySaleItem",
+        json!({"itemId": "Rounding", "incomeAccount": {"id": w.demo.account_revenue}}),
+    );
+    let inv = w.cb.add_invoice(CbInvoice {
+        customer_id: "halvorsen".into(),
+        currency: "USD".into(),
+        date: 1_769_900_000,
+        lines: vec![adhoc(9998)],
+        round_off: 2,
+        ..CbInvoice::default()
+    });
+    let without = w.settings(json!({})).await;
+    let out = w.engine().sync_invoice(&without, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    assert!(out.error.unwrap().fix.contains("items.round_off_item"));
+
+    let settings = w
+        .settings(json!({"items": {"round_off_item": {"id": rounding, "type": "non_inventory"}}}))
+        .await;
+    w.cb.pay(&inv, 5000);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(money(&made["total"]), Decimal::new(10000, 2));
+    assert_eq!(money(&made["amountRemaining"]), Decimal::new(5000, 2));
+    let round_line = made["item"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| id_of(&l["item"]) == rounding)
+        .cloned()
+        .unwrap_or_else(|| panic!("no rounding line: {made}"));
+    assert_eq!(money(&round_line["amount"]), Decimal::new(2, 2));
+}
+
+/// Three-decimal currencies: NetSuite keeps 0 or 2 decimals, so a KWD invoice of whole
+/// hundredths posts exactly, and one with a third decimal is refused before any write with
+/// an entry saying why and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_decimal_currencies_post_exactly_or_are_refused() {
+    let w = World::start().await;
+    w.cb.add_customer(
+        "souk",
+        Some("Souk Trading"),
+        "Fatima",
+        "Ali",
+        "ap@souk.example.com",
+        "KWD",
+    );
+    let settings = w.settings(json!({})).await;
+    let kwd = |amount: i64| {
+        w.cb.add_invoice(CbInvoice {
+            customer_id: "souk".into(),
+            currency: "KWD".into(),
+            date: 1_769_900_000,
+            lines: vec![adhoc(amount)],
+            ..CbInvoice::default()
+        })
+    };
+    let exact = kwd(12_340);
+    w.cb.pay(&exact, 12_340);
+    let out = w.engine().sync_invoice(&settings, &exact).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(money(&made["total"]), Decimal::new(1234, 2));
+    assert_eq!(money(&made["amountRemaining"]), Decimal::ZERO);
+
+    let before = writes(&w.ns);
+    let odd = kwd(12_345);
+    let out = w.engine().sync_invoice(&settings, &odd).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Error, "{out:?}");
+    let e = out.error.unwrap();
+    assert_eq!(e.code.as_deref(), Some("CURRENCY_PRECISION"));
+    assert!(
+        e.detail.contains("12.345") && e.detail.contains("KWD"),
+        "{e:?}"
+    );
+    assert!(e.cause.contains("at most 2 decimals"), "{e:?}");
+    assert_eq!(writes(&w.ns), before);
+}
+
+/// The rows the other tests leave: the customer's person/company fields, VAT number,
+/// subsidiary, address book and billsync's site and id fields; the invoice's customer, dates,
+/// terms, addresses, site and uid fields, and each line's description, quantity and amount;
+/// the credit memo's date and `autoApply`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remaining_customer_invoice_line_and_memo_rows() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let street = CbAddress {
+        first_name: "Ingrid".into(),
+        last_name: "Halvorsen".into(),
+        company: Some("Halvorsen Robotics".into()),
+        line1: "Dronning Eufemias gate 16".into(),
+        city: "Oslo".into(),
+        zip: "0191".into(),
+        country: "NO".into(),
+        ..Default::default()
+    };
+    w.cb.update_customer(
+        "halvorsen",
+        CbCustomerUpdate {
+            vat_number: Some("NO923609016".into()),
+            billing_address: Some(street.clone()),
+            ..Default::default()
+        },
+    );
+    w.cb.add_customer("solo", None, "Kari", "Solberg", "kari@example.com", "USD");
+    let settings = w
+        .settings(
+            json!({
+                "transactions": {"subsidiary": w.demo.subsidiary, "terms": w.demo.term_net30},
+                "items": {"components": {"seats-USD-monthly": {"id": w.demo.item_usage, "type": "non_inventory"}}}
+            }),
+        )
+        .await;
+    let inv = w.cb.add_invoice(CbInvoice {
+        customer_id: "halvorsen".into(),
+        currency: "USD".into(),
+        date: 1_769_900_000,
+        lines: vec![addon_line("seats-USD-monthly", 3, 1500)],
+        shipping_address: Some(CbAddress {
+            line1: "Havnegata 1".into(),
+            city: "Bergen".into(),
+            ..street.clone()
+        }),
+        ..CbInvoice::default()
+    });
+    let note = w.cb.adjust(&inv, 1000);
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let site = w.cb.config().site;
+
+    let customer = &w.ns.records("customer")[0];
+    assert_eq!(customer["isPerson"], false);
+    assert_eq!(customer["companyName"], "Halvorsen Robotics");
+    assert_eq!(customer["vatRegNumber"], "NO923609016");
+    assert_eq!(id_of(&customer["subsidiary"]), w.demo.subsidiary);
+    assert_eq!(customer["custentity_billsync_site"], site.as_str());
+    assert_eq!(customer["custentity_billsync_customer_id"], "halvorsen");
+    let book = &customer["addressBook"]["items"][0];
+    assert_eq!(book["defaultBilling"], true);
+    let a = &book["addressBookAddress"];
+    assert_eq!(
+        (&a["addr1"], &a["city"], &a["zip"]),
+        (
+            &json!("Dronning Eufemias gate 16"),
+            &json!("Oslo"),
+            &json!("0191")
+        )
+    );
+    assert_eq!(id_of(&a["country"]), "NO");
+
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(id_of(&made["entity"]), id_of(customer));
+    let day = chrono::DateTime::from_timestamp(1_769_900_000, 0)
+        .unwrap()
+        .date_naive();
+    assert_eq!(made["tranDate"], day.to_string().as_str());
+    assert_eq!(made["dueDate"], day.to_string().as_str());
+    assert_eq!(id_of(&made["terms"]), w.demo.term_net30);
+    assert_eq!(made["shippingAddress"]["city"], "Bergen");
+    assert_eq!(made["billingAddress"]["city"], "Oslo");
+    assert_eq!(made["custbody_billsync_site"], site.as_str());
+    assert_eq!(made["custbody_billsync_invoice_uid"], inv.as_str());
+    let line = &made["item"]["items"][0];
+    assert_eq!(money(&line["quantity"]), Decimal::new(3, 0));
+    assert_eq!(money(&line["amount"]), Decimal::new(4500, 2));
+    assert!(
+        line["description"].as_str().is_some_and(|d| !d.is_empty()),
+        "{line}"
+    );
+
+    let memo = &w.ns.records("creditMemo")[0];
+    assert_eq!(memo["externalId"], format!("CB-cm-{note}").as_str());
+    assert_eq!(memo["autoApply"], false);
+    assert!(memo["tranDate"].as_str().is_some(), "{memo}");
+    assert_eq!(id_of(&memo["entity"]), id_of(customer));
+
+    // A customer with no company is a person, with both names.
+    let solo = w.invoice("solo", vec![adhoc(1000)]);
+    let out = w.engine().sync_invoice(&settings, &solo).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let person =
+        w.ns.records("customer")
+            .into_iter()
+            .find(|c| c["custentity_billsync_customer_id"] == "solo")
+            .unwrap();
+    assert_eq!(person["isPerson"], true);
+    assert_eq!(
+        (&person["firstName"], &person["lastName"]),
+        (&json!("Kari"), &json!("Solberg"))
+    );
+}
+
+/// Assembly and kit items ship from stock like inventory: an invoice naming them takes the
+/// order path under `invoices.create: direct`, waits for the warehouse, and is invoiced from
+/// the order once shipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assembly_and_kit_items_wait_for_fulfilment_on_the_order_path() {
+    let w = World::start().await;
+    w.customer("halvorsen");
+    let income = json!({"id": w.demo.account_revenue});
+    let assembly = w.ns.seed(
+        "assemblyItem",
+        json!({"itemId": "Edge Box", "incomeAccount": income}),
+    );
+    let kit = w.ns.seed(
+        "kitItem",
+        json!({"itemId": "Starter Kit", "incomeAccount": income}),
+    );
+    let settings = w
+        .settings(json!({"items": {
+            "components": {
+                "box-USD": {"id": assembly, "type": "assembly"},
+                "kit-USD": {"id": kit, "type": "kit"}
+            }
+        }}))
+        .await;
+    let inv = w.invoice(
+        "halvorsen",
+        vec![
+            addon_line("box-USD", 1, 19900),
+            addon_line("kit-USD", 2, 4900),
+        ],
+    );
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::AwaitingFulfilment, "{out:?}");
+    let orders = w.ns.records("salesOrder");
+    assert_eq!(orders.len(), 1);
+    assert!(w.ns.records("invoice").is_empty());
+    w.ns.fulfill_sales_order(&id_of(&orders[0])).unwrap();
+    let out = w.engine().sync_invoice(&settings, &inv).await.unwrap();
+    assert_eq!(out.status, FlowStatus::Synced, "{out:?}");
+    let made = &w.ns.records("invoice")[0];
+    assert_eq!(id_of(&made["createdFrom"]), id_of(&orders[0]));
+    assert_eq!(money(&made["total"]), Decimal::new(29700, 2));
 }
