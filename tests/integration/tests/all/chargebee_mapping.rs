@@ -1,7 +1,20 @@
-//! Chargebee's NetSuite field mapping, row by row: items created from item prices, tracking
-//! categories by document or by customer, line tax codes, updates of records billsync owns,
-//! and credit notes allocated to another invoice. Chargebee simulator in, NetSuite simulator
-//! out, the records asserted as NetSuite holds them.
+//! Chargebee's NetSuite field mapping (seed 003), row by row, Chargebee simulator in, NetSuite
+//! simulator out, the records asserted as NetSuite holds them. docs/chargebee-mapping.md
+//! names the test of each row; the rows by test here:
+//! - customer: externalId, entityId, companyName/isPerson/names, vatRegNumber, subsidiary,
+//!   address book, currency (preferred), entityStatus, customFieldList (site, id, `cf_*`);
+//! - item (created): itemId/externalId, salesDescription, incomeAccount, class/location/
+//!   department, revenue rules, tax schedule;
+//! - invoice: made directly or via a sales order, externalId, tranId, entity, tranDate,
+//!   dueDate, terms, billing/shipping address, otherRefNum, currency, class/department/
+//!   location by document or customer, taxDetailsOverride, customFieldList, round-off,
+//!   three-decimal currencies;
+//! - line: item (bad-debt item for write-offs, assembly and kit on the order path),
+//!   description, quantity, amount, isTaxable/taxCode, `custcol` fields;
+//! - credit memo: from the reference invoice, externalId/tranId, tranDate, autoApply,
+//!   applyList (also to another invoice), otherRefNum, taxDetailsOverride;
+//! - payment/refund: externalId/tranId, amount, applyList, memo, checkNum, account by gateway
+//!   and currency, paymentMethod by gateway and type, the transaction's exchange rate.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
