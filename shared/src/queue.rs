@@ -20,6 +20,23 @@ pub enum Reason {
     Backfill,
 }
 
+/// Whether work is live (someone is waiting for it: a webhook's invoice, a person's retry) or
+/// bulk (a backlog filling in: a backfill, a new tenant's first sweep). Live work goes first
+/// wherever the two wait together: for NetSuite's slots and in the local queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    #[default]
+    Live,
+    Bulk,
+}
+
+impl Class {
+    pub fn is_live(&self) -> bool {
+        *self == Class::Live
+    }
+}
+
 /// What a message asks the worker to look at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -84,6 +101,9 @@ pub struct SyncMessage {
     /// When it was queued: the lag a flow reports runs from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Live unless said otherwise; messages written before classes were live.
+    #[serde(default, skip_serializing_if = "Class::is_live")]
+    pub class: Class,
 }
 
 /// A message as read from the queue: the typed subject, or the untyped invoice id of messages
@@ -100,6 +120,8 @@ struct WireMessage {
     dedup_id: String,
     #[serde(default)]
     queued_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    class: Class,
 }
 
 impl From<WireMessage> for SyncMessage {
@@ -121,6 +143,7 @@ impl From<WireMessage> for SyncMessage {
             reason: w.reason,
             dedup_id: w.dedup_id,
             queued_at: w.queued_at,
+            class: w.class,
         }
     }
 }
@@ -141,7 +164,14 @@ impl SyncMessage {
             reason,
             dedup_id: dedup_id.into(),
             queued_at: Some(chrono::Utc::now()),
+            class: Class::Live,
         }
+    }
+
+    /// The same message as bulk work.
+    pub fn bulk(mut self) -> Self {
+        self.class = Class::Bulk;
+        self
     }
 
     /// The billing invoice of an invoice message.
@@ -376,9 +406,17 @@ mod tests {
         );
         let back: SyncMessage = serde_json::from_value(json).unwrap();
         assert_eq!(back, sent);
-        // A message from before queued_at reads with none.
+        // A message from before queued_at reads with none, and as live work.
         let old: SyncMessage = serde_json::from_value(plain).unwrap();
         assert_eq!(old.queued_at, None);
+        assert_eq!(old.class, Class::Live);
+        // Bulk work says so; live work, the default, is not written.
+        let bulk = serde_json::to_value(sent.clone().bulk()).unwrap();
+        assert_eq!(bulk["class"], "bulk");
+        assert_eq!(
+            serde_json::from_value::<SyncMessage>(bulk).unwrap().class,
+            Class::Bulk
+        );
     }
 
     #[test]

@@ -62,13 +62,16 @@ pub async fn backfill(
                     continue;
                 }
             }
-            messages.push(SyncMessage::invoice(
-                tenant,
-                settings.source,
-                invoice.uid,
-                Reason::Backfill,
-                key.clone(),
-            ));
+            messages.push(
+                SyncMessage::invoice(
+                    tenant,
+                    settings.source,
+                    invoice.uid,
+                    Reason::Backfill,
+                    key.clone(),
+                )
+                .bulk(),
+            );
         }
         services.queue.send(&messages).await?;
         report.queued += messages.len();

@@ -161,6 +161,7 @@ async fn handle(services: &Services, req: &WebhookRequest<'_>) -> Result<Webhook
                 n => format!("wh-{delivery_id}-{n}"),
             },
             queued_at: Some(chrono::Utc::now()),
+            class: crate::queue::Class::Live,
         })
         .collect();
     // Where the store holds the queue (the local mode), the delivery and its message are one

@@ -92,6 +92,8 @@ async fn sweep_once(services: &Services, tenant: &str) -> Result<SweepReport, Se
             reason: Reason::Sweep,
             dedup_id: fresh_dedup_id("read-back"),
             queued_at: Some(Utc::now()),
+            // Nobody waits for it: its SuiteQL pages wait behind live work for a slot.
+            class: crate::queue::Class::Bulk,
         }])
         .await?;
     services
@@ -137,6 +139,8 @@ async fn sweep_events(
     let cursor = services.store.cursor(tenant, cursor_name).await?;
     report.cursor_before = cursor.clone();
     let billing = services.billing(settings).await?;
+    // A tenant's first sweep reads back to its start date: a backlog, bulk work.
+    let first = cursor.is_none();
     let mut pages = billing.event_pages(cursor, settings.sync_start_date);
     while let Some(page) = pages.try_next().await.map_err(ServiceError::Billing)? {
         report.events_read += page.events;
@@ -149,13 +153,14 @@ async fn sweep_events(
             {
                 continue;
             }
-            messages.push(SyncMessage::invoice(
+            let message = SyncMessage::invoice(
                 tenant,
                 settings.source,
                 invoice.uid,
                 Reason::Sweep,
                 invoice.event_key,
-            ));
+            );
+            messages.push(if first { message.bulk() } else { message });
         }
         services.queue.send(&messages).await?;
         report.invoices_queued += messages.len();

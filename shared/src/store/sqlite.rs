@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (done_at, seq);
 ";
 
+/// The outbox's class column (files made before it get it added): live messages are handed
+/// out before bulk ones however many bulk ones wait.
+const OUTBOX_CLASS: &str = "
+ALTER TABLE outbox ADD COLUMN bulk INTEGER NOT NULL DEFAULT 0;
+";
+const OUTBOX_CLASS_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS outbox_by_class ON outbox (done_at, bulk, seq);";
+
 /// How long a finished outbox message keeps its deduplication id: a repeat of the same
 /// trigger within this time is dropped, as SQS FIFO drops one within five minutes.
 const OUTBOX_DEDUP_SECS: i64 = 24 * 3600;
@@ -90,6 +98,19 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(unavailable)?;
         conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        let has_class: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'bulk'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(unavailable)?
+            > 0;
+        if !has_class {
+            conn.execute_batch(OUTBOX_CLASS).map_err(unavailable)?;
+        }
+        conn.execute_batch(OUTBOX_CLASS_INDEX)
+            .map_err(unavailable)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             outbox: None,
@@ -519,8 +540,8 @@ impl DeliveryStore for SqliteStore {
 /// wrote, so a local file keeps its note).
 const LAST_WEBHOOK_CURSOR: &str = "last-webhook";
 
-/// An outbox row: (deduplication id, ordering group, body).
-type OutboxRow = (String, String, String);
+/// An outbox row: (deduplication id, ordering group, body, bulk).
+type OutboxRow = (String, String, String, bool);
 
 fn outbox_rows(messages: &[SyncMessage]) -> Vec<OutboxRow> {
     messages
@@ -530,6 +551,7 @@ fn outbox_rows(messages: &[SyncMessage]) -> Vec<OutboxRow> {
                 m.deduplication_id(),
                 m.group_id(),
                 serde_json::to_string(m).expect("queue messages serialize"),
+                !m.class.is_live(),
             )
         })
         .collect()
@@ -540,12 +562,12 @@ fn outbox_rows(messages: &[SyncMessage]) -> Vec<OutboxRow> {
 fn insert_outbox(c: &Connection, rows: &[OutboxRow]) -> StoreResult<()> {
     let mut insert = c
         .prepare_cached(
-            "INSERT INTO outbox (dedup, grp, body) VALUES (?1, ?2, ?3) ON CONFLICT (dedup) DO NOTHING",
+            "INSERT INTO outbox (dedup, grp, body, bulk) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (dedup) DO NOTHING",
         )
         .map_err(unavailable)?;
-    for (dedup, grp, body) in rows {
+    for (dedup, grp, body, bulk) in rows {
         insert
-            .execute(params![dedup, grp, body])
+            .execute(params![dedup, grp, body, bulk])
             .map_err(unavailable)?;
     }
     Ok(())
@@ -577,20 +599,26 @@ impl Outbox {
         f(&mut guard)
     }
 
-    /// Up to `limit` unfinished messages, oldest first, at most one per ordering group (an
-    /// invoice's second message waits until its first is finished).
+    /// Up to `limit` unfinished messages, live ones first, each class oldest first, at most
+    /// one per ordering group (an invoice's second message waits until its first is finished;
+    /// a live one may pass a bulk one of its group, which is harmless: a flow reads the
+    /// invoice's current state whatever message woke it).
     pub fn pending(&self, limit: usize) -> StoreResult<Vec<Pending>> {
         let rows: Vec<(i64, String, String)> = self.with(|c| {
             let mut q = c
                 .prepare_cached(
-                    "SELECT seq, grp, body FROM outbox WHERE done_at IS NULL ORDER BY seq LIMIT 1000",
+                    "SELECT seq, grp, body FROM outbox WHERE done_at IS NULL AND bulk = ?1 ORDER BY seq LIMIT 1000",
                 )
                 .map_err(unavailable)?;
-            let rows = q
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(unavailable)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(unavailable)?;
+            let mut rows = Vec::new();
+            for bulk in [false, true] {
+                rows.extend(
+                    q.query_map([bulk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .map_err(unavailable)?
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(unavailable)?,
+                );
+            }
             Ok(rows)
         })?;
         let mut groups = std::collections::HashSet::new();
@@ -750,6 +778,41 @@ mod tests {
             crate::queue::Reason::Webhook,
             dedup,
         )
+    }
+
+    /// A backlog of bulk work does not hold up live work: the live message is handed out
+    /// first however many bulk ones wait before it; then bulk, oldest first. A file made before
+    /// messages had a class gets the column.
+    #[tokio::test]
+    async fn live_messages_are_handed_out_before_any_waiting_bulk() {
+        let dir = std::env::temp_dir().join(format!("billsync-classes-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            // A file as earlier versions made it: no class column.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO outbox (dedup, grp, body) VALUES ('old', 't:old', ?1)",
+                [serde_json::to_string(&message("old", "1")).unwrap()],
+            )
+            .unwrap();
+        }
+        let (_, outbox) = SqliteStore::open(&path).unwrap().with_outbox();
+        let backlog: Vec<SyncMessage> = (0..1500)
+            .map(|n| message(&format!("bulk-{n}"), "1").bulk())
+            .collect();
+        outbox.send(&backlog).await.unwrap();
+        outbox.send(&[message("live", "1")]).await.unwrap();
+        let first: Vec<String> = outbox
+            .pending(3)
+            .unwrap()
+            .iter()
+            .map(|p| p.message.invoice_id().unwrap().to_owned())
+            .collect();
+        assert_eq!(first, ["old", "live", "bulk-0"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

@@ -589,6 +589,25 @@ async fn a_chargebee_month_backfills_once_and_reconciles_clean() {
 
     let report = backfill(&services, "cb", from, to).await.unwrap();
     assert_eq!((report.read, report.queued), (2, 2), "{report:?}");
+    let queued: Vec<SyncMessage> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(queued.len(), 2);
+    assert!(
+        queued
+            .iter()
+            .all(|m| m.class == billsync::queue::Class::Bulk),
+        "a backfill is bulk work: {queued:?}"
+    );
+    let batch: Vec<billsync::service::worker::Delivery> = queued
+        .iter()
+        .enumerate()
+        .map(|(i, m)| billsync::service::worker::Delivery {
+            id: format!("b{i}"),
+            body: serde_json::to_string(m).unwrap(),
+        })
+        .collect();
+    assert!(billsync::service::worker::process_batch(&services, batch)
+        .await
+        .is_empty());
     run_until_empty(&services, &mut rx, |_, _| {}).await;
     for uid in [&paid, &open] {
         let flow = services.store.flow("cb", uid).await.unwrap().unwrap();

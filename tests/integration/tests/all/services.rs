@@ -218,6 +218,35 @@ async fn the_sweep_advances_its_cursor_only_after_queueing() {
     assert_eq!(second.cursor_after, report.cursor_after);
 }
 
+/// A tenant's first sweep reads back to its start date: bulk work, behind live work for
+/// NetSuite's slots. Once in step, what a sweep finds is live; the read-back is bulk.
+#[tokio::test]
+async fn a_first_sweep_is_bulk_work_and_later_sweeps_are_live() {
+    use billsync::queue::{Class, Subject};
+    let mut env = env().await;
+    issue(&env.bill);
+    issue(&env.bill);
+    sweep_tenant(&env.services, "acme").await.unwrap();
+    let first = drain(&mut env.rx);
+    let classes = |ms: &[SyncMessage], subject_is_invoice: bool| -> Vec<Class> {
+        ms.iter()
+            .filter(|m| m.invoice_id().is_some() == subject_is_invoice)
+            .map(|m| m.class)
+            .collect()
+    };
+    assert_eq!(classes(&first, true), [Class::Bulk, Class::Bulk]);
+    issue(&env.bill);
+    sweep_tenant(&env.services, "acme").await.unwrap();
+    let later = drain(&mut env.rx);
+    assert_eq!(classes(&later, true), [Class::Live]);
+    let read_back: Vec<_> = later
+        .iter()
+        .filter(|m| m.subject == Subject::ReadBack)
+        .collect();
+    assert_eq!(read_back.len(), 1);
+    assert_eq!(read_back[0].class, Class::Bulk);
+}
+
 #[tokio::test]
 async fn a_worker_batch_reports_exactly_the_retryable_messages() {
     let env = env().await;
