@@ -20,5 +20,7 @@ pub use config::{
     RetryPolicy,
 };
 pub use error::{ApiError, ErrorClass, ErrorDetail, ErrorKind, NetSuiteError, TransportKind};
-pub use governor::{Governor, GovernorConfig, GovernorError, GovernorStats, Permit, SlotStore};
+pub use governor::{
+    as_bulk, Governor, GovernorConfig, GovernorError, GovernorStats, Permit, SlotStore,
+};
 pub use records::RecordType;

@@ -412,6 +412,20 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
             return MessageOutcome::Poison(e.to_string());
         }
     };
+    // Bulk work's NetSuite requests wait behind live work's for a slot.
+    match message.class {
+        crate::queue::Class::Live => run_one(services, read, message).await,
+        crate::queue::Class::Bulk => {
+            crate::netsuite::as_bulk(run_one(services, read, message)).await
+        }
+    }
+}
+
+async fn run_one(
+    services: &Services,
+    read: ReadTogether<'_>,
+    message: SyncMessage,
+) -> MessageOutcome {
     let span = tracing::Span::current();
     span.record("tenant", message.tenant.as_str());
     span.record("subject", tracing::field::display(&message.subject));

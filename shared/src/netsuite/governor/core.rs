@@ -25,7 +25,29 @@ pub(super) enum Backend {
     },
 }
 
-pub(super) type Waiter = oneshot::Sender<Result<Permit, GovernorError>>;
+/// A task waiting for a slot. Live work waits ahead of bulk work (see [`super::as_bulk`]):
+/// a backfill uses the slots live work leaves, and a webhook's invoice takes the next one.
+pub(super) struct Waiter {
+    tx: oneshot::Sender<Result<Permit, GovernorError>>,
+    pub(super) bulk: bool,
+}
+
+impl Waiter {
+    pub(super) fn new(tx: oneshot::Sender<Result<Permit, GovernorError>>, bulk: bool) -> Self {
+        Waiter { tx, bulk }
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    pub(super) fn send(
+        self,
+        answer: Result<Permit, GovernorError>,
+    ) -> Result<(), Result<Permit, GovernorError>> {
+        self.tx.send(answer)
+    }
+}
 
 pub(super) struct Lease {
     pub(super) id: u64,
@@ -58,7 +80,7 @@ pub(super) struct State {
     /// `poll_max` (kept here, not per poller, since pollers come and go with waiting tasks).
     pub(super) poll_after: Option<Instant>,
     pub(super) poll_delay: Duration,
-    /// Tasks waiting for a slot, first come first served.
+    /// Tasks waiting for a slot: live work first come first served, then bulk work so.
     pub(super) waiters: VecDeque<Waiter>,
     /// Slots this process holds: given out as permits or being handed to a waiter.
     pub(super) held: usize,

@@ -108,6 +108,23 @@ use async_trait::async_trait;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+tokio::task_local! {
+    /// Set while bulk work runs (see [`as_bulk`]).
+    static BULK_WORK: ();
+}
+
+/// Runs `work` as bulk work: each NetSuite request it makes waits for a slot behind the
+/// requests of live work (webhooks, a person's retry), so a backfill takes only the slots live
+/// work leaves free. Slots are still shared and never idle while bulk work waits.
+pub async fn as_bulk<F: std::future::Future>(work: F) -> F::Output {
+    BULK_WORK.scope((), work).await
+}
+
+/// Whether the running task does bulk work.
+fn is_bulk() -> bool {
+    BULK_WORK.try_with(|_| ()).is_ok()
+}
+
 use crate::error::Unavailable;
 
 use self::core::{Backend, Core, Counters, State};
@@ -378,7 +395,20 @@ impl Governor {
     /// the store is polled with growing jittered delays.
     pub async fn acquire(&self) -> Result<Permit, GovernorError> {
         let (tx, rx) = oneshot::channel();
-        self.core.lock().waiters.push_back(tx);
+        let bulk = is_bulk();
+        {
+            let mut st = self.core.lock();
+            // Live work queues behind live work only; bulk work behind everything.
+            let at = match bulk {
+                true => st.waiters.len(),
+                false => st
+                    .waiters
+                    .iter()
+                    .position(|w| w.bulk)
+                    .unwrap_or(st.waiters.len()),
+            };
+            st.waiters.insert(at, core::Waiter::new(tx, bulk));
+        }
         self.core.pump();
         // A permit sent after this future was dropped is dropped with the channel, which gives
         // its slot back: cancelling a wait never loses a slot.

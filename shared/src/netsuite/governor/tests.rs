@@ -444,3 +444,46 @@ async fn a_refusal_holds_back_every_shared_waiter() {
     // Slot numbers follow the cut limit too.
     assert_eq!(_p.slot(), 0);
 }
+
+/// Live work takes the next free slot before bulk work that has waited longer, and bulk work
+/// still gets every slot live work leaves.
+#[tokio::test(start_paused = true)]
+async fn live_work_takes_the_next_slot_before_bulk_work_that_waited_longer() {
+    let g = Governor::local(1);
+    let held = g.acquire().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (name, bulk) in [
+        ("bulk-1", true),
+        ("live-1", false),
+        ("bulk-2", true),
+        ("live-2", false),
+    ] {
+        let (g, order) = (g.clone(), order.clone());
+        let work = async move {
+            let permit = g.acquire().await.unwrap();
+            order.lock().unwrap().push(name);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            permit.succeeded();
+        };
+        tasks.push(tokio::spawn(async move {
+            if bulk {
+                as_bulk(work).await
+            } else {
+                work.await
+            }
+        }));
+        // Each waits in turn, in this order.
+        for _ in 0..5 {
+            tokio::task::yield_now().await;
+        }
+    }
+    held.succeeded();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["live-1", "live-2", "bulk-1", "bulk-2"]
+    );
+}
