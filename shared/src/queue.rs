@@ -49,6 +49,9 @@ pub enum Subject {
     Sweep,
     /// Compare NetSuite's figures for the invoices billsync posted with billing's.
     ReadBack,
+    /// Nothing to look at: wakes a worker to take bulk work, which waits in a queue no event
+    /// source watches (see [`Queue::wake_bulk`]).
+    Drain,
 }
 
 impl std::fmt::Display for Subject {
@@ -58,6 +61,7 @@ impl std::fmt::Display for Subject {
             Subject::Customer { id } => write!(f, "customer {id}"),
             Subject::Sweep => f.write_str("sweep"),
             Subject::ReadBack => f.write_str("read-back"),
+            Subject::Drain => f.write_str("drain"),
         }
     }
 }
@@ -83,6 +87,7 @@ impl Subject {
             Subject::Customer { id } => format!("customer:{id}"),
             Subject::Sweep => "*".into(),
             Subject::ReadBack => "read-back".into(),
+            Subject::Drain => "drain".into(),
         }
     }
 }
@@ -247,6 +252,29 @@ pub trait Queue: Send + Sync {
     async fn depth(&self) -> Result<Option<QueueDepth>, QueueError> {
         Ok(None)
     }
+
+    /// Wakes a worker for bulk work, where bulk work waits apart from live work (on AWS, a
+    /// queue of its own that no event source watches): sent after queueing bulk work, and by
+    /// a worker that stops while bulk work still waits. Nothing where the two wait together.
+    async fn wake_bulk(&self) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+impl SyncMessage {
+    /// The message [`Queue::wake_bulk`] sends: it names no tenant and asks for nothing; the
+    /// worker it wakes takes bulk work with what its pool has left.
+    pub fn drain() -> Self {
+        SyncMessage {
+            tenant: String::new(),
+            source: Source::Maxio,
+            subject: Subject::Drain,
+            reason: Reason::Backfill,
+            dedup_id: fresh_dedup_id("drain"),
+            queued_at: Some(chrono::Utc::now()),
+            class: Class::Live,
+        }
+    }
 }
 
 /// A queue's backlog, as `billsync status --aws` shows it.
@@ -282,6 +310,12 @@ pub trait Inbox: Send + Sync {
 
     /// Deletes finished messages by receipt.
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError>;
+
+    /// Whether the last look at bulk work found some waiting: a worker that stops then wakes
+    /// another ([`Queue::wake_bulk`]) so the backlog keeps draining.
+    fn bulk_waiting(&self) -> bool {
+        false
+    }
 }
 
 /// An in-process queue for the local mode and tests: messages go to a channel the local worker

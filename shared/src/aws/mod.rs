@@ -33,6 +33,9 @@ use crate::service::Services;
 /// The environment variables a Lambda function is configured with (`template.yaml` sets them).
 pub const TABLE_NAME_ENV: &str = "TABLE_NAME";
 pub const QUEUE_URL_ENV: &str = "QUEUE_URL";
+/// Optional: the FIFO queue bulk work (backfills, a tenant's first sweep) waits in, apart from
+/// live work; unset, both share `QUEUE_URL`.
+pub const BULK_QUEUE_URL_ENV: &str = "BULK_QUEUE_URL";
 /// Optional; [`DEFAULT_SECRET_PREFIX`] when unset.
 pub const SECRET_PREFIX_ENV: &str = "SECRET_PREFIX";
 pub const DEFAULT_SECRET_PREFIX: &str = "billsync/";
@@ -125,6 +128,8 @@ impl MissingSetting {
 pub struct AwsSettings {
     pub table_name: String,
     pub queue_url: String,
+    /// Empty: bulk work shares `queue_url`.
+    pub bulk_queue_url: String,
     pub secret_prefix: String,
     pub worker_instances: usize,
 }
@@ -154,6 +159,7 @@ impl AwsSettings {
         Ok(AwsSettings {
             table_name: get(TABLE_NAME_ENV).ok_or(MissingSetting(TABLE_NAME_ENV))?,
             queue_url: get(QUEUE_URL_ENV).unwrap_or_default(),
+            bulk_queue_url: get(BULK_QUEUE_URL_ENV).unwrap_or_default(),
             secret_prefix: get(SECRET_PREFIX_ENV).unwrap_or_else(|| DEFAULT_SECRET_PREFIX.into()),
             worker_instances: get(WORKER_INSTANCES_ENV)
                 .and_then(|v| v.trim().parse::<usize>().ok())
@@ -167,7 +173,8 @@ impl AwsSettings {
     /// also the worker's inbox; settings are kept for [`SETTINGS_CACHE_TTL`].
     pub fn services(&self, clients: AwsClients) -> Services {
         let secrets = SecretsManagerSource::new(clients.secretsmanager, &self.secret_prefix);
-        let queue = Arc::new(SqsQueue::new(clients.sqs, &self.queue_url));
+        let queue =
+            Arc::new(SqsQueue::new(clients.sqs, &self.queue_url).with_bulk(&self.bulk_queue_url));
         let sends: Arc<dyn crate::queue::Queue> = if self.queue_url.is_empty() {
             Arc::new(NoQueue)
         } else {
@@ -327,6 +334,7 @@ mod tests {
         let settings = AwsSettings {
             table_name: table,
             queue_url,
+            bulk_queue_url: String::new(),
             secret_prefix: format!("{}/", moto::unique("billsync-test")),
             worker_instances: 2,
         };

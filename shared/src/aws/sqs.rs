@@ -2,6 +2,9 @@
 //! run in order, one at a time), and the message's own deduplication id, so SQS drops a second
 //! copy of the same trigger sent within its five-minute deduplication window.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
     BatchResultErrorEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
@@ -16,11 +19,20 @@ use crate::queue::{Inbox, Queue, QueueDepth, QueueError, SyncMessage, Taken};
 /// SQS takes at most ten entries per `SendMessageBatch`.
 const BATCH: usize = 10;
 
-/// A [`Queue`] on an SQS FIFO queue (the URL must name a `.fifo` queue).
+/// What a bulk message's receipt starts with, so a delete goes to the queue it came from.
+const BULK_RECEIPT: &str = "bulk:";
+
+/// A [`Queue`] on an SQS FIFO queue (the URL must name a `.fifo` queue), and optionally a
+/// second FIFO queue for bulk work: a FIFO queue hands out its oldest messages first, so live
+/// work queued behind a backlog in one queue would wait for all of it.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
     queue_url: String,
+    /// Bulk work's queue; none: bulk work shares the one queue.
+    bulk_url: Option<String>,
+    /// The last receive from the bulk queue brought messages.
+    bulk_seen: Arc<AtomicBool>,
 }
 
 impl SqsQueue {
@@ -28,7 +40,41 @@ impl SqsQueue {
         SqsQueue {
             client,
             queue_url: queue_url.into(),
+            bulk_url: None,
+            bulk_seen: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Bulk work goes to (and is taken from) `url`; an empty URL keeps the one queue.
+    pub fn with_bulk(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.bulk_url = (!url.is_empty()).then_some(url);
+        self
+    }
+
+    /// Up to `max` messages of `url`, waiting up to `wait` seconds for the first.
+    async fn receive(&self, url: &str, max: usize, wait: i32) -> Result<Vec<Taken>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, BATCH) as i32)
+            .wait_time_seconds(wait)
+            .send()
+            .await
+            .map_err(|e| QueueError(unavailable(e)))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                Some(Taken {
+                    id: m.message_id?,
+                    body: m.body.unwrap_or_default(),
+                    receipt: m.receipt_handle?,
+                })
+            })
+            .collect())
     }
 }
 
@@ -97,21 +143,61 @@ impl Queue for SqsQueue {
                 Some(count(&dlq, A::ApproximateNumberOfMessages))
             }
         };
-        Ok(Some(QueueDepth {
+        let mut depth = QueueDepth {
             waiting: count(&attrs, A::ApproximateNumberOfMessages),
             in_progress: count(&attrs, A::ApproximateNumberOfMessagesNotVisible),
             dead_letters,
-        }))
+        };
+        // Bulk work counts with live work: both are the backlog a person looks at.
+        if let Some(bulk_url) = &self.bulk_url {
+            let bulk = self
+                .attributes(
+                    bulk_url,
+                    &[
+                        A::ApproximateNumberOfMessages,
+                        A::ApproximateNumberOfMessagesNotVisible,
+                    ],
+                )
+                .await?;
+            depth.waiting += count(&bulk, A::ApproximateNumberOfMessages);
+            depth.in_progress += count(&bulk, A::ApproximateNumberOfMessagesNotVisible);
+        }
+        Ok(Some(depth))
     }
 
+    /// Live messages to the queue, bulk ones to the bulk queue where there is one.
+    async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+        let Some(bulk_url) = &self.bulk_url else {
+            return self.send_to(&self.queue_url, messages).await;
+        };
+        let (live, bulk): (Vec<SyncMessage>, Vec<SyncMessage>) =
+            messages.iter().cloned().partition(|m| m.class.is_live());
+        if !live.is_empty() {
+            self.send_to(&self.queue_url, &live).await?;
+        }
+        if !bulk.is_empty() {
+            self.send_to(bulk_url, &bulk).await?;
+        }
+        Ok(())
+    }
+
+    async fn wake_bulk(&self) -> Result<(), QueueError> {
+        if self.bulk_url.is_none() {
+            return Ok(());
+        }
+        self.send_to(&self.queue_url, &[SyncMessage::drain()]).await
+    }
+}
+
+impl SqsQueue {
     /// Sends every batch even when an entry of an earlier one fails, then reports the failures:
     /// more work lands, and a retry of the whole call is harmless thanks to deduplication.
-    async fn send(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
+    async fn send_to(&self, url: &str, messages: &[SyncMessage]) -> Result<(), QueueError> {
         // A webhook queues one message: a plain SendMessage, the lighter call for one.
         if let [m] = messages {
             self.client
                 .send_message()
-                .queue_url(&self.queue_url)
+                .queue_url(url)
                 .message_body(body(m)?)
                 .message_group_id(m.group_id())
                 .message_deduplication_id(m.deduplication_id())
@@ -129,7 +215,7 @@ impl Queue for SqsQueue {
             let out = self
                 .client
                 .send_message_batch()
-                .queue_url(&self.queue_url)
+                .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -143,32 +229,57 @@ impl Queue for SqsQueue {
 #[async_trait]
 impl Inbox for SqsQueue {
     /// A long poll of one second: SQS answers at once when messages wait, and an empty queue
-    /// costs the worker at most that second before it finishes.
+    /// costs the worker at most that second before it finishes. With a bulk queue, live
+    /// messages first and bulk ones for the places left: while bulk work flows the live queue
+    /// is looked at without waiting and the bulk queue waits the second instead, so a backlog
+    /// is taken as fast as the pool frees places and live work still comes first each time.
     async fn take(&self, max: usize) -> Result<Vec<Taken>, QueueError> {
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&self.queue_url)
-            .max_number_of_messages(max.clamp(1, BATCH) as i32)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .map_err(|e| QueueError(unavailable(e)))?;
-        Ok(out
-            .messages
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|m| {
-                Some(Taken {
-                    id: m.message_id?,
-                    body: m.body.unwrap_or_default(),
-                    receipt: m.receipt_handle?,
-                })
-            })
-            .collect())
+        let Some(bulk_url) = &self.bulk_url else {
+            return self.receive(&self.queue_url, max, 1).await;
+        };
+        let flowing = self.bulk_seen.load(Ordering::Relaxed);
+        let mut taken = self
+            .receive(&self.queue_url, max, if flowing { 0 } else { 1 })
+            .await?;
+        if taken.len() < max {
+            let wait = if flowing && taken.is_empty() { 1 } else { 0 };
+            let bulk = self.receive(bulk_url, max - taken.len(), wait).await?;
+            self.bulk_seen.store(!bulk.is_empty(), Ordering::Relaxed);
+            taken.extend(bulk.into_iter().map(|t| Taken {
+                receipt: format!("{BULK_RECEIPT}{}", t.receipt),
+                ..t
+            }));
+        }
+        Ok(taken)
+    }
+
+    fn bulk_waiting(&self) -> bool {
+        self.bulk_seen.load(Ordering::Relaxed)
     }
 
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+        let Some(bulk_url) = &self.bulk_url else {
+            return self.delete_from(&self.queue_url, receipts).await;
+        };
+        let (bulk, live): (Vec<String>, Vec<String>) = receipts
+            .iter()
+            .cloned()
+            .partition(|r| r.starts_with(BULK_RECEIPT));
+        let bulk: Vec<String> = bulk
+            .into_iter()
+            .map(|r| r[BULK_RECEIPT.len()..].to_owned())
+            .collect();
+        let live_done = self.delete_from(&self.queue_url, &live).await;
+        self.delete_from(bulk_url, &bulk).await?;
+        live_done
+    }
+}
+
+impl SqsQueue {
+    async fn delete_from(&self, url: &str, receipts: &[String]) -> Result<(), QueueError> {
+        if receipts.is_empty() {
+            return Ok(());
+        }
         in_batches(receipts, "deleted", |chunk| async move {
             let entries = chunk
                 .iter()
@@ -184,7 +295,7 @@ impl Inbox for SqsQueue {
             let out = self
                 .client
                 .delete_message_batch()
-                .queue_url(&self.queue_url)
+                .queue_url(url)
                 .set_entries(Some(entries))
                 .send()
                 .await
@@ -405,6 +516,64 @@ mod tests {
                 dead_letters: Some(0)
             }
         );
+    }
+
+    /// With a bulk queue: bulk messages wait there and live ones in the queue; a take hands
+    /// out live messages first though the bulk ones are older, then bulk ones for the places
+    /// left; deletes go to the queue each came from; a wake is a drain message on the live
+    /// queue (which the worker's event source watches).
+    #[tokio::test]
+    async fn live_work_is_taken_before_an_older_bulk_backlog() {
+        let moto = crate::aws::moto::server();
+        let client = Client::new(&moto.sdk_config().await);
+        let (live_url, bulk_url) = (fifo_queue(&client).await, fifo_queue(&client).await);
+        let q = SqsQueue::new(client.clone(), &live_url).with_bulk(&bulk_url);
+        let backlog: Vec<SyncMessage> = (0..25)
+            .map(|n| msg(&format!("old-{n}"), "b").bulk())
+            .collect();
+        q.send(&backlog).await.unwrap();
+        q.send(&[msg("today", "w")]).await.unwrap();
+        let invoice = |t: &Taken| {
+            serde_json::from_str::<SyncMessage>(&t.body)
+                .unwrap()
+                .invoice_id()
+                .unwrap()
+                .to_owned()
+        };
+        let first = q.take(10).await.unwrap();
+        assert_eq!(first.len(), 10);
+        assert_eq!(invoice(&first[0]), "today", "live first");
+        assert!(first[1..].iter().all(|t| invoice(t).starts_with("old-")));
+        assert!(q.bulk_waiting());
+        q.delete(&first.iter().map(|t| t.receipt.clone()).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        // What is left: 16 bulk messages, none live.
+        let mut rest = 0;
+        loop {
+            let more = q.take(10).await.unwrap();
+            if more.is_empty() {
+                break;
+            }
+            rest += more.len();
+            q.delete(&more.iter().map(|t| t.receipt.clone()).collect::<Vec<_>>())
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            rest, 16,
+            "every bulk message once, each deleted from its queue"
+        );
+        assert!(!q.bulk_waiting());
+
+        q.wake_bulk().await.unwrap();
+        let woken = drain(&client, &live_url, 1).await;
+        let drain_message: SyncMessage = serde_json::from_str(&woken[0].1).unwrap();
+        assert_eq!(drain_message.subject, crate::queue::Subject::Drain);
+        // Without a bulk queue there is nothing to wake.
+        let one = SqsQueue::new(client.clone(), &live_url);
+        one.wake_bulk().await.unwrap();
+        assert!(drain(&client, &live_url, 0).await.is_empty());
     }
 
     #[tokio::test]

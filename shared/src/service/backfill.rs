@@ -76,5 +76,8 @@ pub async fn backfill(
         services.queue.send(&messages).await?;
         report.queued += messages.len();
     }
+    if report.queued > 0 {
+        services.queue.wake_bulk().await?;
+    }
     Ok(report)
 }

@@ -124,6 +124,11 @@ pub async fn sweep_all(
                 .map_err(|error| TenantFailure { tenant, error }),
         );
     }
+    // Bulk work a worker left after a failure that may pass (it wakes no other then) resumes
+    // from here at the latest; a wake with nothing waiting costs one empty invocation.
+    if let Err(e) = services.queue.wake_bulk().await {
+        tracing::warn!(error = %e, "could not wake a worker for bulk work");
+    }
     Ok(out)
 }
 
@@ -175,6 +180,9 @@ async fn sweep_events(
     }
     if report.cursor_after.is_none() {
         report.cursor_after = report.cursor_before.clone();
+    }
+    if first && report.invoices_queued > 0 {
+        services.queue.wake_bulk().await?;
     }
     Ok(())
 }

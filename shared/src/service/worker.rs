@@ -197,6 +197,15 @@ async fn run_pool<'a>(
         }
     }
     deleter.flush().await;
+    // Bulk work waits in a queue no event source watches: a worker that stops with some left
+    // (its time was up, not a failure that may pass) wakes the next.
+    if let Some(t) = &taker {
+        if t.inbox.bulk_waiting() && !t.troubled {
+            if let Err(e) = services.queue.wake_bulk().await {
+                tracing::warn!(error = %e, "could not wake a worker for the bulk work left");
+            }
+        }
+    }
     // Shared NetSuite slots go back to the table before the function returns and is frozen.
     services.settle_governors().await;
     results
@@ -426,6 +435,10 @@ async fn run_one(
     read: ReadTogether<'_>,
     message: SyncMessage,
 ) -> MessageOutcome {
+    if message.subject == Subject::Drain {
+        // It only woke this worker: the taking that follows does the work.
+        return MessageOutcome::Done(None);
+    }
     let span = tracing::Span::current();
     span.record("tenant", message.tenant.as_str());
     span.record("subject", tracing::field::display(&message.subject));
@@ -647,7 +660,7 @@ async fn hold(
 ) -> MessageOutcome {
     let Some(invoice_id) = message.invoice_id() else {
         return match message.subject {
-            Subject::ReadBack => MessageOutcome::Done(None),
+            Subject::ReadBack | Subject::Drain => MessageOutcome::Done(None),
             _ => MessageOutcome::Retry(format!("tenant {} is paused", message.tenant)),
         };
     };

@@ -120,6 +120,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let mut services = AwsSettings {
         table_name: args.table.clone(),
         queue_url: args.queue_url.clone(),
+        bulk_queue_url: String::new(),
         secret_prefix: String::new(),
         worker_instances: args.instances,
     }

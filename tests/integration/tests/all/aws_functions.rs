@@ -256,15 +256,22 @@ async fn aws_with(m2m: Option<&netsuite_sim::keys::TestKeyPair>) -> Aws {
         .await
         .unwrap();
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", moto::unique("invoices")))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+    let fifo = |name: &'static str| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.create_queue()
+                .queue_name(format!("{}.fifo", moto::unique(name)))
+                .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+                .send()
+                .await
+                .unwrap()
+                .queue_url
+                .unwrap()
+        }
+    };
+    // As deployed: live work's queue, which feeds the worker, and bulk work's.
+    let queue_url = fifo("invoices").await;
+    let bulk_queue_url = fifo("invoices-bulk").await;
     let prefix = format!("{}/", moto::unique("billsync"));
 
     let ns = NetSuiteSim::start(SimConfig {
@@ -311,6 +318,7 @@ async fn aws_with(m2m: Option<&netsuite_sim::keys::TestKeyPair>) -> Aws {
     let settings = AwsSettings {
         table_name: table,
         queue_url: queue_url.clone(),
+        bulk_queue_url: bulk_queue_url.clone(),
         secret_prefix: prefix.clone(),
         worker_instances: 1,
     };
@@ -763,4 +771,29 @@ async fn the_preflight_checks_a_deployed_tenant_with_its_stored_secret() {
         missing[0].fix.contains(r#"{"webhook_key": "..."}"#),
         "{missing:#?}"
     );
+}
+
+/// A backfill's messages wait in the bulk queue, which no event source watches: the wake it
+/// sends on the live queue starts a worker, which takes the whole backlog from the bulk queue
+/// with what its pool has left, and nothing waits in either queue afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_woken_worker_drains_the_bulk_queue() {
+    let env = aws().await;
+    let uids: Vec<String> = (0..12).map(|_| env.invoice()).collect();
+    let backlog: Vec<SyncMessage> = uids.iter().map(|u| message(u).bulk()).collect();
+    env.services.queue.send(&backlog).await.unwrap();
+    env.services.queue.wake_bulk().await.unwrap();
+    // The event source hands the worker the wake, from the live queue.
+    let batch = env.receive().await;
+    assert_eq!(batch.records.len(), 1, "only the wake is on the live queue");
+    let r = billsync_worker::handle(&env.services, batch, deadline()).await;
+    assert!(r.batch_item_failures.is_empty());
+    for uid in &uids {
+        let flow = env.services.store.flow("acme", uid).await.unwrap().unwrap();
+        assert_eq!(flow.value.status, FlowStatus::Synced, "{uid}");
+    }
+    assert_eq!(env.ns.records("salesOrder").len(), 12);
+    assert!(env.receive().await.records.is_empty());
+    let depth = env.services.queue.depth().await.unwrap().unwrap();
+    assert_eq!(depth.waiting, 0, "{depth:?}");
 }

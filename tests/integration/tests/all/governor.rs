@@ -320,6 +320,7 @@ async fn aws_services_share_slots_and_local_services_do_not() {
     let aws = AwsSettings {
         table_name: table.name.clone(),
         queue_url: "http://127.0.0.1:1/unused.fifo".into(),
+        bulk_queue_url: String::new(),
         secret_prefix: "unused/".into(),
         worker_instances: 2,
     }
