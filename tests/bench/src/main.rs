@@ -60,6 +60,8 @@ use billing_sim::{CbInvoice, CbLine, ChargebeeSim, ChargebeeSimConfig};
 use billsync::aws::dynamo::{create_table, DynamoStore};
 use billsync::aws::moto;
 use billsync::aws::sqs::SqsQueue;
+use billsync::billing::model::Source;
+use billsync::queue::{Queue as _, Reason, SyncMessage};
 use billsync::service::intake::{self, WebhookRequest};
 use billsync::service::worker::{drain_depth, TAKE};
 use billsync::service::Services;
@@ -120,6 +122,9 @@ const WEBHOOK_GB: f64 = 0.25;
 struct Options {
     /// How the tenant's invoices are made (`invoices.create`).
     invoice_path: InvoicePath,
+    /// After the other phases: backfill this many invoices as bulk work while live invoices
+    /// arrive at 20% of the bound.
+    backfill: Option<usize>,
     invoices: usize,
     latency: Duration,
     limits: Vec<usize>,
@@ -147,8 +152,31 @@ struct Cost {
     total: f64,
 }
 
+/// One tenant backfilling N invoices (bulk work) while its live invoices arrive by webhook at
+/// 20% of the bound.
+#[derive(Clone, Debug, Default, Serialize)]
+struct BackfillResult {
+    invoices: usize,
+    live: usize,
+    /// From the first bulk message sent to the last bulk invoice synced.
+    took_s: f64,
+    /// N * R * L / C: the account wholly the backfill's.
+    ideal_s: f64,
+    /// N * R * L / (0.8 * C): the backfill with the fifth live work takes.
+    ideal_with_live_s: f64,
+    live_p50_ms: Option<u64>,
+    live_p99_ms: Option<u64>,
+    /// Invoices of both classes per second over the phase, against the bound.
+    account_ratio: f64,
+    requests_per_invoice: f64,
+    rejected_429: u64,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 struct RunResult {
+    /// The backfill scenario, when asked for (`--backfill N`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backfill: Option<BackfillResult>,
     limit: usize,
     /// NetSuite requests a paid invoice needs on the run's invoice path.
     r: f64,
@@ -209,13 +237,14 @@ fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
          [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--netsuite-auth tba|m2m] \
-         [--invoice-path direct|sales_order] [--json FILE] [--chart FILE] [--check] | --smoke | floor"
+         [--invoice-path direct|sales_order] [--backfill N] [--json FILE] [--chart FILE] [--check] | --smoke | floor"
     );
     std::process::exit(2)
 }
 
 fn parse(args: &[String]) -> Options {
     let mut o = Options {
+        backfill: None,
         invoice_path: InvoicePath::Direct,
         invoices: 2000,
         latency: Duration::from_millis(100),
@@ -248,6 +277,7 @@ fn parse(args: &[String]) -> Options {
             "--json" => o.json = Some(value().into()),
             "--chart" => o.chart = Some(value().into()),
             "--check" => o.check = true,
+            "--backfill" => o.backfill = Some(value().parse().unwrap_or_else(|_| usage())),
             "--invoice-path" => match value().as_str() {
                 "direct" => o.invoice_path = InvoicePath::Direct,
                 "sales_order" => o.invoice_path = InvoicePath::SalesOrder,
@@ -621,6 +651,16 @@ async fn run_once(
     } else {
         Vec::new()
     };
+    // The backfill scenario: N bulk invoices, and live ones for as long as the backfill would
+    // take with a fifth of the account theirs (N / 4 at 20% of the bound).
+    let nb = opts.backfill.unwrap_or(0);
+    let first = CUSTOMERS + 2 * n;
+    let bulk: Vec<(String, usize)> = (0..nb)
+        .map(|i| paid_invoice(&cb, i % CUSTOMERS, first + i))
+        .collect();
+    let live: Vec<(String, usize)> = (0..nb / 4)
+        .map(|i| paid_invoice(&cb, i % CUSTOMERS, first + nb + i))
+        .collect();
 
     // The AWS side on moto: table, FIFO queue, tenant settings and secret.
     let sdk = worker::sdk_config(moto.endpoint()).await;
@@ -635,6 +675,20 @@ async fn run_once(
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
             // As template.yaml: six times the worker's timeout.
+            "720",
+        )
+        .send()
+        .await
+        .map_err(|x| format!("{x:?}"))?
+        .queue_url
+        .unwrap_or_default();
+    // Bulk work's queue, as template.yaml makes it; no event source watches it.
+    let bulk_queue_url = sqs
+        .create_queue()
+        .queue_name(format!("{table}-bulk.fifo"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
             "720",
         )
         .send()
@@ -734,6 +788,7 @@ async fn run_once(
             sqs_endpoint: sqs_endpoint.to_owned(),
             table: table.clone(),
             queue_url: queue_url.clone(),
+            bulk_queue_url: bulk_queue_url.clone(),
             secrets: secrets_path.clone(),
             stop: stop.clone(),
             report: report.clone(),
@@ -853,6 +908,46 @@ async fn run_once(
         wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
     }
     let lag_stats = ns.stats();
+
+    // 3. Backfill: N invoices as bulk work, as `billsync backfill` queues them, and the wake;
+    // meanwhile live invoices arrive by webhook at 20% of the bound.
+    let mut backfill_phase = None;
+    if nb > 0 {
+        ns.reset_stats();
+        let sent_at = unix_ms();
+        let t0 = Instant::now();
+        let queue = SqsQueue::new(sqs.clone(), &queue_url).with_bulk(&bulk_queue_url);
+        let messages: Vec<SyncMessage> = bulk
+            .iter()
+            .map(|(id, _)| {
+                SyncMessage::invoice(TENANT, Source::Chargebee, id, Reason::Backfill, "backfill")
+                    .bulk()
+            })
+            .collect();
+        for chunk in messages.chunks(100) {
+            queue.send(chunk).await.map_err(|x| e(&x))?;
+        }
+        queue.wake_bulk().await.map_err(|x| e(&x))?;
+        let interval = Duration::from_secs_f64(1.0 / (0.2 * bound));
+        let start = tokio::time::Instant::now();
+        let mut pending = FuturesUnordered::new();
+        for (i, inv) in live.iter().enumerate() {
+            let at = start + interval * i as u32;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => break,
+                    Some(r) = pending.next(), if !pending.is_empty() => record(r)?,
+                }
+            }
+            pending.push(deliver(inv));
+        }
+        while let Some(r) = pending.next().await {
+            record(r)?;
+        }
+        let budget = Duration::from_secs_f64(120.0 + 4.0 * (nb + live.len()) as f64 / bound);
+        wait_for_payments(&ns, (nb + live.len()) as u64, budget).await?;
+        backfill_phase = Some((sent_at, t0.elapsed(), ns.stats()));
+    }
     // Without a lag phase the counters were not reset, so its figures are the first phase's.
     let lag_tokens = if opts.lag {
         lag_stats.token_requests
@@ -886,9 +981,49 @@ async fn run_once(
         lags.push(done.saturating_sub(*start));
     }
     lags.sort_unstable();
+    let backfill = match backfill_phase {
+        None => None,
+        Some((sent_at, elapsed, stats)) => {
+            let mut done_at = 0u64;
+            for (id, _) in &bulk {
+                let Some(done) = synced_at.get(id) else {
+                    return Err(format!("bulk invoice {id} has no completion time"));
+                };
+                done_at = done_at.max(*done);
+            }
+            let mut live_lags = Vec::new();
+            for (id, _) in &live {
+                let (Some(done), Some(start)) = (synced_at.get(id), intake_at.get(id)) else {
+                    return Err(format!("live invoice {id} has no completion time"));
+                };
+                live_lags.push(done.saturating_sub(*start));
+            }
+            live_lags.sort_unstable();
+            let ideal = nb as f64 * r * opts.latency.as_secs_f64() / limit as f64;
+            let total = (nb + live.len()) as f64;
+            let ops: u64 = stats
+                .requests_by_operation
+                .iter()
+                .filter(|(op, _)| op.starts_with("create:") || op.starts_with("transform:"))
+                .map(|(_, n)| n)
+                .sum();
+            Some(BackfillResult {
+                invoices: nb,
+                live: live.len(),
+                took_s: done_at.saturating_sub(sent_at) as f64 / 1000.0,
+                ideal_s: ideal,
+                ideal_with_live_s: ideal / 0.8,
+                live_p50_ms: percentile(&live_lags, 0.50),
+                live_p99_ms: percentile(&live_lags, 0.99),
+                account_ratio: total / elapsed.as_secs_f64() / bound,
+                requests_per_invoice: ops as f64 / total,
+                rejected_429: stats.rejected_429,
+            })
+        }
+    };
 
     // Costs over every invoice the workers synced.
-    let processed = (warm.len() + burst.len() + steady.len()) as f64;
+    let processed = (warm.len() + burst.len() + steady.len() + bulk.len() + live.len()) as f64;
     let cpu_ms: f64 = reports.iter().map(|r| r.cpu_ms - r.polling_cpu_ms).sum();
     let rss = reports
         .iter()
@@ -931,9 +1066,11 @@ async fn run_once(
     let _ = std::fs::remove_dir_all(&dir);
     // The next limit's run starts on a moto that holds nothing of this one.
     let _ = sqs.delete_queue().queue_url(&queue_url).send().await;
+    let _ = sqs.delete_queue().queue_url(&bulk_queue_url).send().await;
     let _ = dynamo.delete_table().table_name(&table).send().await;
 
     Ok(RunResult {
+        backfill,
         r,
         limit,
         latency_ms: opts.latency.as_millis() as u64,
@@ -998,6 +1135,27 @@ fn print_result(r: &RunResult) {
         "C = {:>2}  L = {} ms  workers {}  N = {}",
         r.limit, r.latency_ms, r.workers, r.invoices
     );
+    if let Some(b) = &r.backfill {
+        let ms = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} ms"));
+        println!(
+            "  backfill of {} (bulk) with {} live at 20% of the bound: {:.1} s; ideal N*R*L/C {:.1} s ({:.0}%), with live's fifth N*R*L/(0.8*C) {:.1} s ({:.0}%)",
+            b.invoices,
+            b.live,
+            b.took_s,
+            b.ideal_s,
+            100.0 * b.took_s / b.ideal_s,
+            b.ideal_with_live_s,
+            100.0 * b.took_s / b.ideal_with_live_s
+        );
+        println!(
+            "  live during the backfill: p50 {} p99 {}; account {:.1}% of the bound; requests/invoice {:.3}; 429 answers {}",
+            ms(b.live_p50_ms),
+            ms(b.live_p99_ms),
+            100.0 * b.account_ratio,
+            b.requests_per_invoice,
+            b.rejected_429
+        );
+    }
     println!(
         "  throughput {:>7.2} invoices/s  bound C/(L*R) {:>7.2} (R = {})  ratio {:>5.1}%",
         r.throughput_per_s,

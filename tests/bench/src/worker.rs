@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use billsync::aws::moto::on_local;
+use billsync::aws::sqs::SqsQueue;
 use billsync::aws::{AwsClients, AwsSettings};
 use billsync::flow::state::FlowStatus;
 use billsync::queue::SyncMessage;
@@ -31,6 +32,10 @@ pub struct WorkerArgs {
     pub sqs_endpoint: String,
     pub table: String,
     pub queue_url: String,
+    /// Bulk work's queue (empty: none), taken after live work; the event source watches only
+    /// `queue_url`, as on AWS.
+    #[serde(default)]
+    pub bulk_queue_url: String,
     /// `{tenant: secret}` as the tenant secrets are stored.
     pub secrets: PathBuf,
     /// The worker stops when this file exists and the queue gave it nothing.
@@ -120,7 +125,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let mut services = AwsSettings {
         table_name: args.table.clone(),
         queue_url: args.queue_url.clone(),
-        bulk_queue_url: String::new(),
+        bulk_queue_url: args.bulk_queue_url.clone(),
         secret_prefix: String::new(),
         worker_instances: args.instances,
     }
@@ -133,11 +138,9 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
     if let Some(s) = &sqlite {
         services.store = s.clone();
     }
-    // The event source's side: the same queue, polled as Lambda polls it.
-    let source = services
-        .inbox()
-        .cloned()
-        .ok_or("the AWS services have an inbox")?;
+    // The event source's side: the live queue only, polled as Lambda polls it.
+    let source: Arc<dyn billsync::queue::Inbox> =
+        Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url));
 
     let synced_at = Mutex::new(BTreeMap::new());
     let mut report = WorkerReport::default();
