@@ -590,6 +590,36 @@ async fn wait_for_payments(ns: &NetSuiteSim, want: u64, timeout: Duration) -> Re
     Ok(())
 }
 
+/// Delivers `items` at `per_s` a second, each on its tick whether or not earlier ones have
+/// finished, and records every answer.
+async fn paced<T, Fut>(
+    items: &[T],
+    per_s: f64,
+    deliver: &impl Fn(&T) -> Fut,
+    record: &mut impl FnMut(Fut::Output) -> Result<(), String>,
+) -> Result<(), String>
+where
+    Fut: std::future::Future,
+{
+    let interval = Duration::from_secs_f64(1.0 / per_s);
+    let t0 = tokio::time::Instant::now();
+    let mut pending = FuturesUnordered::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = t0 + interval * i as u32;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => break,
+                Some(r) = pending.next(), if !pending.is_empty() => record(r)?,
+            }
+        }
+        pending.push(deliver(item));
+    }
+    while let Some(r) = pending.next().await {
+        record(r)?;
+    }
+    Ok(())
+}
+
 fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
@@ -888,23 +918,7 @@ async fn run_once(
     let mut lags = Vec::new();
     if opts.lag {
         ns.reset_stats();
-        let interval = Duration::from_secs_f64(1.0 / arrival);
-        let t0 = tokio::time::Instant::now();
-        // Each webhook starts on its tick, whether or not earlier ones have finished.
-        let mut pending = FuturesUnordered::new();
-        for (i, inv) in steady.iter().enumerate() {
-            let at = t0 + interval * i as u32;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => break,
-                    Some(r) = pending.next(), if !pending.is_empty() => record(r)?,
-                }
-            }
-            pending.push(deliver(inv));
-        }
-        while let Some(r) = pending.next().await {
-            record(r)?;
-        }
+        paced(&steady, arrival, &deliver, &mut record).await?;
         wait_for_payments(&ns, n as u64, Duration::from_secs(120)).await?;
     }
     let lag_stats = ns.stats();
@@ -928,22 +942,7 @@ async fn run_once(
             queue.send(chunk).await.map_err(|x| e(&x))?;
         }
         queue.wake_bulk().await.map_err(|x| e(&x))?;
-        let interval = Duration::from_secs_f64(1.0 / (0.2 * bound));
-        let start = tokio::time::Instant::now();
-        let mut pending = FuturesUnordered::new();
-        for (i, inv) in live.iter().enumerate() {
-            let at = start + interval * i as u32;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => break,
-                    Some(r) = pending.next(), if !pending.is_empty() => record(r)?,
-                }
-            }
-            pending.push(deliver(inv));
-        }
-        while let Some(r) = pending.next().await {
-            record(r)?;
-        }
+        paced(&live, 0.2 * bound, &deliver, &mut record).await?;
         let budget = Duration::from_secs_f64(120.0 + 4.0 * (nb + live.len()) as f64 / bound);
         wait_for_payments(&ns, (nb + live.len()) as u64, budget).await?;
         backfill_phase = Some((sent_at, t0.elapsed(), ns.stats()));
