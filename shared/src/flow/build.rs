@@ -126,24 +126,34 @@ fn display_name(c: &model::Customer) -> Option<String> {
     })
 }
 
+/// Each of the user's custom fields the billing customer has a value for: its script id, the
+/// billing field it comes from, and the value as NetSuite takes it (or why it cannot be).
+fn billing_values<'s>(
+    settings: &'s TenantSettings,
+    customer: &'s model::Customer,
+) -> impl Iterator<Item = (&'s String, &'s str, Result<serde_json::Value, String>)> {
+    settings
+        .custom_fields
+        .from_billing
+        .iter()
+        .filter_map(move |(script, f)| {
+            let text = customer.custom_fields.get(&f.from)?;
+            Some((script, f.from.as_str(), f.kind.value(text)))
+        })
+}
+
 /// The user's custom fields starting with `prefix` (`custentity`, `custbody`, `custcol`),
-/// filled from the billing customer's fields it names. A field the customer leaves empty is
-/// left out; one whose value does not fit its type too ([`check_billing_fields`] refused it
-/// before anything was written).
+/// filled from the billing customer's fields. A field the customer leaves empty is left out;
+/// one whose value does not fit its type too ([`check_billing_fields`] refused it before
+/// anything was written).
 fn billing_fields(
     settings: &TenantSettings,
     customer: &model::Customer,
     prefix: &str,
 ) -> Vec<(String, serde_json::Value)> {
-    settings
-        .custom_fields
-        .from_billing
-        .iter()
-        .filter(|(script, _)| script.starts_with(prefix))
-        .filter_map(|(script, f)| {
-            let text = customer.custom_fields.get(&f.from)?;
-            Some((script.clone(), f.kind.value(text).ok()?))
-        })
+    billing_values(settings, customer)
+        .filter(|(script, _, _)| script.starts_with(prefix))
+        .filter_map(|(script, _, value)| Some((script.clone(), value.ok()?)))
         .collect()
 }
 
@@ -153,15 +163,8 @@ pub fn check_billing_fields(
     settings: &TenantSettings,
     customer: &model::Customer,
 ) -> Result<(), FlowProblem> {
-    let bad: Vec<String> = settings
-        .custom_fields
-        .from_billing
-        .iter()
-        .filter_map(|(script, f)| {
-            let text = customer.custom_fields.get(&f.from)?;
-            let e = f.kind.value(text).err()?;
-            Some(format!("{} -> {script}: {e}", f.from))
-        })
+    let bad: Vec<String> = billing_values(settings, customer)
+        .filter_map(|(script, from, value)| Some(format!("{from} -> {script}: {}", value.err()?)))
         .collect();
     if bad.is_empty() {
         return Ok(());
