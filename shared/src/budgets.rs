@@ -31,6 +31,11 @@ mod tests {
 
     /// `key: <seconds>` in the block of `resource` in template.yaml.
     fn template_seconds(resource: &str, key: &str) -> Duration {
+        Duration::from_secs(template_value(resource, key).parse().unwrap())
+    }
+
+    /// The value of the first `key:` in the block of `resource` in template.yaml.
+    fn template_value(resource: &str, key: &str) -> String {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let template = std::fs::read_to_string(root.join("template.yaml")).unwrap();
         let mut inside = false;
@@ -43,7 +48,7 @@ mod tests {
                 .then(|| line.trim().strip_prefix(&format!("{key}:")))
                 .flatten()
             {
-                return Duration::from_secs(v.trim().parse().unwrap());
+                return v.trim().to_owned();
             }
         }
         panic!("no {key} in {resource}");
@@ -63,6 +68,15 @@ mod tests {
             template_seconds("InvoiceQueue", "VisibilityTimeout"),
             QUEUE_VISIBILITY
         );
+    }
+
+    #[test]
+    fn hand_backs_leave_as_many_real_attempts_as_before_them() {
+        use crate::service::worker::DEFER_RECEIVES;
+        for queue in ["InvoiceQueue", "BulkQueue"] {
+            let limit: u32 = template_value(queue, "maxReceiveCount").parse().unwrap();
+            assert!(limit >= DEFER_RECEIVES + 5, "{queue}: {limit}");
+        }
     }
 
     #[test]

@@ -296,6 +296,9 @@ pub struct Taken {
     pub body: String,
     /// What deletes it (SQS receipt handle).
     pub receipt: String,
+    /// How many times the queue has handed it out, this time included (SQS's
+    /// `ApproximateReceiveCount`; 1 where the queue cannot say).
+    pub receives: u32,
 }
 
 /// The worker's own side of the queue: besides the batch it was invoked with, it may take more
@@ -310,6 +313,13 @@ pub trait Inbox: Send + Sync {
 
     /// Deletes finished messages by receipt.
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError>;
+
+    /// Hands taken messages back to come again after their delay (SQS: their visibility
+    /// timeout changed). Each counts as a receive towards the queue's dead-letter limit.
+    /// Where a queue cannot, they come back after the queue's own visibility timeout.
+    async fn defer(&self, _later: &[(String, std::time::Duration)]) -> Result<(), QueueError> {
+        Ok(())
+    }
 
     /// Whether the last look at bulk work found some waiting: a worker that stops then wakes
     /// another ([`Queue::wake_bulk`]) so the backlog keeps draining.

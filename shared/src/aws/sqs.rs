@@ -4,10 +4,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
-    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, QueueAttributeName,
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
@@ -60,6 +62,7 @@ impl SqsQueue {
             .queue_url(url)
             .max_number_of_messages(max.clamp(1, BATCH) as i32)
             .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
             .map_err(|e| QueueError(unavailable(e)))?;
@@ -68,7 +71,14 @@ impl SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|m| {
+                let receives = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 Some(Taken {
+                    receives,
                     id: m.message_id?,
                     body: m.body.unwrap_or_default(),
                     receipt: m.receipt_handle?,
@@ -257,25 +267,79 @@ impl Inbox for SqsQueue {
         self.bulk_seen.load(Ordering::Relaxed)
     }
 
+    async fn defer(&self, later: &[(String, Duration)]) -> Result<(), QueueError> {
+        let (live, bulk) = self.by_queue(later.to_vec(), |(r, _)| r);
+        let live_done = self.defer_in(&self.queue_url, &live).await;
+        if let Some(bulk_url) = &self.bulk_url {
+            self.defer_in(bulk_url, &bulk).await?;
+        }
+        live_done
+    }
+
     async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
-        let Some(bulk_url) = &self.bulk_url else {
-            return self.delete_from(&self.queue_url, receipts).await;
-        };
-        let (bulk, live): (Vec<String>, Vec<String>) = receipts
-            .iter()
-            .cloned()
-            .partition(|r| r.starts_with(BULK_RECEIPT));
-        let bulk: Vec<String> = bulk
-            .into_iter()
-            .map(|r| r[BULK_RECEIPT.len()..].to_owned())
-            .collect();
+        let (live, bulk) = self.by_queue(receipts.to_vec(), |r| r);
         let live_done = self.delete_from(&self.queue_url, &live).await;
-        self.delete_from(bulk_url, &bulk).await?;
+        if let Some(bulk_url) = &self.bulk_url {
+            self.delete_from(bulk_url, &bulk).await?;
+        }
         live_done
     }
 }
 
 impl SqsQueue {
+    /// Items by the queue their receipt belongs to: the live queue's, and the bulk queue's
+    /// with the receipt as SQS gave it (without the prefix [`Inbox::take`] marked it with).
+    fn by_queue<T>(
+        &self,
+        items: Vec<T>,
+        receipt: impl Fn(&mut T) -> &mut String,
+    ) -> (Vec<T>, Vec<T>) {
+        let (mut live, mut bulk) = (Vec::new(), Vec::new());
+        for mut item in items {
+            let r = receipt(&mut item);
+            if self.bulk_url.is_some() && r.starts_with(BULK_RECEIPT) {
+                r.drain(..BULK_RECEIPT.len());
+                bulk.push(item);
+            } else {
+                live.push(item);
+            }
+        }
+        (live, bulk)
+    }
+}
+
+impl SqsQueue {
+    async fn defer_in(&self, url: &str, later: &[(String, Duration)]) -> Result<(), QueueError> {
+        if later.is_empty() {
+            return Ok(());
+        }
+        in_batches(later, "deferred", |chunk| async move {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, (r, d))| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        // SQS's ceiling for a visibility timeout is twelve hours.
+                        .visibility_timeout(d.as_secs().clamp(1, 43_200) as i32)
+                        .build()
+                        .map_err(|e| QueueError(Unavailable::caused_by("visibility entry", e)))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| QueueError(unavailable(e)))?;
+            Ok(out.failed)
+        })
+        .await
+    }
+
     async fn delete_from(&self, url: &str, receipts: &[String]) -> Result<(), QueueError> {
         if receipts.is_empty() {
             return Ok(());
@@ -487,7 +551,7 @@ mod tests {
             .attributes(QueueAttributeName::FifoQueue, "true")
             .attributes(
                 QueueAttributeName::RedrivePolicy,
-                serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+                serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10})
                     .to_string(),
             )
             .send()

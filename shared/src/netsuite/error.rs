@@ -262,6 +262,13 @@ pub enum NetSuiteError {
         #[source]
         source: GovernorError,
     },
+    /// The account failed several requests in a row (server errors, timeouts, lost
+    /// connections), so its requests wait out a hold instead of each retrying on its own.
+    #[error("NetSuite {operation}: not sent: the account's last requests failed in a row, so its requests wait {}s before one tries again", .wait.as_secs().max(1))]
+    Held {
+        operation: String,
+        wait: std::time::Duration,
+    },
 }
 
 fn summary(e: &ApiError) -> String {
@@ -283,7 +290,7 @@ impl NetSuiteError {
             NetSuiteError::Protocol { .. } => ErrorKind::Protocol,
             NetSuiteError::Config(_) => ErrorKind::Config,
             // Like a connection never made: retryable, certainly not acted on.
-            NetSuiteError::Governor { .. } => ErrorKind::Transport,
+            NetSuiteError::Governor { .. } | NetSuiteError::Held { .. } => ErrorKind::Transport,
         }
     }
 

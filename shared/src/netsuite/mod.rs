@@ -9,6 +9,7 @@ pub mod error;
 pub mod governor;
 pub mod money;
 pub mod oauth2;
+pub mod outage;
 pub mod permissions;
 pub mod preflight;
 pub mod queries;

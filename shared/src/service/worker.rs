@@ -48,6 +48,15 @@ pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
     DRAIN_DEPTH_PER_SLOT * held_slots + TAKE + if saves_together { TAKE } else { 0 }
 }
 
+/// A message the worker took itself may be handed back for later while the queue has handed
+/// it out at most this often: each hand-back counts towards the queue's dead-letter limit (10
+/// in template.yaml), so at least as many real attempts remain as the limit of 5 allowed
+/// before hand-backs existed.
+pub const DEFER_RECEIVES: u32 = 5;
+/// When a NetSuite account's places in this worker are all taken: how long a taken message of
+/// that account waits in the queue before it is offered again.
+pub const BUSY_ACCOUNT_DELAY: Duration = Duration::from_secs(5);
+
 /// One queue message as the queue hands it over.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -62,6 +71,13 @@ pub enum MessageOutcome {
     Done(Option<Outcome>),
     /// Deliver again later.
     Retry(String),
+    /// Not run, or failed only because its NetSuite account cannot take it now (the account
+    /// failing, or its places in this worker full): back in the queue after `after`, and no
+    /// reason to stop taking other tenants' work.
+    Defer {
+        after: Duration,
+        why: String,
+    },
     /// Unreadable: logged and dropped (redelivering would fail the same way).
     Poison(String),
 }
@@ -85,39 +101,48 @@ pub async fn process_batch(services: &Services, batch: Vec<Delivery>) -> Vec<Str
 /// the worker takes nothing more and finishes what it has.
 pub async fn drain_batch(services: &Services, batch: Vec<Delivery>, until: Instant) -> Vec<String> {
     let inbox = services.inbox().cloned();
-    retries(run_pool(services, batch, inbox, until, |_, _| {}).await)
+    retries(run_pool(services, batch, inbox, until, |_, _, _| {}).await)
 }
 
 /// The ids of messages whose failure may go away by itself.
 fn retries(results: Vec<(String, MessageOutcome)>) -> Vec<String> {
     results
         .into_iter()
-        .filter_map(|(id, r)| matches!(r, MessageOutcome::Retry(_)).then_some(id))
+        .filter_map(|(id, r)| {
+            matches!(r, MessageOutcome::Retry(_) | MessageOutcome::Defer { .. }).then_some(id)
+        })
         .collect()
 }
 
 /// Processes a batch and says what happened to each message.
 pub async fn process(services: &Services, batch: Vec<Delivery>) -> Vec<(String, MessageOutcome)> {
-    run_pool(services, batch, None, Instant::now(), |_, _| {}).await
+    run_pool(services, batch, None, Instant::now(), |_, _, _| {}).await
 }
 
 /// Where a message in progress came from.
 enum Origin {
     /// The invocation's batch: its outcome goes back to the caller.
     Batch,
-    /// Taken from the inbox by this worker, which deletes it when done.
-    Taken(String),
+    /// Taken from the inbox by this worker, which deletes it when done (or hands it back).
+    Taken { receipt: String, receives: u32 },
 }
 
-/// [`drain_batch`] that calls `observe` with each message the moment it is finished and
-/// returns every outcome: the benchmark's clock for the lag from intake to the invoice's last
-/// NetSuite record. Only with the `test-support` feature.
+impl Origin {
+    /// Whether the message may go back to the queue unrun when its account cannot take it.
+    fn deferrable(&self) -> bool {
+        matches!(self, Origin::Taken { receives, .. } if *receives <= DEFER_RECEIVES)
+    }
+}
+
+/// [`drain_batch`] that calls `observe` with each message the moment it is finished, with how
+/// long it was in progress, and returns every outcome: the benchmark's clock for the lag from
+/// intake to the invoice's last NetSuite record. Only with the `test-support` feature.
 #[cfg(any(test, feature = "test-support"))]
 pub async fn drain_observed(
     services: &Services,
     batch: Vec<Delivery>,
     until: Instant,
-    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
+    observe: impl Fn(&Delivery, &MessageOutcome, Duration) + Sync,
 ) -> Vec<(String, MessageOutcome)> {
     run_pool(services, batch, services.inbox().cloned(), until, observe).await
 }
@@ -132,9 +157,10 @@ async fn run_pool<'a>(
     batch: Vec<Delivery>,
     inbox: Option<Arc<dyn Inbox>>,
     until: Instant,
-    observe: impl Fn(&Delivery, &MessageOutcome) + Sync,
+    observe: impl Fn(&Delivery, &MessageOutcome, Duration) + Sync,
 ) -> Vec<(String, MessageOutcome)> {
     let run = |d: Delivery, origin: Origin, read: ReadTogether<'a>| async move {
+        let started = Instant::now();
         // Tenant and subject are filled in once the body is read: every line the message
         // logs, down to the flow's steps, carries them.
         let span = tracing::info_span!(
@@ -143,13 +169,14 @@ async fn run_pool<'a>(
             tenant = tracing::field::Empty,
             subject = tracing::field::Empty,
         );
-        let r = contained(services, &d, one(services, &d, read.clone()))
+        let deferrable = origin.deferrable();
+        let r = contained(services, &d, one(services, &d, read.clone(), deferrable))
             .instrument(span)
             .await;
         // The rest of the group saves without waiting for this one. Its read is done (the
         // flow awaited it) or is nothing to wait for.
         read.await.store.flow_done();
-        (d, origin, r)
+        (d, origin, r, started.elapsed())
     };
     let read = read_together(services, &batch);
     let mut running: FuturesUnordered<_> = batch
@@ -173,26 +200,34 @@ async fn run_pool<'a>(
             break;
         }
         tokio::select! {
-            Some((d, origin, outcome)) = running.next(), if !running.is_empty() => {
-                observe(&d, &outcome);
+            Some((d, origin, outcome, took)) = running.next(), if !running.is_empty() => {
+                observe(&d, &outcome, took);
                 let retry = matches!(outcome, MessageOutcome::Retry(_));
                 if let (true, Some(t)) = (retry, taker.as_mut()) {
                     t.troubled = true;
                 }
-                match origin {
-                    Origin::Batch => results.push((d.id, outcome)),
-                    Origin::Taken(receipt) => deleter.finished(receipt, retry),
+                match (origin, &outcome) {
+                    (Origin::Batch, _) => results.push((d.id, outcome)),
+                    (o @ Origin::Taken { .. }, MessageOutcome::Defer { after, .. }) => {
+                        let deferrable = o.deferrable();
+                        if let Origin::Taken { receipt, .. } = o {
+                            // Past its hand-backs it stays taken and comes back after the
+                            // queue's visibility timeout, as a failed message does.
+                            if deferrable {
+                                deleter.defer(receipt, *after);
+                            }
+                        }
+                    }
+                    (Origin::Taken { receipt, .. }, _) => deleter.finished(receipt, retry),
                 }
             }
             Some(()) = deleter.deleting.next(), if !deleter.deleting.is_empty() => {}
             got = async { taker.as_mut().expect("checked by the guard").answer().await }, if taking => {
                 let taken = taker.as_mut().expect("checked by the guard").answered(got);
-                let read = read_together(services, taken.iter().map(|(d, _)| d));
-                running.extend(
-                    taken
-                        .into_iter()
-                        .map(|(d, receipt)| run(d, Origin::Taken(receipt), read.clone())),
-                );
+                let read = read_together(services, taken.iter().map(|(d, _, _)| d));
+                running.extend(taken.into_iter().map(|(d, receipt, receives)| {
+                    run(d, Origin::Taken { receipt, receives }, read.clone())
+                }));
             }
         }
     }
@@ -267,7 +302,7 @@ impl Taker {
     }
 
     /// Takes in the receive's answer: the messages it brought, with their receipts.
-    fn answered(&mut self, got: Result<Vec<Taken>, QueueError>) -> Vec<(Delivery, String)> {
+    fn answered(&mut self, got: Result<Vec<Taken>, QueueError>) -> Vec<(Delivery, String, u32)> {
         self.pending = None;
         match got {
             Ok(messages) => {
@@ -282,6 +317,7 @@ impl Taker {
                                 body: m.body,
                             },
                             m.receipt,
+                            m.receives,
                         )
                     })
                     .collect()
@@ -300,6 +336,8 @@ impl Taker {
 struct Deleter {
     inbox: Option<Arc<dyn Inbox>>,
     finished: Vec<String>,
+    /// Taken messages to hand back, with their delays.
+    later: Vec<(String, Duration)>,
     deleting: FuturesUnordered<BoxFuture<'static, ()>>,
 }
 
@@ -308,6 +346,7 @@ impl Deleter {
         Deleter {
             inbox,
             finished: Vec::new(),
+            later: Vec::new(),
             deleting: FuturesUnordered::new(),
         }
     }
@@ -324,8 +363,21 @@ impl Deleter {
         }
     }
 
+    /// A taken message goes back to the queue for `after`.
+    fn defer(&mut self, receipt: String, after: Duration) {
+        self.later.push((receipt, after));
+        if self.later.len() >= TAKE {
+            let batch = std::mem::take(&mut self.later);
+            self.deleting
+                .push(defer_taken(self.inbox.clone(), batch).boxed());
+        }
+    }
+
     /// Deletes what is left and waits for every delete.
     async fn flush(mut self) {
+        let later = std::mem::take(&mut self.later);
+        self.deleting
+            .push(defer_taken(self.inbox.clone(), later).boxed());
         let rest = std::mem::take(&mut self.finished);
         self.deleting
             .push(delete_taken(self.inbox.clone(), rest).boxed());
@@ -341,6 +393,17 @@ async fn delete_taken(inbox: Option<Arc<dyn Inbox>>, finished: Vec<String>) {
     };
     if let Err(e) = inbox.delete(&finished).await {
         tracing::warn!(error = %e, "could not delete finished messages; they will be delivered again");
+    }
+}
+
+/// Hands taken messages back for later; a failed call only means they come back after the
+/// queue's visibility timeout instead.
+async fn defer_taken(inbox: Option<Arc<dyn Inbox>>, later: Vec<(String, Duration)>) {
+    let Some(inbox) = inbox.filter(|_| !later.is_empty()) else {
+        return;
+    };
+    if let Err(e) = inbox.defer(&later).await {
+        tracing::warn!(error = %e, "could not hand messages back for later; they come back after the visibility timeout");
     }
 }
 
@@ -413,7 +476,12 @@ fn read_together<'a, 'd>(
     .shared()
 }
 
-async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> MessageOutcome {
+async fn one(
+    services: &Services,
+    d: &Delivery,
+    read: ReadTogether<'_>,
+    deferrable: bool,
+) -> MessageOutcome {
     let message: SyncMessage = match serde_json::from_str(&d.body) {
         Ok(m) => m,
         Err(e) => {
@@ -423,9 +491,9 @@ async fn one(services: &Services, d: &Delivery, read: ReadTogether<'_>) -> Messa
     };
     // Bulk work's NetSuite requests wait behind live work's for a slot.
     match message.class {
-        crate::queue::Class::Live => run_one(services, read, message).await,
+        crate::queue::Class::Live => run_one(services, read, message, deferrable).await,
         crate::queue::Class::Bulk => {
-            crate::netsuite::as_bulk(run_one(services, read, message)).await
+            crate::netsuite::as_bulk(run_one(services, read, message, deferrable)).await
         }
     }
 }
@@ -434,6 +502,7 @@ async fn run_one(
     services: &Services,
     read: ReadTogether<'_>,
     message: SyncMessage,
+    deferrable: bool,
 ) -> MessageOutcome {
     if message.subject == Subject::Drain {
         // It only woke this worker: the taking that follows does the work.
@@ -489,6 +558,50 @@ async fn run_one(
         Ok(c) => c,
         Err(e) => return MessageOutcome::Retry(e.to_string()),
     };
+    // An account that keeps failing is not asked now: its messages go back to the queue and
+    // the worker goes on with other accounts' work.
+    let governor = clients.netsuite.governor();
+    if let Some(wait) = governor.outage().held_for() {
+        return MessageOutcome::Defer {
+            after: wait,
+            why: format!(
+                "NetSuite account {} is failing",
+                clients.netsuite.account_id()
+            ),
+        };
+    }
+    // Each account's messages fill at most what the pool keeps for one account, so a slow
+    // one cannot take the places other accounts' work needs.
+    let most = drain_depth(
+        governor.config().max_held,
+        saves_together(services.store.as_ref()),
+    );
+    let Some(_place) = services.place(clients.netsuite.account_id(), most, !deferrable) else {
+        return MessageOutcome::Defer {
+            after: BUSY_ACCOUNT_DELAY,
+            why: format!(
+                "NetSuite account {} has {most} messages in progress here",
+                clients.netsuite.account_id()
+            ),
+        };
+    };
+    let outcome = run_invoice(services, read, &message, &settings, &clients, probing).await;
+    match (outcome, governor.outage().held_for()) {
+        // Failed because the account is failing: not a reason to stop other accounts' work.
+        (MessageOutcome::Retry(why), Some(after)) => MessageOutcome::Defer { after, why },
+        (outcome, _) => outcome,
+    }
+}
+
+/// The flow of one invoice message (or a customer change) once its clients and place are had.
+async fn run_invoice(
+    services: &Services,
+    read: ReadTogether<'_>,
+    message: &SyncMessage,
+    settings: &crate::settings::TenantSettings,
+    clients: &super::TenantClients,
+    probing: bool,
+) -> MessageOutcome {
     let group = read.await;
     let invoice = group
         .invoices
@@ -505,7 +618,7 @@ async fn run_one(
         billing: &billing,
     };
     if let Some(customer_id) = message.customer_id() {
-        return match engine.sync_customer(&settings, customer_id).await {
+        return match engine.sync_customer(settings, customer_id).await {
             Ok(Ok(updated)) => {
                 tracing::info!(tenant = %message.tenant, customer = %customer_id, netsuite_id = ?updated, "customer change handled");
                 MessageOutcome::Done(None)
@@ -522,10 +635,10 @@ async fn run_one(
         return MessageOutcome::Poison(format!("no work for subject {:?}", message.subject));
     };
     let result = engine
-        .sync_queued_invoice(&settings, invoice_id, message.queued_at)
+        .sync_queued_invoice(settings, invoice_id, message.queued_at)
         .await;
     if let Ok(outcome) = &result {
-        publish(&message, outcome, clients.netsuite.take_throttled());
+        publish(message, outcome, clients.netsuite.take_throttled());
     }
     match result {
         Ok(outcome) if outcome.blocked.is_some() => {

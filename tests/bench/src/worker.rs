@@ -64,6 +64,12 @@ pub struct WorkerReport {
     pub aws_calls: BTreeMap<String, u64>,
     /// Invoice id -> Unix milliseconds when its flow was synced.
     pub synced_at: BTreeMap<String, u64>,
+    /// Per tenant: how long each of its messages was in progress in this worker, in
+    /// milliseconds (handed-back ones included), and how many were handed back for later.
+    #[serde(default)]
+    pub in_progress_ms: BTreeMap<String, Vec<u32>>,
+    #[serde(default)]
+    pub deferred: BTreeMap<String, u64>,
 }
 
 pub fn unix_ms() -> u64 {
@@ -143,6 +149,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         Arc::new(SqsQueue::new(sqs.clone(), &args.queue_url));
 
     let synced_at = Mutex::new(BTreeMap::new());
+    let in_progress = Mutex::new((BTreeMap::new(), BTreeMap::new()));
     let mut report = WorkerReport::default();
     let trace = std::env::var_os("BENCH_TRACE").is_some();
     if trace {
@@ -192,10 +199,22 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         // As a Lambda invocation with the worker's timeout: it may take more messages itself
         // until DRAIN_MARGIN before its deadline.
         let until = tokio::time::Instant::now() + LAMBDA_TIMEOUT - DRAIN_MARGIN;
-        let results = drain_observed(&services, batch, until, |d, outcome| {
+        let results = drain_observed(&services, batch, until, |d, outcome, took| {
+            let message = serde_json::from_str::<SyncMessage>(&d.body).ok();
+            if let Some(m) = &message {
+                let mut held = in_progress.lock().unwrap_or_else(PoisonError::into_inner);
+                let (times, deferred): &mut (BTreeMap<String, Vec<u32>>, BTreeMap<String, u64>) =
+                    &mut held;
+                times
+                    .entry(m.tenant.clone())
+                    .or_default()
+                    .push(took.as_millis() as u32);
+                if matches!(outcome, MessageOutcome::Defer { .. }) {
+                    *deferred.entry(m.tenant.clone()).or_default() += 1;
+                }
+            }
             if let MessageOutcome::Done(Some(o)) = outcome {
                 if o.status == FlowStatus::Synced {
-                    let message = serde_json::from_str::<SyncMessage>(&d.body).ok();
                     if let Some(uid) = message.as_ref().and_then(SyncMessage::invoice_id) {
                         synced_at
                             .lock()
@@ -209,7 +228,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         // What the event source deletes after the invocation: all but the failed ones.
         let done: Vec<String> = results
             .iter()
-            .filter(|(_, r)| !matches!(r, MessageOutcome::Retry(_)))
+            .filter(|(_, r)| !matches!(r, MessageOutcome::Retry(_) | MessageOutcome::Defer { .. }))
             .filter_map(|(id, _)| Some(messages.iter().find(|m| &m.id == id)?.receipt.clone()))
             .collect();
         if !done.is_empty() {
@@ -242,6 +261,9 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
         report.units = report.units.add(Units::of_store(s));
         report.aws_calls.extend(s.calls());
     }
+    (report.in_progress_ms, report.deferred) = in_progress
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     report.synced_at = synced_at
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner);

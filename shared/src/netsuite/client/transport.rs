@@ -117,7 +117,10 @@ impl NetSuiteClient {
             let transient_login = error.kind() == ErrorKind::Login && !login_retried;
             // The governor already waited out its store's failures; retrying here would only
             // keep the message from going back to the queue.
-            let no_slot = matches!(error, NetSuiteError::Governor { .. });
+            let no_slot = matches!(
+                error,
+                NetSuiteError::Governor { .. } | NetSuiteError::Held { .. }
+            );
             if !(error.is_retryable() || transient_login)
                 || no_slot
                 || attempt >= policy.max_attempts
@@ -155,6 +158,11 @@ impl NetSuiteClient {
                 }
             }
 
+            // The account is failing (this failure may have been the one that showed it):
+            // the call ends with what NetSuite said, and the message waits out the hold.
+            if self.inner.governor.outage().held_for().is_some() {
+                return Err(error);
+            }
             let delay = backoff(policy, attempt, &error);
             tracing::warn!(
                 operation = %call.operation,
@@ -213,6 +221,7 @@ impl NetSuiteClient {
                     kind: TransportKind::Connect,
                     ..
                 } | NetSuiteError::Governor { .. }
+                    | NetSuiteError::Held { .. }
             )
     }
 
@@ -287,7 +296,11 @@ impl NetSuiteClient {
                 }
                 Err(e)
                     if e.is_retryable()
-                        && !matches!(e, NetSuiteError::Governor { .. })
+                        && self.inner.governor.outage().held_for().is_none()
+                        && !matches!(
+                            e,
+                            NetSuiteError::Governor { .. } | NetSuiteError::Held { .. }
+                        )
                         && attempt < policy.max_attempts =>
                 {
                     tokio::time::sleep(backoff(policy, attempt, &e)).await;
@@ -318,6 +331,14 @@ impl NetSuiteClient {
         // A login refused a moment ago is not tried again (see `LOGIN_REFUSAL_HOLD`).
         if let Some(refused) = self.refused_recently() {
             return Err(refused);
+        }
+        // An account that keeps failing is not asked until its hold is over (one probe then).
+        let outage = self.inner.governor.outage();
+        if let Some(wait) = outage.admit() {
+            return Err(NetSuiteError::Held {
+                operation: call.operation.clone(),
+                wait,
+            });
         }
         // A bearer token is had before a slot is taken: waiting for one holds no slot.
         let bearer = match &self.inner.auth {
@@ -381,12 +402,18 @@ impl NetSuiteClient {
             Ok(r) => r,
             Err(e) => {
                 let error = transport_error(&call.operation, &e);
+                outage.failed();
                 tracing::debug!(operation = %call.operation, attempt, elapsed_ms, %error, "NetSuite request failed in transport");
                 return Err(error);
             }
         };
         let status = response.status();
         tracing::debug!(operation = %call.operation, attempt, elapsed_ms, status = status.as_u16(), "NetSuite answered");
+        if status.is_server_error() {
+            outage.failed();
+        } else {
+            outage.answered();
+        }
         if status.is_success() {
             permit.succeeded();
             return Ok(response);

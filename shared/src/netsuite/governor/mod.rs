@@ -266,6 +266,9 @@ pub struct GovernorStats {
 #[derive(Clone)]
 pub struct Governor {
     core: Arc<Core>,
+    /// Whether the account answers at all: shared by every client of the account, as the
+    /// slots are.
+    outage: Arc<super::outage::Outage>,
 }
 
 impl std::fmt::Debug for Governor {
@@ -388,7 +391,13 @@ impl Governor {
                 backend,
                 state: Mutex::new(state),
             }),
+            outage: Arc::default(),
         }
+    }
+
+    /// The account's run of failures and any hold it caused ([`super::outage`]).
+    pub fn outage(&self) -> &super::outage::Outage {
+        &self.outage
     }
 
     /// Waits for a slot. Never spins: a waiting task sleeps until a slot is handed to it, and

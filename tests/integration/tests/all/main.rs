@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod aws_functions;
 mod chargebee_flows;
 mod chargebee_mapping;

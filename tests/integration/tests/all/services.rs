@@ -282,6 +282,12 @@ async fn a_worker_batch_reports_exactly_the_retryable_messages() {
     .await;
     assert_eq!(failed, vec!["m-retry".to_string()]);
     env.ns.clear_faults();
+    // The failures in a row hold the account; here the hold has passed and a probe got an
+    // answer.
+    let account = billsync::netsuite::AccountId::parse(&env.ns.config().account_id).unwrap();
+    let outage = env.services.governor(&account, 5);
+    assert!(outage.outage().held_for().is_some());
+    outage.outage().answered();
 
     // A failure that needs a person is logged and acknowledged, not redelivered.
     env.ns.add_fault(Fault::RequiredField {
@@ -348,6 +354,7 @@ fn taken(uid: &str) -> billsync::queue::Taken {
         ))
         .unwrap(),
         receipt: format!("r-{uid}"),
+        receives: 1,
     }
 }
 

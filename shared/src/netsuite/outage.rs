@@ -1,0 +1,172 @@
+//! One NetSuite account failing: after a few server errors or lost connections in a row, its
+//! requests stop for a hold instead of each waiting through its own retries, so a worker
+//! serving many tenants spends seconds, not minutes, on an account that cannot answer. After
+//! the hold one request goes through as a probe: an answer ends the outage, another failure
+//! doubles the hold (up to [`MAX_HOLD`]).
+//!
+//! The state is per account and per process (each Lambda instance learns of an outage from its
+//! own requests: a few failures each, against minutes of retries otherwise). Answers that are
+//! NetSuite's own verdicts (validation, permissions, 429) say the account answers and end the
+//! count.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Failures in a row that start a hold.
+pub const TRIP_AFTER: u32 = 3;
+/// The first hold; each failed probe doubles it.
+pub const FIRST_HOLD: Duration = Duration::from_secs(15);
+pub const MAX_HOLD: Duration = Duration::from_secs(300);
+/// A probe that has not come back after this long (its task was dropped) lets another go.
+const PROBE_LOST_AFTER: Duration = Duration::from_secs(90);
+
+#[derive(Debug, Default)]
+pub struct Outage {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    failures_in_row: u32,
+    held_until: Option<Instant>,
+    /// The hold the next trip starts, doubled by each failed probe.
+    next_hold: Option<Duration>,
+    probe_since: Option<Instant>,
+}
+
+impl Outage {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// How long requests still wait, or `None` when one may go now. Once a hold has passed,
+    /// the first caller is let through as the probe and the others keep waiting for its answer.
+    pub fn admit(&self) -> Option<Duration> {
+        let mut st = self.lock();
+        let until = st.held_until?;
+        let now = Instant::now();
+        if now < until {
+            return Some(until - now);
+        }
+        match st.probe_since {
+            Some(at) if now.duration_since(at) < PROBE_LOST_AFTER => Some(Duration::from_secs(1)),
+            _ => {
+                st.probe_since = Some(now);
+                None
+            }
+        }
+    }
+
+    /// How long the account is still held, without taking the probe's turn.
+    pub fn held_for(&self) -> Option<Duration> {
+        let st = self.lock();
+        let until = st.held_until?;
+        let now = Instant::now();
+        if now < until {
+            return Some(until - now);
+        }
+        // Past the hold, waiting for the probe's verdict: a short wait.
+        st.probe_since
+            .filter(|at| now.duration_since(*at) < PROBE_LOST_AFTER)
+            .map(|_| Duration::from_secs(1))
+    }
+
+    /// NetSuite answered (anything but a server error): the account works.
+    pub fn answered(&self) {
+        let mut st = self.lock();
+        if st.held_until.is_some() {
+            tracing::info!("NetSuite answers again; the account's hold is over");
+        }
+        *st = State::default();
+    }
+
+    /// A server error, a timeout or a lost connection.
+    pub fn failed(&self) {
+        let mut st = self.lock();
+        st.failures_in_row += 1;
+        let probe_failed = st.probe_since.take().is_some();
+        let now = Instant::now();
+        if st.held_until.is_some_and(|u| now < u) {
+            // Requests sent before the hold began: the hold stands as it is.
+            return;
+        }
+        if probe_failed || st.failures_in_row >= TRIP_AFTER {
+            let hold = st.next_hold.unwrap_or(FIRST_HOLD);
+            st.next_hold = Some((hold * 2).min(MAX_HOLD));
+            st.held_until = Some(now + hold);
+            tracing::warn!(
+                hold_s = hold.as_secs(),
+                failures_in_row = st.failures_in_row,
+                "NetSuite keeps failing; the account's requests wait"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_in_a_row_hold_the_account_and_one_probe_ends_or_doubles_it() {
+        let o = Outage::default();
+        assert_eq!(o.admit(), None);
+        o.failed();
+        o.failed();
+        assert_eq!(o.admit(), None, "two failures are not an outage");
+        o.answered();
+        o.failed();
+        o.failed();
+        assert_eq!(o.admit(), None, "an answer started the count again");
+        o.failed();
+        assert_eq!(o.admit(), Some(FIRST_HOLD));
+        assert_eq!(o.held_for(), Some(FIRST_HOLD));
+
+        tokio::time::advance(FIRST_HOLD).await;
+        assert_eq!(o.held_for(), None, "nothing probes yet");
+        assert_eq!(o.admit(), None, "the first request is the probe");
+        assert_eq!(
+            o.admit(),
+            Some(Duration::from_secs(1)),
+            "the others wait for it"
+        );
+        o.failed();
+        assert_eq!(
+            o.admit(),
+            Some(FIRST_HOLD * 2),
+            "a failed probe doubles the hold"
+        );
+
+        tokio::time::advance(FIRST_HOLD * 2).await;
+        assert_eq!(o.admit(), None);
+        o.answered();
+        assert_eq!((o.admit(), o.held_for()), (None, None));
+        // The next outage starts again from the first hold.
+        for _ in 0..TRIP_AFTER {
+            o.failed();
+        }
+        assert_eq!(o.held_for(), Some(FIRST_HOLD));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_are_capped_and_a_lost_probe_lets_another_go() {
+        let o = Outage::default();
+        for _ in 0..TRIP_AFTER {
+            o.failed();
+        }
+        for _ in 0..10 {
+            tokio::time::advance(MAX_HOLD).await;
+            assert_eq!(o.admit(), None);
+            o.failed();
+        }
+        assert_eq!(o.held_for(), Some(MAX_HOLD));
+        tokio::time::advance(MAX_HOLD).await;
+        assert_eq!(o.admit(), None, "probe");
+        tokio::time::advance(PROBE_LOST_AFTER).await;
+        assert_eq!(o.admit(), None, "the probe never came back: another goes");
+    }
+}
