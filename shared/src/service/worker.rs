@@ -54,7 +54,8 @@ pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
 /// before hand-backs existed.
 pub const DEFER_RECEIVES: u32 = 5;
 /// When a NetSuite account's places in this worker are all taken: how long a taken message of
-/// that account waits in the queue before it is offered again.
+/// that account waits in the queue before it is offered again, doubled for each earlier
+/// receive.
 pub const BUSY_ACCOUNT_DELAY: Duration = Duration::from_secs(5);
 
 /// One queue message as the queue hands it over.
@@ -130,7 +131,15 @@ enum Origin {
 impl Origin {
     /// Whether the message may go back to the queue unrun when its account cannot take it.
     fn deferrable(&self) -> bool {
-        matches!(self, Origin::Taken { receives, .. } if *receives <= DEFER_RECEIVES)
+        self.hand_backs().is_some()
+    }
+
+    /// How often the queue has handed the message out, where it may still be handed back.
+    fn hand_backs(&self) -> Option<u32> {
+        match self {
+            Origin::Taken { receives, .. } if *receives <= DEFER_RECEIVES => Some(*receives),
+            _ => None,
+        }
     }
 }
 
@@ -169,8 +178,8 @@ async fn run_pool<'a>(
             tenant = tracing::field::Empty,
             subject = tracing::field::Empty,
         );
-        let deferrable = origin.deferrable();
-        let r = contained(services, &d, one(services, &d, read.clone(), deferrable))
+        let receives = origin.hand_backs();
+        let r = contained(services, &d, one(services, &d, read.clone(), receives))
             .instrument(span)
             .await;
         // The rest of the group saves without waiting for this one. Its read is done (the
@@ -480,7 +489,7 @@ async fn one(
     services: &Services,
     d: &Delivery,
     read: ReadTogether<'_>,
-    deferrable: bool,
+    receives: Option<u32>,
 ) -> MessageOutcome {
     let message: SyncMessage = match serde_json::from_str(&d.body) {
         Ok(m) => m,
@@ -491,9 +500,9 @@ async fn one(
     };
     // Bulk work's NetSuite requests wait behind live work's for a slot.
     match message.class {
-        crate::queue::Class::Live => run_one(services, read, message, deferrable).await,
+        crate::queue::Class::Live => run_one(services, read, message, receives).await,
         crate::queue::Class::Bulk => {
-            crate::netsuite::as_bulk(run_one(services, read, message, deferrable)).await
+            crate::netsuite::as_bulk(run_one(services, read, message, receives)).await
         }
     }
 }
@@ -502,7 +511,7 @@ async fn run_one(
     services: &Services,
     read: ReadTogether<'_>,
     message: SyncMessage,
-    deferrable: bool,
+    receives: Option<u32>,
 ) -> MessageOutcome {
     if message.subject == Subject::Drain {
         // It only woke this worker: the taking that follows does the work.
@@ -576,13 +585,14 @@ async fn run_one(
         governor.config().max_held,
         saves_together(services.store.as_ref()),
     );
-    let Some(_place) = services.place(clients.netsuite.account_id(), most, !deferrable) else {
+    let account = clients.netsuite.account_id();
+    let Some(_place) = services.place(account, most, receives.is_none()) else {
+        // Later each time, so a backlog of a slow account is offered less and less often
+        // before it runs regardless.
+        let n = receives.unwrap_or(1).clamp(1, DEFER_RECEIVES);
         return MessageOutcome::Defer {
-            after: BUSY_ACCOUNT_DELAY,
-            why: format!(
-                "NetSuite account {} has {most} messages in progress here",
-                clients.netsuite.account_id()
-            ),
+            after: BUSY_ACCOUNT_DELAY * (1 << (n - 1)),
+            why: format!("NetSuite account {account} has {most} messages in progress here"),
         };
     };
     let outcome = run_invoice(services, read, &message, &settings, &clients, probing).await;
