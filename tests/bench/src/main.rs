@@ -48,6 +48,7 @@
 mod chart;
 mod count;
 mod floor;
+mod scenario;
 mod worker;
 
 use std::collections::BTreeMap;
@@ -122,9 +123,11 @@ const WEBHOOK_GB: f64 = 0.25;
 struct Options {
     /// How the tenant's invoices are made (`invoices.create`).
     invoice_path: InvoicePath,
-    /// After the other phases: backfill this many invoices as bulk work while live invoices
-    /// arrive at 20% of the bound.
+    /// Priority scenarios to run (`--scenario`), with N bulk invoices (`--backfill N`).
+    scenarios: Vec<scenario::Kind>,
     backfill: Option<usize>,
+    /// The throughput and lag runs (off when only scenarios are asked for).
+    throughput: bool,
     invoices: usize,
     latency: Duration,
     limits: Vec<usize>,
@@ -152,31 +155,8 @@ struct Cost {
     total: f64,
 }
 
-/// One tenant backfilling N invoices (bulk work) while its live invoices arrive by webhook at
-/// 20% of the bound.
-#[derive(Clone, Debug, Default, Serialize)]
-struct BackfillResult {
-    invoices: usize,
-    live: usize,
-    /// From the first bulk message sent to the last bulk invoice synced.
-    took_s: f64,
-    /// N * R * L / C: the account wholly the backfill's.
-    ideal_s: f64,
-    /// N * R * L / (0.8 * C): the backfill with the fifth live work takes.
-    ideal_with_live_s: f64,
-    live_p50_ms: Option<u64>,
-    live_p99_ms: Option<u64>,
-    /// Invoices of both classes per second over the phase, against the bound.
-    account_ratio: f64,
-    requests_per_invoice: f64,
-    rejected_429: u64,
-}
-
 #[derive(Clone, Debug, Default, Serialize)]
 struct RunResult {
-    /// The backfill scenario, when asked for (`--backfill N`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    backfill: Option<BackfillResult>,
     limit: usize,
     /// NetSuite requests a paid invoice needs on the run's invoice path.
     r: f64,
@@ -237,14 +217,17 @@ fn usage() -> ! {
     eprintln!(
         "usage: billsync-bench [--invoices N] [--latency-ms L] [--limits 5,15] [--workers W] \
          [--no-lag] [--store sqlite|dynamodb] [--plain-moto] [--netsuite-auth tba|m2m] \
-         [--invoice-path direct|sales_order] [--backfill N] [--json FILE] [--chart FILE] [--check] | --smoke | floor"
+         [--invoice-path direct|sales_order] [--scenario a|b|c-5xx|c-slow]... [--backfill N] \
+         [--json FILE] [--chart FILE] [--check] | --smoke | floor"
     );
     std::process::exit(2)
 }
 
 fn parse(args: &[String]) -> Options {
     let mut o = Options {
+        scenarios: Vec::new(),
         backfill: None,
+        throughput: true,
         invoice_path: InvoicePath::Direct,
         invoices: 2000,
         latency: Duration::from_millis(100),
@@ -278,6 +261,11 @@ fn parse(args: &[String]) -> Options {
             "--chart" => o.chart = Some(value().into()),
             "--check" => o.check = true,
             "--backfill" => o.backfill = Some(value().parse().unwrap_or_else(|_| usage())),
+            "--scenario" => {
+                o.scenarios
+                    .push(scenario::Kind::parse(&value()).unwrap_or_else(|| usage()));
+                o.throughput = false;
+            }
             "--invoice-path" => match value().as_str() {
                 "direct" => o.invoice_path = InvoicePath::Direct,
                 "sales_order" => o.invoice_path = InvoicePath::SalesOrder,
@@ -300,6 +288,9 @@ fn parse(args: &[String]) -> Options {
                 o.latency = Duration::from_millis(100);
                 o.limits = vec![5];
                 o.check = true;
+                o.scenarios = vec![scenario::Kind::A];
+                o.backfill = Some(100);
+                o.throughput = true;
             }
             _ => usage(),
         }
@@ -358,7 +349,8 @@ async fn bench(opts: Options) -> i32 {
     };
     let sqs_endpoint = moto_sqs.as_ref().unwrap_or(&moto).endpoint().to_owned();
     let mut results = Vec::new();
-    for &limit in &opts.limits {
+    let limits: &[usize] = if opts.throughput { &opts.limits } else { &[] };
+    for &limit in limits {
         match run_once(&moto, &sqs_endpoint, &opts, limit, machine_request_us).await {
             Ok(r) => {
                 print_result(&r);
@@ -370,12 +362,29 @@ async fn bench(opts: Options) -> i32 {
             }
         }
     }
-    print_table(&results);
+    if !results.is_empty() {
+        print_table(&results);
+    }
+    let mut scenarios = Vec::new();
+    for &kind in &opts.scenarios {
+        let n = opts.backfill.unwrap_or(2000);
+        match scenario::run(&moto, &sqs_endpoint, &opts, kind, n).await {
+            Ok(r) => {
+                scenario::print(&r);
+                scenarios.push(r);
+            }
+            Err(e) => {
+                eprintln!("scenario {kind:?} failed: {e}");
+                return 1;
+            }
+        }
+    }
     if let Some(path) = &opts.json {
         let doc = json!({
             "command": command_line(),
             "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "results": results,
+            "scenarios": scenarios,
         });
         if let Err(e) = std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap_or_default())
         {
@@ -410,6 +419,12 @@ async fn bench(opts: Options) -> i32 {
                     "C = {}: {} requests in flight at once",
                     r.limit, r.peak_in_flight
                 );
+                ok = false;
+            }
+        }
+        for r in &scenarios {
+            for m in &r.missed {
+                eprintln!("{}: {m}", r.scenario);
                 ok = false;
             }
         }
@@ -527,6 +542,55 @@ impl Drop for Children {
     }
 }
 
+/// A Chargebee site with room to spare and [`CUSTOMERS`] customers.
+async fn chargebee_site(site: String) -> Result<ChargebeeSim, String> {
+    let cb = ChargebeeSim::start(ChargebeeSimConfig {
+        concurrency_limit: 1024,
+        site,
+        ..ChargebeeSimConfig::default()
+    })
+    .await
+    .map_err(|x| x.to_string())?;
+    for c in 0..CUSTOMERS {
+        cb.add_customer(
+            &format!("cust-{c}"),
+            Some(&format!("Customer {c} Inc")),
+            "Pat",
+            "Doe",
+            &format!("ap{c}@example.com"),
+            "USD",
+        );
+    }
+    Ok(cb)
+}
+
+/// One Chargebee webhook (`body` with its Basic `auth`) through the intake, as the webhook
+/// function runs it: when it arrived, how long the intake took, its status and how many
+/// messages it queued.
+async fn webhook(
+    services: &Services,
+    tenant: &str,
+    (body, auth): (Vec<u8>, String),
+) -> (u64, Duration, u16, usize) {
+    let header = move |name: &str| {
+        name.eq_ignore_ascii_case("authorization")
+            .then(|| auth.clone())
+    };
+    let at = unix_ms();
+    let started = Instant::now();
+    let r = intake::receive(
+        services,
+        WebhookRequest {
+            tenant,
+            source: "chargebee",
+            body: &body,
+            header: &header,
+        },
+    )
+    .await;
+    (at, started.elapsed(), r.status, r.queued.len())
+}
+
 /// One paid non-inventory invoice: its id and the index of its `invoice_generated` event.
 fn paid_invoice(cb: &ChargebeeSim, customer: usize, n: usize) -> (String, usize) {
     let event = cb.event_count();
@@ -590,6 +654,149 @@ async fn wait_for_payments(ns: &NetSuiteSim, want: u64, timeout: Duration) -> Re
     Ok(())
 }
 
+/// The live and bulk FIFO queues, as template.yaml makes them (no event source watches the
+/// bulk one; the worker processes poll the live one as Lambda's would).
+async fn create_queues(sqs: &aws_sdk_sqs::Client, table: &str) -> Result<(String, String), String> {
+    let mut urls = Vec::new();
+    for name in [format!("{table}.fifo"), format!("{table}-bulk.fifo")] {
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                // As template.yaml: six times the worker's timeout.
+                "720",
+            )
+            .send()
+            .await
+            .map_err(|x| format!("{x:?}"))?
+            .queue_url
+            .unwrap_or_default();
+        urls.push(url);
+    }
+    let bulk = urls.pop().unwrap_or_default();
+    Ok((urls.pop().unwrap_or_default(), bulk))
+}
+
+/// A Chargebee tenant's settings on the simulators' demo data, with the account share `limit`.
+fn tenant_settings(
+    tenant: &str,
+    cb: &ChargebeeSim,
+    demo: &netsuite_sim::DemoData,
+    limit: usize,
+    path: InvoicePath,
+) -> serde_json::Value {
+    json!({
+        "tenant": tenant, "source": "chargebee", "site": cb.config().site,
+        "sync_start_date": "2020-01-01",
+        "items": {
+            "custom_default": {"id": demo.item_subscription, "type": "service"},
+            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
+            "discount_item": demo.item_discount
+        },
+        "payments": {"payment_instruments": true},
+        "refunds": {"account": demo.account_bank},
+        "transactions": {"subsidiary": demo.subsidiary},
+        "netsuite": {"concurrency": limit},
+        "invoices": {"create": path}
+    })
+}
+
+/// A tenant's secret: TBA (or OAuth 2.0 with `key`) on `ns`, the API key and webhook login of
+/// `cb`.
+fn tenant_secret(
+    ns: &NetSuiteSim,
+    cb: &ChargebeeSim,
+    key: Option<&TestKeyPair>,
+) -> serde_json::Value {
+    let (nc, cc) = (ns.config(), cb.config());
+    let netsuite = match (key, &nc.m2m) {
+        (Some(k), Some(m)) => json!({"account_id": nc.account_id, "auth": "m2m",
+                     "client_id": m.client_id, "certificate_id": m.certificate_id,
+                     "private_key": k.private_pem, "base_url": ns.base_url()}),
+        _ => json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key,
+                     "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
+                     "token_secret": nc.token_secret, "base_url": ns.base_url()}),
+    };
+    json!({
+        "netsuite": netsuite,
+        "billing": {"api_key": cc.api_key, "webhook_username": cc.webhook_username,
+                    "webhook_password": cc.webhook_password, "base_url": cb.base_url()}
+    })
+}
+
+/// Starts `workers` worker processes (this binary with `worker`); returns them, their report
+/// files and the file whose presence stops them.
+#[allow(clippy::too_many_arguments)]
+fn spawn_workers(
+    endpoint: &str,
+    sqs_endpoint: &str,
+    table: &str,
+    queue_url: &str,
+    bulk_queue_url: &str,
+    secrets: &std::path::Path,
+    sqlite: Option<PathBuf>,
+    dir: &std::path::Path,
+    workers: usize,
+) -> Result<(Children, Vec<PathBuf>, PathBuf), String> {
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let exe = std::env::current_exe().map_err(|x| e(&x))?;
+    let stop = dir.join("stop");
+    let mut children = Children(Vec::new());
+    let mut report_paths = Vec::new();
+    for w in 0..workers {
+        let report = dir.join(format!("worker-{w}.json"));
+        let args = WorkerArgs {
+            endpoint: endpoint.to_owned(),
+            sqs_endpoint: sqs_endpoint.to_owned(),
+            table: table.to_owned(),
+            queue_url: queue_url.to_owned(),
+            bulk_queue_url: bulk_queue_url.to_owned(),
+            secrets: secrets.to_owned(),
+            stop: stop.clone(),
+            report: report.clone(),
+            sqlite: sqlite.clone(),
+            instances: workers,
+        };
+        let child = Command::new(&exe)
+            .arg("worker")
+            .arg(serde_json::to_string(&args).map_err(|x| e(&x))?)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|x| e(&x))?;
+        children.0.push(child);
+        report_paths.push(report);
+    }
+    Ok((children, report_paths, stop))
+}
+
+/// Stops the worker processes and reads their reports.
+async fn stop_workers(
+    children: Children,
+    report_paths: &[PathBuf],
+    stop: &std::path::Path,
+    within: Duration,
+) -> Result<Vec<WorkerReport>, String> {
+    std::fs::write(stop, b"stop").map_err(|x| x.to_string())?;
+    let mut reports = Vec::new();
+    for p in report_paths {
+        reports.push(worker::read_report(p, within).await?);
+    }
+    drop(children);
+    Ok(reports)
+}
+
+/// When each invoice was synced (`tenant/invoice id`), from every worker's report.
+fn synced_times(reports: &[WorkerReport]) -> BTreeMap<String, u64> {
+    reports
+        .iter()
+        .flat_map(|r| r.synced_at.iter())
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
 /// Delivers `items` at `per_s` a second, each on its tick whether or not earlier ones have
 /// finished, and records every answer.
 async fn paced<T, Fut>(
@@ -602,10 +809,28 @@ where
     Fut: std::future::Future,
 {
     let interval = Duration::from_secs_f64(1.0 / per_s);
+    let at: Vec<(Duration, &T)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| (interval * i as u32, item))
+        .collect();
+    scheduled(&at, &|item: &&T| deliver(item), record).await
+}
+
+/// Delivers each item at its offset from now, whether or not earlier ones have finished, and
+/// records every answer.
+async fn scheduled<T, Fut>(
+    items: &[(Duration, T)],
+    deliver: &impl Fn(&T) -> Fut,
+    record: &mut impl FnMut(Fut::Output) -> Result<(), String>,
+) -> Result<(), String>
+where
+    Fut: std::future::Future,
+{
     let t0 = tokio::time::Instant::now();
     let mut pending = FuturesUnordered::new();
-    for (i, item) in items.iter().enumerate() {
-        let at = t0 + interval * i as u32;
+    for (offset, item) in items {
+        let at = t0 + *offset;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => break,
@@ -654,22 +879,7 @@ async fn run_once(
     .await
     .map_err(|x| e(&x))?;
     let demo = ns.seed_demo();
-    let cb = ChargebeeSim::start(ChargebeeSimConfig {
-        concurrency_limit: 1024,
-        ..ChargebeeSimConfig::default()
-    })
-    .await
-    .map_err(|x| e(&x))?;
-    for c in 0..CUSTOMERS {
-        cb.add_customer(
-            &format!("cust-{c}"),
-            Some(&format!("Customer {c} Inc")),
-            "Pat",
-            "Doe",
-            &format!("ap{c}@example.com"),
-            "USD",
-        );
-    }
+    let cb = chargebee_site(ChargebeeSimConfig::default().site).await?;
     let warm: Vec<(String, usize)> = (0..CUSTOMERS).map(|c| paid_invoice(&cb, c, c)).collect();
     let burst: Vec<(String, usize)> = (0..n)
         .map(|i| paid_invoice(&cb, i % CUSTOMERS, CUSTOMERS + i))
@@ -681,51 +891,13 @@ async fn run_once(
     } else {
         Vec::new()
     };
-    // The backfill scenario: N bulk invoices, and live ones for as long as the backfill would
-    // take with a fifth of the account theirs (N / 4 at 20% of the bound).
-    let nb = opts.backfill.unwrap_or(0);
-    let first = CUSTOMERS + 2 * n;
-    let bulk: Vec<(String, usize)> = (0..nb)
-        .map(|i| paid_invoice(&cb, i % CUSTOMERS, first + i))
-        .collect();
-    let live: Vec<(String, usize)> = (0..nb / 4)
-        .map(|i| paid_invoice(&cb, i % CUSTOMERS, first + nb + i))
-        .collect();
-
     // The AWS side on moto: table, FIFO queue, tenant settings and secret.
     let sdk = worker::sdk_config(moto.endpoint()).await;
     let calls = AwsCalls::default();
     let (dynamo, sqs) = worker::clients(&sdk, sqs_endpoint, &calls);
     let table = moto::unique("bench");
     create_table(&dynamo, &table).await.map_err(|x| e(&x))?;
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{table}.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            // As template.yaml: six times the worker's timeout.
-            "720",
-        )
-        .send()
-        .await
-        .map_err(|x| format!("{x:?}"))?
-        .queue_url
-        .unwrap_or_default();
-    // Bulk work's queue, as template.yaml makes it; no event source watches it.
-    let bulk_queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{table}-bulk.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "720",
-        )
-        .send()
-        .await
-        .map_err(|x| format!("{x:?}"))?
-        .queue_url
-        .unwrap_or_default();
+    let (queue_url, bulk_queue_url) = create_queues(&sqs, &table).await?;
     let dir = std::env::temp_dir().join(&table);
     std::fs::create_dir_all(&dir).map_err(|x| e(&x))?;
     let sqlite = (!opts.dynamodb_store).then(|| dir.join("flows.db"));
@@ -739,36 +911,16 @@ async fn run_once(
         Some(s) => s.clone(),
         None => Arc::new(DynamoStore::new(dynamo.clone(), &table)),
     };
-    let settings = TenantSettings::from_value(&json!({
-        "tenant": TENANT, "source": "chargebee", "site": cb.config().site,
-        "sync_start_date": "2020-01-01",
-        "items": {
-            "custom_default": {"id": demo.item_subscription, "type": "service"},
-            "tax_item": {"id": demo.item_sales_tax, "type": "non_inventory"},
-            "discount_item": demo.item_discount
-        },
-        "payments": {"payment_instruments": true},
-        "refunds": {"account": demo.account_bank},
-        "transactions": {"subsidiary": demo.subsidiary},
-        "netsuite": {"concurrency": limit},
-        "invoices": {"create": opts.invoice_path}
-    }))
+    let settings = TenantSettings::from_value(&tenant_settings(
+        TENANT,
+        &cb,
+        &demo,
+        limit,
+        opts.invoice_path,
+    ))
     .map_err(|x| e(&x))?;
     store.put_settings(&settings).await.map_err(|x| e(&x))?;
-    let (nc, cc) = (ns.config(), cb.config());
-    let netsuite = match (&key, &nc.m2m) {
-        (Some(k), Some(m)) => json!({"account_id": nc.account_id, "auth": "m2m",
-                     "client_id": m.client_id, "certificate_id": m.certificate_id,
-                     "private_key": k.private_pem, "base_url": ns.base_url()}),
-        _ => json!({"account_id": nc.account_id, "consumer_key": nc.consumer_key,
-                     "consumer_secret": nc.consumer_secret, "token_id": nc.token_id,
-                     "token_secret": nc.token_secret, "base_url": ns.base_url()}),
-    };
-    let secret = json!({
-        "netsuite": netsuite,
-        "billing": {"api_key": cc.api_key, "webhook_username": cc.webhook_username,
-                    "webhook_password": cc.webhook_password, "base_url": cb.base_url()}
-    });
+    let secret = tenant_secret(&ns, &cb, key.as_ref());
     let secrets_path = dir.join("secrets.json");
     std::fs::write(&secrets_path, json!({ TENANT: secret }).to_string()).map_err(|x| e(&x))?;
 
@@ -782,59 +934,27 @@ async fn run_once(
     let mut webhooks = 0u64;
     let mut intake_at: BTreeMap<String, u64> = BTreeMap::new();
     let deliver = |(id, event): &(String, usize)| {
-        let (body, auth) = cb.webhook(*event);
+        let signed = cb.webhook(*event);
         let services = intake_services.clone();
         let id = id.clone();
         async move {
-            let header = move |name: &str| {
-                name.eq_ignore_ascii_case("authorization")
-                    .then(|| auth.clone())
-            };
-            let at = unix_ms();
-            let started = Instant::now();
-            let r = intake::receive(
-                &services,
-                WebhookRequest {
-                    tenant: TENANT,
-                    source: "chargebee",
-                    body: &body,
-                    header: &header,
-                },
-            )
-            .await;
-            (id, at, started.elapsed(), r.status, r.queued.len())
+            let (at, took, status, queued) = webhook(&services, TENANT, signed).await;
+            (id, at, took, status, queued)
         }
     };
 
     // The worker processes.
-    let exe = std::env::current_exe().map_err(|x| e(&x))?;
-    let stop = dir.join("stop");
-    let mut children = Children(Vec::new());
-    let mut report_paths = Vec::new();
-    for w in 0..workers {
-        let report = dir.join(format!("worker-{w}.json"));
-        let args = WorkerArgs {
-            endpoint: moto.endpoint().to_owned(),
-            sqs_endpoint: sqs_endpoint.to_owned(),
-            table: table.clone(),
-            queue_url: queue_url.clone(),
-            bulk_queue_url: bulk_queue_url.clone(),
-            secrets: secrets_path.clone(),
-            stop: stop.clone(),
-            report: report.clone(),
-            sqlite: sqlite.clone(),
-            instances: workers,
-        };
-        let child = Command::new(&exe)
-            .arg("worker")
-            .arg(serde_json::to_string(&args).map_err(|x| e(&x))?)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .map_err(|x| e(&x))?;
-        children.0.push(child);
-        report_paths.push(report);
-    }
+    let (children, report_paths, stop) = spawn_workers(
+        moto.endpoint(),
+        sqs_endpoint,
+        &table,
+        &queue_url,
+        &bulk_queue_url,
+        &secrets_path,
+        sqlite.clone(),
+        &dir,
+        workers,
+    )?;
 
     let mut record = |(id, at, took, status, queued): (String, u64, Duration, u16, usize)| {
         webhook_ms += took.as_secs_f64() * 1000.0;
@@ -923,30 +1043,6 @@ async fn run_once(
     }
     let lag_stats = ns.stats();
 
-    // 3. Backfill: N invoices as bulk work, as `billsync backfill` queues them, and the wake;
-    // meanwhile live invoices arrive by webhook at 20% of the bound.
-    let mut backfill_phase = None;
-    if nb > 0 {
-        ns.reset_stats();
-        let sent_at = unix_ms();
-        let t0 = Instant::now();
-        let queue = SqsQueue::new(sqs.clone(), &queue_url).with_bulk(&bulk_queue_url);
-        let messages: Vec<SyncMessage> = bulk
-            .iter()
-            .map(|(id, _)| {
-                SyncMessage::invoice(TENANT, Source::Chargebee, id, Reason::Backfill, "backfill")
-                    .bulk()
-            })
-            .collect();
-        for chunk in messages.chunks(100) {
-            queue.send(chunk).await.map_err(|x| e(&x))?;
-        }
-        queue.wake_bulk().await.map_err(|x| e(&x))?;
-        paced(&live, 0.2 * bound, &deliver, &mut record).await?;
-        let budget = Duration::from_secs_f64(120.0 + 4.0 * (nb + live.len()) as f64 / bound);
-        wait_for_payments(&ns, (nb + live.len()) as u64, budget).await?;
-        backfill_phase = Some((sent_at, t0.elapsed(), ns.stats()));
-    }
     // Without a lag phase the counters were not reset, so its figures are the first phase's.
     let lag_tokens = if opts.lag {
         lag_stats.token_requests
@@ -962,67 +1058,19 @@ async fn run_once(
         worker::polling_cpu(&report_paths).saturating_sub(polling_before + polling_burst);
 
     // Stop the workers and read what they did.
-    std::fs::write(&stop, b"stop").map_err(|x| e(&x))?;
-    let mut reports: Vec<WorkerReport> = Vec::new();
-    for p in &report_paths {
-        reports.push(worker::read_report(p, Duration::from_secs(60)).await?);
-    }
-    drop(children);
-    let synced_at: BTreeMap<&String, u64> = reports
-        .iter()
-        .flat_map(|r| r.synced_at.iter())
-        .map(|(k, v)| (k, *v))
-        .collect();
+    let reports = stop_workers(children, &report_paths, &stop, Duration::from_secs(60)).await?;
+    let synced_at = synced_times(&reports);
     for (id, _) in &steady {
-        let (Some(done), Some(start)) = (synced_at.get(id), intake_at.get(id)) else {
+        let (Some(done), Some(start)) =
+            (synced_at.get(&scenario::key(TENANT, id)), intake_at.get(id))
+        else {
             return Err(format!("invoice {id} has no completion time"));
         };
         lags.push(done.saturating_sub(*start));
     }
     lags.sort_unstable();
-    let backfill = match backfill_phase {
-        None => None,
-        Some((sent_at, elapsed, stats)) => {
-            let mut done_at = 0u64;
-            for (id, _) in &bulk {
-                let Some(done) = synced_at.get(id) else {
-                    return Err(format!("bulk invoice {id} has no completion time"));
-                };
-                done_at = done_at.max(*done);
-            }
-            let mut live_lags = Vec::new();
-            for (id, _) in &live {
-                let (Some(done), Some(start)) = (synced_at.get(id), intake_at.get(id)) else {
-                    return Err(format!("live invoice {id} has no completion time"));
-                };
-                live_lags.push(done.saturating_sub(*start));
-            }
-            live_lags.sort_unstable();
-            let ideal = nb as f64 * r * opts.latency.as_secs_f64() / limit as f64;
-            let total = (nb + live.len()) as f64;
-            let ops: u64 = stats
-                .requests_by_operation
-                .iter()
-                .filter(|(op, _)| op.starts_with("create:") || op.starts_with("transform:"))
-                .map(|(_, n)| n)
-                .sum();
-            Some(BackfillResult {
-                invoices: nb,
-                live: live.len(),
-                took_s: done_at.saturating_sub(sent_at) as f64 / 1000.0,
-                ideal_s: ideal,
-                ideal_with_live_s: ideal / 0.8,
-                live_p50_ms: percentile(&live_lags, 0.50),
-                live_p99_ms: percentile(&live_lags, 0.99),
-                account_ratio: total / elapsed.as_secs_f64() / bound,
-                requests_per_invoice: ops as f64 / total,
-                rejected_429: stats.rejected_429,
-            })
-        }
-    };
-
     // Costs over every invoice the workers synced.
-    let processed = (warm.len() + burst.len() + steady.len() + bulk.len() + live.len()) as f64;
+    let processed = (warm.len() + burst.len() + steady.len()) as f64;
     let cpu_ms: f64 = reports.iter().map(|r| r.cpu_ms - r.polling_cpu_ms).sum();
     let rss = reports
         .iter()
@@ -1069,7 +1117,6 @@ async fn run_once(
     let _ = dynamo.delete_table().table_name(&table).send().await;
 
     Ok(RunResult {
-        backfill,
         r,
         limit,
         latency_ms: opts.latency.as_millis() as u64,
@@ -1134,27 +1181,6 @@ fn print_result(r: &RunResult) {
         "C = {:>2}  L = {} ms  workers {}  N = {}",
         r.limit, r.latency_ms, r.workers, r.invoices
     );
-    if let Some(b) = &r.backfill {
-        let ms = |v: Option<u64>| v.map_or("-".into(), |v| format!("{v} ms"));
-        println!(
-            "  backfill of {} (bulk) with {} live at 20% of the bound: {:.1} s; ideal N*R*L/C {:.1} s ({:.0}%), with live's fifth N*R*L/(0.8*C) {:.1} s ({:.0}%)",
-            b.invoices,
-            b.live,
-            b.took_s,
-            b.ideal_s,
-            100.0 * b.took_s / b.ideal_s,
-            b.ideal_with_live_s,
-            100.0 * b.took_s / b.ideal_with_live_s
-        );
-        println!(
-            "  live during the backfill: p50 {} p99 {}; account {:.1}% of the bound; requests/invoice {:.3}; 429 answers {}",
-            ms(b.live_p50_ms),
-            ms(b.live_p99_ms),
-            100.0 * b.account_ratio,
-            b.requests_per_invoice,
-            b.rejected_429
-        );
-    }
     println!(
         "  throughput {:>7.2} invoices/s  bound C/(L*R) {:>7.2} (R = {})  ratio {:>5.1}%",
         r.throughput_per_s,

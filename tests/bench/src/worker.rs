@@ -62,7 +62,7 @@ pub struct WorkerReport {
     /// AWS calls by `service:Operation`, and store calls by `store:method` when flows are in
     /// SQLite.
     pub aws_calls: BTreeMap<String, u64>,
-    /// Invoice id -> Unix milliseconds when its flow was synced.
+    /// `tenant/invoice id` -> Unix milliseconds when its flow was synced.
     pub synced_at: BTreeMap<String, u64>,
     /// Per tenant: how long each of its messages was in progress in this worker, in
     /// milliseconds (handed-back ones included), and how many were handed back for later.
@@ -215,11 +215,12 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
             }
             if let MessageOutcome::Done(Some(o)) = outcome {
                 if o.status == FlowStatus::Synced {
-                    if let Some(uid) = message.as_ref().and_then(SyncMessage::invoice_id) {
+                    if let Some(m) = &message {
+                        let uid = m.invoice_id().unwrap_or_default();
                         synced_at
                             .lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .insert(uid.to_owned(), unix_ms());
+                            .insert(crate::scenario::key(&m.tenant, uid), unix_ms());
                     }
                 }
             }
