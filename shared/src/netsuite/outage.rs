@@ -21,10 +21,15 @@ pub const FIRST_HOLD: Duration = Duration::from_secs(15);
 pub const MAX_HOLD: Duration = Duration::from_secs(300);
 /// A probe that has not come back after this long (its task was dropped) lets another go.
 const PROBE_LOST_AFTER: Duration = Duration::from_secs(90);
+/// An account whose answers take longer than this on average is slow: its requests, not the
+/// work around them, set how long its messages take.
+pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 pub struct Outage {
     state: Mutex<State>,
+    /// How long the account's answers take, as a moving average (microseconds; 0: none yet).
+    answer_us: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +78,24 @@ impl Outage {
         st.probe_since
             .filter(|at| now.duration_since(*at) < PROBE_LOST_AFTER)
             .map(|_| Duration::from_secs(1))
+    }
+
+    /// How long an answer took (any answer, an error's included).
+    pub fn took(&self, elapsed: Duration) {
+        use std::sync::atomic::Ordering;
+        let now = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        // A fifth of each new answer: a few answers show a change, one does not.
+        let _ = self
+            .answer_us
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |mean| {
+                Some(if mean == 0 { now } else { (mean * 4 + now) / 5 })
+            });
+    }
+
+    /// Whether the account's answers are slow ([`SLOW_ANSWER`]).
+    pub fn slow(&self) -> bool {
+        let mean = self.answer_us.load(std::sync::atomic::Ordering::Relaxed);
+        Duration::from_micros(mean) > SLOW_ANSWER
     }
 
     /// NetSuite answered (anything but a server error): the account works.
@@ -150,6 +173,25 @@ mod tests {
             o.failed();
         }
         assert_eq!(o.held_for(), Some(FIRST_HOLD));
+    }
+
+    #[test]
+    fn an_account_is_slow_once_its_answers_take_over_a_second_on_average() {
+        let o = Outage::default();
+        assert!(!o.slow());
+        for _ in 0..20 {
+            o.took(Duration::from_millis(100));
+        }
+        o.took(Duration::from_secs(3));
+        assert!(!o.slow(), "one slow answer is not a slow account");
+        for _ in 0..5 {
+            o.took(Duration::from_secs(2));
+        }
+        assert!(o.slow());
+        for _ in 0..10 {
+            o.took(Duration::from_millis(100));
+        }
+        assert!(!o.slow(), "and it recovers");
     }
 
     #[tokio::test(start_paused = true)]

@@ -580,11 +580,15 @@ async fn run_one(
         };
     }
     // Each account's messages fill at most what the pool keeps for one account, so a slow
-    // one cannot take the places other accounts' work needs.
-    let most = drain_depth(
-        governor.config().max_held,
-        saves_together(services.store.as_ref()),
-    );
+    // one cannot take the places other accounts' work needs. Where the account's answers are
+    // slow its requests are most of a message's time: one message per slot and one waiting
+    // keep its slots busy, and more would only wait in the worker.
+    let held = governor.config().max_held;
+    let most = if governor.outage().slow() {
+        held + 1
+    } else {
+        drain_depth(held, saves_together(services.store.as_ref()))
+    };
     let account = clients.netsuite.account_id();
     let Some(_place) = services.place(account, most, receives.is_none()) else {
         // Later each time, so a backlog of a slow account is offered less and less often

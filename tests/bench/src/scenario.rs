@@ -96,6 +96,7 @@ pub struct TenantFigures {
     classes: Vec<ClassFigures>,
     /// Messages of this tenant in progress in a worker (run, or found unable to run and
     /// handed back), in milliseconds.
+    in_progress_p50_ms: Option<u32>,
     in_progress_p99_ms: Option<u32>,
     in_progress_max_ms: Option<u32>,
     handed_back: u64,
@@ -422,6 +423,7 @@ pub async fn run(
             tenant: spec.name.clone(),
             account: spec.account,
             classes,
+            in_progress_p50_ms: percentile(&held64, 0.50).map(|x| x as u32),
             in_progress_p99_ms: percentile(&held64, 0.99).map(|x| x as u32),
             in_progress_max_ms: held.last().copied(),
             handed_back: reports
@@ -475,7 +477,12 @@ pub async fn run(
             invoices: count,
             bulk: bulk_count,
             took_s: took,
-            ratio: count as f64 / took.max(0.001) / bound,
+            // Nothing synced (an account that only failed): no rate to give.
+            ratio: if took > 0.0 {
+                count as f64 / took / bound
+            } else {
+                0.0
+            },
             backfill_ideal_s: ideal,
             backfill_ideal_with_live_s: ideal.map(|i| i / 0.8),
             backfill_s: last_bulk.map(|l| l.saturating_sub(started_ms) as f64 / 1000.0),
@@ -639,12 +646,12 @@ pub fn print(r: &ScenarioResult) {
             a.peak_in_flight
         );
     }
-    println!("| tenant | account | class | invoices | synced | per s | of bound | p50 lag | p99 lag | max lag | in worker p99 | max | handed back |");
-    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| tenant | account | class | invoices | synced | per s | of bound | p50 lag | p99 lag | max lag | in worker p50 | p99 | max | handed back |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for t in &r.tenants {
         for c in &t.classes {
             println!(
-                "| {} | {} | {} | {} | {} | {:.2} | {:.1}% | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {:.2} | {:.1}% | {} | {} | {} | {} | {} | {} | {} |",
                 t.tenant,
                 t.account,
                 c.class,
@@ -655,6 +662,7 @@ pub fn print(r: &ScenarioResult) {
                 ms(c.p50_ms),
                 ms(c.p99_ms),
                 ms(c.max_ms),
+                ms(t.in_progress_p50_ms.map(u64::from)),
                 ms(t.in_progress_p99_ms.map(u64::from)),
                 ms(t.in_progress_max_ms.map(u64::from)),
                 t.handed_back

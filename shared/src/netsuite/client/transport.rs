@@ -403,12 +403,14 @@ impl NetSuiteClient {
             Err(e) => {
                 let error = transport_error(&call.operation, &e);
                 outage.failed();
+                outage.took(started.elapsed());
                 tracing::debug!(operation = %call.operation, attempt, elapsed_ms, %error, "NetSuite request failed in transport");
                 return Err(error);
             }
         };
         let status = response.status();
         tracing::debug!(operation = %call.operation, attempt, elapsed_ms, status = status.as_u16(), "NetSuite answered");
+        outage.took(started.elapsed());
         if status.is_server_error() {
             outage.failed();
         } else {
