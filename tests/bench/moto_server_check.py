@@ -1,7 +1,9 @@
-"""Checks the benchmark moto's own transaction rollback (tests/bench/moto_server.py backs up
-only the items a transaction names, instead of moto's copy of whole tables): a cancelled
-transaction leaves every item as it was, and a passing one writes them all. In-process, with
-moto's mock; run by the test command."""
+"""Checks the benchmark moto's own changes (tests/bench/moto_server.py): its transaction
+rollback (it backs up only the items a transaction names, instead of moto's copy of whole
+tables) leaves every item as it was on a cancel and writes them all on a pass; its indexed FIFO
+queue still drops repeated de-duplication ids, hands messages out in order one group at a
+time, deletes by any receipt a message had and refuses unknown ones. In-process, with moto's
+mock; run by the test command."""
 
 import os
 import sys
@@ -62,5 +64,51 @@ def main():
     print("bench moto: transactions roll back and commit as DynamoDB's do")
 
 
+@mock_aws
+def fifo():
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(
+        QueueName="q.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "30"}
+    )["QueueUrl"]
+
+    def send(body, group, dedup):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup)
+
+    def receive(n=10):
+        got = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=n, MessageSystemAttributeNames=["ApproximateReceiveCount"]
+        )
+        return got.get("Messages", [])
+
+    send("a1", "a", "d-a1")
+    send("a1 again", "a", "d-a1")
+    send("b1", "b", "d-b1")
+    send("a2", "a", "d-a2")
+    first = receive()
+    assert [m["Body"] for m in first] == ["a1", "b1", "a2"], [m["Body"] for m in first]
+    assert receive() == [], "all in flight"
+    # A handed-back message comes again, counted.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[1]["ReceiptHandle"], VisibilityTimeout=0)
+    again = receive()
+    assert [m["Body"] for m in again] == ["b1"], again
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2", again
+    # Deletes by the first receipt and by the latest one; an unknown receipt is refused.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=again[0]["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[2]["ReceiptHandle"])
+    try:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle="not-a-receipt")
+        raise AssertionError("an unknown receipt was accepted")
+    except sqs.exceptions.ReceiptHandleIsInvalid:
+        pass
+    # Within five minutes a de-duplication id stays used, deleted or not.
+    send("a1 late", "a", "d-a1")
+    assert receive() == [], "a repeat within five minutes is dropped"
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0", attrs
+    print("bench moto: the FIFO queue de-duplicates, orders and deletes as SQS does")
+
+
 if __name__ == "__main__":
     main()
+    fifo()
