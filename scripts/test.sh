@@ -80,7 +80,7 @@ cfn-lint template.yaml
 python3 infra/check_policies.py template.yaml
 python3 infra/check_template.py template.yaml
 
-log "the benchmark's moto: transactions roll back as DynamoDB's do"
+log "the benchmark's moto: transactions and the FIFO queue behave as AWS's do"
 python3 tests/bench/moto_server_check.py
 
 log "tests"

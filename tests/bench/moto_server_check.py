@@ -14,6 +14,11 @@ from moto import mock_aws
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moto_server  # noqa: E402,F401  (patches moto on import)
 
+# The test command points the AWS SDKs at its moto server; these checks run on the patched
+# models in this process, so boto3 must use its own endpoints, which the mock intercepts.
+for name in [n for n in os.environ if n.startswith("AWS_ENDPOINT_URL")]:
+    del os.environ[name]
+
 
 def items(client):
     found = client.scan(TableName="t")["Items"]
