@@ -269,6 +269,10 @@ pub enum NetSuiteError {
         operation: String,
         wait: std::time::Duration,
     },
+    /// The account answers slowly and this request waited too long for one of its slots: not
+    /// sent; the message waits in the queue instead.
+    #[error("NetSuite {operation}: not sent: the account answers slowly and its slots are taken; the invoice waits in the queue")]
+    Busy { operation: String },
 }
 
 fn summary(e: &ApiError) -> String {
@@ -290,7 +294,9 @@ impl NetSuiteError {
             NetSuiteError::Protocol { .. } => ErrorKind::Protocol,
             NetSuiteError::Config(_) => ErrorKind::Config,
             // Like a connection never made: retryable, certainly not acted on.
-            NetSuiteError::Governor { .. } | NetSuiteError::Held { .. } => ErrorKind::Transport,
+            NetSuiteError::Governor { .. }
+            | NetSuiteError::Held { .. }
+            | NetSuiteError::Busy { .. } => ErrorKind::Transport,
         }
     }
 

@@ -25,6 +25,29 @@ const PROBE_LOST_AFTER: Duration = Duration::from_secs(90);
 /// work around them, set how long its messages take.
 pub const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
+tokio::task_local! {
+    /// Set while a queue message's work runs that may go back to the queue unfinished.
+    static SHEDDABLE: ();
+}
+
+/// How long a [`sheddable`] message's request waits for a slot of a slow account before it
+/// gives up.
+pub const SHED_AFTER: Duration = Duration::from_secs(1);
+
+/// Runs a queue message's work so that its NetSuite requests give up waiting for a slot after
+/// [`SHED_AFTER`] when the account is slow: the request is not sent, the flow keeps what it
+/// has done (each step is saved, and a later delivery goes on from there) and the message goes
+/// back to the queue, instead of waiting in the worker. Messages taken just before their
+/// account turned slow would otherwise wait there for every one taken with them.
+pub async fn sheddable<F: std::future::Future>(work: F) -> F::Output {
+    SHEDDABLE.scope((), work).await
+}
+
+/// Whether the running task is a [`sheddable`] message's work.
+pub(crate) fn in_sheddable() -> bool {
+    SHEDDABLE.try_with(|_| ()).is_ok()
+}
+
 #[derive(Debug, Default)]
 pub struct Outage {
     state: Mutex<State>,

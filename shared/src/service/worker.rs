@@ -599,10 +599,24 @@ async fn run_one(
             why: format!("NetSuite account {account} has {most} messages in progress here"),
         };
     };
-    let outcome = run_invoice(services, read, &message, &settings, &clients, probing).await;
-    match (outcome, governor.outage().held_for()) {
+    // Boxed: the flow's future is large, and held in two ways below.
+    let work = Box::pin(run_invoice(
+        services, read, &message, &settings, &clients, probing,
+    ));
+    // A message the worker took itself may go back unfinished if its account turned slow.
+    let outcome = match receives {
+        Some(_) => crate::netsuite::outage::sheddable(work).await,
+        None => work.await,
+    };
+    let outage = governor.outage();
+    match (outcome, outage.held_for()) {
         // Failed because the account is failing: not a reason to stop other accounts' work.
         (MessageOutcome::Retry(why), Some(after)) => MessageOutcome::Defer { after, why },
+        // Sent back unsent, or failed, on an account that answers slowly: the same.
+        (MessageOutcome::Retry(why), None) if outage.slow() => MessageOutcome::Defer {
+            after: BUSY_ACCOUNT_DELAY,
+            why,
+        },
         (outcome, _) => outcome,
     }
 }

@@ -119,7 +119,9 @@ impl NetSuiteClient {
             // keep the message from going back to the queue.
             let no_slot = matches!(
                 error,
-                NetSuiteError::Governor { .. } | NetSuiteError::Held { .. }
+                NetSuiteError::Governor { .. }
+                    | NetSuiteError::Held { .. }
+                    | NetSuiteError::Busy { .. }
             );
             if !(error.is_retryable() || transient_login)
                 || no_slot
@@ -222,6 +224,7 @@ impl NetSuiteClient {
                     ..
                 } | NetSuiteError::Governor { .. }
                     | NetSuiteError::Held { .. }
+                    | NetSuiteError::Busy { .. }
             )
     }
 
@@ -299,7 +302,9 @@ impl NetSuiteClient {
                         && self.inner.governor.outage().held_for().is_none()
                         && !matches!(
                             e,
-                            NetSuiteError::Governor { .. } | NetSuiteError::Held { .. }
+                            NetSuiteError::Governor { .. }
+                                | NetSuiteError::Held { .. }
+                                | NetSuiteError::Busy { .. }
                         )
                         && attempt < policy.max_attempts =>
                 {
@@ -340,20 +345,32 @@ impl NetSuiteClient {
                 wait,
             });
         }
+        let sheddable = super::super::outage::in_sheddable();
         // A bearer token is had before a slot is taken: waiting for one holds no slot.
         let bearer = match &self.inner.auth {
             Authorizer::Tba(_) => None,
             Authorizer::Bearer(tokens) => Some((tokens, tokens.bearer().await?)),
         };
-        let permit =
-            self.inner
-                .governor
-                .acquire()
-                .await
-                .map_err(|source| NetSuiteError::Governor {
-                    operation: call.operation.clone(),
-                    source,
-                })?;
+        // A slow account's message that has sent nothing yet does not wait long for a slot: it
+        // goes back to the queue instead (see `outage::sheddable`).
+        let acquire = self.inner.governor.acquire();
+        tokio::pin!(acquire);
+        let permit = loop {
+            tokio::select! {
+                permit = &mut acquire => break permit,
+                _ = tokio::time::sleep(super::super::outage::SHED_AFTER), if sheddable => {
+                    if outage.slow() {
+                        return Err(NetSuiteError::Busy {
+                            operation: call.operation.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        .map_err(|source| NetSuiteError::Governor {
+            operation: call.operation.clone(),
+            source,
+        })?;
         // Waiting for the slot may have outlasted another request's confirmed refusal.
         if let Some(refused) = self.refused_recently() {
             return Err(refused);

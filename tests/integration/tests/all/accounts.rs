@@ -239,3 +239,37 @@ async fn a_slow_account_fills_only_its_own_places_in_the_worker() {
         .any(|(r, _)| r == &format!("r-beta-{}", beta[29])));
     assert!(t.beta.ns.stats().peak_in_flight <= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_a_slow_account_goes_back_unsent_rather_than_wait_in_the_worker() {
+    let slow = SimConfig {
+        latency: Duration::from_millis(1500),
+        ..SimConfig::default()
+    };
+    let t = two(slow, 1).await;
+    // The account has answered slowly before (as the worker learns it from its answers).
+    let account = billsync::netsuite::AccountId::parse(&t.beta.ns.config().account_id).unwrap();
+    let governor = t.services.governor(&account, 1);
+    governor.outage().took(Duration::from_secs(2));
+    assert!(governor.outage().slow());
+    let beta: Vec<String> = (0..4).map(|_| issue_on(&t.beta.bill, day())).collect();
+    let inbox = Arc::new(Scripted::default());
+    inbox
+        .takes
+        .lock()
+        .unwrap()
+        .push_back(beta.iter().map(|u| taken("beta", u, 1)).collect());
+    let services = t.services.clone().with_inbox(inbox.clone());
+    let until = tokio::time::Instant::now() + Duration::from_secs(120);
+    assert!(drain_batch(&services, Vec::new(), until).await.is_empty());
+
+    // One message had the account's one slot and synced; the three behind it gave up waiting
+    // for it before sending anything and went back to the queue.
+    assert_eq!(synced(t.acme.store.as_ref(), "beta", &beta).await, 1);
+    assert_eq!(t.beta.ns.records("salesOrder").len(), 1);
+    let deferred = inbox.deferred.lock().unwrap().clone();
+    assert_eq!(deferred.len(), 3, "{deferred:?}");
+    assert!(deferred
+        .iter()
+        .all(|(_, after)| *after == BUSY_ACCOUNT_DELAY));
+}
