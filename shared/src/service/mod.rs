@@ -48,30 +48,6 @@ pub struct Services {
     pause_cache: Cache<Option<pause::TenantPause>>,
     /// When this process last noted a tenant's webhook arrival.
     webhook_noted: Cache<()>,
-    /// Messages in progress in this process per NetSuite account (see [`Services::place`]).
-    places: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-/// A message's place among those of its NetSuite account in progress in this process; given
-/// back when dropped.
-pub struct AccountPlace {
-    places: Arc<Mutex<HashMap<String, usize>>>,
-    account: String,
-}
-
-impl Drop for AccountPlace {
-    fn drop(&mut self) {
-        let mut places = self
-            .places
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = places.get_mut(&self.account) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                places.remove(&self.account);
-            }
-        }
-    }
 }
 
 /// Values per tenant with the time each was read.
@@ -217,27 +193,7 @@ impl Services {
             no_webhook_secret: Arc::new(Mutex::new(HashMap::new())),
             pause_cache: Arc::new(Mutex::new(HashMap::new())),
             webhook_noted: Arc::new(Mutex::new(HashMap::new())),
-            places: Arc::new(Mutex::new(HashMap::new())),
         }
-    }
-
-    /// A place for one more message of `account` in progress in this process, if fewer than
-    /// `most` are (`force` takes one regardless). The worker bounds each account's messages so
-    /// that one whose NetSuite is slow fills at most its own part of the pool.
-    pub fn place(&self, account: &AccountId, most: usize, force: bool) -> Option<AccountPlace> {
-        let mut places = self
-            .places
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = places.entry(account.realm().to_owned()).or_default();
-        if *n >= most && !force {
-            return None;
-        }
-        *n += 1;
-        Some(AccountPlace {
-            places: self.places.clone(),
-            account: account.realm().to_owned(),
-        })
     }
 
     /// Shares NetSuite concurrency slots with every process using `slots` (on AWS, the

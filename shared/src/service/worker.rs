@@ -53,6 +53,11 @@ pub fn drain_depth(held_slots: usize, saves_together: bool) -> usize {
 /// in template.yaml), so at least as many real attempts remain as the limit of 5 allowed
 /// before hand-backs existed.
 pub const DEFER_RECEIVES: u32 = 5;
+/// Whether a message the queue has handed out `receives` times may be handed back again.
+fn may_hand_back(receives: u32) -> bool {
+    receives <= DEFER_RECEIVES
+}
+
 /// When a NetSuite account's places in this worker are all taken: how long a taken message of
 /// that account waits in the queue before it is offered again, doubled for each earlier
 /// receive.
@@ -129,15 +134,10 @@ enum Origin {
 }
 
 impl Origin {
-    /// Whether the message may go back to the queue unrun when its account cannot take it.
-    fn deferrable(&self) -> bool {
-        self.hand_backs().is_some()
-    }
-
     /// How often the queue has handed the message out, where it may still be handed back.
     fn hand_backs(&self) -> Option<u32> {
         match self {
-            Origin::Taken { receives, .. } if *receives <= DEFER_RECEIVES => Some(*receives),
+            Origin::Taken { receives, .. } if may_hand_back(*receives) => Some(*receives),
             _ => None,
         }
     }
@@ -217,14 +217,11 @@ async fn run_pool<'a>(
                 }
                 match (origin, &outcome) {
                     (Origin::Batch, _) => results.push((d.id, outcome)),
-                    (o @ Origin::Taken { .. }, MessageOutcome::Defer { after, .. }) => {
-                        let deferrable = o.deferrable();
-                        if let Origin::Taken { receipt, .. } = o {
-                            // Past its hand-backs it stays taken and comes back after the
-                            // queue's visibility timeout, as a failed message does.
-                            if deferrable {
-                                deleter.defer(receipt, *after);
-                            }
+                    (Origin::Taken { receipt, receives }, MessageOutcome::Defer { after, .. }) => {
+                        // Past its hand-backs it stays taken and comes back after the queue's
+                        // visibility timeout, as a failed message does.
+                        if may_hand_back(receives) {
+                            deleter.defer(receipt, *after);
                         }
                     }
                     (Origin::Taken { receipt, .. }, _) => deleter.finished(receipt, retry),
@@ -590,7 +587,7 @@ async fn run_one(
         drain_depth(held, saves_together(services.store.as_ref()))
     };
     let account = clients.netsuite.account_id();
-    let Some(_place) = services.place(account, most, receives.is_none()) else {
+    let Some(_place) = governor.place(most, receives.is_none()) else {
         // Later each time, so a backlog of a slow account is offered less and less often
         // before it runs regardless.
         let n = receives.unwrap_or(1).clamp(1, DEFER_RECEIVES);

@@ -269,6 +269,18 @@ pub struct Governor {
     /// Whether the account answers at all: shared by every client of the account, as the
     /// slots are.
     outage: Arc<super::outage::Outage>,
+    /// Queue messages of this process in progress on the account ([`Governor::place`]).
+    places: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A queue message's place among the account's messages in progress in this process; given
+/// back when dropped.
+pub struct Place(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Governor {
@@ -392,7 +404,21 @@ impl Governor {
                 state: Mutex::new(state),
             }),
             outage: Arc::default(),
+            places: Arc::default(),
         }
+    }
+
+    /// A place for one more queue message of this account in progress in this process, if
+    /// fewer than `most` are (`force`: regardless). The worker bounds each account's messages so
+    /// that one whose NetSuite is slow fills at most its own part of the pool.
+    pub fn place(&self, most: usize, force: bool) -> Option<Place> {
+        use std::sync::atomic::Ordering;
+        self.places
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (force || n < most).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Place(self.places.clone()))
     }
 
     /// The account's run of failures and any hold it caused ([`super::outage`]).
